@@ -1,0 +1,57 @@
+"""What every sub-command shares: the console, logging set-up and config loading."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from shopscale.config import read_toml
+from shopscale.log import LOGGER_NAME
+
+console = Console(stderr=True)
+out = Console()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML file with [events], [recommend], [output] sections; flags override it.",
+        show_default=False,
+    ),
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")]
+
+
+def log_path() -> Path:
+    """Where the CLI writes the full log of the last run (quoted in crash messages)."""
+    base = Path(os.environ.get("SHOPSCALE_LOG_DIR", Path(tempfile.gettempdir()) / "shopscale"))
+    base.mkdir(parents=True, exist_ok=True)
+    return base / "last-run.log"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log to the terminal (rich) and to ``log_path()``; only the CLI configures handlers."""
+    root = logging.getLogger(LOGGER_NAME)
+    root.handlers.clear()
+    root.setLevel(logging.DEBUG)
+    screen = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    screen.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.addHandler(screen)
+    to_file = logging.FileHandler(log_path(), mode="w", encoding="utf-8")
+    to_file.setLevel(logging.DEBUG)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(to_file)
+    root.propagate = False
+
+
+def load_config(path: Path | None) -> tuple[dict[str, Any], str]:
+    """Read the TOML config (or nothing) and return it with its name for error messages."""
+    return read_toml(path), str(path) if path else "<defaults>"

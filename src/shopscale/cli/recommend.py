@@ -1,0 +1,224 @@
+"""``shopscale recommend``: the batch job, from action logs to ranked lists per user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shopscale.cli._common import (
+    ConfigOption,
+    VerboseOption,
+    console,
+    load_config,
+    out,
+    setup_logging,
+)
+from shopscale.config import check_sections, load_params
+from shopscale.errors import ConfigError
+from shopscale.events import EventsParams
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.pipeline import OutputParams, RunSummary, run
+
+SECTIONS = {"events", "recommend", "output", "routes", "serve", "evaluate"}
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    """``"a,b"`` -> ``("a", "b")``; None stays None."""
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _renames(values: list[str] | None) -> dict[str, str] | None:
+    """``["pv=viewed"]`` -> ``{"pv": "viewed"}``."""
+    if not values:
+        return None
+    pairs = {}
+    for v in values:
+        if "=" not in v:
+            raise ConfigError(
+                "--rename-action", "events.rename_actions", f"expected RAW=NAME, got {v!r}"
+            )
+        raw, name = v.split("=", 1)
+        pairs[raw.strip()] = name.strip()
+    return pairs
+
+
+def recommend(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Files, folders or globs of CSV/JSONL/Parquet (gzip ok).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("recs"),
+    config: ConfigOption = None,
+    top: Annotated[
+        int | None, typer.Option("--top", "-n", help="List length per user [10].")
+    ] = None,
+    primary: Annotated[
+        str | None, typer.Option(help="Action to recommend for [purchased].")
+    ] = None,
+    indicators: Annotated[
+        str | None, typer.Option(help="Comma list of indicator actions [all seen].")
+    ] = None,
+    similarity: Annotated[
+        str | None,
+        typer.Option(help="llr (cross-occurrence) | cosine | jaccard | count | lift [llr]."),
+    ] = None,
+    max_items_per_user: Annotated[
+        int | None, typer.Option(help="Recent distinct items kept per user and action [500].")
+    ] = None,
+    max_similar_per_item: Annotated[
+        int | None, typer.Option(help="Similar items kept per item and action [50].")
+    ] = None,
+    half_life_days: Annotated[
+        float | None, typer.Option(help="Time decay of history (days) [off].")
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option(help="Never recommend: primary | any | none [primary].")
+    ] = None,
+    backfill: Annotated[
+        bool | None,
+        typer.Option("--backfill/--no-backfill", help="Fill short lists with popular items [on]."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Recommendations file: parquet | csv | jsonl [parquet]."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="sqlite (in --out) | sqlite:///path | postgresql://... | none [sqlite]."),
+    ] = None,
+    max_reject_ratio: Annotated[
+        float | None, typer.Option(help="Fail when more rows than this share are rejected [0.01].")
+    ] = None,
+    actions: Annotated[
+        str | None, typer.Option(help="Comma list of allowed actions; others are rejected [any].")
+    ] = None,
+    rename_action: Annotated[
+        list[str] | None, typer.Option(help="RAW=NAME, e.g. pv=viewed (repeatable).")
+    ] = None,
+    user_column: Annotated[
+        str | None, typer.Option(help="Name of the user column [user_id].")
+    ] = None,
+    item_column: Annotated[
+        str | None, typer.Option(help="Name of the item column [item_id].")
+    ] = None,
+    action_column: Annotated[
+        str | None, typer.Option(help="Name of the action column [action].")
+    ] = None,
+    timestamp_column: Annotated[
+        str | None, typer.Option(help="Name of the timestamp column [timestamp].")
+    ] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV field delimiter [,].")] = None,
+    engine: Annotated[str, typer.Option(help="local (DuckDB + NumPy) | spark.")] = "local",
+    preview: Annotated[int, typer.Option(help="Users whose lists are printed at the end.")] = 3,
+    verbose: VerboseOption = False,
+) -> None:
+    """Learn which items go together and write every user's top-N.
+
+    Reads user action logs (user_id, action, item_id, timestamp), learns cross-occurrence
+    indicators scored by log-likelihood ratio, and writes recommendations.parquet,
+    similar_items.parquet, shopscale.sqlite, rejects.csv and summary.json into --out.
+
+    Example:  shopscale recommend sample/events.csv --out recs/ --top 20
+    """
+    setup_logging(verbose)
+    cfg, source = load_config(config)
+    check_sections(cfg, SECTIONS, source=source)
+    events = load_params(
+        EventsParams,
+        cfg,
+        "events",
+        source=source,
+        overrides={
+            "max_reject_ratio": max_reject_ratio,
+            "actions": _split(actions),
+            "rename_actions": _renames(rename_action),
+            "user_column": user_column,
+            "item_column": item_column,
+            "action_column": action_column,
+            "timestamp_column": timestamp_column,
+            "delimiter": delimiter,
+        },
+    )
+    params = load_params(
+        RecommendParams,
+        cfg,
+        "recommend",
+        source=source,
+        overrides={
+            "n": top,
+            "primary": primary,
+            "indicators": _split(indicators),
+            "similarity": similarity,
+            "max_items_per_user": max_items_per_user,
+            "max_similar_per_item": max_similar_per_item,
+            "half_life_days": half_life_days,
+            "exclude": exclude,
+            "backfill": backfill,
+        },
+    )
+    output = load_params(
+        OutputParams, cfg, "output", source=source, overrides={"format": fmt, "db": db}
+    )
+    with Progress(
+        TextColumn("[bold]{task.description:<7}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = run(
+            inputs,
+            out=out_dir,
+            engine=engine,
+            events=events,
+            params=params,
+            output=output,
+            progress=progress,
+        )
+    _print_summary(summary)
+    if preview > 0:
+        from shopscale.cli.show import print_preview
+
+        print_preview(Path(summary.outputs["recommendations"]), preview)
+
+
+def _print_summary(s: RunSummary) -> None:
+    """The run summary as a table: counts, then seconds per stage."""
+    table = Table(title="shopscale recommend", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in [
+        ("rows read", s.rows_read),
+        ("accepted", s.accepted),
+        ("rejected", s.rejected),
+        ("users", s.users),
+        ("items", s.items),
+        ("interactions kept", s.interactions),
+        ("recommendations", s.recommendations),
+        ("similar-item rows", s.similar_items),
+        ("users with model recs", s.users_with_model_recs),
+    ]:
+        table.add_row(label, f"{value:,}")
+    table.add_row("actions", ", ".join(s.actions))
+    for stage, secs in s.seconds.items():
+        table.add_row(f"time: {stage}", f"{secs:.2f} s")
+    table.add_row("time: total", f"{sum(s.seconds.values()):.2f} s")
+    out.print(table)
+    for name, path in s.outputs.items():
+        out.print(f"  [dim]{name:>16}[/] {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``recommend`` to the shopscale command."""
+    app.command(name="recommend")(recommend)

@@ -1,0 +1,114 @@
+"""``shopscale show`` and ``shopscale similar``: read results back, one user or item at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import typer
+from rich.table import Table
+
+from shopscale.cli._common import out
+from shopscale.errors import InputError
+
+_READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json"}
+
+
+def _find(results: Path, stem: str) -> Path:
+    """The results file ``stem.*`` in a folder (or the file itself)."""
+    if results.is_file():
+        return results
+    for suffix in _READERS:
+        candidate = results / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise InputError(
+        results, f"no {stem}.parquet/.csv/.jsonl here; run `shopscale recommend` first"
+    )
+
+
+def _query(path: Path, where: str, args: list[Any], order: str) -> list[tuple[Any, ...]]:
+    """Rows of a results file matching ``where``, ids compared as text."""
+    reader = _READERS[path.suffix]
+    opts = ", all_varchar=true" if reader == "read_csv" else ""
+    sql = f"SELECT * FROM {reader}(?{opts}) WHERE {where} ORDER BY {order}"
+    return duckdb.connect().execute(sql, [str(path), *args]).fetchall()
+
+
+def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:
+    """A rich table of result rows."""
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c, justify="right" if c in ("rank", "score") else "left")
+    for row in rows:
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    return table
+
+
+def show(
+    results: Annotated[Path, typer.Argument(help="Output folder of `shopscale recommend`.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="User id to show.")],
+) -> None:
+    """Print one user's ranked list.  Example:  shopscale show recs/ --user 42"""
+    path = _find(results, "recommendations")
+    rows = _query(path, "CAST(user_id AS VARCHAR) = ?", [user], "CAST(rank AS INTEGER)")
+    if not rows:
+        raise InputError(path, f"user {user!r} has no recommendations (unknown user?)")
+    out.print(
+        _table(
+            f"recommendations for user {user}",
+            ["user_id", "rank", "item_id", "score", "source"],
+            rows,
+        )
+    )
+
+
+def similar(
+    results: Annotated[Path, typer.Argument(help="Output folder of `shopscale recommend`.")],
+    item: Annotated[str, typer.Option("--item", "-i", help="Item id to show.")],
+    action: Annotated[str | None, typer.Option(help="Only this indicator action.")] = None,
+) -> None:
+    """Print what goes with an item, per indicator action.
+
+    Example:  shopscale similar recs/ --item 1234
+    """
+    path = _find(results, "similar_items")
+    where, args = "CAST(item_id AS VARCHAR) = ?", [item]
+    if action:
+        where, args = where + " AND action = ?", [item, action]
+    rows = _query(path, where, args, "action, rank")
+    if not rows:
+        raise InputError(
+            path, f"item {item!r} has no similar items" + (f" for {action!r}" if action else "")
+        )
+    out.print(
+        _table(
+            f"items that go with {item}",
+            ["item_id", "action", "rank", "similar_item_id", "score"],
+            rows,
+        )
+    )
+
+
+def print_preview(path: Path, n_users: int) -> None:
+    """Print the lists of the first few users of a recommendations file."""
+    rows = _query(path, "CAST(rank AS INTEGER) <= 5", [], "user_id, CAST(rank AS INTEGER)")
+    users: dict[str, list[str]] = {}
+    for user_id, _rank, item_id, score, source in rows:
+        if len(users) >= n_users and user_id not in users:
+            break
+        mark = "*" if source == "backfill" else ""
+        users.setdefault(str(user_id), []).append(f"{item_id}{mark} ({score:.1f})")
+    table = Table(title="a few users' top 5 (* = backfill)", title_justify="left")
+    table.add_column("user_id")
+    table.add_column("top 5 items (score)")
+    for user_id, items in users.items():
+        table.add_row(user_id, ", ".join(items))
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``show`` and ``similar`` to the shopscale command."""
+    app.command(name="show")(show)
+    app.command(name="similar")(similar)

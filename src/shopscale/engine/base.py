@@ -1,0 +1,88 @@
+"""The engine contract: the stages of the recommendation job, each engine moving data natively.
+
+``recommend.pipeline`` calls these in one fixed order (read -> validate -> encode -> map ->
+reduce -> rank -> write). Engines own their data between stages; what crosses the contract is
+small (counts, sizes) or already in the output schema (Arrow record batches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from shopscale.events import EventsParams
+from shopscale.recommend.params import RecommendParams
+
+RECOMMENDATIONS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("rank", pa.int32()),
+        ("item_id", pa.string()),
+        ("score", pa.float64()),
+        ("source", pa.string()),
+    ]
+)
+SIMILAR_ITEMS_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("action", pa.string()),
+        ("rank", pa.int32()),
+        ("similar_item_id", pa.string()),
+        ("score", pa.float64()),
+    ]
+)
+
+
+@dataclass
+class ReadCounts:
+    """Rows read = accepted + rejected; ``rejects`` is (file, line, reason, row) per reject."""
+
+    rows_read: int
+    accepted: int
+    rejected: int
+    rejects: pa.Table
+    files: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CatalogSizes:
+    """Sizes after encoding and downsampling."""
+
+    users: int
+    items: int
+    actions: tuple[str, ...]
+    interactions: int
+
+
+class Engine(Protocol):
+    """What an engine implements; every method is one stage of the job."""
+
+    name: str
+
+    def read(self, paths: Sequence[Path], params: EventsParams) -> ReadCounts:
+        """Parse and validate every file; keep accepted events inside the engine."""
+        ...
+
+    def encode(self, params: RecommendParams) -> CatalogSizes:
+        """Give ids dense codes in string order; dedupe and downsample interactions."""
+        ...
+
+    def map(self, params: RecommendParams) -> None:
+        """Count co-occurrences per shard of users (the map side)."""
+        ...
+
+    def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
+        """Sum the shard counts, score pairs and keep the top similar items per item."""
+        ...
+
+    def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
+        """Score candidates for every user and keep the top n (with backfill)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (connections, temp files, sessions)."""
+        ...

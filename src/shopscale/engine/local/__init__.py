@@ -1,0 +1,1 @@
+"""The embedded engine: DuckDB for reading and shaping, NumPy/SciPy/numba for the math."""

@@ -1,0 +1,415 @@
+"""The local engine: DuckDB reads, validates, encodes and downsamples; SciPy counts pairs per
+shard of users; NumPy scores pairs; a numba kernel ranks each shard of users.
+
+Memory is bounded by one shard of users plus the item-item result, not by the input: DuckDB
+spills to disk, and the map and rank stages fetch one shard at a time (always at least two
+shards, so an order-dependent reduce fails here and not first on a cluster).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import scipy.sparse as sp
+
+from shopscale.engine.base import (
+    RECOMMENDATIONS_SCHEMA,
+    SIMILAR_ITEMS_SCHEMA,
+    CatalogSizes,
+    ReadCounts,
+)
+from shopscale.engine.local.kernels import score_users
+from shopscale.engine.local.reader import read_events
+from shopscale.errors import ShopscaleError
+from shopscale.events import EventsParams
+from shopscale.ids import IdMap
+from shopscale.log import get_logger
+from shopscale.recommend.llr import indicator_scores
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.ranking import classic_scores, decay_weights, rank_in_rows, top_k_per_row
+
+log = get_logger("engine.local")
+
+ProgressFn = Callable[[str, int, int], None]
+ANY = "any"
+REDUCE_BLOCK_NNZ = 20_000_000
+
+
+@dataclass
+class _Shard:
+    """One shard of users' interactions, sorted by (user, action, item); users are local."""
+
+    lo: int
+    n_users: int
+    u: npt.NDArray[np.int32]
+    a: npt.NDArray[np.int8]
+    i: npt.NDArray[np.int32]
+    t: npt.NDArray[np.int64]
+
+
+def _csr(
+    rows: npt.NDArray[np.integer],
+    cols: npt.NDArray[np.integer],
+    n_rows: int,
+    n_cols: int,
+    data: npt.NDArray | None = None,
+) -> sp.csr_matrix:
+    """CSR from entries already sorted by (row, col) with no duplicates."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    values = np.ones(rows.size, dtype=np.int32) if data is None else data
+    return sp.csr_matrix((values, cols.astype(np.int32), indptr), shape=(n_rows, n_cols))
+
+
+class LocalEngine:
+    """DuckDB + Arrow + NumPy/SciPy + numba in one process."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="shopscale-duckdb-"))
+        config: dict[str, str | int | bool] = {"temp_directory": str(self._tmp)}
+        if threads:
+            config["threads"] = threads
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        self.con = duckdb.connect(config=config)
+        self.progress = progress or (lambda stage, done, total: None)
+
+    # -- read / validate ------------------------------------------------------------------
+    def read(self, paths: Sequence[Path], params: EventsParams) -> ReadCounts:
+        """Parse and validate every file into the ``events`` table."""
+        report = read_events(self.con, paths, params)
+        return ReadCounts(
+            rows_read=report.rows_read,
+            accepted=report.accepted,
+            rejected=report.rejected,
+            rejects=report.rejects_table(),
+            files=report.files,
+        )
+
+    # -- encode ---------------------------------------------------------------------------
+    def encode(self, params: RecommendParams) -> CatalogSizes:
+        """Codes in string order for users, items, actions; dedupe; keep recent items."""
+        con = self.con
+        actions = [
+            r[0] for r in con.execute("SELECT DISTINCT action FROM events ORDER BY 1").fetchall()
+        ]
+        if not actions:
+            raise ShopscaleError("no valid events to learn from")
+        self.actions = actions
+        self.channels = _channels(params, actions)
+        con.execute(
+            "CREATE OR REPLACE TABLE users AS SELECT user_id, "
+            "(row_number() OVER (ORDER BY user_id) - 1)::INTEGER AS u "
+            "FROM (SELECT DISTINCT user_id FROM events)"
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE items AS SELECT item_id, "
+            "(row_number() OVER (ORDER BY item_id) - 1)::INTEGER AS i "
+            "FROM (SELECT DISTINCT item_id FROM events)"
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE acts AS SELECT action, "
+            "(row_number() OVER (ORDER BY action) - 1)::TINYINT AS a "
+            "FROM (SELECT DISTINCT action FROM events)"
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE inter AS "
+            "WITH d AS (SELECT u, a, i, max(t) AS t FROM events JOIN users USING (user_id) "
+            "JOIN items USING (item_id) JOIN acts USING (action) GROUP BY u, a, i) "
+            "SELECT u, a, i, t FROM d "
+            "QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) <= "
+            f"{int(params.max_items_per_user)} ORDER BY u, a, i"
+        )
+        self.users = IdMap(
+            con.sql("SELECT user_id FROM users ORDER BY u")
+            .to_arrow_table()
+            .column(0)
+            .combine_chunks()
+        )
+        self.items = IdMap(
+            con.sql("SELECT item_id FROM items ORDER BY i")
+            .to_arrow_table()
+            .column(0)
+            .combine_chunks()
+        )
+        n_inter, t_max = con.execute("SELECT count(*), max(t) FROM inter").fetchone()  # type: ignore[misc]
+        self.t_ref = int(t_max)
+        con.execute("DROP TABLE events")
+        return CatalogSizes(len(self.users), len(self.items), tuple(actions), int(n_inter))
+
+    # -- map ------------------------------------------------------------------------------
+    def _shards(self, params: RecommendParams) -> Iterator[_Shard]:
+        """Fetch users in contiguous code ranges; at least two shards whenever possible."""
+        n_users = len(self.users)
+        size = max(1, min(params.users_per_shard, math.ceil(n_users / 2)))
+        for lo in range(0, n_users, size):
+            hi = min(n_users, lo + size)
+            tbl = self.con.sql(
+                "SELECT u, a, i, t FROM inter WHERE u >= $lo AND u < $hi ORDER BY u, a, i",
+                params={"lo": lo, "hi": hi},
+            ).to_arrow_table()
+            yield _Shard(
+                lo=lo,
+                n_users=hi - lo,
+                u=(tbl.column("u").to_numpy() - lo).astype(np.int32),
+                a=tbl.column("a").to_numpy().astype(np.int8),
+                i=tbl.column("i").to_numpy().astype(np.int32),
+                t=tbl.column("t").to_numpy().astype(np.int64),
+            )
+
+    def _selection(
+        self, shard: _Shard, channel: str
+    ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
+        """(local user, item, latest time) of one action, or of any action for ``any``."""
+        if channel != ANY:
+            mask = shard.a == self.actions.index(channel)
+            return shard.u[mask], shard.i[mask], shard.t[mask]
+        key = shard.u.astype(np.int64) * len(self.items) + shard.i
+        order = np.lexsort((-shard.t, key))
+        key_sorted = key[order]
+        first = np.r_[True, key_sorted[1:] != key_sorted[:-1]]
+        pick = order[first]
+        return shard.u[pick], shard.i[pick], shard.t[pick]
+
+    def map(self, params: RecommendParams) -> None:
+        """Per shard: left^T @ right_channel (pair counts) and item marginals, summed."""
+        n_items = len(self.items)
+        left_name = ANY if params.similarity != "llr" else params.primary
+        self.counts: dict[str, sp.csr_matrix] = {}
+        self.left_total = np.zeros(n_items, dtype=np.int64)
+        self.right_total = {ch: np.zeros(n_items, dtype=np.int64) for ch in self.channels}
+        self.pop_any = np.zeros(n_items, dtype=np.int64)
+        self.pop_primary = np.zeros(n_items, dtype=np.int64)
+        total = len(self.users)
+        for shard in self._shards(params):
+            lu, li, _ = self._selection(shard, left_name)
+            left = _csr(lu, li, shard.n_users, n_items)
+            self.left_total += np.bincount(li, minlength=n_items)
+            left_t = left.T.tocsr()
+            for ch in self.channels:
+                ru, ri, _ = (lu, li, None) if ch == left_name else self._selection(shard, ch)
+                right = left if ch == left_name else _csr(ru, ri, shard.n_users, n_items)
+                self.right_total[ch] += np.bincount(ri, minlength=n_items)
+                part = left_t @ right
+                self.counts[ch] = part if ch not in self.counts else self.counts[ch] + part
+            self.pop_any += np.bincount(self._selection(shard, ANY)[1], minlength=n_items)
+            if params.primary in self.actions:
+                self.pop_primary += np.bincount(
+                    self._selection(shard, params.primary)[1], minlength=n_items
+                )
+            self.progress("map", shard.lo + shard.n_users, total)
+
+    # -- reduce ---------------------------------------------------------------------------
+    def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
+        """Score every co-occurring pair, keep the top per item, and build the vote matrix."""
+        n_items = len(self.items)
+        kept: list[tuple[npt.NDArray, npt.NDArray, npt.NDArray, int]] = []
+        for c, ch in enumerate(self.channels):
+            counts = self.counts.pop(ch).tocsr()
+            counts.sort_indices()
+            rows, cols, scores = self._score_channel(counts, ch, params)
+            kept.append((rows, cols, scores, c))
+            self.progress("reduce", c + 1, len(self.channels))
+        self.votes = self._vote_matrix(kept, n_items)
+        rows = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int32)
+        cols = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int32)
+        scores = np.concatenate([k[2] for k in kept]) if kept else np.zeros(0)
+        chan = (
+            np.concatenate([np.full(k[0].size, k[3], np.int16) for k in kept])
+            if kept
+            else np.zeros(0, np.int16)
+        )
+        names = sorted(range(len(self.channels)), key=lambda c: self.channels[c])
+        name_rank = np.empty(len(self.channels), dtype=np.int16)
+        name_rank[names] = np.arange(len(names), dtype=np.int16)
+        order = np.lexsort((cols, -scores, name_rank[chan], rows))
+        rows, cols, scores, chan = rows[order], cols[order], scores[order], chan[order]
+        group = rows.astype(np.int64) * len(self.channels) + name_rank[chan]
+        ranks = rank_in_rows(group)
+        step = 1_000_000
+        for lo in range(0, max(rows.size, 1), step):
+            sl = slice(lo, lo + step)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    self.items.decode(rows[sl]),
+                    pa.array(np.asarray(self.channels, dtype=object)[chan[sl]], pa.string()),
+                    pa.array(ranks[sl], pa.int32()),
+                    self.items.decode(cols[sl]),
+                    pa.array(scores[sl], pa.float64()),
+                ],
+                schema=SIMILAR_ITEMS_SCHEMA,
+            )
+
+    def _score_channel(
+        self, counts: sp.csr_matrix, ch: str, params: RecommendParams
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+        """Scores of one channel's pairs in row blocks; returns the kept (i, j, score)."""
+        out_r, out_c, out_s = [], [], []
+        n_rows = counts.shape[0]
+        indptr = counts.indptr
+        lo = 0
+        while lo < n_rows:
+            hi = int(np.searchsorted(indptr, indptr[lo] + REDUCE_BLOCK_NNZ, side="right")) - 1
+            hi = min(max(hi, lo + 1), n_rows)
+            a, b = indptr[lo], indptr[hi]
+            rows = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(indptr[lo : hi + 1]))
+            cols = counts.indices[a:b]
+            k11 = counts.data[a:b]
+            scores = self._pair_scores(rows, cols, k11, ch, params)
+            keep = top_k_per_row(rows, cols, scores, params.max_similar_per_item)
+            out_r.append(rows[keep])
+            out_c.append(cols[keep])
+            out_s.append(scores[keep])
+            lo = hi
+        if not out_r:
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
+        return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_s)
+
+    def _pair_scores(
+        self,
+        rows: npt.NDArray,
+        cols: npt.NDArray,
+        k11: npt.NDArray,
+        ch: str,
+        params: RecommendParams,
+    ) -> npt.NDArray[np.float64]:
+        """LLR (or a classic similarity) of each pair; 0 on the diagonal of a self-channel."""
+        n = len(self.users)
+        if params.similarity == "llr":
+            scores = indicator_scores(k11, self.left_total[rows], self.right_total[ch][cols], n)
+            same = ch == params.primary
+        else:
+            scores = classic_scores(
+                params.similarity, k11, self.left_total[rows], self.right_total[ch][cols], n
+            )
+            same = True
+        if same:
+            scores = np.where(rows == cols, 0.0, scores)
+        return scores
+
+    def _vote_matrix(self, kept: list, n_items: int) -> sp.csr_matrix:
+        """CSR (channel*items) x items: history item j of channel c votes for i with score."""
+        rows = np.concatenate([k[3] * n_items + k[1].astype(np.int64) for k in kept])
+        cols = np.concatenate([k[0] for k in kept])
+        vals = np.concatenate([k[2] for k in kept])
+        order = np.lexsort((cols, rows))
+        m = _csr(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
+        return m
+
+    # -- rank -----------------------------------------------------------------------------
+    def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
+        """Per shard of users: vote, exclude, keep top n, backfill; yield decoded rows."""
+        n_items = len(self.items)
+        order = np.lexsort((np.arange(n_items), -self.pop_any, -self.pop_primary))
+        popular = order[self.pop_any[order] > 0].astype(np.int32)  # seen after downsampling
+        votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
+        for shard in self._shards(params):
+            history = self._history(shard, params)
+            exclude = self._exclusions(shard, params)
+            items, scores, source = score_users(
+                history,
+                votes,
+                exclude,
+                popular,
+                n_items=n_items,
+                n=params.n,
+                backfill=params.backfill,
+            )
+            yield self._decode_recs(shard, items, scores, source)
+            self.progress("rank", shard.lo + shard.n_users, len(self.users))
+
+    def _history(
+        self, shard: _Shard, params: RecommendParams
+    ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
+        """CSR users x (channel*items) with each channel's weight times time decay."""
+        n_items = len(self.items)
+        parts_u, parts_j, parts_w = [], [], []
+        for c, ch in enumerate(self.channels):
+            u, i, t = self._selection(shard, ch)
+            parts_u.append(u)
+            parts_j.append(c * n_items + i.astype(np.int64))
+            parts_w.append(params.weight(ch) * decay_weights(t, self.t_ref, params.half_life_days))
+        u = np.concatenate(parts_u)
+        j = np.concatenate(parts_j)
+        w = np.concatenate(parts_w)
+        order = np.lexsort((j, u))
+        m = _csr(u[order], j[order], shard.n_users, len(self.channels) * n_items, data=w[order])
+        return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
+
+    def _exclusions(
+        self, shard: _Shard, params: RecommendParams
+    ) -> tuple[npt.NDArray, npt.NDArray]:
+        """CSR users x items of what each user must not be recommended."""
+        n_items = len(self.items)
+        if params.exclude == "none":
+            u = i = np.zeros(0, dtype=np.int32)
+        elif params.exclude == "any":
+            u, i, _ = self._selection(shard, ANY)
+        elif params.primary in self.actions:
+            u, i, _ = self._selection(shard, params.primary)
+        else:
+            u = i = np.zeros(0, dtype=np.int32)
+        m = _csr(u, i, shard.n_users, n_items)
+        return m.indptr.astype(np.int64), m.indices
+
+    def _decode_recs(
+        self, shard: _Shard, items: npt.NDArray, scores: npt.NDArray, source: npt.NDArray
+    ) -> pa.RecordBatch:
+        """Flatten a shard's (users x n) lists into output rows with string ids."""
+        filled = source.ravel() != 0
+        users = np.repeat(np.arange(shard.n_users, dtype=np.int32) + shard.lo, items.shape[1])[
+            filled
+        ]
+        ranks = np.tile(np.arange(1, items.shape[1] + 1, dtype=np.int32), shard.n_users)[filled]
+        src = np.where(source.ravel()[filled] == 1, "model", "backfill")
+        return pa.RecordBatch.from_arrays(
+            [
+                self.users.decode(users),
+                pa.array(ranks, pa.int32()),
+                self.items.decode(items.ravel()[filled]),
+                pa.array(scores.ravel()[filled], pa.float64()),
+                pa.array(src, pa.string()),
+            ],
+            schema=RECOMMENDATIONS_SCHEMA,
+        )
+
+    def close(self) -> None:
+        """Close DuckDB and remove its spill folder."""
+        self.con.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _channels(params: RecommendParams, actions: list[str]) -> list[str]:
+    """Indicator actions (LLR) in action order, or the single ``any`` channel (classic)."""
+    if params.similarity != "llr":
+        return [ANY]
+    if params.primary not in actions:
+        raise ShopscaleError(
+            f"primary action {params.primary!r} does not occur in the data "
+            f"(actions seen: {', '.join(actions)}); set it with --primary or [recommend] primary"
+        )
+    wanted = list(params.indicators) or actions
+    unknown = [a for a in wanted if a not in actions]
+    if unknown:
+        raise ShopscaleError(
+            f"indicator action(s) {', '.join(unknown)} do not occur in the data "
+            f"(actions seen: {', '.join(actions)})"
+        )
+    return [a for a in actions if a in wanted]

@@ -1,0 +1,203 @@
+"""Numba kernels of the local engine: score a shard of users and keep each one's top n.
+
+The rules are those of ``recommend.ranking.reference_top_n`` (score desc, item code asc,
+excluded items never listed, backfill from popularity order); tests compare the two.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Compiled kernels are cached per user, not inside the (possibly read-only) package folder.
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "shopscale-numba")
+)
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+_FREE, _TOUCHED, _EXCLUDED, _CHOSEN = 0, 1, 2, 3
+
+
+@numba.njit(cache=True, nogil=True)
+def _insert(best_i, best_s, m, n, item, score):  # type: ignore[no-untyped-def]
+    """Insert (item, score) into the sorted buffer of the m best so far; return the new m."""
+    if m == n:
+        last = m - 1
+        if score < best_s[last] or (score == best_s[last] and item > best_i[last]):
+            return m
+        pos = last
+    else:
+        pos = m
+        m += 1
+    while pos > 0 and (
+        best_s[pos - 1] < score or (best_s[pos - 1] == score and best_i[pos - 1] > item)
+    ):
+        best_s[pos] = best_s[pos - 1]
+        best_i[pos] = best_i[pos - 1]
+        pos -= 1
+    best_s[pos] = score
+    best_i[pos] = item
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
+def _score_block(  # type: ignore[no-untyped-def]
+    lo,
+    hi,
+    h_ptr,
+    h_idx,
+    h_val,
+    s_ptr,
+    s_idx,
+    s_val,
+    e_ptr,
+    e_idx,
+    popular,
+    n_items,
+    n,
+    backfill,
+    out_items,
+    out_scores,
+    out_source,
+):
+    """Score users lo..hi-1 with one accumulator; write their lists into the out arrays."""
+    acc = np.zeros(n_items, dtype=np.float64)
+    mark = np.zeros(n_items, dtype=np.int8)
+    touched = np.empty(n_items, dtype=np.int32)
+    best_i = np.empty(n, dtype=np.int32)
+    best_s = np.empty(n, dtype=np.float64)
+    for u in range(lo, hi):
+        for p in range(e_ptr[u], e_ptr[u + 1]):
+            mark[e_idx[p]] = _EXCLUDED
+        nt = 0
+        for p in range(h_ptr[u], h_ptr[u + 1]):
+            j = h_idx[p]
+            w = h_val[p]
+            for q in range(s_ptr[j], s_ptr[j + 1]):
+                i = s_idx[q]
+                if mark[i] == _EXCLUDED:
+                    continue
+                if mark[i] == _FREE:
+                    mark[i] = _TOUCHED
+                    touched[nt] = i
+                    nt += 1
+                acc[i] += w * s_val[q]
+        m = 0
+        for t in range(nt):
+            i = touched[t]
+            if acc[i] > 0.0:
+                m = _insert(best_i, best_s, m, n, i, acc[i])
+        for r in range(m):
+            out_items[u, r] = best_i[r]
+            out_scores[u, r] = best_s[r]
+            out_source[u, r] = 1
+            mark[best_i[r]] = _CHOSEN
+        if backfill:
+            k = 0
+            while m < n and k < popular.size:
+                i = popular[k]
+                k += 1
+                if mark[i] == _EXCLUDED or mark[i] == _CHOSEN:
+                    continue
+                out_items[u, m] = i
+                out_scores[u, m] = 0.0
+                out_source[u, m] = 2
+                mark[i] = _CHOSEN
+                m += 1
+        for t in range(nt):
+            acc[touched[t]] = 0.0
+            mark[touched[t]] = _FREE
+        for r in range(m):
+            mark[out_items[u, r]] = _FREE
+        for p in range(e_ptr[u], e_ptr[u + 1]):
+            mark[e_idx[p]] = _FREE
+
+
+@numba.njit(cache=True, parallel=True)
+def _score_all(  # type: ignore[no-untyped-def]
+    h_ptr,
+    h_idx,
+    h_val,
+    s_ptr,
+    s_idx,
+    s_val,
+    e_ptr,
+    e_idx,
+    popular,
+    n_items,
+    n,
+    backfill,
+    out_items,
+    out_scores,
+    out_source,
+    n_blocks,
+):
+    """Split users into blocks and score the blocks in parallel."""
+    n_users = h_ptr.size - 1
+    for b in numba.prange(n_blocks):
+        lo = b * n_users // n_blocks
+        hi = (b + 1) * n_users // n_blocks
+        _score_block(
+            lo,
+            hi,
+            h_ptr,
+            h_idx,
+            h_val,
+            s_ptr,
+            s_idx,
+            s_val,
+            e_ptr,
+            e_idx,
+            popular,
+            n_items,
+            n,
+            backfill,
+            out_items,
+            out_scores,
+            out_source,
+        )
+
+
+def score_users(
+    history: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]],
+    similar: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]],
+    exclude: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]],
+    popular: npt.NDArray[np.int32],
+    *,
+    n_items: int,
+    n: int,
+    backfill: bool,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """Top-n (items, scores, source 1=model 2=backfill 0=empty) of each user of a shard.
+
+    ``history`` is CSR users x (channels*items) with weights; ``similar`` is CSR
+    (channels*items) x items: for a history entry, the candidates it votes for and the vote.
+    """
+    n_users = history[0].size - 1
+    out_items = np.full((n_users, n), -1, dtype=np.int32)
+    out_scores = np.zeros((n_users, n), dtype=np.float64)
+    out_source = np.zeros((n_users, n), dtype=np.int8)
+    if n_users == 0:
+        return out_items, out_scores, out_source
+    n_blocks = max(1, min(n_users, numba.get_num_threads() * 8))
+    _score_all(
+        history[0],
+        history[1],
+        history[2],
+        similar[0],
+        similar[1],
+        similar[2],
+        exclude[0],
+        exclude[1],
+        popular,
+        n_items,
+        n,
+        backfill,
+        out_items,
+        out_scores,
+        out_source,
+        n_blocks,
+    )
+    return out_items, out_scores, out_source

@@ -1,0 +1,1 @@
+"""Recommendations: parameters, the pure math both engines share, and the stage order."""

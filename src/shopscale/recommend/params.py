@@ -1,0 +1,51 @@
+"""Parameters of the recommendation model, loaded from the ``[recommend]`` TOML section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Similarity = Literal["llr", "cosine", "jaccard", "count", "lift"]
+Exclude = Literal["primary", "any", "none"]
+
+
+@dataclass(frozen=True)
+class RecommendParams:
+    """The model: cross-occurrence LLR by default, or a classic single-matrix similarity."""
+
+    primary: str = "purchased"
+    """The action we recommend for (what the shop wants users to do next)."""
+    indicators: tuple[str, ...] = ()
+    """Actions whose history predicts the primary one; empty means every action seen."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """Weight of each indicator action in a user's score (default 1 each)."""
+    similarity: Similarity = "llr"
+    max_items_per_user: int = 500
+    """Downsampling: per user and action keep this many most recent distinct items."""
+    max_similar_per_item: int = 50
+    n: int = 10
+    """Length of every user's list."""
+    half_life_days: float | None = None
+    """Time decay of a user's history: an event this old counts half. None = no decay."""
+    exclude: Exclude = "primary"
+    """Items never recommended to a user: those they did the primary action on, any, or none."""
+    backfill: bool = True
+    """Fill lists shorter than n with the most popular items (marked ``backfill``)."""
+    users_per_shard: int = 100_000
+    """Users processed together; bounds memory of the map and rank stages."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_items_per_user", "max_similar_per_item", "n", "users_per_shard"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive, got {self.half_life_days}")
+        for action, w in self.weights.items():
+            if w < 0:
+                raise ValueError(f"weight of {action!r} must not be negative, got {w}")
+        if not self.primary:
+            raise ValueError("primary action must not be empty")
+
+    def weight(self, action: str) -> float:
+        """The weight of an indicator action (1 unless configured)."""
+        return float(self.weights.get(action, 1.0))

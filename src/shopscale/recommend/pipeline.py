@@ -1,0 +1,204 @@
+"""The recommendation job, stage order defined once: read -> validate -> encode -> map ->
+reduce -> rank -> write. Engines implement the stages (``engine.base.Engine``); this module
+only sequences them, times them, checks the reject budget and writes the outputs atomically.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shopscale.engine import get_engine
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
+from shopscale.errors import InputError
+from shopscale.events import EventsParams, resolve_inputs
+from shopscale.log import get_logger, timed
+from shopscale.recommend.params import RecommendParams
+from shopscale.store.files import (
+    FileFormat,
+    output_name,
+    read_batches,
+    write_batches,
+    write_json,
+    write_table,
+)
+
+log = get_logger("recommend.pipeline")
+
+STAGES = ("read", "validate", "encode", "map", "reduce", "rank", "write")
+RECOMMENDATIONS = "recommendations"
+SIMILAR_ITEMS = "similar_items"
+
+
+@dataclass(frozen=True)
+class OutputParams:
+    """Where and how results are written (the ``[output]`` TOML section)."""
+
+    format: FileFormat = "parquet"
+    """Format of the recommendations file (similar items are always Parquet)."""
+    db: str | None = "sqlite"
+    """``sqlite`` (a shopscale.sqlite in the output folder), a ``sqlite:///`` or
+    ``postgresql://`` URL, or ``none``."""
+
+    def __post_init__(self) -> None:
+        if self.format not in ("parquet", "csv", "jsonl"):
+            raise ValueError(f"format must be parquet, csv or jsonl, got {self.format!r}")
+
+    def db_url(self, out: Path) -> str | None:
+        """The database URL to load, or None when disabled."""
+        if self.db is None or self.db == "none":
+            return None
+        if self.db == "sqlite":
+            return f"sqlite:///{(out / 'shopscale.sqlite').resolve()}"
+        return self.db
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the screen and ``summary.json``."""
+
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    users: int = 0
+    items: int = 0
+    actions: list[str] = field(default_factory=list)
+    interactions: int = 0
+    recommendations: int = 0
+    similar_items: int = 0
+    users_with_model_recs: int = 0
+    engine: str = "local"
+    seconds: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    files: list[dict[str, object]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+def check_rejects(rows_read: int, rejected: int, max_ratio: float, rejects_path: Path) -> None:
+    """Fail the run when more than ``max_ratio`` of the rows were rejected."""
+    if rows_read == 0:
+        raise InputError(None, "no rows in the input")
+    ratio = rejected / rows_read
+    if ratio > max_ratio:
+        raise InputError(
+            None,
+            f"{rejected:,} of {rows_read:,} rows rejected ({ratio:.2%}), more than the allowed "
+            f"{max_ratio:.2%} (--max-reject-ratio); see {rejects_path}",
+        )
+    if rows_read == rejected:
+        raise InputError(None, f"every row was rejected; see {rejects_path}")
+
+
+def run(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    out: Path,
+    engine: str = "local",
+    events: EventsParams | None = None,
+    params: RecommendParams | None = None,
+    output: OutputParams | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunSummary:
+    """Run the whole job on ``inputs`` and write every output under ``out``."""
+    events = events or EventsParams()
+    params = params or RecommendParams()
+    output = output or OutputParams()
+    out = Path(out)
+    paths = resolve_inputs(inputs)
+    summary = RunSummary(engine=engine)
+    t = summary.seconds
+    eng = get_engine(engine, progress=progress)
+    staging = out / f".staging-{time.strftime('%Y%m%dT%H%M%S')}"
+    try:
+        with timed(log, "read+validate", t):
+            counts = eng.read(paths, events)
+        summary.rows_read, summary.accepted, summary.rejected = (
+            counts.rows_read,
+            counts.accepted,
+            counts.rejected,
+        )
+        summary.files = counts.files
+        rejects_path = out / "rejects.csv"
+        write_table(rejects_path, counts.rejects, "csv")
+        log.info(
+            "read %s rows: %s accepted, %s rejected",
+            f"{counts.rows_read:,}",
+            f"{counts.accepted:,}",
+            f"{counts.rejected:,}",
+        )
+        check_rejects(counts.rows_read, counts.rejected, events.max_reject_ratio, rejects_path)
+        with timed(log, "encode", t):
+            sizes = eng.encode(params)
+        summary.users, summary.items, summary.interactions = (
+            sizes.users,
+            sizes.items,
+            sizes.interactions,
+        )
+        summary.actions = list(sizes.actions)
+        with timed(log, "map", t):
+            eng.map(params)
+        staging.mkdir(parents=True, exist_ok=True)
+        sim_path = staging / output_name(SIMILAR_ITEMS, "parquet")
+        with timed(log, "reduce", t):
+            summary.similar_items = write_batches(
+                sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA
+            )
+        rec_path = staging / output_name(RECOMMENDATIONS, "parquet")
+        with timed(log, "rank", t):
+            summary.recommendations = write_batches(
+                rec_path, _count_model(eng.rank(params), summary), RECOMMENDATIONS_SCHEMA
+            )
+        with timed(log, "write", t):
+            _publish(staging, out, output, summary, rec_path, sim_path)
+    finally:
+        eng.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    summary.outputs["rejects"] = str(out / "rejects.csv")
+    summary.outputs["summary"] = str(out / "summary.json")
+    write_json(out / "summary.json", summary.to_dict())
+    return summary
+
+
+def _count_model(batches, summary: RunSummary):  # type: ignore[no-untyped-def]
+    """Pass batches through, counting users whose first entry came from the model."""
+    for batch in batches:
+        first = batch.column(1).to_numpy() == 1
+        src = batch.column(4).to_numpy(zero_copy_only=False)
+        summary.users_with_model_recs += int((src[first] == "model").sum())
+        yield batch
+
+
+def _publish(
+    staging: Path,
+    out: Path,
+    output: OutputParams,
+    summary: RunSummary,
+    rec_path: Path,
+    sim_path: Path,
+) -> None:
+    """Load the database from the staged Parquet, then move the files into place."""
+    url = output.db_url(out)
+    if url is not None:
+        from shopscale.store.sql import write_tables
+
+        write_tables(
+            url,
+            {RECOMMENDATIONS: read_batches(rec_path), SIMILAR_ITEMS: read_batches(sim_path)},
+            schemas={RECOMMENDATIONS: RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS: SIMILAR_ITEMS_SCHEMA},
+        )
+        summary.outputs["db"] = url
+    if output.format != "parquet":
+        converted = staging / output_name(RECOMMENDATIONS, output.format)
+        write_batches(converted, read_batches(rec_path), RECOMMENDATIONS_SCHEMA, output.format)
+        rec_path = converted
+    for path in (rec_path, sim_path):
+        final = out / path.name
+        path.replace(final)
+        summary.outputs[path.name.split(".")[0]] = str(final)

@@ -1,0 +1,98 @@
+"""Ranking rules both engines follow: top-k per row, classic similarities, time decay.
+
+Ties are always broken by item id in string order. Engines encode ids so that integer code
+order *is* string order (see ``shopscale.ids``), so these functions break ties by code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from shopscale.recommend.params import Similarity
+
+SECONDS_PER_DAY = 86_400.0
+
+
+def top_k_per_row(
+    rows: npt.NDArray[np.integer],
+    cols: npt.NDArray[np.integer],
+    scores: npt.NDArray[np.floating],
+    k: int,
+) -> npt.NDArray[np.int64]:
+    """Indices of the entries kept: per row the k best by score desc, col asc; score > 0 only."""
+    keep = np.flatnonzero(scores > 0)
+    if keep.size == 0:
+        return keep.astype(np.int64)
+    order = np.lexsort((cols[keep], -scores[keep], rows[keep]))
+    sorted_idx = keep[order]
+    r = rows[sorted_idx]
+    starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+    run_lengths = np.diff(np.r_[starts, r.size])
+    rank_in_row = np.arange(r.size) - np.repeat(starts, run_lengths)
+    return sorted_idx[rank_in_row < k].astype(np.int64)
+
+
+def rank_in_rows(rows: npt.NDArray[np.integer]) -> npt.NDArray[np.int32]:
+    """1-based position of each entry within its run of equal (sorted) row values."""
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.int32)
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    run_lengths = np.diff(np.r_[starts, rows.size])
+    return (np.arange(rows.size) - np.repeat(starts, run_lengths) + 1).astype(np.int32)
+
+
+def classic_scores(
+    method: Similarity,
+    count: npt.NDArray[np.integer],
+    n_i: npt.NDArray[np.integer],
+    n_j: npt.NDArray[np.integer],
+    n_users: int,
+) -> npt.NDArray[np.float64]:
+    """Similarity of items i and j from co-occurrence ``count`` and item user counts."""
+    c = count.astype(np.float64)
+    a = n_i.astype(np.float64)
+    b = n_j.astype(np.float64)
+    if method == "count":
+        return c
+    if method == "cosine":
+        return c / np.sqrt(a * b)
+    if method == "jaccard":
+        return c / (a + b - c)
+    if method == "lift":
+        return c * float(n_users) / (a * b)
+    raise ValueError(f"not a classic similarity: {method!r}")
+
+
+def decay_weights(
+    t: npt.NDArray[np.int64], t_ref: int, half_life_days: float | None
+) -> npt.NDArray[np.float64]:
+    """Weight 0.5 ** (age / half-life) of events at times ``t`` seen from ``t_ref``."""
+    if half_life_days is None:
+        return np.ones(t.shape, dtype=np.float64)
+    age_days = np.maximum(t_ref - t, 0).astype(np.float64) / SECONDS_PER_DAY
+    return np.power(0.5, age_days / half_life_days)
+
+
+def reference_top_n(
+    scores: dict[int, float], exclude: set[int], popular: list[int], n: int, backfill: bool
+) -> list[tuple[int, float, str]]:
+    """The slow, obviously correct top-n of one user: (item, score, source) tuples.
+
+    Candidates with score > 0 not excluded, best first, ties by item; then popular items
+    (not excluded, not already listed) as backfill until the list has n entries.
+    """
+    ranked = sorted(
+        ((i, s) for i, s in scores.items() if s > 0 and i not in exclude),
+        key=lambda p: (-p[1], p[0]),
+    )[:n]
+    out = [(i, s, "model") for i, s in ranked]
+    if backfill:
+        chosen = {i for i, _ in ranked}
+        for item in popular:
+            if len(out) >= n:
+                break
+            if item not in exclude and item not in chosen:
+                out.append((item, 0.0, "backfill"))
+                chosen.add(item)
+    return out

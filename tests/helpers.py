@@ -1,0 +1,97 @@
+"""Slow, obviously correct reference implementations that engine tests compare against."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+
+from shopscale.recommend.llr import indicator_scores
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.ranking import SECONDS_PER_DAY, reference_top_n
+
+Event = tuple[str, str, str, int]  # user_id, action, item_id, t
+
+
+def downsample(events: Iterable[Event], k: int) -> dict[tuple[str, str], dict[str, int]]:
+    """Per (user, action): the k most recent distinct items with their latest time."""
+    latest: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for u, a, i, t in events:
+        seen = latest[(u, a)]
+        seen[i] = max(t, seen.get(i, t))
+    return {
+        key: dict(sorted(items.items(), key=lambda p: (-p[1], p[0]))[:k])
+        for key, items in latest.items()
+    }
+
+
+def reference_model(
+    events: list[Event], params: RecommendParams
+) -> tuple[dict[str, list[tuple[str, float, str]]], dict[tuple[str, str], list[tuple[str, float]]]]:
+    """Recommendations per user and similar items per (item, action), computed naively."""
+    hist = downsample(events, params.max_items_per_user)
+    users = sorted({u for u, _ in hist})
+    actions = sorted({a for _, a in hist})
+    n = len(users)
+    by_action: dict[str, dict[str, set[str]]] = {a: defaultdict(set) for a in actions}
+    for (u, a), items in hist.items():
+        for i in items:
+            by_action[a][i].add(u)
+    primary = by_action.get(params.primary, {})
+    channels = [a for a in actions if not params.indicators or a in params.indicators]
+    similar: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for a in channels:
+        for i, pu in primary.items():
+            cands = []
+            for j, au in by_action[a].items():
+                k11 = len(pu & au)
+                if k11 == 0 or (a == params.primary and i == j):
+                    continue
+                s = float(indicator_scores([k11], [len(pu)], [len(au)], n)[0])
+                if s > 0:
+                    cands.append((j, s))
+            cands.sort(key=lambda p: (-p[1], p[0]))
+            if cands:
+                similar[(i, a)] = cands[: params.max_similar_per_item]
+    t_ref = max(t for _, _, _, t in events)
+    pop_p = {i: len(us) for i, us in primary.items()}
+    pop_any: dict[str, set[str]] = defaultdict(set)
+    for (u, _a), items in hist.items():
+        for i in items:
+            pop_any[i].add(u)
+    items_all = sorted(pop_any)
+    popular = sorted(items_all, key=lambda i: (-pop_p.get(i, 0), -len(pop_any[i]), i))
+    code = {i: c for c, i in enumerate(items_all)}
+    recs = {}
+    for u in users:
+        scores: dict[int, float] = defaultdict(float)
+        _accumulate(scores, channels, hist, u, similar, params, t_ref, code)
+        excluded = _excluded(hist, u, params, code)
+        top = reference_top_n(scores, excluded, [code[i] for i in popular], params.n, params.backfill)
+        recs[u] = [(items_all[i], s, src) for i, s, src in top]
+    return recs, similar
+
+
+def _accumulate(scores, channels, hist, u, similar, params, t_ref, code) -> None:  # type: ignore[no-untyped-def]
+    """Sum votes in the kernel's order (channel, then history item, then candidate) for ties."""
+    for a in channels:
+        for j, t in sorted(hist.get((u, a), {}).items()):
+            w = params.weight(a)
+            if params.half_life_days is not None:
+                w *= float(np.power(0.5, (max(t_ref - t, 0) / SECONDS_PER_DAY) / params.half_life_days))
+            for (i, aa), lst in sorted(similar.items()):
+                if aa != a:
+                    continue
+                for jj, s in lst:
+                    if jj == j:
+                        scores[code[i]] += w * s
+
+
+def _excluded(hist, u, params, code) -> set[int]:  # type: ignore[no-untyped-def]
+    """Item codes the user must not be recommended."""
+    if params.exclude == "none":
+        return set()
+    if params.exclude == "any":
+        return {code[i] for (uu, _a), items in hist.items() if uu == u for i in items}
+    return {code[i] for i in hist.get((u, params.primary), {})}

@@ -1,0 +1,32 @@
+"""Hypothesis strategies shared by the tests: small event logs with lots of overlap."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+ACTIONS = ("carted", "purchased", "viewed")
+
+
+@st.composite
+def event_logs(draw: st.DrawFn, max_events: int = 60) -> list[tuple[str, str, str, int]]:
+    """Small logs over few users/items so pairs co-occur, ties happen and backfill is needed."""
+    n_users = draw(st.integers(1, 8))
+    n_items = draw(st.integers(1, 9))
+    users = [f"u{k}" for k in range(n_users)]
+    items = [f"i{k:02d}" for k in range(n_items)]
+    event = st.tuples(
+        st.sampled_from(users), st.sampled_from(ACTIONS), st.sampled_from(items), st.integers(0, 50)
+    )
+    events = draw(st.lists(event, min_size=1, max_size=max_events))
+    if not any(a == "purchased" for _, a, _, _ in events):
+        u, _, i, t = events[0]
+        events.append((u, "purchased", i, t))
+    return events
+
+
+def write_events_csv(path, events) -> None:  # type: ignore[no-untyped-def]
+    """Write events as a CSV with a header."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("user_id,action,item_id,timestamp\n")
+        for u, a, i, t in events:
+            fh.write(f"{u},{a},{i},{t}\n")
