@@ -68,7 +68,9 @@ def reference_model(
         scores: dict[int, float] = defaultdict(float)
         _accumulate(scores, channels, hist, u, similar, params, t_ref, code)
         excluded = _excluded(hist, u, params, code)
-        top = reference_top_n(scores, excluded, [code[i] for i in popular], params.n, params.backfill)
+        top = reference_top_n(
+            scores, excluded, [code[i] for i in popular], params.n, params.backfill
+        )
         recs[u] = [(items_all[i], s, src) for i, s, src in top]
     return recs, similar
 
@@ -79,7 +81,9 @@ def _accumulate(scores, channels, hist, u, similar, params, t_ref, code) -> None
         for j, t in sorted(hist.get((u, a), {}).items()):
             w = params.weight(a)
             if params.half_life_days is not None:
-                w *= float(np.power(0.5, (max(t_ref - t, 0) / SECONDS_PER_DAY) / params.half_life_days))
+                w *= float(
+                    np.power(0.5, (max(t_ref - t, 0) / SECONDS_PER_DAY) / params.half_life_days)
+                )
             for (i, aa), lst in sorted(similar.items()):
                 if aa != a:
                     continue

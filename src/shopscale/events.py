@@ -68,6 +68,7 @@ class Source:
     columns: tuple[str, ...] = ()
     """CSV: every column of the file in order (from the header, or the plain layout)."""
     compressed: bool = False
+    delimiter: str = ","
 
     @property
     def has_timestamp(self) -> bool:
@@ -140,7 +141,10 @@ def sniff(path: Path, params: EventsParams) -> Source:
     line = _first_line(path, compressed)
     if line is None:
         raise InputError(path, "file has no rows")
-    fields = [f.strip() for f in next(csv.reader(io.StringIO(line), delimiter=params.delimiter))]
+    delim = params.delimiter
+    if delim == "," and ".tsv" in [s.lower() for s in path.suffixes]:
+        delim = "\t"
+    fields = [f.strip() for f in next(csv.reader(io.StringIO(line), delimiter=delim))]
     wanted = {
         params.user_column: "user_id",
         params.action_column: "action",
@@ -158,11 +162,11 @@ def sniff(path: Path, params: EventsParams) -> Source:
                 path, f"header lacks column(s) {', '.join(missing)} (found: {', '.join(fields)})", 1
             )
         columns = tuple(wanted.get(f, f"_extra{n}") for n, f in enumerate(fields))
-        return Source(path, "csv", header=True, columns=columns, compressed=compressed)
+        return Source(path, "csv", True, columns, compressed, delim)
     if len(fields) == 3:
-        return Source(path, "csv", columns=EVENT_COLUMNS[:3], compressed=compressed)
+        return Source(path, "csv", False, EVENT_COLUMNS[:3], compressed, delim)
     if len(fields) == 4:
-        return Source(path, "csv", columns=EVENT_COLUMNS, compressed=compressed)
+        return Source(path, "csv", False, EVENT_COLUMNS, compressed, delim)
     raise InputError(
         path,
         f"cannot tell the layout: no header naming {params.user_column}/{params.action_column}/"
@@ -188,7 +192,7 @@ def record_lines(source: Source, ordinals: Sequence[int], skip_lines: set[int]) 
     header_pending = source.header
     with opener(source.path, "rt", encoding="utf-8", errors="replace", newline="") as fh:  # type: ignore[operator]
         if source.format == "csv":
-            rows = csv.reader(fh)
+            rows = csv.reader(fh, delimiter=source.delimiter)
             for row in rows:
                 line = rows.line_num
                 if not row or line in skip_lines:

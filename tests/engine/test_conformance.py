@@ -27,7 +27,9 @@ def _run(tmp: Path, events, params: RecommendParams, engine: str):  # type: igno
         recs.setdefault(row["user_id"], []).append((row["item_id"], row["score"], row["source"]))
     sims: dict[tuple[str, str], list[tuple[str, float]]] = {}
     for row in pq.read_table(tmp / "out" / "similar_items.parquet").to_pylist():
-        sims.setdefault((row["item_id"], row["action"]), []).append((row["similar_item_id"], row["score"]))
+        sims.setdefault((row["item_id"], row["action"]), []).append(
+            (row["similar_item_id"], row["score"])
+        )
     return recs, sims
 
 
@@ -44,9 +46,13 @@ params_strategy = st.builds(
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(events=event_logs(), params=params_strategy)
-def test_engine_matches_reference(tmp_path_factory, engine: str, events, params: RecommendParams) -> None:  # type: ignore[no-untyped-def]
+def test_engine_matches_reference(
+    tmp_path_factory, engine: str, events, params: RecommendParams
+) -> None:  # type: ignore[no-untyped-def]
     """Recommendations and similar items equal the reference model's, ranks and ties included."""
     tmp = tmp_path_factory.mktemp("conf")
     recs, sims = _run(tmp, events, params, engine)
@@ -63,14 +69,24 @@ def test_engine_matches_reference(tmp_path_factory, engine: str, events, params:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(events=event_logs(), n=st.integers(1, 6))
-def test_lists_are_full_gapless_and_unpurchased(tmp_path_factory, engine: str, events, n: int) -> None:  # type: ignore[no-untyped-def]
+def test_lists_are_full_gapless_and_unpurchased(
+    tmp_path_factory, engine: str, events, n: int
+) -> None:  # type: ignore[no-untyped-def]
     """Every user gets min(n, items not purchased) items, ranks 1..len, none already purchased."""
     tmp = tmp_path_factory.mktemp("prop")
     src = tmp / "events.csv"
     write_events_csv(src, events)
-    run(src, out=tmp / "out", engine=engine, params=RecommendParams(n=n), output=OutputParams(db="none"))
+    run(
+        src,
+        out=tmp / "out",
+        engine=engine,
+        params=RecommendParams(n=n),
+        output=OutputParams(db="none"),
+    )
     table = pq.read_table(tmp / "out" / "recommendations.parquet").to_pylist()
     items = {i for _, _, i, _ in events}
     bought: dict[str, set[str]] = {}

@@ -19,7 +19,9 @@ def test_hand_computed_perfect_pair() -> None:
 
 def test_hand_computed_weak_pair() -> None:
     """k = (2, 1, 1, 2): G^2 = 2 * (6ln2 + 6ln2 - (6ln6 - 4ln2)) = 32 ln 2 - 12 ln 6."""
-    assert llr([2], [1], [1], [2])[0] == pytest.approx(32 * math.log(2) - 12 * math.log(6), rel=1e-12)
+    assert llr([2], [1], [1], [2])[0] == pytest.approx(
+        32 * math.log(2) - 12 * math.log(6), rel=1e-12
+    )
 
 
 def test_xlogx_of_zero_is_zero() -> None:
@@ -28,7 +30,7 @@ def test_xlogx_of_zero_is_zero() -> None:
 
 
 def test_negative_association_is_not_an_indicator() -> None:
-    """The issue's example: N=10,000, 100 co-occurrences where 500 are expected scores ~807 but is dropped."""
+    """N=10,000 with 100 co-occurrences where 500 are expected scores ~807, yet is dropped."""
     k11, k12, k21, k22 = contingency([100], [5000], [1000], 10_000)
     assert llr(k11, k12, k21, k22)[0] == pytest.approx(807.333, abs=1e-3)
     assert not positively_associated(k11, k12, k21, k22)[0]

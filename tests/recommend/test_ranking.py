@@ -17,8 +17,11 @@ from shopscale.recommend.ranking import (
 
 
 @given(
-    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 9), st.sampled_from([0.0, 1.0, 2.0, 2.5])),
-             max_size=60, unique_by=lambda e: (e[0], e[1])),
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 9), st.sampled_from([0.0, 1.0, 2.0, 2.5])),
+        max_size=60,
+        unique_by=lambda e: (e[0], e[1]),
+    ),
     st.integers(1, 4),
 )
 def test_top_k_per_row_matches_sorting(entries: list[tuple[int, int, float]], k: int) -> None:

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import typer
+from rich.markup import escape
 
 from shopscale.cli import doctor, generate, recommend, routes, show
 from shopscale.cli._common import console, log_path
@@ -33,7 +34,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except ShopscaleError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", None) or getattr(exc, "code", 0) or 0
@@ -53,7 +54,7 @@ def main() -> None:
         # DEBUG: the full trace goes to the log file, not the screen (unless --verbose)
         logging.getLogger("shopscale").debug("unexpected error", exc_info=True)
         console.print(
-            f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
             f"full details in {log_path()}; please attach it to a bug report with "
             "`shopscale doctor`'s output",
             highlight=False,

@@ -99,7 +99,7 @@ def print_preview(path: Path, n_users: int) -> None:
         if len(users) >= n_users and user_id not in users:
             break
         mark = "*" if source == "backfill" else ""
-        users.setdefault(str(user_id), []).append(f"{item_id}{mark} ({score:.1f})")
+        users.setdefault(str(user_id), []).append(f"{item_id}{mark} ({float(score):.1f})")
     table = Table(title="a few users' top 5 (* = backfill)", title_justify="left")
     table.add_column("user_id")
     table.add_column("top 5 items (score)")

@@ -58,7 +58,7 @@ def _scan_csv(source: Source, params: EventsParams, tag: str) -> str:
         f"SELECT user_id, action, item_id, {ts} AS ts_raw, NULL::VARCHAR AS bad, "
         "NULL::VARCHAR AS raw_line "
         f"FROM read_csv({_sql_str(str(source.path))}, columns={{{cols}}}, "
-        f"header={str(source.header).lower()}, delim={_sql_str(params.delimiter)}, "
+        f"header={str(source.header).lower()}, delim={_sql_str(source.delimiter)}, "
         f"quote='\"', escape='\"', store_rejects=true, rejects_table='rej_{tag}', "
         f"rejects_scan='scan_{tag}', auto_detect=false, strict_mode=true)"
     )

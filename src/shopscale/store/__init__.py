@@ -1,0 +1,1 @@
+"""Where results go: files and SQL databases (SQLite, PostgreSQL)."""

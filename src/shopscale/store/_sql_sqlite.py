@@ -1,0 +1,102 @@
+"""SQLite backend of the SQL store: ``executemany`` per record batch, all in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shopscale.store._sql_base import (
+    SqlUrl,
+    TablePlan,
+    column_list,
+    create_index_sql,
+    create_table_sql,
+    index_name,
+    quote,
+    row_tuples,
+    staging_name,
+)
+
+PLACEHOLDER = "?"
+# Load settings: WAL lets readers keep the old snapshot during the load; NORMAL syncs only at
+# checkpoints (a crash of the process never loses or corrupts committed data); 256 MiB page cache.
+LOAD_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-262144")
+BUSY_TIMEOUT_S = 30.0
+
+
+def write(url: SqlUrl, plans: Sequence[TablePlan]) -> dict[str, int]:
+    """Load every plan into its staging table and swap them all in, in one transaction."""
+    conn = _open(url, read_only=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        for pragma in LOAD_PRAGMAS:
+            conn.execute(pragma)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = {plan.name: _load(conn, plan) for plan in plans}
+            for plan in plans:
+                _swap(conn, plan)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+    except sqlite3.Error as err:
+        raise url.error(f"SQLite write failed: {err}") from err
+    finally:
+        conn.close()
+    return rows
+
+
+def query(url: SqlUrl, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read-only query; return the column names and the rows."""
+    conn = _open(url, read_only=True)
+    try:
+        cursor = conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return names, cursor.fetchall()
+    except sqlite3.Error as err:
+        raise url.error(f"SQLite read failed: {err}") from err
+    finally:
+        conn.close()
+
+
+def _open(url: SqlUrl, *, read_only: bool) -> sqlite3.Connection:
+    """Open the file (read-only opens never create it); failures become StoreError."""
+    path = Path(url.target)
+    try:
+        if read_only:
+            uri = f"{path.absolute().as_uri()}?mode=ro"
+            return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        if path.is_dir():
+            raise sqlite3.OperationalError("the path is a directory")
+        return sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    except sqlite3.Error as err:
+        raise url.error(f"cannot open SQLite database: {err}") from err
+
+
+def _load(conn: sqlite3.Connection, plan: TablePlan) -> int:
+    """Create the staging table, insert every batch, index it; return the row count."""
+    staging = staging_name(plan.name)
+    conn.execute(f"DROP TABLE IF EXISTS {quote(staging)}")
+    conn.execute(create_table_sql("sqlite", staging, plan.schema))
+    marks = ", ".join(PLACEHOLDER * len(plan.schema))
+    insert = f"INSERT INTO {quote(staging)} ({column_list(plan.schema)}) VALUES ({marks})"
+    rows = 0
+    for batch in plan.batches:
+        conn.executemany(insert, row_tuples(batch))
+        rows += batch.num_rows
+    if plan.index:
+        # SQLite cannot rename an index, so the final name is freed now (still invisible to
+        # readers: they see the last committed snapshot until COMMIT).
+        final = index_name(plan.name, plan.index)
+        conn.execute(f"DROP INDEX IF EXISTS {quote(final)}")
+        conn.execute(create_index_sql(final, staging, plan.index))
+    return rows
+
+
+def _swap(conn: sqlite3.Connection, plan: TablePlan) -> None:
+    """Drop the old table and rename the staging table to take its place."""
+    conn.execute(f"DROP TABLE IF EXISTS {quote(plan.name)}")
+    conn.execute(f"ALTER TABLE {quote(staging_name(plan.name))} RENAME TO {quote(plan.name)}")

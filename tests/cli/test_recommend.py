@@ -1,0 +1,123 @@
+"""``shopscale recommend``/``show``/``similar``/``doctor`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from shopscale.store.sql import read_recommendations, read_similar
+from tests.cli.conftest import Runner
+
+
+def test_recommend_writes_every_output(shopscale: Runner, small_log: Path, tmp_path: Path) -> None:
+    """One run writes recommendations, similar items, SQLite, rejects and a summary that adds up."""
+    shopscale("recommend", str(small_log), "--out", "recs", "--top", "7")
+    out = tmp_path / "recs"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows_read"] == 3000 == summary["accepted"] + summary["rejected"]
+    assert summary["users"] == 150
+    recs = pq.read_table(out / "recommendations.parquet")
+    assert recs.num_rows == 150 * 7 == summary["recommendations"]
+    assert set(summary["seconds"]) == {"read+validate", "encode", "map", "reduce", "rank", "write"}
+    url = summary["outputs"]["db"]
+    rows = [r for r in recs.to_pylist() if r["user_id"] == "42"]
+    assert read_recommendations(url, "42") == rows
+    sim = pq.read_table(out / "similar_items.parquet").to_pylist()
+    item = sim[0]["item_id"]
+    assert read_similar(url, item) == sorted(
+        [r for r in sim if r["item_id"] == item], key=lambda r: (r["action"], r["rank"])
+    )
+
+
+def test_same_input_same_bytes(shopscale: Runner, small_log: Path, tmp_path: Path) -> None:
+    """Two runs on the same input write byte-identical result files (Parquet and CSV)."""
+    for name in ("a", "b"):
+        shopscale("recommend", str(small_log), "--out", name, "--db", "none", "--preview", "0")
+        shopscale(
+            "recommend", str(small_log), "--out", f"{name}csv", "--format", "csv", "--db", "none"
+        )
+    for f in ("recommendations.parquet", "similar_items.parquet"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    assert (tmp_path / "acsv/recommendations.csv").read_bytes() == (
+        tmp_path / "bcsv/recommendations.csv"
+    ).read_bytes()
+
+
+def test_csv_and_jsonl_hold_the_same_rows(
+    shopscale: Runner, small_log: Path, tmp_path: Path
+) -> None:
+    """--format csv and jsonl write the same rows as the Parquet file, with ids kept as text."""
+    for fmt in ("parquet", "csv", "jsonl"):
+        shopscale("recommend", str(small_log), "--out", fmt, "--format", fmt, "--db", "none")
+    want = pq.read_table(tmp_path / "parquet" / "recommendations.parquet").to_pylist()
+    con = duckdb.connect()
+    csv_rows = con.execute(
+        "SELECT user_id, rank::INT, item_id, score::DOUBLE, source "
+        "FROM read_csv(?, all_varchar=true)",
+        [str(tmp_path / "csv" / "recommendations.csv")],
+    ).fetchall()
+    lines = (tmp_path / "jsonl" / "recommendations.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == want
+    assert [dict(zip(want[0], r, strict=True)) for r in csv_rows] == want
+
+
+def test_too_many_rejects_fails_with_one_line(
+    shopscale: Runner, tmp_path: Path, data_dir: Path
+) -> None:
+    """Over the reject budget the run exits 2 with one line naming the counts and rejects.csv."""
+    proc = shopscale("recommend", str(data_dir / "broken.csv"), "--out", "r", check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "6 of 9 rows rejected" in proc.stderr and "rejects.csv" in proc.stderr
+    rejects = (tmp_path / "r" / "rejects.csv").read_text().splitlines()
+    assert len(rejects) == 1 + 6
+
+
+def test_missing_input_is_one_line(shopscale: Runner) -> None:
+    """A missing file is exit 2 and one line naming it, never a traceback."""
+    proc = shopscale("recommend", "nope.csv", check=False)
+    assert proc.returncode == 2
+    assert "nope.csv: no such file or folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_typo_names_file_and_key(shopscale: Runner, small_log: Path, tmp_path: Path) -> None:
+    """An unknown key in the TOML file is an error naming the file and the key."""
+    (tmp_path / "shopscale.toml").write_text("[recommend]\nmax_similar = 5\n")
+    proc = shopscale("recommend", str(small_log), "--config", "shopscale.toml", check=False)
+    assert proc.returncode == 2
+    assert "shopscale.toml: [recommend.max_similar] unknown key" in proc.stderr
+
+
+def test_config_file_and_flag_override(shopscale: Runner, small_log: Path, tmp_path: Path) -> None:
+    """Settings come from the TOML file, and a CLI flag overrides the file."""
+    (tmp_path / "s.toml").write_text(
+        '[recommend]\nn = 3\nsimilarity = "cosine"\n[output]\ndb = "none"\n'
+    )
+    shopscale("recommend", str(small_log), "--config", "s.toml", "--out", "r", "--top", "4")
+    recs = pq.read_table(tmp_path / "r" / "recommendations.parquet")
+    assert recs.num_rows == 150 * 4
+    assert set(
+        pq.read_table(tmp_path / "r" / "similar_items.parquet").column("action").to_pylist()
+    ) == {"any"}
+    assert not (tmp_path / "r" / "shopscale.sqlite").exists()
+
+
+def test_show_and_similar(shopscale: Runner, small_log: Path) -> None:
+    """show prints a user's ranked list; similar prints an item's neighbours per action."""
+    shopscale("recommend", str(small_log), "--out", "recs", "--db", "none")
+    shown = shopscale("show", "recs", "--user", "42").stdout
+    assert "recommendations for user 42" in shown and "model" in shown
+    sim = shopscale("similar", "recs", "--item", "3", "--action", "viewed").stdout
+    assert "items that go with 3" in sim and "viewed" in sim
+    missing = shopscale("show", "recs", "--user", "nobody", check=False)
+    assert missing.returncode == 2 and "unknown user" in missing.stderr
+
+
+def test_doctor_lists_versions(shopscale: Runner) -> None:
+    """doctor prints Python, Java and DuckDB lines."""
+    text = shopscale("doctor").stdout
+    assert "python" in text and "java" in text and "duckdb" in text
