@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopscale.engine import get_engine
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
@@ -166,12 +169,15 @@ def run(
     return summary
 
 
-def _count_model(batches, summary: RunSummary):  # type: ignore[no-untyped-def]
+def _count_model(
+    batches: Iterator[pa.RecordBatch], summary: RunSummary
+) -> Iterator[pa.RecordBatch]:
     """Pass batches through, counting users whose first entry came from the model."""
     for batch in batches:
-        first = batch.column(1).to_numpy() == 1
-        src = batch.column(4).to_numpy(zero_copy_only=False)
-        summary.users_with_model_recs += int((src[first] == "model").sum())
+        first_is_model = pc.and_(
+            pc.equal(batch.column("rank"), 1), pc.equal(batch.column("source"), "model")
+        )
+        summary.users_with_model_recs += pc.sum(first_is_model).as_py() or 0
         yield batch
 
 

@@ -27,7 +27,7 @@ from shopscale.engine.base import (
     CatalogSizes,
     ReadCounts,
 )
-from shopscale.engine.local.kernels import score_users
+from shopscale.engine.local.kernels import score_users, top_k_csr
 from shopscale.engine.local.reader import read_events
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
@@ -35,12 +35,13 @@ from shopscale.ids import IdMap
 from shopscale.log import get_logger
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import classic_scores, decay_weights, rank_in_rows, top_k_per_row
+from shopscale.recommend.ranking import classic_scores, decay_weights, rank_in_rows
 
 log = get_logger("engine.local")
 
 ProgressFn = Callable[[str, int, int], None]
 ANY = "any"
+_SOURCES = pa.array(["model", "backfill"], pa.string())
 REDUCE_BLOCK_NNZ = 20_000_000
 
 
@@ -130,13 +131,23 @@ class LocalEngine:
             "FROM (SELECT DISTINCT action FROM events)"
         )
         con.execute(
-            "CREATE OR REPLACE TABLE inter AS "
-            "WITH d AS (SELECT u, a, i, max(t) AS t FROM events JOIN users USING (user_id) "
-            "JOIN items USING (item_id) JOIN acts USING (action) GROUP BY u, a, i) "
-            "SELECT u, a, i, t FROM d "
-            "QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) <= "
-            f"{int(params.max_items_per_user)} ORDER BY u, a, i"
+            "CREATE OR REPLACE TEMP TABLE dedup AS SELECT u, a, i, max(t) AS t FROM events "
+            "JOIN users USING (user_id) JOIN items USING (item_id) JOIN acts USING (action) "
+            "GROUP BY u, a, i"
         )
+        con.execute("DROP TABLE events")
+        longest = con.execute("SELECT max(c) FROM (SELECT count(*) AS c FROM dedup GROUP BY u, a)")
+        keep = int(params.max_items_per_user)
+        recent = (
+            f"QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) <= {keep}"
+            if (longest.fetchall()[0][0] or 0) > keep  # type: ignore[index]
+            else ""
+        )
+        con.execute(
+            f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t FROM dedup {recent} "
+            "ORDER BY u, a, i"
+        )
+        con.execute("DROP TABLE dedup")
         self.users = IdMap(
             con.sql("SELECT user_id FROM users ORDER BY u")
             .to_arrow_table()
@@ -149,9 +160,8 @@ class LocalEngine:
             .column(0)
             .combine_chunks()
         )
-        n_inter, t_max = con.execute("SELECT count(*), max(t) FROM inter").fetchone()  # type: ignore[misc]
+        n_inter, t_max = con.execute("SELECT count(*), max(t) FROM inter").fetchall()[0]  # type: ignore[misc]
         self.t_ref = int(t_max)
-        con.execute("DROP TABLE events")
         return CatalogSizes(len(self.users), len(self.items), tuple(actions), int(n_inter))
 
     # -- map ------------------------------------------------------------------------------
@@ -273,7 +283,8 @@ class LocalEngine:
             cols = counts.indices[a:b]
             k11 = counts.data[a:b]
             scores = self._pair_scores(rows, cols, k11, ch, params)
-            keep = top_k_per_row(rows, cols, scores, params.max_similar_per_item)
+            block_ptr = (indptr[lo : hi + 1] - a).astype(np.int64)
+            keep = top_k_csr(block_ptr, cols, scores, params.max_similar_per_item)
             out_r.append(rows[keep])
             out_c.append(cols[keep])
             out_s.append(scores[keep])
@@ -378,14 +389,14 @@ class LocalEngine:
             filled
         ]
         ranks = np.tile(np.arange(1, items.shape[1] + 1, dtype=np.int32), shard.n_users)[filled]
-        src = np.where(source.ravel()[filled] == 1, "model", "backfill")
+        src = _SOURCES.take(pa.array(source.ravel()[filled] - 1, pa.int8()))
         return pa.RecordBatch.from_arrays(
             [
                 self.users.decode(users),
                 pa.array(ranks, pa.int32()),
                 self.items.decode(items.ravel()[filled]),
                 pa.array(scores.ravel()[filled], pa.float64()),
-                pa.array(src, pa.string()),
+                src,
             ],
             schema=RECOMMENDATIONS_SCHEMA,
         )

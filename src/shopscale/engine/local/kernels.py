@@ -75,19 +75,20 @@ def _score_block(  # type: ignore[no-untyped-def]
         for p in range(h_ptr[u], h_ptr[u + 1]):
             j = h_idx[p]
             w = h_val[p]
+            if w <= 0.0:
+                continue
             for q in range(s_ptr[j], s_ptr[j + 1]):
-                i = s_idx[q]
-                if mark[i] == _EXCLUDED:
-                    continue
-                if mark[i] == _FREE:
-                    mark[i] = _TOUCHED
-                    touched[nt] = i
-                    nt += 1
-                acc[i] += w * s_val[q]
+                v = w * s_val[q]
+                if v > 0.0:
+                    i = s_idx[q]
+                    if acc[i] == 0.0:
+                        touched[nt] = i
+                        nt += 1
+                    acc[i] += v
         m = 0
         for t in range(nt):
             i = touched[t]
-            if acc[i] > 0.0:
+            if mark[i] != _EXCLUDED:
                 m = _insert(best_i, best_s, m, n, i, acc[i])
         for r in range(m):
             out_items[u, r] = best_i[r]
@@ -108,7 +109,6 @@ def _score_block(  # type: ignore[no-untyped-def]
                 m += 1
         for t in range(nt):
             acc[touched[t]] = 0.0
-            mark[touched[t]] = _FREE
         for r in range(m):
             mark[out_items[u, r]] = _FREE
         for p in range(e_ptr[u], e_ptr[u + 1]):
@@ -201,3 +201,53 @@ def score_users(
         n_blocks,
     )
     return out_items, out_scores, out_source
+
+
+@numba.njit(cache=True, parallel=True)
+def _top_k_rows(indptr, indices, scores, k, out_pos):  # type: ignore[no-untyped-def]
+    """Per CSR row, positions of the k best entries by (score desc, column asc), score > 0."""
+    n_rows = indptr.size - 1
+    n_blocks = min(n_rows, 256)
+    for b in numba.prange(n_blocks):
+        best_c = np.empty(k, dtype=np.int64)
+        best_s = np.empty(k, dtype=np.float64)
+        best_p = np.empty(k, dtype=np.int64)
+        for r in range(b * n_rows // n_blocks, (b + 1) * n_rows // n_blocks):
+            m = 0
+            for p in range(indptr[r], indptr[r + 1]):
+                s = scores[p]
+                if s <= 0.0:
+                    continue
+                c = indices[p]
+                if m == k and (s < best_s[m - 1] or (s == best_s[m - 1] and c > best_c[m - 1])):
+                    continue
+                pos = m - 1 if m == k else m
+                if m < k:
+                    m += 1
+                while pos > 0 and (
+                    best_s[pos - 1] < s or (best_s[pos - 1] == s and best_c[pos - 1] > c)
+                ):
+                    best_s[pos] = best_s[pos - 1]
+                    best_c[pos] = best_c[pos - 1]
+                    best_p[pos] = best_p[pos - 1]
+                    pos -= 1
+                best_s[pos] = s
+                best_c[pos] = c
+                best_p[pos] = p
+            for t in range(m):
+                out_pos[r, t] = best_p[t]
+
+
+def top_k_csr(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    scores: npt.NDArray[np.float64],
+    k: int,
+) -> npt.NDArray[np.int64]:
+    """Positions kept by ``ranking.top_k_per_row`` for a CSR block, in row-major rank order."""
+    n_rows = indptr.size - 1
+    out = np.full((n_rows, k), -1, dtype=np.int64)
+    if n_rows and scores.size:
+        _top_k_rows(indptr, indices, scores, k, out)
+    flat = out.ravel()
+    return flat[flat >= 0]

@@ -142,9 +142,9 @@ def _rename_sql(params: EventsParams) -> str:
 
 
 TS_SQL = (
-    "CASE WHEN regexp_full_match(trim(ts_raw), '-?[0-9]+([.][0-9]+)?') "
-    "THEN CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT) "
-    "ELSE CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT) END"
+    "coalesce(TRY_CAST(trim(ts_raw) AS BIGINT), "
+    "TRY_CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT), "
+    "TRY_CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT))"
 )
 
 
@@ -178,27 +178,27 @@ def load_file(
         raise InputError(source.path, f"cannot read: {str(exc).splitlines()[0]}") from None
     has_ts = source.has_timestamp
     t_expr = TS_SQL if has_ts else f"(rowid + {seq_offset})"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT rowid AS ord, trim(user_id) AS user_id, "
-        f"{_rename_sql(params)} AS action, trim(item_id) AS item_id, ts_raw, {t_expr} AS t, bad, "
-        "raw_line FROM raw"
+    checked = (
+        f"(SELECT *, {_reason_sql(params, has_ts)} AS reason FROM (SELECT rowid AS ord, "
+        f"trim(user_id) AS user_id, {_rename_sql(params)} AS action, trim(item_id) AS item_id, "
+        f"ts_raw, {t_expr} AS t, bad, raw_line FROM raw))"
     )
-    reason = _reason_sql(params, has_ts)
+    before = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE verdict AS SELECT *, {reason} AS reason FROM checked"
+        f"INSERT INTO events SELECT user_id, action, item_id, t FROM {checked} WHERE reason IS NULL"
     )
-    con.execute(
-        "INSERT INTO events SELECT user_id, action, item_id, t FROM verdict WHERE reason IS NULL"
-    )
-    parsed = con.execute("SELECT count(*) FROM raw").fetchone()[0]  # type: ignore[index]
-    bad_rows = con.execute(
-        "SELECT ord, reason, coalesce(raw_line, concat_ws(',', user_id, action, item_id, ts_raw)) "
-        "FROM verdict "
-        "WHERE reason IS NOT NULL ORDER BY ord"
-    ).fetchall()
+    parsed = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+    inserted = con.execute("SELECT count(*) FROM events").fetchall()[0][0] - before
+    bad_rows = []
+    if inserted < parsed:  # only then look for the rows that broke a rule
+        bad_rows = con.execute(
+            "SELECT ord, reason, "
+            "coalesce(raw_line, concat_ws(',', user_id, action, item_id, ts_raw)) "
+            f"FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
+        ).fetchall()
     structural = _structural_rejects(con, source, tag)
     _record(report, source, parsed, bad_rows, structural)
-    con.execute("DROP TABLE raw; DROP TABLE checked; DROP TABLE verdict")
+    con.execute("DROP TABLE raw")
     return int(parsed)
 
 
