@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from shopscale.cli import doctor, generate, recommend, routes, show
+from shopscale.cli import doctor, generate, recommend, show
 from shopscale.cli._common import console, log_path
 from shopscale.errors import ShopscaleError
 
