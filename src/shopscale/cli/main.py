@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (generate, recommend, show, doctor, routes):
+for _module in (generate, recommend, show, doctor):
     _module.register(app)
 
 
