@@ -68,15 +68,16 @@ def similar(
     results: Annotated[Path, typer.Argument(help="Output folder of `shopscale recommend`.")],
     item: Annotated[str, typer.Option("--item", "-i", help="Item id to show.")],
     action: Annotated[str | None, typer.Option(help="Only this indicator action.")] = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="Rows shown per action.")] = 10,
 ) -> None:
     """Print what goes with an item, per indicator action.
 
     Example:  shopscale similar recs/ --item 1234
     """
     path = _find(results, "similar_items")
-    where, args = "CAST(item_id AS VARCHAR) = ?", [item]
+    where, args = "CAST(item_id AS VARCHAR) = ? AND CAST(rank AS INTEGER) <= ?", [item, top]
     if action:
-        where, args = where + " AND action = ?", [item, action]
+        where, args = where + " AND action = ?", [item, top, action]
     rows = _query(path, where, args, "action, rank")
     if not rows:
         raise InputError(

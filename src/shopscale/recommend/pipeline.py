@@ -16,11 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shopscale.engine import get_engine
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, Engine
 from shopscale.errors import InputError
 from shopscale.events import EventsParams, resolve_inputs
 from shopscale.log import get_logger, timed
 from shopscale.recommend.params import RecommendParams
+from shopscale.store.background import BackgroundLoad
 from shopscale.store.files import (
     FileFormat,
     output_name,
@@ -34,6 +35,7 @@ log = get_logger("recommend.pipeline")
 
 STAGES = ("read", "validate", "encode", "map", "reduce", "rank", "write")
 RECOMMENDATIONS = "recommendations"
+SQLITE_NAME = "shopscale.sqlite"
 SIMILAR_ITEMS = "similar_items"
 
 
@@ -56,7 +58,7 @@ class OutputParams:
         if self.db is None or self.db == "none":
             return None
         if self.db == "sqlite":
-            return f"sqlite:///{(out / 'shopscale.sqlite').resolve()}"
+            return f"sqlite:///{(out / SQLITE_NAME).resolve()}"
         return self.db
 
 
@@ -148,18 +150,13 @@ def run(
         with timed(log, "map", t):
             eng.map(params)
         staging.mkdir(parents=True, exist_ok=True)
-        sim_path = staging / output_name(SIMILAR_ITEMS, "parquet")
-        with timed(log, "reduce", t):
-            summary.similar_items = write_batches(
-                sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA
-            )
-        rec_path = staging / output_name(RECOMMENDATIONS, "parquet")
-        with timed(log, "rank", t):
-            summary.recommendations = write_batches(
-                rec_path, _count_model(eng.rank(params), summary), RECOMMENDATIONS_SCHEMA
-            )
-        with timed(log, "write", t):
-            _publish(staging, out, output, summary, rec_path, sim_path)
+        loader = _start_db_load(output, out, staging)
+        try:
+            _reduce_rank_write(eng, params, output, out, staging, summary, loader)
+        except BaseException as exc:
+            if loader is not None:
+                loader.abort(exc)
+            raise
     finally:
         eng.close()
         shutil.rmtree(staging, ignore_errors=True)
@@ -167,6 +164,48 @@ def run(
     summary.outputs["summary"] = str(out / "summary.json")
     write_json(out / "summary.json", summary.to_dict())
     return summary
+
+
+def _start_db_load(output: OutputParams, out: Path, staging: Path) -> BackgroundLoad | None:
+    """Start loading the database beside the last stages (a private SQLite file is staged)."""
+    url = output.db_url(out)
+    if url is None:
+        return None
+    if output.db == "sqlite":
+        url = f"sqlite:///{(staging / SQLITE_NAME).resolve()}"
+    return BackgroundLoad(
+        url, {SIMILAR_ITEMS: SIMILAR_ITEMS_SCHEMA, RECOMMENDATIONS: RECOMMENDATIONS_SCHEMA}
+    )
+
+
+def _reduce_rank_write(
+    eng: Engine,
+    params: RecommendParams,
+    output: OutputParams,
+    out: Path,
+    staging: Path,
+    summary: RunSummary,
+    loader: BackgroundLoad | None,
+) -> None:
+    """Reduce, rank and write: files to staging, the database alongside, then publish."""
+    t = summary.seconds
+    sim_path = staging / output_name(SIMILAR_ITEMS, "parquet")
+    rec_path = staging / output_name(RECOMMENDATIONS, "parquet")
+    with timed(log, "reduce", t):
+        sims = eng.reduce(params)
+        if loader is not None:
+            sims = loader.tee(SIMILAR_ITEMS, sims)
+        summary.similar_items = write_batches(sim_path, sims, SIMILAR_ITEMS_SCHEMA)
+    with timed(log, "rank", t):
+        recs = _count_model(eng.rank(params), summary)
+        if loader is not None:
+            recs = loader.tee(RECOMMENDATIONS, recs)
+        summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
+    with timed(log, "write", t):
+        if loader is not None:
+            loader.finish()
+            summary.outputs["db"] = output.db_url(out) or ""
+        _publish(staging, out, output, summary, rec_path, sim_path)
 
 
 def _count_model(
@@ -189,22 +228,15 @@ def _publish(
     rec_path: Path,
     sim_path: Path,
 ) -> None:
-    """Load the database from the staged Parquet, then move the files into place."""
-    url = output.db_url(out)
-    if url is not None:
-        from shopscale.store.sql import write_tables
-
-        write_tables(
-            url,
-            {RECOMMENDATIONS: read_batches(rec_path), SIMILAR_ITEMS: read_batches(sim_path)},
-            schemas={RECOMMENDATIONS: RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS: SIMILAR_ITEMS_SCHEMA},
-        )
-        summary.outputs["db"] = url
+    """Move the staged files (and a staged SQLite file) into place, one rename each."""
     if output.format != "parquet":
         converted = staging / output_name(RECOMMENDATIONS, output.format)
         write_batches(converted, read_batches(rec_path), RECOMMENDATIONS_SCHEMA, output.format)
         rec_path = converted
-    for path in (rec_path, sim_path):
+    staged_db = staging / SQLITE_NAME
+    moves = [rec_path, sim_path] + ([staged_db] if staged_db.exists() else [])
+    for path in moves:
         final = out / path.name
         path.replace(final)
-        summary.outputs[path.name.split(".")[0]] = str(final)
+        if path is not staged_db:
+            summary.outputs[path.name.split(".")[0]] = str(final)

@@ -115,7 +115,7 @@ def _score_block(  # type: ignore[no-untyped-def]
             mark[e_idx[p]] = _FREE
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _score_all(  # type: ignore[no-untyped-def]
     h_ptr,
     h_idx,
@@ -203,7 +203,7 @@ def score_users(
     return out_items, out_scores, out_source
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _top_k_rows(indptr, indices, scores, k, out_pos):  # type: ignore[no-untyped-def]
     """Per CSR row, positions of the k best entries by (score desc, column asc), score > 0."""
     n_rows = indptr.size - 1

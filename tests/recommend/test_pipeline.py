@@ -1,0 +1,60 @@
+"""The pipeline: outputs appear whole or not at all, and the database matches the files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from shopscale.errors import ShopscaleError
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.pipeline import OutputParams, run
+from shopscale.store.sql import read_recommendations
+from tests.strategies import write_events_csv
+
+EVENTS = [
+    ("u1", "viewed", "a", 1),
+    ("u1", "purchased", "a", 2),
+    ("u1", "viewed", "b", 3),
+    ("u2", "viewed", "a", 4),
+    ("u2", "purchased", "b", 5),
+    ("u3", "carted", "b", 6),
+    ("u3", "purchased", "a", 7),
+    ("u4", "viewed", "c", 8),
+]
+
+
+def test_failed_run_leaves_earlier_outputs_intact(tmp_path: Path) -> None:
+    """A run that fails while loading the database leaves the previous run's files unchanged."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    out = tmp_path / "out"
+    run(src, out=out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad_db = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    with pytest.raises(ShopscaleError):
+        run(src, out=out, params=RecommendParams(n=1), output=OutputParams(db=bad_db))
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_sqlite_holds_what_the_files_hold(tmp_path: Path) -> None:
+    """The default SQLite database has, for every user, exactly the rows of the Parquet file."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    summary = run(src, out=tmp_path / "out", params=RecommendParams(n=2))
+    rows = pq.read_table(tmp_path / "out" / "recommendations.parquet").to_pylist()
+    for user in ("u1", "u2", "u3", "u4"):
+        assert read_recommendations(summary.outputs["db"], user) == [
+            r for r in rows if r["user_id"] == user
+        ]
+
+
+def test_unknown_primary_action_is_a_clear_error(tmp_path: Path) -> None:
+    """A primary action that never occurs names itself and the actions seen."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    with pytest.raises(ShopscaleError, match="'bought' does not occur.*carted, purchased, viewed"):
+        run(src, out=tmp_path / "out", params=RecommendParams(primary="bought"))
