@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from shopscale.store.sql import read_recommendations, read_similar
 from tests.cli.conftest import Runner
@@ -121,3 +122,18 @@ def test_doctor_lists_versions(shopscale: Runner) -> None:
     """doctor prints Python, Java and DuckDB lines."""
     text = shopscale("doctor").stdout
     assert "python" in text and "java" in text and "duckdb" in text
+
+
+@pytest.mark.postgres
+def test_recommend_into_postgresql(
+    shopscale: Runner, small_log: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """--db postgresql://... loads both tables into a real server, equal to the files."""
+    shopscale("recommend", str(small_log), "--out", "pg", "--db", postgres_url)
+    recs = pq.read_table(tmp_path / "pg" / "recommendations.parquet").to_pylist()
+    for user in ("0", "42", "149"):
+        assert read_recommendations(postgres_url, user) == [r for r in recs if r["user_id"] == user]
+    sim = pq.read_table(tmp_path / "pg" / "similar_items.parquet").to_pylist()
+    assert read_similar(postgres_url, "3", action="carted") == [
+        r for r in sim if r["item_id"] == "3" and r["action"] == "carted"
+    ]

