@@ -360,7 +360,9 @@ class LocalEngine:
         u = np.concatenate(parts_u)
         j = np.concatenate(parts_j)
         w = np.concatenate(parts_w)
-        order = np.lexsort((j, u))
+        # each part is sorted by (user, item) and parts come in channel order, so a stable
+        # sort by user (a merge of sorted runs) gives (user, channel, item) order
+        order = np.argsort(u, kind="stable")
         m = _csr(u[order], j[order], shard.n_users, len(self.channels) * n_items, data=w[order])
         return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
 
