@@ -11,6 +11,7 @@ import csv
 import glob
 import gzip
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +70,15 @@ class Source:
     """CSV: every column of the file in order (from the header, or the plain layout)."""
     compressed: bool = False
     delimiter: str = ","
+    timestamped: bool = True
+    """Whether rows carry their own timestamp; if not, file order is time order."""
 
     @property
     def has_timestamp(self) -> bool:
         """Whether rows carry their own timestamp (else file order is time order)."""
-        return self.format != "csv" or "timestamp" in self.columns
+        if self.format == "csv":
+            return "timestamp" in self.columns
+        return self.timestamped
 
 
 def detect_format(path: Path) -> tuple[Format, bool]:
@@ -131,13 +136,43 @@ def _first_line(path: Path, compressed: bool) -> str | None:
     return None
 
 
+def _parquet_has(path: Path, column: str) -> bool:
+    """Whether a Parquet file has the column (its schema says so)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return column in pq.read_schema(path).names
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read Parquet: {exc}") from None
+
+
+def _jsonl_has(path: Path, compressed: bool, params: EventsParams) -> bool:
+    """Whether the first JSON object of a JSON Lines file has the timestamp key.
+
+    A file whose first record has no timestamp is read in file order, like the plain CSV;
+    otherwise a record without one is rejected.
+    """
+    line = _first_line(path, compressed)
+    if line is None:
+        raise InputError(path, "file has no rows")
+    try:
+        first = json.loads(line)
+    except ValueError:
+        return True  # the reader rejects the line itself, with its number
+    return not isinstance(first, dict) or params.timestamp_column in first
+
+
 def sniff(path: Path, params: EventsParams) -> Source:
     """Detect format and CSV layout: a header naming our columns, or headerless 3/4 columns."""
     fmt, compressed = detect_format(path)
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty")
-    if fmt != "csv":
-        return Source(path, fmt, compressed=compressed)
+    if fmt == "parquet":
+        return Source(path, fmt, timestamped=_parquet_has(path, params.timestamp_column))
+    if fmt == "jsonl":
+        return Source(
+            path, fmt, compressed=compressed, timestamped=_jsonl_has(path, compressed, params)
+        )
     line = _first_line(path, compressed)
     if line is None:
         raise InputError(path, "file has no rows")

@@ -174,3 +174,15 @@ def test_rows_read_equals_accepted_plus_rejected(
     assert report.rows_read == report.accepted + report.rejected == len(good) + len(bad_lines)
     assert sorted(line for _, line, _, _ in report.rejects) == bad_lines
     assert [",".join(map(str, r)) for r in rows] == good
+
+
+def test_untimed_parquet_and_jsonl_use_file_order(tmp_path: Path) -> None:
+    """Parquet without a timestamp column, and JSON Lines without the key, read in file order."""
+    pq.write_table(
+        pa.table({"user_id": ["a", "b"], "action": ["viewed"] * 2, "item_id": ["x", "y"]}),
+        tmp_path / "e.parquet",
+    )
+    (tmp_path / "e.jsonl").write_text('{"user_id": "c", "action": "viewed", "item_id": "z"}\n')
+    report, rows = _read([tmp_path / "e.parquet", tmp_path / "e.jsonl"])
+    assert report.rejected == 0
+    assert rows == [("a", "viewed", "x", 0), ("b", "viewed", "y", 1), ("c", "viewed", "z", 2)]
