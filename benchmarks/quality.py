@@ -1,0 +1,110 @@
+"""Quality benchmark: shopscale and the usual baselines on four real logs, one table.
+
+Each data set is imported with ``shopscale.importers`` (the product's ``shopscale import``),
+split, every model is tuned on the validation split with the same budget, then tested:
+
+| data set | folder in ../shared/data | split |
+|---|---|---|
+| retailrocket | retailrocket-caserec-subset | holdout:0.2 (no timestamps) |
+| taobao | taobao-userbehavior-sample | time:0.9 |
+| ml-100k | movielens-100k | time:0.9 |
+| ml-latest-small | movielens-latest-small | time:0.9 |
+
+Prints data set x task x model x metric@10 plus seconds, and writes every number to
+``benchmarks/results/quality-<date>.json``.
+
+    python benchmarks/quality.py                      # everything (about half an hour)
+    python benchmarks/quality.py --datasets retailrocket --models popularity,own-history,shopscale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from shopscale.evaluate.catalogue import resolve_models
+from shopscale.evaluate.data import load_events
+from shopscale.evaluate.run import EvaluateParams, evaluate
+from shopscale.evaluate.split import parse_split
+from shopscale.importers import import_dataset, write_events
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+DATASETS = {
+    "retailrocket": ("retailrocket-caserec", "retailrocket-caserec-subset", "holdout:0.2"),
+    "taobao": ("taobao", "taobao-userbehavior-sample", "time:0.9"),
+    "ml-100k": ("movielens-100k", "movielens-100k", "time:0.9"),
+    "ml-latest-small": ("movielens-latest-small", "movielens-latest-small", "time:0.9"),
+}
+COLUMNS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "coverage@10")
+
+
+def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Import, split, tune and test every model on one data set."""
+    importer, folder, split = DATASETS[name]
+    table = import_dataset(importer, args.data_dir / folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        suffix = "parquet" if "timestamp" in table.column_names else "csv"
+        path = Path(tmp) / f"{name}.{suffix}"
+        write_events(table, path)
+        data = load_events(path)
+    params = EvaluateParams(
+        split=parse_split(split, seed=args.seed),
+        k=(10, 20),
+        models=tuple(resolve_models(args.models)),
+        budget=args.budget,
+    )
+    print(f"== {name}: {len(data):,} events, split {split}", flush=True)
+    return evaluate(data, params, progress=lambda msg: print(f"   {msg}", flush=True))
+
+
+def print_table(results: dict[str, dict[str, Any]]) -> None:
+    """One Markdown table: data set x task x model x metric@10, model share, seconds."""
+    head = ["data set", "task", "test users", "model", *COLUMNS, "model share", "s"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" if n < 4 else "---:" for n in range(len(head))) + "|")
+    for ds, result in results.items():
+        for task in result["params"]["tasks"]:
+            users = result["data"]["test_users"][task]
+            for model, entry in result["models"].items():
+                v = entry["tasks"][task]
+                cells = [f"{v[c]:.3f}" for c in COLUMNS]
+                print(
+                    f"| {ds} | {task} | {users:,} | {model} | "
+                    + " | ".join(cells)
+                    + f" | {v['model_share']:.2f} | {entry['seconds']:.1f} |"
+                )
+
+
+def main() -> None:
+    """Parse options, run every data set, print the table, save the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--datasets", default=",".join(DATASETS), help="comma list of data sets")
+    ap.add_argument("--models", default="all", help="comma list of models or aliases")
+    ap.add_argument("--budget", type=int, default=4, help="configurations tuned per model")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--data-dir", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    start = time.perf_counter()
+    results = {name: run_dataset(name, args) for name in args.datasets.split(",")}
+    print_table(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"quality-{time.strftime('%Y-%m-%d')}.json"
+    doc = {
+        "machine": platform.uname()._asdict(),
+        "python": platform.python_version(),
+        "seconds": round(time.perf_counter() - start, 1),
+        "results": results,
+    }
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"\n{time.perf_counter() - start:.0f} s; numbers in {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""``shopscale evaluate`` and ``shopscale tune``: measure quality offline, tune from evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from shopscale.cli._common import ConfigOption, VerboseOption, load_config, out, setup_logging
+from shopscale.config import load_params
+from shopscale.errors import ConfigError
+from shopscale.evaluate.catalogue import MODELS, resolve_models
+from shopscale.evaluate.data import load_events
+from shopscale.evaluate.run import EvaluateParams, evaluate, search_settings
+from shopscale.evaluate.split import TASKS, parse_split
+from shopscale.evaluate.tune import BLEND_GRID, SHOPSCALE_GRID, write_config
+from shopscale.events import EventsParams
+from shopscale.recommend.params import RecommendParams
+
+SplitOption = Annotated[
+    str, typer.Option(help="time:F | leave-last-out | holdout:F (logs without timestamps).")
+]
+SHOPSCALE_DEFAULTS = {
+    "weights": {},
+    "max_similar_per_item": RecommendParams.max_similar_per_item,
+    "max_items_per_user": RecommendParams.max_items_per_user,
+    "half_life_days": RecommendParams.half_life_days,
+}
+PrimaryOption = Annotated[str, typer.Option(help="The action recommended for.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the holdout split and of tuning.")]
+
+
+def _ints(value: str) -> tuple[int, ...]:
+    """``"10,20"`` -> ``(10, 20)``."""
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError("--k", "k", f"expected comma-separated integers, got {value!r}") from None
+
+
+def _events(config: Path | None) -> EventsParams:
+    """The ``[events]`` section of the config (column names, renames)."""
+    cfg, source = load_config(config)
+    return load_params(EventsParams, cfg, "events", source=source)
+
+
+def evaluate_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Event files, folders or globs.")],
+    split: SplitOption = "time:0.9",
+    k: Annotated[str, typer.Option(help="Cut-offs, comma-separated.")] = "10,20",
+    baselines: Annotated[
+        str, typer.Option(help="Comma list of models or aliases (all, itemknn, shopscale-classic).")
+    ] = "all",
+    tasks: Annotated[str, typer.Option(help="next-purchase,discovery")] = ",".join(TASKS),
+    budget: Annotated[int, typer.Option(help="Configurations tried per model on validation.")] = 6,
+    report: Annotated[
+        Path | None, typer.Option(help="Folder for index.html, PNG plots and results.json.")
+    ] = None,
+    primary: PrimaryOption = "purchased",
+    seed: SeedOption = 42,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Compare shopscale with the usual baselines on one log, each tuned on validation.
+
+    Example:  shopscale evaluate events.csv --split time:0.9 --k 10,20 --report report/
+    """
+    setup_logging(verbose)
+    models = resolve_models(baselines)
+    models = [m for m in MODELS if m in {*models, "shopscale", "shopscale-blend"}]
+    try:
+        params = EvaluateParams(
+            split=parse_split(split, seed=seed),
+            k=_ints(k),
+            tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),  # type: ignore[misc]
+            models=tuple(models),
+            primary=primary,
+            budget=budget,
+        )
+    except ValueError as exc:
+        raise ConfigError("<flags>", "evaluate", str(exc)) from None
+    data = load_events(inputs, _events(config))
+    result = evaluate(data, params, progress=lambda msg: out.print(f"[dim]{msg}[/]"))
+    print_results(result)
+    if report is not None:
+        from shopscale.evaluate.report import write_report
+
+        page = write_report(result, report)
+        out.print(f"report: {page}")
+
+
+METRICS = ("ndcg", "recall", "precision", "map", "hit_rate", "coverage")
+
+
+def print_results(result: dict[str, Any]) -> None:
+    """One table per task and k: every model's metrics, model share and seconds."""
+    for task in result["params"]["tasks"]:
+        users = result["data"]["test_users"][task]
+        for kk in result["params"]["k"]:
+            table = Table(title=f"{task} @{kk} ({users:,} test users)", title_justify="left")
+            table.add_column("model", no_wrap=True)
+            for m in ("ndcg", "recall", "prec", "map", "hit", "cover", "share", "s"):
+                table.add_column(m, justify="right")
+            for name, model in result["models"].items():
+                v = model["tasks"][task]
+                cells = [f"{v[f'{m}@{kk}']:.3f}" for m in METRICS]
+                table.add_row(name, *cells, f"{v['model_share']:.2f}", f"{model['seconds']:.1f}")
+            out.print(table)
+
+
+def tune_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Event files, folders or globs.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Config file to write.")] = Path(
+        "shopscale.toml"
+    ),
+    split: SplitOption = "time:0.9",
+    model: Annotated[str, typer.Option(help="shopscale | shopscale-blend.")] = "shopscale",
+    budget: Annotated[int, typer.Option(help="Configurations to try.")] = 12,
+    primary: PrimaryOption = "purchased",
+    seed: SeedOption = 42,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Search shopscale's settings on a validation split and write the best config file.
+
+    The grid (weights, max_similar_per_item, max_items_per_user, half_life_days) is in
+    docs/evaluation.md. The test split is never looked at.
+    """
+    setup_logging(verbose)
+    if model not in ("shopscale", "shopscale-blend"):
+        raise ConfigError(
+            "--model", "model", f"expected shopscale or shopscale-blend, got {model!r}"
+        )
+    split_params = parse_split(split, seed=seed)
+    data = load_events(inputs, _events(config))
+    defaults = SHOPSCALE_DEFAULTS if model == "shopscale" else {}
+    best = search_settings(
+        data,
+        split_params,
+        MODELS[model],
+        dict(SHOPSCALE_GRID if model == "shopscale" else BLEND_GRID),
+        defaults,
+        budget=budget,
+        primary=primary,
+        progress=lambda n, value, cfg: out.print(
+            f"[dim]{n:>3}[/] ndcg@10 {value:.4f}  {cfg}", highlight=False
+        ),
+    )
+    section = "recommend" if model == "shopscale" else "blend"
+    values = {"primary": primary, **best[1]} if model == "shopscale" else best[1]
+    write_config(
+        out_path,
+        section,
+        values,
+        f"shopscale tune --split {split_params.label} "
+        f"--budget {budget}: best validation NDCG@10 (next purchase) {best[0]:.4f}",
+    )
+    out.print(f"best ndcg@10 {best[0]:.4f} with {best[1]}; wrote {out_path}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``evaluate`` and ``tune`` to ``app``."""
+    app.command("evaluate")(evaluate_cmd)
+    app.command("tune")(tune_cmd)

@@ -1,0 +1,1 @@
+"""Offline evaluation: splits, metrics on ranked lists, baselines, tuning and the report."""

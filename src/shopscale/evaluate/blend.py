@@ -1,0 +1,168 @@
+"""Candidate model ``shopscale-blend``: the user's own unpurchased engagement + cross-occurrence.
+
+A prototype for the core engine, written as pure NumPy/SciPy functions over the same inputs
+the engines already have (downsampled history, pair counts, LLR from ``recommend.llr``, top-k
+from ``recommend.ranking``). Only the **vote matrix** changes; the rank kernel (a weighted sum
+of votes over the user's history) stays as it is:
+
+    score(u, i) = sum_c sum_{j in H_c(u)} h_c(u, j) * V_c(j, i)
+    h_c(u, j)   = w_c * 0.5 ** (age(u, c, j) / half_life)           (unchanged)
+    V_c(j, i)   = T(LLR_c(i, j))            for i != j, (i, j) kept in i's top K   (cross-occ.)
+                + gamma * sigma_c(i)         for i == j, c != primary              (self vote)
+    sigma_c(i)  = (k11_c(i, i) + m * rho_c) / (n_c(i) + m)     (smoothed conversion rate)
+    rho_c       = sum_i k11_c(i, i) / sum_i n_c(i)
+
+``k11_c(i, i)`` is the diagonal of the pair counts the map stage already computes (users who
+did ``c`` on i and bought i), ``n_c(i)`` the indicator marginal. So an item the user carted
+gets a self vote proportional to how often carting that item ends in a purchase; an action
+that never converts (a low MovieLens rating) gets none. ``T`` is ``llr`` (unchanged),
+``sqrt`` (signed-root LLR) or ``binary`` (1 for every kept indicator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from shopscale.evaluate.data import TrainData
+from shopscale.evaluate.metrics import RankedLists
+from shopscale.evaluate.models import Exclusion, IntArray, lists_from_scores
+from shopscale.recommend.llr import indicator_scores
+from shopscale.recommend.ranking import decay_weights, top_k_per_row
+
+Transform = Literal["llr", "sqrt", "binary"]
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    """Settings of the blended model (the proposed additions to ``RecommendParams``)."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    """Weight w_c of each action's history (default 1)."""
+    half_life_days: float | None = None
+    max_items_per_user: int = 500
+    max_similar_per_item: int = 50
+    transform: Transform = "llr"
+    self_weight: float = 0.0
+    """gamma: weight of the self vote; 0 = today's model (cross-occurrence only)."""
+    self_prior: float = 10.0
+    """m: pseudo-count pulling an item's conversion rate to its action's rate rho_c."""
+    keep_self_pairs: bool = True
+    """Keep LLR(i, i) of non-primary actions as a cross-occurrence vote (today's model)."""
+
+    def __post_init__(self) -> None:
+        if self.self_weight < 0 or self.self_prior < 0:
+            raise ValueError("self_weight and self_prior must not be negative")
+        if self.transform not in ("llr", "sqrt", "binary"):
+            raise ValueError(f"unknown transform {self.transform!r}")
+
+
+def downsample(latest: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Per row keep the k largest values (most recent times), ties by column asc."""
+    m = latest.tocoo()
+    order = np.lexsort((m.col, -m.data, m.row))
+    rows = m.row[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if rows.size else rows
+    rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+    keep = order[rank < k]
+    return sp.csr_matrix((m.data[keep], (m.row[keep], m.col[keep])), shape=m.shape)
+
+
+def indicators(
+    left: sp.csr_matrix, right: sp.csr_matrix, n_users: int, k: int, *, zero_diagonal: bool
+) -> tuple[sp.csr_matrix, npt.NDArray[np.float64]]:
+    """Top-k LLR indicators (rows: primary item i, cols: indicator item j) and diag(LᵀR)."""
+    counts = (left.T @ right).tocoo()
+    row_total = np.asarray(left.sum(axis=0)).ravel().astype(np.int64)
+    col_total = np.asarray(right.sum(axis=0)).ravel().astype(np.int64)
+    k11 = counts.data.astype(np.int64)
+    scores = indicator_scores(k11, row_total[counts.row], col_total[counts.col], n_users)
+    if zero_diagonal:
+        scores = np.where(counts.row == counts.col, 0.0, scores)
+    keep = top_k_per_row(counts.row, counts.col, scores, k)
+    diag = np.zeros(left.shape[1])
+    on_diag = counts.row == counts.col
+    diag[counts.row[on_diag]] = k11[on_diag]
+    s = sp.csr_matrix((scores[keep], (counts.row[keep], counts.col[keep])), shape=counts.shape)
+    return s, diag
+
+
+def conversion(
+    self_counts: npt.NDArray[np.float64], totals: npt.NDArray[np.float64], prior: float
+) -> npt.NDArray[np.float64]:
+    """sigma(i) = (k11(i,i) + m * rho) / (n(i) + m), rho the pooled rate; 0 where n(i) = 0."""
+    rho = float(self_counts.sum() / totals.sum()) if totals.sum() > 0 else 0.0
+    out = (self_counts + prior * rho) / np.maximum(totals + prior, 1e-12)
+    return np.where(totals > 0, out, 0.0)
+
+
+def transform(s: sp.csr_matrix, how: Transform) -> sp.csr_matrix:
+    """Apply T to the kept LLR scores."""
+    s = s.copy()
+    if how == "sqrt":
+        s.data = np.sqrt(s.data)
+    elif how == "binary":
+        s.data = np.ones_like(s.data)
+    return s
+
+
+class Blend:
+    """Own engagement (self votes by conversion rate) + cross-occurrence, one vote matrix."""
+
+    def __init__(self, **config: object) -> None:
+        self.params = BlendParams(**config)  # type: ignore[arg-type]
+
+    def fit(self, train: TrainData) -> None:
+        """Build the history matrix H (users x channels*items) and votes V (channels*items x
+        items) exactly as the engines lay them out."""
+        p = self.params
+        self.train = train
+        actions = train.events.actions
+        hist = {a: downsample(train.latest(a), p.max_items_per_user) for a in actions}
+        binary = {a: _binary(m) for a, m in hist.items()}
+        n_users = int((np.diff(train.binary().indptr) > 0).sum())
+        left = binary[train.primary]
+        t0 = int(train.events.t.min(initial=0)) - 1
+        h_parts, v_parts = [], []
+        for a in actions:
+            same = a == train.primary
+            s, diag = indicators(
+                left,
+                binary[a],
+                n_users,
+                p.max_similar_per_item,
+                zero_diagonal=same or not p.keep_self_pairs,
+            )
+            votes = transform(s, p.transform).T.tocsr()
+            if not same and p.self_weight > 0:
+                totals = np.asarray(binary[a].sum(axis=0)).ravel()
+                sigma = conversion(diag, totals, p.self_prior)
+                votes = votes + sp.diags(p.self_weight * sigma)
+            v_parts.append(votes)
+            h = hist[a].astype(np.float64)
+            t = h.data.astype(np.int64) + t0
+            h.data = p.weights.get(a, 1.0) * decay_weights(
+                t, train.t_ref, p.half_life_days if train.events.has_time else None
+            )
+            h_parts.append(h)
+        self.history = sp.hstack(h_parts).tocsr()
+        self.votes = sp.vstack(v_parts).tocsr()
+
+    def scores(self, block: IntArray) -> npt.NDArray[np.float64]:
+        """H[block] V: the rank stage's weighted sum of votes."""
+        return np.asarray((self.history[block] @ self.votes).toarray())
+
+    def recommend(self, users: IntArray, exclude: Exclusion, n: int) -> RankedLists:
+        """Top n by blended score (> 0), popular backfill."""
+        return lists_from_scores(self.scores, self.train, users, exclude.matrix, n)
+
+
+def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
+    """0/1 float copy of a sparse matrix."""
+    out = sp.csr_matrix(m, dtype=np.float64, copy=True)
+    out.data[:] = 1.0
+    return out

@@ -1,0 +1,127 @@
+"""The evaluation report: ``results.json`` (every number), PNG plots and ``index.html``.
+
+Plots: each metric by k for every model (one figure per task), catalogue coverage@k, and the
+seconds each model took (fit + recommend on the test split, tuning not included).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from shopscale.store.files import atomic_path, write_json
+
+ACCURACY = ("ndcg", "recall", "precision", "map", "hit_rate")
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot with the file-only backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_metrics_by_k(result: dict[str, Any], task: str, path: Path) -> Path:
+    """One panel per accuracy metric: its value at each k, one line per model."""
+    plt = _pyplot()
+    ks = result["params"]["k"]
+    fig, axes = plt.subplots(1, len(ACCURACY), figsize=(4 * len(ACCURACY), 3.6), dpi=100)
+    for ax, metric in zip(axes, ACCURACY, strict=True):
+        for name, model in result["models"].items():
+            values = [model["tasks"][task][f"{metric}@{k}"] for k in ks]
+            ax.plot(ks, values, marker="o", label=name)
+        ax.set_title(f"{metric}@k")
+        ax.set_xlabel("k")
+        ax.set_xticks(ks)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(f"{task}")
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def plot_bars(result: dict[str, Any], key: str, title: str, path: Path) -> Path:
+    """Horizontal bars of one number per model (``key`` is a function of the model entry)."""
+    plt = _pyplot()
+    names = list(result["models"])
+    tasks = result["params"]["tasks"]
+    k = result["params"]["k"][0]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) * max(1, len(tasks)) + 1.2), dpi=100)
+    height = 0.8 / (len(tasks) if key == "coverage" else 1)
+    for t, task in enumerate(tasks if key == "coverage" else [None]):
+        values = [
+            m["tasks"][task][f"coverage@{k}"] if task else m["seconds"]
+            for m in result["models"].values()
+        ]
+        ax.barh([n + t * height for n in range(len(names))], values, height, label=task or key)
+    ax.set_yticks(
+        [n + height * (len(tasks) - 1) / 2 if key == "coverage" else n for n in range(len(names))],
+        names,
+    )
+    ax.invert_yaxis()
+    ax.set_title(title if key != "coverage" else f"{title} (k={k})")
+    if key == "coverage":
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Write a figure atomically and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _table(result: dict[str, Any], task: str) -> str:
+    """HTML table: one row per model, every metric at every k, model share and seconds."""
+    ks = result["params"]["k"]
+    cols = [f"{m}@{k}" for k in ks for m in (*ACCURACY, "coverage")]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *cols, "model share", "s"])
+    rows = []
+    for name, model in result["models"].items():
+        v = model["tasks"][task]
+        cells = "".join(f"<td>{v[c]:.4f}</td>" for c in cols)
+        rows.append(
+            f"<tr><td title='{html.escape(str(model['config']))}'>{html.escape(name)}</td>"
+            f"{cells}<td>{v['model_share']:.3f}</td><td>{model['seconds']:.1f}</td></tr>"
+        )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def write_report(result: dict[str, Any], out: Path, *, title: str = "shopscale evaluate") -> Path:
+    """Write results.json, the PNG plots and index.html into ``out``; return the HTML path."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "results.json", result)
+    images = [
+        plot_metrics_by_k(result, t, out / f"metrics-{t}.png") for t in result["params"]["tasks"]
+    ]
+    images.append(plot_bars(result, "coverage", "catalogue coverage", out / "coverage.png"))
+    images.append(plot_bars(result, "seconds", "seconds (fit + recommend)", out / "timing.png"))
+    data = result["data"]
+    sections = [
+        f"<h2>{html.escape(t)}</h2><p>{data['test_users'][t]:,} test users</p>{_table(result, t)}"
+        for t in result["params"]["tasks"]
+    ]
+    split = result["params"]["split"]["label"]
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+        "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "td:first-child{text-align:left}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>split <b>{html.escape(split)}</b>; "
+        f"{data['events']:,} events, {data['users']:,} users, {data['items']:,} items; "
+        f"train {data['train_events']:,} events. Every model tuned on the validation split "
+        f"with a budget of {result['params']['budget']} configurations (hover a model for its "
+        "configuration). Numbers: <a href='results.json'>results.json</a>.</p>"
+        + "".join(sections)
+        + "".join(f"<p><img src='{p.name}'></p>" for p in images)
+        + "</body></html>\n"
+    )
+    with atomic_path(out / "index.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out / "index.html"

@@ -1,0 +1,191 @@
+"""The evaluation, start to end: split, tune every model on validation, test, collect numbers.
+
+load -> split (train/test) -> carve validation from train
+     -> per model: tune on validation (same budget for all) -> fit on train -> lists
+     -> metrics per task (``metrics.score_lists``) -> one JSON-ready result
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shopscale.evaluate.catalogue import MODELS
+from shopscale.evaluate.data import Interactions, TrainData
+from shopscale.evaluate.metrics import score_lists
+from shopscale.evaluate.models import Exclusion, ModelSpec
+from shopscale.evaluate.split import (
+    TASKS,
+    EvalTask,
+    Split,
+    SplitParams,
+    Task,
+    make_task,
+    split_events,
+    validation_split,
+)
+from shopscale.evaluate.tune import candidates, grid_sample
+from shopscale.log import get_logger
+
+log = get_logger("evaluate")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The ``[evaluate]`` settings: split, cut-offs, tasks, models and the tuning budget."""
+
+    split: SplitParams = field(default_factory=SplitParams)
+    k: tuple[int, ...] = (10, 20)
+    tasks: tuple[Task, ...] = TASKS
+    models: tuple[str, ...] = tuple(MODELS)
+    primary: str = "purchased"
+    budget: int = 6
+    """Configurations tried per model on the validation split (same for every model)."""
+    tune_metric: str = "ndcg@10"
+    tune_task: Task = "next-purchase"
+
+    def __post_init__(self) -> None:
+        if not self.k or min(self.k) < 1:
+            raise ValueError(f"k must be positive cut-offs, got {self.k}")
+        if self.budget < 1:
+            raise ValueError(f"budget must be at least 1, got {self.budget}")
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown:
+            raise ValueError(f"unknown model(s): {', '.join(unknown)}")
+        bad = [t for t in self.tasks if t not in TASKS]
+        if bad:
+            raise ValueError(f"unknown task(s): {', '.join(bad)} (next-purchase, discovery)")
+
+
+@dataclass
+class Prepared:
+    """A split with its training data and its tasks, shared by every model."""
+
+    split: Split
+    train: TrainData
+    tasks: dict[str, EvalTask]
+
+
+def prepare(split: Split, primary: str, tasks: tuple[Task, ...]) -> Prepared:
+    """Training matrices and each task's truth and exclusions."""
+    train = TrainData(split.train, primary)
+    return Prepared(split, train, {t: make_task(split, train, t) for t in tasks})
+
+
+def fit_and_score(
+    spec: ModelSpec, config: dict[str, Any], prep: Prepared, ks: tuple[int, ...]
+) -> dict[str, Any]:
+    """Fit one configuration on ``prep``'s train and score its lists on every task."""
+    model = spec.build(config)
+    start = time.perf_counter()
+    model.fit(prep.train)
+    fit_s = time.perf_counter() - start
+    out: dict[str, Any] = {"fit_s": round(fit_s, 3), "tasks": {}}
+    rec_s = 0.0
+    catalogue = int(np.unique(prep.train.events.item).size)
+    for name, task in prep.tasks.items():
+        start = time.perf_counter()
+        lists = model.recommend(task.truth.users, Exclusion(task.rule, task.exclude), max(ks))
+        rec_s += time.perf_counter() - start
+        out["tasks"][name] = score_lists(lists, task.truth, ks, catalogue)
+    out["recommend_s"] = round(rec_s, 3)
+    out["seconds"] = round(fit_s + rec_s, 3)
+    return out
+
+
+def tune_model(
+    spec: ModelSpec, val: Prepared, params: EvaluateParams
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Best configuration of ``spec`` on the validation split, and every trial."""
+    trials = []
+    best: tuple[float, dict[str, Any]] = (-1.0, {})
+    for config in candidates(spec, params.budget, params.split.seed):
+        scored = fit_and_score(
+            spec, config, val, (10,) if "@10" in params.tune_metric else params.k
+        )
+        value = scored["tasks"][params.tune_task][params.tune_metric]
+        trials.append({"config": config, params.tune_metric: value, "seconds": scored["seconds"]})
+        if value > best[0]:
+            best = (value, config)
+    return best[1], trials
+
+
+def search_settings(
+    data: Interactions,
+    split: SplitParams,
+    spec: ModelSpec,
+    grid: dict[str, list[Any]],
+    defaults: dict[str, Any],
+    *,
+    budget: int,
+    primary: str,
+    progress: Callable[[int, float, dict[str, Any]], None] | None = None,
+) -> tuple[float, dict[str, Any]]:
+    """Best (NDCG@10 next purchase, config) of ``grid`` on the validation split of ``data``."""
+    if not data.has_time:
+        grid = {**grid, "half_life_days": [None]}
+    val_split = validation_split(split_events(data, split, primary), split, primary)
+    val = prepare(val_split, primary, ("next-purchase",))
+    best: tuple[float, dict[str, Any]] = (-1.0, {})
+    for n, cfg in enumerate(grid_sample(grid, defaults, budget, split.seed), start=1):
+        value = fit_and_score(spec, cfg, val, (10,))["tasks"]["next-purchase"]["ndcg@10"]
+        if progress is not None:
+            progress(n, value, cfg)
+        if value > best[0]:
+            best = (value, cfg)
+    return best
+
+
+def evaluate(
+    data: Interactions, params: EvaluateParams, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Every model of ``params.models`` on one log: the JSON-ready result document."""
+    say = progress or (lambda msg: log.info("%s", msg))
+    split = split_events(data, params.split, params.primary)
+    test = prepare(split, params.primary, params.tasks)
+    val_split = validation_split(split, params.split, params.primary)
+    val = prepare(val_split, params.primary, (params.tune_task,))
+    result: dict[str, Any] = {
+        "params": _params_dict(params),
+        "data": _describe(data, split, test, val),
+        "models": {},
+    }
+    for name in params.models:
+        spec = MODELS[name]
+        config, trials = tune_model(spec, val, params) if spec.grid else ({}, [])
+        say(f"{name}: tuned on validation ({len(trials)} configs), testing {config or 'defaults'}")
+        scored = fit_and_score(spec, config, test, params.k)
+        scored.update(
+            config={**spec.defaults, **config}, tuning=trials, description=spec.description
+        )
+        result["models"][name] = scored
+        ndcg = {t: round(v["ndcg@10"], 4) for t, v in scored["tasks"].items() if "ndcg@10" in v}
+        say(f"{name}: {ndcg} in {scored['seconds']:.1f} s")
+    return result
+
+
+def _params_dict(params: EvaluateParams) -> dict[str, Any]:
+    """The settings, with the split in its ``--split`` spelling."""
+    d = asdict(params)
+    d["split"] = {**asdict(params.split), "label": params.split.label}
+    return d
+
+
+def _describe(data: Interactions, split: Split, test: Prepared, val: Prepared) -> dict[str, Any]:
+    """Sizes of the log, the train part and each task's test users."""
+    return {
+        "events": len(data),
+        "users": int(np.unique(data.user).size),
+        "items": int(np.unique(data.item).size),
+        "actions": list(data.actions),
+        "has_time": data.has_time,
+        "train_events": len(split.train),
+        "test_users": {t: int(task.truth.users.size) for t, task in test.tasks.items()},
+        "test_pairs": {t: int(task.truth.user.size) for t, task in test.tasks.items()},
+        "validation_users": {t: int(task.truth.users.size) for t, task in val.tasks.items()},
+    }
