@@ -9,7 +9,7 @@ import numpy as np
 
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import SECONDS_PER_DAY, reference_top_n
+from shopscale.recommend.ranking import SECONDS_PER_DAY, reference_top_n, self_conversion
 
 Event = tuple[str, str, str, int]  # user_id, action, item_id, t
 
@@ -46,7 +46,7 @@ def reference_model(
             cands = []
             for j, au in by_action[a].items():
                 k11 = len(pu & au)
-                if k11 == 0 or (a == params.primary and i == j):
+                if k11 == 0 or (i == j and (a == params.primary or params.self_weight > 0)):
                     continue
                 s = float(indicator_scores([k11], [len(pu)], [len(au)], n)[0])
                 if s > 0:
@@ -54,6 +54,7 @@ def reference_model(
             cands.sort(key=lambda p: (-p[1], p[0]))
             if cands:
                 similar[(i, a)] = cands[: params.max_similar_per_item]
+    self_votes = _self_votes(by_action, primary, channels, params)
     t_ref = max(t for _, _, _, t in events)
     pop_p = {i: len(us) for i, us in primary.items()}
     pop_any: dict[str, set[str]] = defaultdict(set)
@@ -66,7 +67,7 @@ def reference_model(
     recs = {}
     for u in users:
         scores: dict[int, float] = defaultdict(float)
-        _accumulate(scores, channels, hist, u, similar, params, t_ref, code)
+        _accumulate(scores, channels, hist, u, similar, self_votes, params, t_ref, code)
         excluded = _excluded(hist, u, params, code)
         top = reference_top_n(
             scores, excluded, [code[i] for i in popular], params.n, params.backfill
@@ -75,21 +76,39 @@ def reference_model(
     return recs, similar
 
 
-def _accumulate(scores, channels, hist, u, similar, params, t_ref, code) -> None:  # type: ignore[no-untyped-def]
+def _self_votes(by_action, primary, channels, params) -> dict[tuple[str, str], float]:  # type: ignore[no-untyped-def]
+    """(action, item) -> self_weight * smoothed conversion rate, for non-primary actions."""
+    out: dict[tuple[str, str], float] = {}
+    if params.self_weight <= 0:
+        return out
+    for a in channels:
+        if a == params.primary:
+            continue
+        items = sorted(by_action[a])
+        k = np.array([len(by_action[a][i] & primary.get(i, set())) for i in items])
+        n = np.array([len(by_action[a][i]) for i in items])
+        rates = self_conversion(k, n, params.self_prior)
+        for i, r in zip(items, rates, strict=True):
+            if r > 0:
+                out[(a, i)] = params.self_weight * float(r)
+    return out
+
+
+def _accumulate(scores, channels, hist, u, similar, self_votes, params, t_ref, code) -> None:  # type: ignore[no-untyped-def]
     """Sum votes in the kernel's order (channel, then history item, then candidate) for ties."""
     for a in channels:
         for j, t in sorted(hist.get((u, a), {}).items()):
             w = params.weight(a)
             if params.half_life_days is not None:
-                w *= float(
-                    np.power(0.5, (max(t_ref - t, 0) / SECONDS_PER_DAY) / params.half_life_days)
-                )
-            for (i, aa), lst in sorted(similar.items()):
-                if aa != a:
-                    continue
-                for jj, s in lst:
-                    if jj == j:
-                        scores[code[i]] += w * s
+                age = max(t_ref - t, 0) / SECONDS_PER_DAY
+                w *= float(np.power(0.5, age / params.half_life_days))
+            votes = {
+                i: s for (i, aa), lst in similar.items() if aa == a for jj, s in lst if jj == j
+            }
+            if (a, j) in self_votes:
+                votes[j] = self_votes[(a, j)]
+            for i in sorted(votes):
+                scores[code[i]] += w * votes[i]
 
 
 def _excluded(hist, u, params, code) -> set[int]:  # type: ignore[no-untyped-def]

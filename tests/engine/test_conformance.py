@@ -42,6 +42,8 @@ params_strategy = st.builds(
     exclude=st.sampled_from(["primary", "any", "none"]),
     weights=st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
     users_per_shard=st.integers(1, 3),
+    self_weight=st.sampled_from([0.0, 1e6, 2.5]),
+    self_prior=st.sampled_from([0.0, 3.0, 100.0]),
 )
 
 

@@ -81,12 +81,19 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
             assert not set(lists.items[row].tolist()) & set(task.exclude[u].indices.tolist())
 
 
-def test_blend_without_self_votes_is_the_engine(prepared: Prepared) -> None:
-    """The NumPy prototype with gamma = 0 lists exactly what ``shopscale recommend`` lists."""
-    engine = MODELS["shopscale"].build()
-    proto = MODELS["shopscale-blend"].build(
-        {"self_weight": 0.0, "keep_self_pairs": True, "half_life_days": None}
-    )
+@pytest.mark.parametrize(
+    ("engine_config", "proto_config"),
+    [
+        ({"self_weight": 0.0}, {"self_weight": 0.0, "keep_self_pairs": True}),
+        ({}, {"self_weight": 1e6, "self_prior": 100.0, "keep_self_pairs": False}),
+    ],
+)
+def test_blend_prototype_is_the_engine(
+    prepared: Prepared, engine_config: dict[str, float], proto_config: dict[str, object]
+) -> None:
+    """The NumPy prototype lists exactly what the engine lists, with and without self votes."""
+    engine = MODELS["shopscale"].build(engine_config)
+    proto = MODELS["shopscale-blend"].build({**proto_config, "half_life_days": None})
     engine.fit(prepared.train)
     proto.fit(prepared.train)
     for task in prepared.tasks.values():

@@ -56,5 +56,26 @@ def test_unknown_primary_action_is_a_clear_error(tmp_path: Path) -> None:
     """A primary action that never occurs names itself and the actions seen."""
     src = tmp_path / "events.csv"
     write_events_csv(src, EVENTS)
-    with pytest.raises(ShopscaleError, match="'bought' does not occur.*carted, purchased, viewed"):
+    with pytest.raises(ShopscaleError, match=r"'bought' does not occur.*carted, purchased, viewed"):
         run(src, out=tmp_path / "out", params=RecommendParams(primary="bought"))
+
+
+def test_own_carted_item_comes_first(tmp_path: Path) -> None:
+    """A carted, unbought item that others bought after carting is a model pick, not backfill."""
+    events = [(f"b{k}", a, "x", k) for k in range(5) for a in ("carted", "purchased")]
+    events += [(f"b{k}", "purchased", "y", 10 + k) for k in range(5)]
+    events += [("u", "viewed", "y", 30), ("u", "carted", "x", 31)]
+    src = tmp_path / "events.csv"
+    write_events_csv(src, events)
+    run(src, out=tmp_path / "out", params=RecommendParams(n=2), output=OutputParams(db="none"))
+    rows = pq.read_table(tmp_path / "out" / "recommendations.parquet").to_pylist()
+    mine = [(r["item_id"], r["source"]) for r in rows if r["user_id"] == "u"]
+    assert mine[0] == ("x", "model")
+    run(
+        src,
+        out=tmp_path / "cco",
+        params=RecommendParams(n=2, self_weight=0.0),
+        output=OutputParams(db="none"),
+    )
+    rows = pq.read_table(tmp_path / "cco" / "recommendations.parquet").to_pylist()
+    assert ("x", "backfill") in [(r["item_id"], r["source"]) for r in rows if r["user_id"] == "u"]

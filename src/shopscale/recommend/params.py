@@ -29,6 +29,12 @@ class RecommendParams:
     """Time decay of a user's history: an event this old counts half. None = no decay."""
     exclude: Exclude = "primary"
     """Items never recommended to a user: those they did the primary action on, any, or none."""
+    self_weight: float = 1e6
+    """Weight of a user's own unpurchased engagement: an item the user viewed or carted votes
+    for itself with ``self_weight`` times that action's smoothed conversion rate on the item.
+    0 gives pure cross-occurrence. LLR mode only (see docs/evaluation.md for the evidence)."""
+    self_prior: float = 100.0
+    """Pseudo-count pulling an item's conversion rate to the action's overall rate."""
     backfill: bool = True
     """Fill lists shorter than n with the most popular items (marked ``backfill``)."""
     users_per_shard: int = 100_000
@@ -38,6 +44,8 @@ class RecommendParams:
         for name in ("max_items_per_user", "max_similar_per_item", "n", "users_per_shard"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.self_weight < 0 or self.self_prior < 0:
+            raise ValueError("self_weight and self_prior must not be negative")
         if self.half_life_days is not None and self.half_life_days <= 0:
             raise ValueError(f"half_life_days must be positive, got {self.half_life_days}")
         for action, w in self.weights.items():

@@ -64,6 +64,23 @@ def classic_scores(
     raise ValueError(f"not a classic similarity: {method!r}")
 
 
+def self_conversion(
+    self_counts: npt.NDArray[np.integer], totals: npt.NDArray[np.integer], prior: float
+) -> npt.NDArray[np.float64]:
+    """Smoothed rate at which doing an action on item i ends in the primary action on i.
+
+    sigma(i) = (k11(i, i) + m * rho) / (n(i) + m) with rho = sum k11(i, i) / sum n(i), the
+    action's pooled rate; 0 where nobody did the action on i. ``self_counts`` are users who did
+    the action and the primary action on i, ``totals`` users who did the action on i.
+    """
+    k = np.asarray(self_counts, dtype=np.float64)
+    n = np.asarray(totals, dtype=np.float64)
+    total = float(n.sum())
+    rho = float(k.sum()) / total if total > 0 else 0.0
+    rate = (k + prior * rho) / np.maximum(n + prior, 1e-12)
+    return np.where(n > 0, rate, 0.0)
+
+
 def decay_weights(
     t: npt.NDArray[np.int64], t_ref: int, half_life_days: float | None
 ) -> npt.NDArray[np.float64]:

@@ -35,7 +35,12 @@ from shopscale.ids import IdMap
 from shopscale.log import get_logger
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import classic_scores, decay_weights, rank_in_rows
+from shopscale.recommend.ranking import (
+    classic_scores,
+    decay_weights,
+    rank_in_rows,
+    self_conversion,
+)
 
 log = get_logger("engine.local")
 
@@ -231,13 +236,16 @@ class LocalEngine:
         """Score every co-occurring pair, keep the top per item, and build the vote matrix."""
         n_items = len(self.items)
         kept: list[tuple[npt.NDArray, npt.NDArray, npt.NDArray, int]] = []
+        self_votes: list[tuple[npt.NDArray, npt.NDArray, int]] = []
         for c, ch in enumerate(self.channels):
             counts = self.counts.pop(ch).tocsr()
             counts.sort_indices()
+            if _self_votes_on(params, ch):
+                self_votes.append((*self._self_votes(counts, ch, params), c))
             rows, cols, scores = self._score_channel(counts, ch, params)
             kept.append((rows, cols, scores, c))
             self.progress("reduce", c + 1, len(self.channels))
-        self.votes = self._vote_matrix(kept, n_items)
+        self.votes = self._vote_matrix(kept, self_votes, n_items)
         rows = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int32)
         cols = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int32)
         scores = np.concatenate([k[2] for k in kept]) if kept else np.zeros(0)
@@ -301,11 +309,15 @@ class LocalEngine:
         ch: str,
         params: RecommendParams,
     ) -> npt.NDArray[np.float64]:
-        """LLR (or a classic similarity) of each pair; 0 on the diagonal of a self-channel."""
+        """LLR (or a classic similarity) of each pair; 0 on the diagonal of a self-channel.
+
+        With self votes on, the diagonal is 0 for every action: an item's own engagement votes
+        through its conversion rate instead (``_self_votes``).
+        """
         n = len(self.users)
         if params.similarity == "llr":
             scores = indicator_scores(k11, self.left_total[rows], self.right_total[ch][cols], n)
-            same = ch == params.primary
+            same = ch == params.primary or params.self_weight > 0
         else:
             scores = classic_scores(
                 params.similarity, k11, self.left_total[rows], self.right_total[ch][cols], n
@@ -315,11 +327,24 @@ class LocalEngine:
             scores = np.where(rows == cols, 0.0, scores)
         return scores
 
-    def _vote_matrix(self, kept: list, n_items: int) -> sp.csr_matrix:
-        """CSR (channel*items) x items: history item j of channel c votes for i with score."""
-        rows = np.concatenate([k[3] * n_items + k[1].astype(np.int64) for k in kept])
-        cols = np.concatenate([k[0] for k in kept])
-        vals = np.concatenate([k[2] for k in kept])
+    def _self_votes(
+        self, counts: sp.csr_matrix, ch: str, params: RecommendParams
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+        """(item, self_weight * conversion rate) of every item with a positive rate."""
+        diag = counts.diagonal().astype(np.int64)
+        rate = self_conversion(diag, self.right_total[ch], params.self_prior)
+        items = np.flatnonzero(rate > 0).astype(np.int32)
+        return items, params.self_weight * rate[items]
+
+    def _vote_matrix(self, kept: list, self_votes: list, n_items: int) -> sp.csr_matrix:
+        """CSR (channel*items) x items: history item j of channel c votes for i with score;
+        with self votes, item i of channel c also votes for itself."""
+        rows = np.concatenate(
+            [k[3] * n_items + k[1].astype(np.int64) for k in kept]
+            + [c * n_items + items.astype(np.int64) for items, _, c in self_votes]
+        )
+        cols = np.concatenate([k[0] for k in kept] + [items for items, _, _ in self_votes])
+        vals = np.concatenate([k[2] for k in kept] + [v for _, v, _ in self_votes])
         order = np.lexsort((cols, rows))
         m = _csr(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
         return m
@@ -407,6 +432,11 @@ class LocalEngine:
         """Close DuckDB and remove its spill folder."""
         self.con.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _self_votes_on(params: RecommendParams, channel: str) -> bool:
+    """Whether ``channel``'s history votes for the item itself (LLR mode, not the primary)."""
+    return params.similarity == "llr" and params.self_weight > 0 and channel != params.primary
 
 
 def _channels(params: RecommendParams, actions: list[str]) -> list[str]:
