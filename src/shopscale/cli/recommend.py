@@ -74,6 +74,13 @@ def recommend(
     half_life_days: Annotated[
         float | None, typer.Option(help="Time decay of history (days) [off].")
     ] = None,
+    self_weight: Annotated[
+        float | None,
+        typer.Option(help="Weight of the user's own unbought engagement (0 = pure CCO) [1e6]."),
+    ] = None,
+    self_prior: Annotated[
+        float | None, typer.Option(help="Pseudo-count of the conversion rate [100].")
+    ] = None,
     exclude: Annotated[
         str | None, typer.Option(help="Never recommend: primary | any | none [primary].")
     ] = None,
@@ -156,6 +163,8 @@ def recommend(
             "max_similar_per_item": max_similar_per_item,
             "half_life_days": half_life_days,
             "exclude": exclude,
+            "self_weight": self_weight,
+            "self_prior": self_prior,
             "backfill": backfill,
         },
     )
