@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
+from shopscale.engine import base
 from shopscale.errors import ConfigError, InputError
 from shopscale.log import get_logger, timed
 from shopscale.store._sql_base import (
@@ -40,24 +41,15 @@ __all__ = [
 
 log = get_logger("store.sql")
 
-RECOMMENDATIONS_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string(), nullable=False),
-        pa.field("rank", pa.int32(), nullable=False),
-        pa.field("item_id", pa.string(), nullable=False),
-        pa.field("score", pa.float64(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-    ]
-)
-SIMILAR_ITEMS_SCHEMA = pa.schema(
-    [
-        pa.field("item_id", pa.string(), nullable=False),
-        pa.field("action", pa.string(), nullable=False),
-        pa.field("rank", pa.int32(), nullable=False),
-        pa.field("similar_item_id", pa.string(), nullable=False),
-        pa.field("score", pa.float64(), nullable=False),
-    ]
-)
+
+def _required(schema: pa.Schema) -> pa.Schema:
+    """The same columns, none of them nullable (database columns are NOT NULL)."""
+    return pa.schema([f.with_nullable(False) for f in schema])
+
+
+# One definition of the output tables (engine/base.py); the store only makes them NOT NULL.
+RECOMMENDATIONS_SCHEMA = _required(base.RECOMMENDATIONS_SCHEMA)
+SIMILAR_ITEMS_SCHEMA = _required(base.SIMILAR_ITEMS_SCHEMA)
 SCHEMAS: Mapping[str, pa.Schema] = {
     "recommendations": RECOMMENDATIONS_SCHEMA,
     "similar_items": SIMILAR_ITEMS_SCHEMA,
