@@ -127,7 +127,7 @@ def _first_line(path: Path, compressed: bool) -> str | None:
     """The first non-blank line of a text file, or None when the file has none."""
     opener = gzip.open if compressed else open
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
             for line in fh:
                 if line.strip():
                     return line.rstrip("\r\n")
@@ -225,7 +225,7 @@ def record_lines(source: Source, ordinals: Sequence[int], skip_lines: set[int]) 
     pos = 0
     ordinal = -1
     header_pending = source.header
-    with opener(source.path, "rt", encoding="utf-8", errors="replace", newline="") as fh:  # type: ignore[operator]
+    with opener(source.path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         if source.format == "csv":
             rows = csv.reader(fh, delimiter=source.delimiter)
             for row in rows:

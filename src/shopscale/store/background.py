@@ -43,7 +43,7 @@ class BackgroundLoad:
                 return
             if isinstance(item, _Failed):
                 raise item.error
-            yield item  # type: ignore[misc]
+            yield item
 
     def _work(self) -> None:
         from shopscale.store.sql import write_tables

@@ -89,7 +89,7 @@ class LocalEngine:
         progress: ProgressFn | None = None,
     ) -> None:
         self._tmp = Path(tempfile.mkdtemp(prefix="shopscale-duckdb-"))
-        config: dict[str, str | int | bool] = {"temp_directory": str(self._tmp)}
+        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(self._tmp)}
         if threads:
             config["threads"] = threads
         if memory_limit:
@@ -145,7 +145,7 @@ class LocalEngine:
         keep = int(params.max_items_per_user)
         recent = (
             f"QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) <= {keep}"
-            if (longest.fetchall()[0][0] or 0) > keep  # type: ignore[index]
+            if (longest.fetchall()[0][0] or 0) > keep
             else ""
         )
         con.execute(
@@ -165,7 +165,7 @@ class LocalEngine:
             .column(0)
             .combine_chunks()
         )
-        n_inter, t_max = con.execute("SELECT count(*), max(t) FROM inter").fetchall()[0]  # type: ignore[misc]
+        n_inter, t_max = con.execute("SELECT count(*), max(t) FROM inter").fetchall()[0]
         self.t_ref = int(t_max)
         return CatalogSizes(len(self.users), len(self.items), tuple(actions), int(n_inter))
 

@@ -21,7 +21,7 @@ _FREE, _TOUCHED, _EXCLUDED, _CHOSEN = 0, 1, 2, 3
 
 
 @numba.njit(cache=True, nogil=True)
-def _insert(best_i, best_s, m, n, item, score):  # type: ignore[no-untyped-def]
+def _insert(best_i, best_s, m, n, item, score):
     """Insert (item, score) into the sorted buffer of the m best so far; return the new m."""
     if m == n:
         last = m - 1
@@ -43,7 +43,7 @@ def _insert(best_i, best_s, m, n, item, score):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _score_block(  # type: ignore[no-untyped-def]
+def _score_block(
     lo,
     hi,
     h_ptr,
@@ -116,7 +116,7 @@ def _score_block(  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _score_all(  # type: ignore[no-untyped-def]
+def _score_all(
     h_ptr,
     h_idx,
     h_val,
@@ -204,7 +204,7 @@ def score_users(
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _top_k_rows(indptr, indices, scores, k, out_pos):  # type: ignore[no-untyped-def]
+def _top_k_rows(indptr, indices, scores, k, out_pos):
     """Per CSR row, positions of the k best entries by (score desc, column asc), score > 0."""
     n_rows = indptr.size - 1
     n_blocks = min(n_rows, 256)

@@ -38,7 +38,12 @@ class ReadReport:
 
     def rejects_table(self) -> pa.Table:
         """The rejected rows as an Arrow table (file, line, reason, row)."""
-        cols = list(zip(*self.rejects, strict=True)) if self.rejects else [[], [], [], []]
+        cols: list[list[object]] = [list(c) for c in zip(*self.rejects, strict=True)] or [
+            [],
+            [],
+            [],
+            [],
+        ]
         return pa.table(
             [pa.array(c, t.type) for c, t in zip(cols, REJECTS_SCHEMA, strict=True)],
             schema=REJECTS_SCHEMA,
