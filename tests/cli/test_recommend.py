@@ -137,3 +137,24 @@ def test_recommend_into_postgresql(
     assert read_similar(postgres_url, "3", action="carted") == [
         r for r in sim if r["item_id"] == "3" and r["action"] == "carted"
     ]
+
+
+def test_threads_and_memory_limit_do_not_change_results(
+    shopscale: Runner, small_log: Path, tmp_path: Path
+) -> None:
+    """One thread and a small DuckDB memory limit give byte-identical results to the defaults."""
+    shopscale("recommend", str(small_log), "--out", "a", "--db", "none")
+    shopscale(
+        "recommend",
+        str(small_log),
+        "--out",
+        "b",
+        "--db",
+        "none",
+        "--threads",
+        "1",
+        "--memory-limit",
+        "64MB",
+    )
+    for f in ("recommendations.parquet", "similar_items.parquet"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()

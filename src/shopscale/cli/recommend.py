@@ -119,6 +119,11 @@ def recommend(
     ] = None,
     delimiter: Annotated[str | None, typer.Option(help="CSV field delimiter [,].")] = None,
     engine: Annotated[str, typer.Option(help="local (DuckDB + NumPy) | spark.")] = "local",
+    threads: Annotated[int | None, typer.Option(help="Worker threads [all cores].")] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(help="DuckDB memory before spilling to disk, e.g. 8GB [80% of RAM]."),
+    ] = None,
     preview: Annotated[int, typer.Option(help="Users whose lists are printed at the end.")] = 3,
     verbose: VerboseOption = False,
 ) -> None:
@@ -194,6 +199,7 @@ def recommend(
             params=params,
             output=output,
             progress=progress,
+            engine_options={"threads": threads, "memory_limit": memory_limit},
         )
     _print_summary(summary)
     if preview > 0:

@@ -110,8 +110,12 @@ def run(
     params: RecommendParams | None = None,
     output: OutputParams | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    engine_options: dict[str, object] | None = None,
 ) -> RunSummary:
-    """Run the whole job on ``inputs`` and write every output under ``out``."""
+    """Run the whole job on ``inputs`` and write every output under ``out``.
+
+    ``engine_options`` go to the engine (local: ``threads``, ``memory_limit`` such as "4GB").
+    """
     events = events or EventsParams()
     params = params or RecommendParams()
     output = output or OutputParams()
@@ -119,7 +123,7 @@ def run(
     paths = resolve_inputs(inputs)
     summary = RunSummary(engine=engine)
     t = summary.seconds
-    eng = get_engine(engine, progress=progress)
+    eng = get_engine(engine, progress=progress, **(engine_options or {}))
     staging = out / f".staging-{time.strftime('%Y%m%dT%H%M%S')}"
     try:
         with timed(log, "read+validate", t):
