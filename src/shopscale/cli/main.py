@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from shopscale.cli import doctor, evaluate, generate, import_, recommend, show
+from shopscale.cli import doctor, evaluate, generate, import_, recommend, routes, show
 from shopscale.cli._common import console, log_path
 from shopscale.errors import ShopscaleError
 
@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (generate, recommend, show, doctor, import_, evaluate):
+for _module in (generate, recommend, show, doctor, routes, import_, evaluate):
     _module.register(app)
 
 

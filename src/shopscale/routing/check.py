@@ -1,0 +1,169 @@
+"""An independent feasibility checker: its own schedule, load and cost arithmetic, no PyVRP.
+
+It re-derives every route from the problem's data and reports each violated constraint:
+orders served once, capacities per trip, time windows, shifts, duration and distance limits,
+skills, pickup before delivery on the same route, fleet size, and the reported cost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shopscale.routing.plan import Plan, PlanRoute
+from shopscale.routing.problem import Problem, travel_pairs
+
+MAX_LISTED = 50
+
+
+@dataclass
+class CheckReport:
+    """The checker's verdict: violations (empty when feasible) and the recomputed totals."""
+
+    violations: list[str] = field(default_factory=list)
+    cost: int = 0
+    distance: int = 0
+    routes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the plan satisfies every constraint."""
+        return not self.violations
+
+
+def _locations(problem: Problem, route: PlanRoute) -> np.ndarray:
+    """Problem location of each stop, with the start and end depots around them."""
+    vehicle = problem.vehicles[route.vehicle_type]
+    locs = [vehicle.start_depot]
+    for kind, idx in route.visits:
+        if kind == "R":
+            locs.append(idx)
+        elif kind == "P":
+            locs.append(int(problem.pickup_loc[idx]))
+        else:
+            locs.append(int(problem.order_loc[idx]))
+    locs.append(vehicle.end_depot)
+    return np.asarray(locs, dtype=np.int64)
+
+
+def _window(problem: Problem, kind: str, idx: int) -> tuple[int, int, int]:
+    """``(earliest, latest, service)`` of one stop."""
+    if kind == "R":
+        return int(problem.depot_tw[idx, 0]), int(problem.depot_tw[idx, 1]), 0
+    if kind == "P":
+        early, late = problem.pickup_tw[idx]
+        return int(early), int(late), int(problem.pickup_service[idx])
+    early, late = problem.tw[idx]
+    return int(early), int(late), int(problem.service[idx])
+
+
+def _check_loads(problem: Problem, route: PlanRoute, name: str, out: list[str]) -> None:
+    """Load on board never exceeds capacity, trip by trip; reloads happen at the start depot."""
+    vehicle = problem.vehicles[route.vehicle_type]
+    capacity = np.asarray(vehicle.capacity, dtype=np.int64)
+    trips: list[list[tuple[str, int]]] = [[]]
+    for kind, idx in route.visits:
+        if kind == "R":
+            if idx != vehicle.start_depot:
+                out.append(f"{name}: reload at depot {problem.depot_ids[idx]}, not its own depot")
+            trips.append([])
+        else:
+            trips[-1].append((kind, idx))
+    if len(trips) - 1 > vehicle.max_reloads:
+        out.append(f"{name}: {len(trips) - 1} reloads, at most {vehicle.max_reloads} allowed")
+    for trip in trips:
+        load = sum((problem.demand[i] for k, i in trip if k == "C"), np.zeros_like(capacity))
+        if (load > capacity).any():
+            out.append(f"{name}: leaves the depot with {load.tolist()} > {capacity.tolist()}")
+        for kind, idx in trip:
+            load = load + problem.demand[idx] if kind == "P" else load - problem.demand[idx]
+            if (load > capacity).any():
+                out.append(f"{name}: load {load.tolist()} > capacity after {kind}{idx}")
+
+
+def _check_times(problem: Problem, route: PlanRoute, name: str, out: list[str]) -> tuple[int, int]:
+    """Earliest schedule meets every window and the shift; returns (distance, min duration)."""
+    vehicle = problem.vehicles[route.vehicle_type]
+    locs = _locations(problem, route)
+    dist, dur = travel_pairs(problem, locs[:-1], locs[1:])
+    start = max(vehicle.shift_start, int(problem.depot_tw[vehicle.start_depot, 0]))
+    windows = [_window(problem, kind, idx) for kind, idx in route.visits]
+    t = start
+    for k, (early, late, service) in enumerate(windows):
+        t = max(t + int(dur[k]), early)
+        if t > late:
+            kind, idx = route.visits[k]
+            out.append(f"{name}: stop {k + 1} ({kind}{idx}) starts at {t} after its window {late}")
+        t += service
+    end = t + int(dur[-1])
+    latest_end = min(vehicle.shift_end, int(problem.depot_tw[vehicle.end_depot, 1]))
+    if end > latest_end:
+        out.append(f"{name}: returns at {end} after the shift/depot closing {latest_end}")
+    latest = end - int(dur[-1])  # latest start of service-end at the last stop
+    for k in range(len(windows) - 1, -1, -1):
+        early, late, service = windows[k]
+        latest = min(late, latest - service) - int(dur[k])
+    duration = end - max(start, min(latest, latest_end))
+    if duration > vehicle.max_duration:
+        out.append(f"{name}: duration {duration} > max {vehicle.max_duration}")
+    distance = int(dist.sum())
+    if distance > vehicle.max_distance:
+        out.append(f"{name}: distance {distance} > max {vehicle.max_distance}")
+    return distance, duration
+
+
+def _check_coverage(problem: Problem, plan: Plan, out: list[str]) -> None:
+    """Required orders once, optional at most once, pickup before delivery on one route."""
+    seen: Counter[tuple[str, int]] = Counter()
+    for r, route in enumerate(plan.routes, start=1):
+        position = {visit: k for k, visit in enumerate(route.visits)}
+        for kind, idx in route.visits:
+            if kind == "R":
+                continue
+            seen[(kind, idx)] += 1
+            paired = problem.pickup_loc[idx] >= 0
+            if (kind == "C") == bool(paired):
+                out.append(f"route {r}: order {problem.order_ids[idx]} visited as {kind}")
+            if kind == "D" and position.get(("P", idx), len(route.visits)) > position[(kind, idx)]:
+                out.append(f"route {r}: order {problem.order_ids[idx]} delivered before pickup")
+            if not problem.skills[idx] <= problem.vehicles[route.vehicle_type].skills:
+                out.append(f"route {r}: order {problem.order_ids[idx]} needs missing skills")
+    for i, order in enumerate(problem.order_ids):
+        kind = "D" if problem.pickup_loc[i] >= 0 else "C"
+        times = seen[(kind, i)]
+        if times > 1:
+            out.append(f"order {order} served {times} times")
+        if times == 0 and problem.required[i]:
+            out.append(f"required order {order} not served")
+
+
+def check_plan(problem: Problem, plan: Plan, *, reported_cost: int | None = None) -> CheckReport:
+    """Check every constraint of ``plan`` against ``problem``; recompute its cost."""
+    report = CheckReport(routes=len(plan.routes))
+    out = report.violations
+    _check_coverage(problem, plan, out)
+    used = Counter(route.vehicle_type for route in plan.routes)
+    for t, n in used.items():
+        if n > problem.vehicles[t].count:
+            out.append(f"vehicle type {problem.vehicles[t].name}: {n} routes > count")
+    for r, route in enumerate(plan.routes, start=1):
+        name = f"route {r} ({problem.vehicles[route.vehicle_type].name})"
+        _check_loads(problem, route, name, out)
+        distance, duration = _check_times(problem, route, name, out)
+        vehicle = problem.vehicles[route.vehicle_type]
+        cost = (
+            vehicle.fixed_cost
+            + vehicle.unit_distance_cost * distance
+            + vehicle.unit_duration_cost * duration
+        )
+        report.cost += cost
+        report.distance += distance
+        if cost != route.cost:
+            out.append(f"{name}: reported cost {route.cost} but the route costs {cost}")
+    claimed = plan.cost if reported_cost is None else reported_cost
+    if claimed != report.cost:
+        out.append(f"reported total cost {claimed} but the routes cost {report.cost}")
+    del out[MAX_LISTED:]
+    return report

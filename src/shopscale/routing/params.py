@@ -1,0 +1,75 @@
+"""Parameters of the delivery-routes job, loaded from the ``[routes]`` TOML section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Engine = Literal["local", "spark"]
+PartitionerName = Literal["sweep", "kmeans"]
+
+
+@dataclass(frozen=True)
+class RoutingParams:
+    """How to plan routes: time budget, decomposition sizes, engine and travel speeds.
+
+    ``whole_max_orders``: instances with at most this many orders are solved whole.
+    ``subproblem_size``: target orders per sub-problem when decomposing.
+    ``initial_share``: fraction of the budget spent on the first (map) solve.
+    ``round_time_s``: solver time per sub-problem in an improvement round (0 = automatic).
+    ``large_round_every``: every n-th improvement round uses pieces twice as large (0 = never),
+    so routes can move between more neighbours now and then.
+    ``speed_kmh`` is used with lat/lon coordinates (haversine), ``speed`` with x/y coordinates
+    (distance units per time unit).
+    """
+
+    time_limit_s: float = 60.0
+    seed: int = 0
+    engine: Engine = "local"
+    workers: int = 2
+    whole_max_orders: int = 1500
+    subproblem_size: int = 300
+    partitioner: PartitionerName = "kmeans"
+    initial_share: float = 0.25
+    round_time_s: float = 0.0
+    large_round_every: int = 2
+    speed_kmh: float = 50.0
+    speed: float = 1.0
+    spark_master: str = "local[2]"
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError(f"time_limit_s must be > 0, got {self.time_limit_s}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.whole_max_orders < 1:
+            raise ValueError(f"whole_max_orders must be >= 1, got {self.whole_max_orders}")
+        if self.subproblem_size < 10:
+            raise ValueError(f"subproblem_size must be >= 10, got {self.subproblem_size}")
+        if not 0.0 < self.initial_share <= 1.0:
+            raise ValueError(f"initial_share must be in (0, 1], got {self.initial_share}")
+        if self.large_round_every < 0:
+            raise ValueError(f"large_round_every must be >= 0, got {self.large_round_every}")
+        if self.round_time_s < 0:
+            raise ValueError(f"round_time_s must be >= 0, got {self.round_time_s}")
+        if self.speed_kmh <= 0 or self.speed <= 0:
+            raise ValueError("speed_kmh and speed must be > 0")
+        if self.engine not in ("local", "spark"):
+            raise ValueError(f"engine must be 'local' or 'spark', got {self.engine!r}")
+        if self.partitioner not in ("sweep", "kmeans"):
+            raise ValueError(f"partitioner must be 'sweep' or 'kmeans', got {self.partitioner!r}")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a time limit such as ``90``, ``90s``, ``10m`` or ``1h``."""
+    value = text.strip().lower()
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    scale = units.get(value[-1:])
+    number = value[:-1] if scale is not None else value
+    try:
+        seconds = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 10m, 1h)") from None
+    if seconds <= 0:
+        raise ValueError(f"duration must be > 0: {text!r}")
+    return seconds

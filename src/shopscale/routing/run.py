@@ -1,0 +1,165 @@
+"""Orchestration: read -> validate -> map (split) -> solve in parallel -> reduce (merge) ->
+improve for rounds until the time budget is spent. Small instances are solved whole."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shopscale.log import get_logger
+from shopscale.routing.merge import improve as improve_pieces
+from shopscale.routing.merge import merge, regroup
+from shopscale.routing.params import RoutingParams
+from shopscale.routing.partition import split_problem
+from shopscale.routing.plan import Plan
+from shopscale.routing.problem import Problem
+from shopscale.routing.tasks import LocalRunner, Runner, SolveTask
+
+log = get_logger("routing.run")
+
+MIN_TASK_S = 0.3
+"""Shortest solver time worth starting a round for."""
+
+ROUTES_PER_PIECE = 8
+"""Minimum number of routes a sub-problem should hold (see ``piece_size``)."""
+
+END_MARGIN_S = 0.5
+"""Wall time kept back at the end for merging and writing the plan."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the progress display shows after each phase."""
+
+    phase: str
+    round: int
+    best_cost: int
+    unserved: int
+    time_left_s: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def make_runner(params: RoutingParams) -> Runner:
+    """The task runner for ``params.engine`` (Spark is imported only when chosen)."""
+    if params.engine == "spark":
+        from shopscale.routing.spark_tasks import SparkRunner
+
+        return SparkRunner(params.spark_master)
+    return LocalRunner(params.workers)
+
+
+def piece_size(problem: Problem, params: RoutingParams, plan: Plan | None = None) -> int:
+    """Orders per sub-problem: ``subproblem_size``, but at least ``ROUTES_PER_PIECE`` routes'
+    worth, so instances with long routes still give each piece several routes to exchange."""
+    if plan is not None and plan.routes:
+        per_route = sum(len(r.orders()) for r in plan.routes) / len(plan.routes)
+    else:
+        capacity = min(v.capacity[0] for v in problem.vehicles)
+        mean_demand = max(1.0, float(problem.demand[:, 0].mean())) if problem.n_orders else 1.0
+        per_route = capacity / mean_demand
+    size = max(params.subproblem_size, round(ROUTES_PER_PIECE * per_route))
+    return min(size, max(params.whole_max_orders, params.subproblem_size))
+
+
+def _batches(n_tasks: int, workers: int) -> int:
+    """Waves of tasks a pool of ``workers`` needs for ``n_tasks``."""
+    return max(1, math.ceil(n_tasks / workers))
+
+
+def _solve_whole(problem: Problem, params: RoutingParams, runner: Runner, left: float) -> Plan:
+    """One PyVRP run on the whole instance with the remaining budget."""
+    counts = tuple(v.count for v in problem.vehicles)
+    limit = max(MIN_TASK_S, left)
+    sub = problem.subset(problem.origin, counts)
+    task = SolveTask(sub, limit, params.seed, deadline=time.time() + limit - END_MARGIN_S)
+    return merge(problem, runner.run([task]))
+
+
+def _initial(problem: Problem, params: RoutingParams, runner: Runner) -> Plan:
+    """Map: split the problem and solve every piece once."""
+    size = piece_size(problem, params)
+    pieces = split_problem(problem, size=size, partitioner=params.partitioner, seed=params.seed)
+    waves = _batches(len(pieces), params.workers)
+    limit = max(MIN_TASK_S, params.time_limit_s * params.initial_share / waves)
+    log.info("split %d orders into %d pieces; %.1f s each", problem.n_orders, len(pieces), limit)
+    end = time.time() + params.time_limit_s - END_MARGIN_S
+    tasks = [
+        SolveTask(problem.subset(p.orders, p.counts), limit, params.seed + k, deadline=end)
+        for k, p in enumerate(pieces)
+    ]
+    return merge(problem, runner.run(tasks))
+
+
+def _round(
+    problem: Problem, plan: Plan, params: RoutingParams, runner: Runner, k: int, left: float
+) -> Plan | None:
+    """Reduce: one route-based re-decomposition round; ``None`` when no time is left."""
+    size = piece_size(problem, params, plan)
+    if params.large_round_every and k % params.large_round_every == 0:
+        size *= 2
+    pieces = regroup(problem, plan, size=size, seed=params.seed + 1000 * k)
+    waves = _batches(len(pieces), params.workers)
+    limit = params.round_time_s
+    if not limit:
+        rest = params.time_limit_s * (1 - params.initial_share)
+        limit = min(30.0, max(1.0, rest / (5 * waves)))
+    limit = min(limit, 0.9 * left / waves)
+    if limit < MIN_TASK_S:
+        return None
+    end = time.time() + left - END_MARGIN_S
+    tasks = [
+        SolveTask(
+            problem.subset(p.orders, p.counts),
+            limit,
+            params.seed + 7919 * k + j,
+            tuple(p.routes),
+            deadline=end,
+        )
+        for j, p in enumerate(pieces)
+    ]
+    new_plan, gain = improve_pieces(problem, pieces, runner.run(tasks))
+    log.debug("round %d: %d pieces of %.1f s, gain %d", k, len(pieces), limit, gain)
+    return new_plan
+
+
+def plan_routes(
+    problem: Problem,
+    params: RoutingParams,
+    *,
+    on_progress: ProgressCallback | None = None,
+    runner: Runner | None = None,
+) -> Plan:
+    """Plan routes for ``problem`` within ``params.time_limit_s`` seconds of wall time."""
+    start = time.perf_counter()
+    deadline = start + params.time_limit_s
+    own = runner is None
+    active = runner if runner is not None else make_runner(params)
+
+    def report(plan: Plan, phase: str, k: int) -> None:
+        left = max(0.0, deadline - time.perf_counter())
+        plan.history.append((round(time.perf_counter() - start, 3), plan.cost))
+        if on_progress is not None:
+            on_progress(Progress(phase, k, plan.cost, len(plan.unserved), left))
+
+    try:
+        if problem.n_orders <= params.whole_max_orders:
+            plan = _solve_whole(problem, params, active, deadline - time.perf_counter())
+            report(plan, "whole", 0)
+        else:
+            plan = _initial(problem, params, active)
+            report(plan, "initial", 0)
+            k = 1
+            while nxt := _round(problem, plan, params, active, k, deadline - time.perf_counter()):
+                nxt.history.extend(plan.history)
+                plan = nxt
+                report(plan, f"round {k}", k)
+                k += 1
+    finally:
+        if own:
+            active.close()
+    plan.timings["solve_s"] = round(time.perf_counter() - start, 3)
+    return plan
