@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.linalg
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
+from shopscale.errors import ShopscaleError
 from shopscale.evaluate.data import TrainData
 from shopscale.evaluate.metrics import RankedLists
 from shopscale.evaluate.models import Exclusion, IntArray, backfill, lists_from_scores
@@ -67,6 +67,19 @@ class OwnHistory:
         )
 
 
+def _require_implicit() -> Any:
+    """threadpoolctl's limiter, or a one-line error naming the install command."""
+    try:
+        import implicit  # noqa: F401
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ShopscaleError(
+            "the implicit baselines (als, bpr, itemknn-*) need the 'implicit' package: "
+            "pip install 'shopscale[evaluate]'"
+        ) from None
+    return threadpool_limits
+
+
 class _Implicit:
     """Shared wrapper: fit an ``implicit`` model on binary any-action data, score densely."""
 
@@ -80,6 +93,7 @@ class _Implicit:
         """Fit with BLAS single-threaded (implicit's own threads do the work)."""
         self.train = train
         self.x = train.binary()
+        threadpool_limits = _require_implicit()
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             self.model = self._model()
             # implicit's own cosine normalisation hands itself a COO matrix under SciPy 1.17
