@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 EXTRAS=dev bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy
 .venv/bin/python -m pytest "$@"

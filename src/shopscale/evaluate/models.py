@@ -76,7 +76,7 @@ def backfill(
         banned = set(exclude.indices[exclude.indptr[u] : exclude.indptr[u + 1]].tolist())
         have = [int(i) for i in items[row] if i >= 0]
         banned.update(have)
-        fill = []
+        fill: list[int] = []
         for i in popular:
             if len(have) + len(fill) >= n:
                 break
