@@ -18,7 +18,7 @@ from tests.routing.strategies import problems
 
 def _solved(problem: Problem) -> Plan:
     """A quick whole-problem plan to regroup."""
-    outcome = solve_problem(problem, time_limit_s=0.05, seed=0)
+    outcome = solve_problem(problem, time_limit_s=30, seed=0, max_iterations=50)
     return Plan(outcome.routes, dict.fromkeys(outcome.unserved, ""))
 
 
@@ -45,7 +45,11 @@ def test_improve_never_worsens(problem: Problem, seed: int) -> None:
     pieces = regroup(problem, plan, size=12, seed=seed)
     outcomes = [
         solve_problem(
-            problem.subset(p.orders, p.counts), time_limit_s=0.05, seed=seed, initial=p.routes
+            problem.subset(p.orders, p.counts),
+            time_limit_s=30,
+            seed=seed,
+            initial=p.routes,
+            max_iterations=50,
         )
         for p in pieces
     ]

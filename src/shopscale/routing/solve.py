@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyvrp
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
 from shopscale.routing.plan import PlanRoute, Visit
 from shopscale.routing.problem import UNLIMITED, IntArray, Problem, travel
@@ -251,6 +251,7 @@ def solve_problem(
     seed: int = 0,
     initial: list[PlanRoute] | None = None,
     deadline: float | None = None,
+    max_iterations: int | None = None,
 ) -> SolveOutcome:
     """Run PyVRP on ``problem`` for ``time_limit_s`` seconds (and not past the wall-clock
     ``deadline``, when given); routes use full-problem indices."""
@@ -260,7 +261,11 @@ def solve_problem(
         time_limit_s = max(0.0, min(time_limit_s, deadline - time.time()))
     result = pyvrp.solve(
         data,
-        stop=MaxRuntime(time_limit_s),
+        stop=(
+            MaxRuntime(time_limit_s)
+            if max_iterations is None
+            else MultipleCriteria([MaxRuntime(time_limit_s), MaxIterations(max_iterations)])
+        ),
         seed=seed,
         collect_stats=False,
         display=False,
