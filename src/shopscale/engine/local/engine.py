@@ -216,7 +216,8 @@ class LocalEngine:
         for shard in self._shards(params):
             lu, li, _ = self._selection(shard, left_name)
             left = _csr(lu, li, shard.n_users, n_items)
-            self.left_total += np.bincount(li, minlength=n_items)
+            left_counts = np.bincount(li, minlength=n_items)
+            self.left_total += left_counts
             left_t = left.T.tocsr()
             for ch in self.channels:
                 ru, ri, _ = (lu, li, None) if ch == left_name else self._selection(shard, ch)
@@ -224,11 +225,12 @@ class LocalEngine:
                 self.right_total[ch] += np.bincount(ri, minlength=n_items)
                 part = left_t @ right
                 self.counts[ch] = part if ch not in self.counts else self.counts[ch] + part
-            self.pop_any += np.bincount(self._selection(shard, ANY)[1], minlength=n_items)
-            if params.primary in self.actions:
-                self.pop_primary += np.bincount(
-                    self._selection(shard, params.primary)[1], minlength=n_items
-                )
+            # popularity reuses the left side's counts when it is the same selection
+            for name, pop in ((ANY, self.pop_any), (params.primary, self.pop_primary)):
+                if name == left_name:
+                    pop += left_counts
+                elif name == ANY or name in self.actions:
+                    pop += np.bincount(self._selection(shard, name)[1], minlength=n_items)
             self.progress("map", shard.lo + shard.n_users, total)
 
     # -- reduce ---------------------------------------------------------------------------
