@@ -17,7 +17,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-_FREE, _TOUCHED, _EXCLUDED, _CHOSEN = 0, 1, 2, 3
+# Accumulator value of an item the user must not get: votes cannot lift it near zero.
+_EXCLUDED = -1.0e300
 
 
 @numba.njit(cache=True, nogil=True)
@@ -62,15 +63,20 @@ def _score_block(
     out_scores,
     out_source,
 ):
-    """Score users lo..hi-1 with one accumulator; write their lists into the out arrays."""
+    """Score users lo..hi-1 with one accumulator; write their lists into the out arrays.
+
+    Hot path, per user: excluded items hold a huge negative sentinel, so votes never make
+    them candidates and the selection needs no second lookup; the candidate list grows
+    without a branch; selection reads each candidate once, clears it, and only candidates
+    that beat the current n-th best are inserted.
+    """
     acc = np.zeros(n_items, dtype=np.float64)
-    mark = np.zeros(n_items, dtype=np.int8)
-    touched = np.empty(n_items, dtype=np.int32)
+    touched = np.empty(n_items + 1, dtype=np.int32)
     best_i = np.empty(n, dtype=np.int32)
     best_s = np.empty(n, dtype=np.float64)
     for u in range(lo, hi):
         for p in range(e_ptr[u], e_ptr[u + 1]):
-            mark[e_idx[p]] = _EXCLUDED
+            acc[e_idx[p]] = _EXCLUDED
         nt = 0
         for p in range(h_ptr[u], h_ptr[u + 1]):
             j = h_idx[p]
@@ -78,41 +84,56 @@ def _score_block(
             if w <= 0.0:
                 continue
             for q in range(s_ptr[j], s_ptr[j + 1]):
-                v = w * s_val[q]
-                if v > 0.0:
-                    i = s_idx[q]
-                    if acc[i] == 0.0:
-                        touched[nt] = i
-                        nt += 1
-                    acc[i] += v
+                i = s_idx[q]
+                a = acc[i]
+                touched[nt] = i  # kept only on first touch (nt grows only then)
+                nt += a == 0.0
+                acc[i] = a + w * s_val[q]
         m = 0
-        for t in range(nt):
+        t = 0
+        while t < nt and m < n:  # fill the buffer
             i = touched[t]
-            if mark[i] != _EXCLUDED:
-                m = _insert(best_i, best_s, m, n, i, acc[i])
+            s = acc[i]
+            acc[i] = 0.0
+            t += 1
+            if s > 0.0:  # a vote that underflowed to 0 is no vote
+                m = _insert(best_i, best_s, m, n, i, s)
+        if m == n:
+            low_s, low_i = best_s[n - 1], best_i[n - 1]
+            while t < nt:
+                i = touched[t]
+                s = acc[i]
+                acc[i] = 0.0
+                t += 1
+                if s > low_s or (s == low_s and i < low_i):
+                    _insert(best_i, best_s, m, n, i, s)
+                    low_s, low_i = best_s[n - 1], best_i[n - 1]
         for r in range(m):
             out_items[u, r] = best_i[r]
             out_scores[u, r] = best_s[r]
             out_source[u, r] = 1
-            mark[best_i[r]] = _CHOSEN
         if backfill:
             k = 0
             while m < n and k < popular.size:
                 i = popular[k]
                 k += 1
-                if mark[i] == _EXCLUDED or mark[i] == _CHOSEN:
+                if acc[i] < 0.0 or _listed(out_items[u], m, i):
                     continue
                 out_items[u, m] = i
                 out_scores[u, m] = 0.0
                 out_source[u, m] = 2
-                mark[i] = _CHOSEN
                 m += 1
-        for t in range(nt):
-            acc[touched[t]] = 0.0
-        for r in range(m):
-            mark[out_items[u, r]] = _FREE
         for p in range(e_ptr[u], e_ptr[u + 1]):
-            mark[e_idx[p]] = _FREE
+            acc[e_idx[p]] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _listed(items, m, item):
+    """Whether ``item`` is among the first m entries of ``items`` (m is at most n, small)."""
+    for r in range(m):  # noqa: SIM110 (a plain loop compiles in nopython mode)
+        if items[r] == item:
+            return True
+    return False
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
