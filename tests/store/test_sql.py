@@ -309,6 +309,22 @@ def test_unopenable_sqlite_paths_are_store_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "never-written.sqlite").exists()
 
 
+def test_new_sqlite_file_appears_only_when_complete(tmp_path: Path) -> None:
+    """A new file is built aside: a crashed load leaves nothing at the target (no stray
+    either), a finished one is an ordinary rollback-journal database holding every row."""
+    path = tmp_path / "fresh.sqlite"
+    url = f"sqlite:///{path}"
+    recs = recommendations(ranked_rows([f"u{i}" for i in range(300)], ["x", "y"], 2))
+    with pytest.raises(RuntimeError, match="mid-load"):
+        write_tables(url, {"recommendations": failing_batches(recs, 2)})
+    assert list(tmp_path.iterdir()) == []
+    write_tables(url, {"recommendations": recs.to_batches(max_chunksize=100)})
+    assert list(tmp_path.iterdir()) == [path]
+    assert raw_query(url, "PRAGMA journal_mode") == [("delete",)]
+    assert raw_query(url, "SELECT count(*) FROM recommendations") == [(recs.num_rows,)]
+    assert read_recommendations(url, "u7") == expected_for(recs, "u7")
+
+
 def test_reading_a_table_never_written_is_a_store_error(sqlite_url: str) -> None:
     """Reading similar items from a store that only has recommendations names the problem."""
     write_tables(sqlite_url, {"recommendations": recommendations(ranked_rows(["a"], ["x"], 1))})

@@ -1,7 +1,13 @@
-"""SQLite backend of the SQL store: ``executemany`` per record batch, all in one transaction."""
+"""SQLite backend of the SQL store: ``executemany`` per record batch, all in one transaction.
+
+A database file that does not exist yet is built under a temporary name without a journal and
+renamed into place when complete (a crash leaves no file at the target, only a stray temporary);
+an existing file is updated in one WAL transaction, so readers keep the old snapshot meanwhile.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,29 +29,67 @@ PLACEHOLDER = "?"
 # Load settings: WAL lets readers keep the old snapshot during the load; NORMAL syncs only at
 # checkpoints (a crash of the process never loses or corrupts committed data); 256 MiB page cache.
 LOAD_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-262144")
+# A new file is private until its rename, so it needs no journal and no syncs while loading.
+FRESH_PRAGMAS = (
+    "PRAGMA journal_mode=OFF",
+    "PRAGMA synchronous=OFF",
+    "PRAGMA locking_mode=EXCLUSIVE",
+    "PRAGMA cache_size=-262144",
+)
 BUSY_TIMEOUT_S = 30.0
 
 
 def write(url: SqlUrl, plans: Sequence[TablePlan]) -> dict[str, int]:
     """Load every plan into its staging table and swap them all in, in one transaction."""
+    path = Path(url.target)
+    if not path.exists() and path.parent.is_dir():
+        return _write_fresh(url, path, plans)
     conn = _open(url, read_only=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         for pragma in LOAD_PRAGMAS:
             conn.execute(pragma)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = {plan.name: _load(conn, plan) for plan in plans}
-            for plan in plans:
-                _swap(conn, plan)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.rollback()
-            raise
+        return _load_all(conn, plans)
     except sqlite3.Error as err:
         raise url.error(f"SQLite write failed: {err}") from err
     finally:
         conn.close()
+
+
+def _write_fresh(url: SqlUrl, path: Path, plans: Sequence[TablePlan]) -> dict[str, int]:
+    """Build a new database file under a temporary name, then rename it into place."""
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    try:
+        conn = sqlite3.connect(partial, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        try:
+            for pragma in FRESH_PRAGMAS:
+                conn.execute(pragma)
+            rows = _load_all(conn, plans)
+            conn.execute("PRAGMA journal_mode=DELETE")  # readers get an ordinary file
+        finally:
+            conn.close()
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+        return rows
+    except sqlite3.Error as err:
+        raise url.error(f"SQLite write failed: {err}") from err
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _load_all(conn: sqlite3.Connection, plans: Sequence[TablePlan]) -> dict[str, int]:
+    """Load and swap every plan in one transaction; roll back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = {plan.name: _load(conn, plan) for plan in plans}
+        for plan in plans:
+            _swap(conn, plan)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.rollback()
+        raise
     return rows
 
 
