@@ -10,8 +10,9 @@ split, every model is tuned on the validation split with the same budget, then t
 | ml-100k | movielens-100k | time:0.9 |
 | ml-latest-small | movielens-latest-small | time:0.9 |
 
-Prints data set x task x model x metric@10 plus seconds, and writes every number to
-``benchmarks/results/quality-<date>.json``.
+Prints data set x task x model x metric@10 plus seconds, then shopscale minus the best
+baseline per data set, task and metric with a 95 % paired bootstrap interval, and writes
+every number to ``benchmarks/results/quality-<date>.json``.
 
     python benchmarks/quality.py                      # everything (about half an hour)
     python benchmarks/quality.py --datasets retailrocket --models popularity,own-history,shopscale
@@ -29,6 +30,7 @@ from typing import Any
 
 from shopscale.evaluate.catalogue import resolve_models
 from shopscale.evaluate.data import load_events
+from shopscale.evaluate.report import compare_with_best, verdict
 from shopscale.evaluate.run import EvaluateParams, evaluate
 from shopscale.evaluate.split import parse_split
 from shopscale.importers import import_dataset, write_events
@@ -81,6 +83,23 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
                 )
 
 
+def print_comparisons(results: dict[str, dict[str, Any]]) -> None:
+    """shopscale minus the best baseline per data set, task and metric, with 95 % intervals."""
+    head = ("data set", "task", "metric", "best baseline", "shopscale − best", "95 % interval")
+    print("\n| " + " | ".join((*head, "verdict")) + " |")
+    print("|---|---|---|---|---:|---|---|")
+    for ds, result in results.items():
+        for task in result["params"]["tasks"]:
+            for metric in ("ndcg@10", "recall@10"):
+                cmp = compare_with_best(result, task, metric)
+                if cmp is None:
+                    continue
+                print(
+                    f"| {ds} | {task} | {metric} | {cmp['baseline']} | {cmp['difference']:+.3f} "
+                    f"| {cmp['low']:+.3f} … {cmp['high']:+.3f} | {verdict(cmp)} |"
+                )
+
+
 def main() -> None:
     """Parse options, run every data set, print the table, save the JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -94,6 +113,7 @@ def main() -> None:
     start = time.perf_counter()
     results = {name: run_dataset(name, args) for name in args.datasets.split(",")}
     print_table(results)
+    print_comparisons(results)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"quality-{time.strftime('%Y-%m-%d')}.json"
     doc = {

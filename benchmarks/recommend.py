@@ -3,7 +3,7 @@
 Generates one synthetic log (cached in ``--data-dir``), then runs each contender as its own
 subprocess, one after the other, from reading the CSV to written top-10 lists. Wall time is
 measured around the child; peak memory is the child's own ``ru_maxrss`` from ``os.wait4``.
-Prints a table and writes ``benchmarks/results/recommend-<date>.json``.
+Prints a table and writes ``benchmarks/results/recommend-<date>T<time>-<events>.json``.
 
     python benchmarks/recommend.py                      # 10M events, every contender
     python benchmarks/recommend.py --events 200000      # quick mode, seconds
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     rel = ratios(runs)
     show(runs, rel)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y-%m-%d")
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")  # one file per run, never overwritten
     path = args.results_dir / f"recommend-{stamp}-{params.events}.json"
     report = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),

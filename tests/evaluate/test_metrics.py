@@ -6,15 +6,19 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shopscale.evaluate.metrics import (
     RankedLists,
     Truth,
+    bootstrap_interval,
     coverage,
     hit_matrix,
     mean_average_precision,
     model_share,
     ndcg,
+    per_user_scores,
     precision,
     recall,
     score_lists,
@@ -118,3 +122,44 @@ def test_lists_must_be_sorted_by_user() -> None:
     """RankedLists rejects unsorted users (the hit matrix relies on the order)."""
     with pytest.raises(ValueError, match="sorted"):
         RankedLists(np.array([2, 1]), np.zeros((2, 1), np.int64), np.zeros((2, 1), bool))
+
+
+def test_per_user_scores_are_the_terms_of_the_means() -> None:
+    """Per-user NDCG@4 and recall@4, by hand; their means are the reported metrics."""
+    per_user = per_user_scores(LISTS, TRUTH, 4)
+    # user 1: DCG = 1/log2(3) + 1/log2(5); IDCG = 1 + 1/log2(3) + 1/log2(4); recall 2/3
+    dcg1 = 1 / math.log2(3) + 1 / math.log2(5)
+    idcg1 = 1 + 1 / math.log2(3) + 0.5
+    assert per_user["ndcg@4"] == pytest.approx([dcg1 / idcg1, 1.0, 0.0], abs=1e-6)
+    assert per_user["recall@4"] == pytest.approx([2 / 3, 1.0, 0.0], abs=1e-6)
+    scores = _scores(4)
+    assert np.mean(per_user["ndcg@4"]) == pytest.approx(scores["ndcg@4"], abs=1e-6)
+    assert np.mean(per_user["recall@4"]) == pytest.approx(scores["recall@4"], abs=1e-6)
+
+
+@given(
+    values=st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=40),
+    seed=st.integers(0, 2**16),
+)
+def test_bootstrap_interval_brackets_the_mean_within_the_data_range(
+    values: list[float], seed: int
+) -> None:
+    """The interval lies within [min, max] of the data, is ordered, and is reproducible."""
+    low, high = bootstrap_interval(values, seed=seed, draws=500)
+    assert min(values) - 1e-12 <= low <= high <= max(values) + 1e-12
+    assert (low, high) == bootstrap_interval(values, seed=seed, draws=500)
+
+
+def test_bootstrap_interval_of_constant_differences_is_a_point() -> None:
+    """Identical models (all differences 0) are indistinguishable: the interval is [0, 0]."""
+    assert bootstrap_interval([0.0] * 25) == (0.0, 0.0)
+    assert bootstrap_interval([0.25] * 7) == pytest.approx((0.25, 0.25))
+
+
+def test_one_hit_among_sixty_users_is_within_noise_but_many_are_not() -> None:
+    """One user in 60 better is not a significant lead; 30 in 60 is."""
+    one = [1.0] + [0.0] * 59
+    low, high = bootstrap_interval(one)
+    assert low == 0.0 < high
+    half = [1.0] * 30 + [0.0] * 30
+    assert bootstrap_interval(half)[0] > 0.3

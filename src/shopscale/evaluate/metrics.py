@@ -14,6 +14,9 @@ Each is averaged over the test users (the users of the truth); a test user witho
 scores 0. Over the lists of the test users, catalogue coverage@k is the share of catalogue
 items that appear in at least one top-k, and ``model_share`` is the share of test users whose
 list has at least one entry from the model rather than popularity backfill.
+
+Test sets can be small (tens of users), so a difference between two models is reported with
+a paired bootstrap interval over the test users (``bootstrap_interval``), not as a bare mean.
 """
 
 from __future__ import annotations
@@ -109,20 +112,48 @@ def precision(hits: npt.NDArray[np.bool_], k: int) -> float:
     return float(hits[:, :k].sum(axis=1).mean() / k) if hits.shape[0] else 0.0
 
 
+def recall_per_user(
+    hits: npt.NDArray[np.bool_], n_rel: IntArray, k: int
+) -> npt.NDArray[np.float64]:
+    """(relevant in top k) / |T| of each test user."""
+    return hits[:, :k].sum(axis=1) / n_rel
+
+
 def recall(hits: npt.NDArray[np.bool_], n_rel: IntArray, k: int) -> float:
     """Mean of (relevant in top k) / |T|."""
-    return float((hits[:, :k].sum(axis=1) / n_rel).mean()) if hits.shape[0] else 0.0
+    return float(recall_per_user(hits, n_rel, k).mean()) if hits.shape[0] else 0.0
 
 
-def ndcg(hits: npt.NDArray[np.bool_], n_rel: IntArray, k: int) -> float:
-    """Mean of DCG@k / ideal DCG@k with binary relevance."""
-    if not hits.shape[0]:
-        return 0.0
+def ndcg_per_user(hits: npt.NDArray[np.bool_], n_rel: IntArray, k: int) -> npt.NDArray[np.float64]:
+    """DCG@k / ideal DCG@k of each test user, binary relevance."""
     disc = _discounts(k)
     top = hits[:, :k]
     dcg = (top * disc[: top.shape[1]]).sum(axis=1)
     ideal = np.cumsum(disc)[np.minimum(n_rel, k) - 1]
-    return float((dcg / ideal).mean())
+    return dcg / ideal
+
+
+def ndcg(hits: npt.NDArray[np.bool_], n_rel: IntArray, k: int) -> float:
+    """Mean of DCG@k / ideal DCG@k with binary relevance."""
+    return float(ndcg_per_user(hits, n_rel, k).mean()) if hits.shape[0] else 0.0
+
+
+def bootstrap_interval(
+    values: npt.ArrayLike, *, level: float = 0.95, draws: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampling users).
+
+    Pass per-user differences of two models on the same test users for a paired interval:
+    if it contains 0, the test set cannot tell the two models apart at that level.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(draws, x.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
 
 
 def mean_average_precision(hits: npt.NDArray[np.bool_], n_rel: IntArray, k: int) -> float:
@@ -170,3 +201,12 @@ def score_lists(
         out[f"hit_rate@{k}"] = hit_rate(hits, k)
         out[f"coverage@{k}"] = coverage(lists, users, k, catalogue_size)
     return out
+
+
+def per_user_scores(lists: RankedLists, truth: Truth, k: int) -> dict[str, list[float]]:
+    """NDCG@k and recall@k of every test user (in ``truth.users`` order), for paired tests."""
+    hits, n_rel = hit_matrix(lists, truth)
+    return {
+        f"ndcg@{k}": ndcg_per_user(hits, n_rel, k).round(6).tolist(),
+        f"recall@{k}": recall_per_user(hits, n_rel, k).round(6).tolist(),
+    }

@@ -1,7 +1,8 @@
 """The evaluation report: ``results.json`` (every number), PNG plots and ``index.html``.
 
 Plots: each metric by k for every model (one figure per task), catalogue coverage@k, and the
-seconds each model took (fit + recommend on the test split, tuning not included).
+seconds each model took (fit + recommend on the test split, tuning not included). Under each
+task's table, shopscale is compared with the best other model by a paired bootstrap interval.
 """
 
 from __future__ import annotations
@@ -10,9 +11,51 @@ import html
 from pathlib import Path
 from typing import Any
 
+from shopscale.evaluate.metrics import bootstrap_interval
 from shopscale.store.files import atomic_path, write_json
 
 ACCURACY = ("ndcg", "recall", "precision", "map", "hit_rate")
+# Prototypes of the default model are not baselines it must beat.
+NOT_BASELINES = frozenset({"shopscale-blend"})
+
+
+def compare_with_best(
+    result: dict[str, Any], task: str, metric: str, *, model: str = "shopscale"
+) -> dict[str, Any] | None:
+    """``model`` minus the best baseline on ``metric`` (e.g. ``ndcg@10``) with a 95 % paired
+    bootstrap interval over the test users; ``None`` if ``model`` or per-user scores are absent.
+    """
+    models = result["models"]
+    mine = models.get(model, {}).get("per_user", {}).get(task, {}).get(metric)
+    rivals = {
+        name: entry["tasks"][task][metric]
+        for name, entry in models.items()
+        if name != model and name not in NOT_BASELINES and metric in entry["tasks"][task]
+    }
+    if mine is None or not rivals:
+        return None
+    best = max(sorted(rivals), key=lambda name: rivals[name])
+    theirs = models[best]["per_user"][task][metric]
+    diffs = [a - b for a, b in zip(mine, theirs, strict=True)]
+    low, high = bootstrap_interval(diffs)
+    return {
+        "model": model,
+        "baseline": best,
+        "metric": metric,
+        "difference": sum(diffs) / len(diffs) if diffs else 0.0,
+        "low": low,
+        "high": high,
+        "users": len(diffs),
+    }
+
+
+def verdict(cmp: dict[str, Any]) -> str:
+    """In words: ahead / behind / not distinguishable at 95 %."""
+    if cmp["low"] > 0:
+        return "ahead"
+    if cmp["high"] < 0:
+        return "behind"
+    return "ahead, within noise" if cmp["difference"] > 0 else "not ahead, within noise"
 
 
 def _pyplot() -> Any:
@@ -93,6 +136,20 @@ def _table(result: dict[str, Any], task: str) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _comparison(result: dict[str, Any], task: str) -> str:
+    """One line per metric: shopscale minus the best baseline, with its interval."""
+    lines = []
+    for metric in ("ndcg@10", "recall@10"):
+        cmp = compare_with_best(result, task, metric)
+        if cmp is not None:
+            lines.append(
+                f"<li>{metric}: shopscale − {html.escape(cmp['baseline'])} = "
+                f"{cmp['difference']:+.4f} (95 % paired bootstrap interval {cmp['low']:+.4f} "
+                f"to {cmp['high']:+.4f}): {verdict(cmp)}</li>"
+            )
+    return f"<ul>{''.join(lines)}</ul>" if lines else ""
+
+
 def write_report(result: dict[str, Any], out: Path, *, title: str = "shopscale evaluate") -> Path:
     """Write results.json, the PNG plots and index.html into ``out``; return the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
@@ -105,6 +162,7 @@ def write_report(result: dict[str, Any], out: Path, *, title: str = "shopscale e
     data = result["data"]
     sections = [
         f"<h2>{html.escape(t)}</h2><p>{data['test_users'][t]:,} test users</p>{_table(result, t)}"
+        + _comparison(result, t)
         for t in result["params"]["tasks"]
     ]
     split = result["params"]["split"]["label"]

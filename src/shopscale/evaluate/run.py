@@ -16,7 +16,7 @@ import numpy as np
 
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import Interactions, TrainData
-from shopscale.evaluate.metrics import score_lists
+from shopscale.evaluate.metrics import per_user_scores, score_lists
 from shopscale.evaluate.models import Exclusion, ModelSpec
 from shopscale.evaluate.split import (
     TASKS,
@@ -30,6 +30,9 @@ from shopscale.evaluate.split import (
 )
 from shopscale.evaluate.tune import candidates, grid_sample
 from shopscale.log import get_logger
+
+# Per-user scores are kept at this k, for paired comparisons between models.
+PAIRED_K = 10
 
 log = get_logger("evaluate")
 Progress = Callable[[str], None]
@@ -85,7 +88,7 @@ def fit_and_score(
     start = time.perf_counter()
     model.fit(prep.train)
     fit_s = time.perf_counter() - start
-    out: dict[str, Any] = {"fit_s": round(fit_s, 3), "tasks": {}}
+    out: dict[str, Any] = {"fit_s": round(fit_s, 3), "tasks": {}, "per_user": {}}
     rec_s = 0.0
     catalogue = int(np.unique(prep.train.events.item).size)
     for name, task in prep.tasks.items():
@@ -93,6 +96,7 @@ def fit_and_score(
         lists = model.recommend(task.truth.users, Exclusion(task.rule, task.exclude), max(ks))
         rec_s += time.perf_counter() - start
         out["tasks"][name] = score_lists(lists, task.truth, ks, catalogue)
+        out["per_user"][name] = per_user_scores(lists, task.truth, PAIRED_K)
     out["recommend_s"] = round(rec_s, 3)
     out["seconds"] = round(fit_s + rec_s, 3)
     return out

@@ -1,0 +1,48 @@
+"""The report's comparison of shopscale with the best baseline (paired, per test user)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shopscale.evaluate.report import compare_with_best, verdict
+
+
+def _entry(per_user: list[float]) -> dict[str, Any]:
+    """A model's result entry with only what the comparison reads."""
+    mean = sum(per_user) / len(per_user)
+    return {"tasks": {"t": {"ndcg@10": mean}}, "per_user": {"t": {"ndcg@10": per_user}}}
+
+
+def test_compares_with_the_best_baseline_and_ignores_prototypes() -> None:
+    """The rival is the best model other than shopscale and its prototype; the difference is
+    the mean per-user difference, inside its interval."""
+    result = {
+        "models": {
+            "shopscale": _entry([1.0, 1.0, 0.0, 1.0]),
+            "shopscale-blend": _entry([1.0, 1.0, 1.0, 1.0]),
+            "als": _entry([1.0, 0.0, 0.0, 0.0]),
+            "ease": _entry([1.0, 0.0, 1.0, 0.0]),
+        }
+    }
+    cmp = compare_with_best(result, "t", "ndcg@10")
+    assert cmp is not None
+    assert cmp["baseline"] == "ease"
+    assert cmp["difference"] == pytest.approx(0.25)
+    assert cmp["low"] <= 0.25 <= cmp["high"]
+    assert cmp["users"] == 4
+    assert verdict(cmp) == "ahead, within noise"
+
+
+def test_verdicts() -> None:
+    """An interval above 0 is ahead, below 0 behind, otherwise within noise."""
+    assert verdict({"difference": 0.1, "low": 0.01, "high": 0.2}) == "ahead"
+    assert verdict({"difference": -0.1, "low": -0.2, "high": -0.01}) == "behind"
+    assert verdict({"difference": -0.01, "low": -0.05, "high": 0.03}) == "not ahead, within noise"
+
+
+def test_no_comparison_without_per_user_scores() -> None:
+    """Results written before per-user scores existed give no comparison, not an error."""
+    result = {"models": {"shopscale": {"tasks": {"t": {"ndcg@10": 0.5}}}, "als": _entry([0.0])}}
+    assert compare_with_best(result, "t", "ndcg@10") is None
