@@ -95,9 +95,21 @@ def _initial(problem: Problem, params: RoutingParams, runner: Runner) -> Plan:
 
 
 def _round(
-    problem: Problem, plan: Plan, params: RoutingParams, runner: Runner, k: int, left: float
-) -> Plan | None:
-    """Reduce: one route-based re-decomposition round; ``None`` when no time is left."""
+    problem: Problem,
+    plan: Plan,
+    params: RoutingParams,
+    runner: Runner,
+    k: int,
+    left: float,
+    reserve: float = END_MARGIN_S,
+) -> tuple[Plan, float] | None:
+    """Reduce: one route-based re-decomposition round; ``None`` when no time is left.
+
+    ``reserve`` is wall time kept back for this process's own work around the solves
+    (regroup, merge); returns the new plan and how long that work took this round.
+    """
+    started = time.perf_counter()
+    left -= reserve - END_MARGIN_S
     size = piece_size(problem, params, plan)
     if params.large_round_every and k % params.large_round_every == 0:
         size *= 2
@@ -121,9 +133,20 @@ def _round(
         )
         for j, p in enumerate(pieces)
     ]
-    new_plan, gain = improve_pieces(problem, pieces, runner.run(tasks))
-    log.debug("round %d: %d pieces of %.1f s, gain %d", k, len(pieces), limit, gain)
-    return new_plan
+    solve_start = time.perf_counter()
+    outcomes = runner.run(tasks)
+    solve_s = time.perf_counter() - solve_start
+    new_plan, gain = improve_pieces(problem, pieces, outcomes)
+    own_s = time.perf_counter() - started - solve_s
+    log.debug(
+        "round %d: %d pieces of %.1f s, gain %d, own work %.1f s",
+        k,
+        len(pieces),
+        limit,
+        gain,
+        own_s,
+    )
+    return new_plan, own_s
 
 
 def plan_routes(
@@ -152,10 +175,15 @@ def plan_routes(
         else:
             plan = _initial(problem, params, active)
             report(plan, "initial", 0)
-            k = 1
-            while nxt := _round(problem, plan, params, active, k, deadline - time.perf_counter()):
-                nxt.history.extend(plan.history)
-                plan = nxt
+            k, reserve = 1, END_MARGIN_S
+            while nxt := _round(
+                problem, plan, params, active, k, deadline - time.perf_counter(), reserve
+            ):
+                nxt[0].history.extend(plan.history)
+                plan = nxt[0]
+                # keep back what a round's own work took (with slack), so the last round
+                # ends inside the budget even when regrouping and merging take seconds
+                reserve = max(reserve, END_MARGIN_S + 1.5 * nxt[1])
                 report(plan, f"round {k}", k)
                 k += 1
     finally:
