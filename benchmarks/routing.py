@@ -1,10 +1,13 @@
 """Benchmark: shopscale routes vs plain PyVRP on the whole instance, same wall-clock budget.
 
-Each (instance, solver) runs in its own subprocess, one after the other, so the two solvers
-never share the 2 cores and each one's peak memory is measured on its own. Gaps are to the
+Each (instance, solver) runs in its own subprocess, so each one's peak memory is measured on
+its own; shopscale (which uses every core) always runs alone. Plain PyVRP is single-threaded,
+so ``--baseline-jobs 2`` runs two baselines at once, one core each. Gaps are to the
 best-known solution (bks.csv next to the instances in ../shared/data).
 
     .venv/bin/python benchmarks/routing.py --instances X-n101-k25,Leuven1 --budget 60
+    .venv/bin/python benchmarks/routing.py --instances Ghent1,Ghent2 --budget 600 \\
+        --baseline-jobs 2 --out benchmarks/results/routing.jsonl
 """
 
 from __future__ import annotations
@@ -97,50 +100,87 @@ def one(solver: str, name: str, budget: float, seed: int, size: int) -> None:
     print(json.dumps(res))
 
 
+def _child(args: argparse.Namespace, solver: str, name: str) -> list[str]:
+    """The command line of one (solver, instance) child run."""
+    cmd = [sys.executable, __file__, "--one", solver, name, "--budget", str(args.budget)]
+    return [*cmd, "--seed", str(args.seed), "--subproblem-size", str(args.subproblem_size)]
+
+
+def _collect(
+    args: argparse.Namespace, solver: str, name: str, done: subprocess.CompletedProcess[str]
+) -> None:
+    """Print one table row for a finished child and append its JSON line to ``--out``."""
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode or not lines:
+        print(f"| {name} | {solver} | failed: {done.stderr.strip()[-300:]} |", flush=True)
+        return
+    r = json.loads(lines[-1])
+    r["budget_s"] = args.budget
+    r["concurrent_baselines"] = args.baseline_jobs if solver == "pyvrp" else 1
+    print(
+        f"| {name} | {solver} | {args.budget:g} | {r['wall_s']} | {r['cost']:.1f} | "
+        f"{r['bks']:g} | {r['gap_pct']:.2f} | {r['routes']} | {r['peak_rss_mib']} |",
+        flush=True,
+    )
+    if args.out:  # written as each run ends, so a long protocol can be resumed
+        with args.out.open("a") as fh:
+            fh.write(json.dumps(r) + "\n")
+
+
 def main() -> None:
-    """Run every (instance, solver) pair one after the other and print a Markdown table."""
+    """Run every (instance, solver) pair and print a Markdown table.
+
+    shopscale uses every core, so its runs are always alone. Plain PyVRP is single-threaded:
+    with ``--baseline-jobs 2`` two baseline runs share the machine, one core each, which halves
+    the protocol's wall time without taking CPU from either.
+    """
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--instances", default=DEFAULT, help="comma-separated instance names")
     ap.add_argument("--budget", type=float, default=600.0, help="seconds per solver and instance")
     ap.add_argument("--solvers", default="pyvrp,shopscale")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--subproblem-size", type=int, default=300)
+    ap.add_argument("--baseline-jobs", type=int, default=1, help="plain PyVRP runs at once")
     ap.add_argument("--out", type=Path, default=None, help="also append JSON lines here")
     ap.add_argument("--one", nargs=2, metavar=("SOLVER", "INSTANCE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         one(args.one[0], args.one[1], args.budget, args.seed, args.subproblem_size)
         return
-    rows = []
+    names = args.instances.split(",")
+    for name in names:
+        find_instance(name)
+    solvers = args.solvers.split(",")
     print(
         "| instance | solver | budget (s) | wall (s) | cost | BKS | gap % | routes | peak RSS MiB |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in args.instances.split(","):
-        find_instance(name)
-        for solver in args.solvers.split(","):
-            if solver == "pyvrp" and name in TOO_BIG_FOR_FULL_MATRIX:
-                print(f"| {name} | pyvrp | not run: full n x n matrices exceed 16 GiB |")
-                continue
-            cmd = [sys.executable, __file__, "--one", solver, name, "--budget", str(args.budget)]
-            cmd += ["--seed", str(args.seed), "--subproblem-size", str(args.subproblem_size)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-            if done.returncode or not lines:
-                print(f"| {name} | {solver} | failed: {done.stderr.strip()[-300:]} |", flush=True)
-                continue
-            r = json.loads(lines[-1])
-            r["budget_s"] = args.budget
-            rows.append(r)
-            print(
-                f"| {name} | {solver} | {args.budget:g} | {r['wall_s']} | {r['cost']:.1f} | "
-                f"{r['bks']:g} | {r['gap_pct']:.2f} | {r['routes']} | {r['peak_rss_mib']} |",
-                flush=True,
+    if "pyvrp" in solvers:
+        baselines = [n for n in names if n not in TOO_BIG_FOR_FULL_MATRIX]
+        for name in sorted(set(names) & TOO_BIG_FOR_FULL_MATRIX, key=names.index):
+            print(f"| {name} | pyvrp | not run: full n x n matrices exceed 16 GiB |")
+        for lo in range(0, len(baselines), args.baseline_jobs):
+            batch = baselines[lo : lo + args.baseline_jobs]
+            procs = [
+                subprocess.Popen(
+                    _child(args, "pyvrp", n),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for n in batch
+            ]
+            for name, proc in zip(batch, procs, strict=True):
+                out, err = proc.communicate()
+                _collect(
+                    args, "pyvrp", name, subprocess.CompletedProcess([], proc.returncode, out, err)
+                )
+    for solver in (s for s in solvers if s != "pyvrp"):
+        for name in names:
+            done = subprocess.run(
+                _child(args, solver, name), capture_output=True, text=True, check=False
             )
-    if args.out:
-        with args.out.open("a") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
+            _collect(args, solver, name, done)
 
 
 if __name__ == "__main__":
