@@ -93,7 +93,7 @@ def run_contender(name: str, csv: Path, repeat: int, shopscale_args: list[str]) 
                 return Run(name, status="failed", error=f"exit {code}: {tail}")
             if not run.walls_s or wall < min(run.walls_s):
                 run.wall_s, run.rows = round(wall, 3), count_rows(out)
-                run.stages = peer_stages(stdout)
+                run.stages = shopscale_stages(out) if name == "shopscale" else peer_stages(stdout)
             run.walls_s.append(round(wall, 3))
             run.peak_rss_mib = round(max(run.peak_rss_mib, rss), 1)
     return run
@@ -105,8 +105,17 @@ def count_rows(out: Path) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
 
 
+def shopscale_stages(out: Path) -> dict[str, float]:
+    """Seconds per stage from shopscale's own ``summary.json`` (empty if it wrote none)."""
+    summary = out / "summary.json"
+    if not summary.is_file():
+        return {}
+    seconds: dict[str, float] = json.loads(summary.read_text()).get("seconds", {})
+    return seconds
+
+
 def peer_stages(stdout: str) -> dict[str, float]:
-    """Stage timings a peer prints as its last JSON line (shopscale prints none)."""
+    """Stage timings a peer prints as its last JSON line."""
     for line in reversed(stdout.strip().splitlines()):
         if line.startswith("{"):
             stages: dict[str, float] = json.loads(line).get("stages", {})
