@@ -1,13 +1,17 @@
 """Solver tasks and the local runner: a process pool that treats sub-problems like a cluster.
 
 A task carries a compact sub-problem, so it pickles small; the same ``run_task`` runs in a
-local worker process or in a Spark executor.
+local worker process or in a Spark executor. The local runner is also a watchdog: a solve that
+is still running ``GRACE_S`` past its deadline (a solver that ignores its own time limit) is
+stopped and the run fails with a clear message instead of hanging.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +19,9 @@ from shopscale.errors import EngineError
 from shopscale.routing.plan import PlanRoute
 from shopscale.routing.problem import Problem
 from shopscale.routing.solve import SolveOutcome, solve_problem
+
+GRACE_S = 60.0
+"""How long past its deadline a task may still run before the watchdog stops the workers."""
 
 
 @dataclass(frozen=True)
@@ -57,16 +64,58 @@ class LocalRunner:
 
     name = "local"
 
-    def __init__(self, workers: int) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        task_fn: Callable[[SolveTask], SolveOutcome] = run_task,
+        grace_s: float = GRACE_S,
+    ) -> None:
+        self._workers = workers
+        self.task_fn = task_fn
+        self.grace_s = grace_s
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+
+    def _hard_end(self, tasks: list[SolveTask]) -> float:
+        """Wall-clock time by which every task must have ended, grace included."""
+        now = time.time()
+        serial = now + sum(t.time_limit_s for t in tasks)  # even one after the other
+        ends = [t.deadline if t.deadline is not None else serial for t in tasks]
+        return max(ends, default=now) + self.grace_s
 
     def run(self, tasks: list[SolveTask]) -> list[SolveOutcome]:
         """Solve ``tasks`` in parallel; order of results follows ``tasks``."""
-        try:
-            return list(self._pool.map(run_task, tasks))
-        except Exception as exc:  # a worker failed or died: keep stage and engine names
-            raise EngineError("solve", "local", f"{type(exc).__name__}: {exc}") from exc
+        futures = [self._pool.submit(self.task_fn, task) for task in tasks]
+        timeout = max(0.0, self._hard_end(tasks) - time.time())
+        done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+        failed = [exc for f in done if (exc := f.exception()) is not None]
+        if pending:
+            self._stop_workers()  # a failed batch or a hung solve: nothing may keep running
+        if failed:  # a worker failed or died: keep stage and engine names
+            first = failed[0]
+            raise EngineError("solve", "local", f"{type(first).__name__}: {first}") from first
+        if pending:
+            raise EngineError(
+                "solve",
+                "local",
+                f"{len(pending)} solver task(s) still running {self.grace_s:.0f} s after "
+                "their time limit; the workers were stopped (a solver that ignores its time "
+                "limit). Re-run with another --seed, and please report the instance.",
+            )
+        return [f.result() for f in futures]
+
+    def _stop_workers(self) -> None:
+        """Kill the worker processes (a hung native solve ignores cancellation) and start a
+        fresh pool, so the runner stays usable."""
+        # ProcessPoolExecutor has no public way to kill busy workers before Python 3.14.
+        for proc in list(getattr(self._pool, "_processes", {}).values()):
+            proc.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._new_pool()
 
     def close(self) -> None:
         """Stop the worker processes."""
