@@ -13,7 +13,8 @@ import pytest
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """Run `python -m shopscale ...` and capture its output."""
     cmd = [sys.executable, "-m", "shopscale", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    # the timeout only guards against a hang; it sits below pytest-timeout's 600 s per test
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=540)
 
 
 @pytest.fixture(scope="module")
