@@ -27,27 +27,27 @@ from shopscale.engine.base import (
     CatalogSizes,
     ReadCounts,
 )
-from shopscale.engine.local.kernels import score_users, top_k_csr
+from shopscale.engine.local.kernels import score_users
 from shopscale.engine.local.reader import read_events
+from shopscale.engine.local.reduce import (
+    PairScoring,
+    csr_from_sorted,
+    score_channel,
+    self_votes,
+    vote_matrix,
+)
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
 from shopscale.log import get_logger
-from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import (
-    classic_scores,
-    decay_weights,
-    rank_in_rows,
-    self_conversion,
-)
+from shopscale.recommend.ranking import decay_weights, rank_in_rows
 
 log = get_logger("engine.local")
 
 ProgressFn = Callable[[str, int, int], None]
 ANY = "any"
 _SOURCES = pa.array(["model", "backfill"], pa.string())
-REDUCE_BLOCK_NNZ = 20_000_000
 
 
 @dataclass
@@ -60,20 +60,6 @@ class _Shard:
     a: npt.NDArray[np.int8]
     i: npt.NDArray[np.int32]
     t: npt.NDArray[np.int64]
-
-
-def _csr(
-    rows: npt.NDArray[np.integer],
-    cols: npt.NDArray[np.integer],
-    n_rows: int,
-    n_cols: int,
-    data: npt.NDArray | None = None,
-) -> sp.csr_matrix:
-    """CSR from entries already sorted by (row, col) with no duplicates."""
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    values = np.ones(rows.size, dtype=np.int32) if data is None else data
-    return sp.csr_matrix((values, cols.astype(np.int32), indptr), shape=(n_rows, n_cols))
 
 
 class LocalEngine:
@@ -215,13 +201,13 @@ class LocalEngine:
         total = len(self.users)
         for shard in self._shards(params):
             lu, li, _ = self._selection(shard, left_name)
-            left = _csr(lu, li, shard.n_users, n_items)
+            left = csr_from_sorted(lu, li, shard.n_users, n_items)
             left_counts = np.bincount(li, minlength=n_items)
             self.left_total += left_counts
             left_t = left.T.tocsr()
             for ch in self.channels:
                 ru, ri, _ = (lu, li, None) if ch == left_name else self._selection(shard, ch)
-                right = left if ch == left_name else _csr(ru, ri, shard.n_users, n_items)
+                right = left if ch == left_name else csr_from_sorted(ru, ri, shard.n_users, n_items)
                 self.right_total[ch] += np.bincount(ri, minlength=n_items)
                 part = left_t @ right
                 self.counts[ch] = part if ch not in self.counts else self.counts[ch] + part
@@ -238,16 +224,25 @@ class LocalEngine:
         """Score every co-occurring pair, keep the top per item, and build the vote matrix."""
         n_items = len(self.items)
         kept: list[tuple[npt.NDArray, npt.NDArray, npt.NDArray, int]] = []
-        self_votes: list[tuple[npt.NDArray, npt.NDArray, int]] = []
+        own_votes: list[tuple[npt.NDArray, npt.NDArray, int]] = []
         for c, ch in enumerate(self.channels):
             counts = self.counts.pop(ch).tocsr()
             counts.sort_indices()
             if _self_votes_on(params, ch):
-                self_votes.append((*self._self_votes(counts, ch, params), c))
-            rows, cols, scores = self._score_channel(counts, ch, params)
+                rate_items, rates = self_votes(counts, self.right_total[ch], params)
+                own_votes.append((rate_items, rates, c))
+            scoring = PairScoring(
+                self.left_total,
+                self.right_total[ch],
+                len(self.users),
+                zero_diagonal=params.similarity != "llr"
+                or ch == params.primary
+                or params.self_weight > 0,
+            )
+            rows, cols, scores = score_channel(counts, scoring, params)
             kept.append((rows, cols, scores, c))
             self.progress("reduce", c + 1, len(self.channels))
-        self.votes = self._vote_matrix(kept, self_votes, n_items)
+        self.votes = vote_matrix(kept, own_votes, n_items)
         rows = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int32)
         cols = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int32)
         scores = np.concatenate([k[2] for k in kept]) if kept else np.zeros(0)
@@ -276,80 +271,6 @@ class LocalEngine:
                 ],
                 schema=SIMILAR_ITEMS_SCHEMA,
             )
-
-    def _score_channel(
-        self, counts: sp.csr_matrix, ch: str, params: RecommendParams
-    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-        """Scores of one channel's pairs in row blocks; returns the kept (i, j, score)."""
-        out_r, out_c, out_s = [], [], []
-        n_rows = counts.shape[0]
-        indptr = counts.indptr
-        lo = 0
-        while lo < n_rows:
-            hi = int(np.searchsorted(indptr, indptr[lo] + REDUCE_BLOCK_NNZ, side="right")) - 1
-            hi = min(max(hi, lo + 1), n_rows)
-            a, b = indptr[lo], indptr[hi]
-            rows = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(indptr[lo : hi + 1]))
-            cols = counts.indices[a:b]
-            k11 = counts.data[a:b]
-            scores = self._pair_scores(rows, cols, k11, ch, params)
-            block_ptr = (indptr[lo : hi + 1] - a).astype(np.int64)
-            keep = top_k_csr(block_ptr, cols, scores, params.max_similar_per_item)
-            out_r.append(rows[keep])
-            out_c.append(cols[keep])
-            out_s.append(scores[keep])
-            lo = hi
-        if not out_r:
-            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
-        return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_s)
-
-    def _pair_scores(
-        self,
-        rows: npt.NDArray,
-        cols: npt.NDArray,
-        k11: npt.NDArray,
-        ch: str,
-        params: RecommendParams,
-    ) -> npt.NDArray[np.float64]:
-        """LLR (or a classic similarity) of each pair; 0 on the diagonal of a self-channel.
-
-        With self votes on, the diagonal is 0 for every action: an item's own engagement votes
-        through its conversion rate instead (``_self_votes``).
-        """
-        n = len(self.users)
-        if params.similarity == "llr":
-            scores = indicator_scores(k11, self.left_total[rows], self.right_total[ch][cols], n)
-            same = ch == params.primary or params.self_weight > 0
-        else:
-            scores = classic_scores(
-                params.similarity, k11, self.left_total[rows], self.right_total[ch][cols], n
-            )
-            same = True
-        if same:
-            scores = np.where(rows == cols, 0.0, scores)
-        return scores
-
-    def _self_votes(
-        self, counts: sp.csr_matrix, ch: str, params: RecommendParams
-    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-        """(item, self_weight * conversion rate) of every item with a positive rate."""
-        diag = counts.diagonal().astype(np.int64)
-        rate = self_conversion(diag, self.right_total[ch], params.self_prior)
-        items = np.flatnonzero(rate > 0).astype(np.int32)
-        return items, params.self_weight * rate[items]
-
-    def _vote_matrix(self, kept: list, self_votes: list, n_items: int) -> sp.csr_matrix:
-        """CSR (channel*items) x items: history item j of channel c votes for i with score;
-        with self votes, item i of channel c also votes for itself."""
-        rows = np.concatenate(
-            [k[3] * n_items + k[1].astype(np.int64) for k in kept]
-            + [c * n_items + items.astype(np.int64) for items, _, c in self_votes]
-        )
-        cols = np.concatenate([k[0] for k in kept] + [items for items, _, _ in self_votes])
-        vals = np.concatenate([k[2] for k in kept] + [v for _, v, _ in self_votes])
-        order = np.lexsort((cols, rows))
-        m = _csr(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
-        return m
 
     # -- rank -----------------------------------------------------------------------------
     def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
@@ -390,7 +311,9 @@ class LocalEngine:
         # each part is sorted by (user, item) and parts come in channel order, so a stable
         # sort by user (a merge of sorted runs) gives (user, channel, item) order
         order = np.argsort(u, kind="stable")
-        m = _csr(u[order], j[order], shard.n_users, len(self.channels) * n_items, data=w[order])
+        m = csr_from_sorted(
+            u[order], j[order], shard.n_users, len(self.channels) * n_items, data=w[order]
+        )
         return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
 
     def _exclusions(
@@ -406,7 +329,7 @@ class LocalEngine:
             u, i, _ = self._selection(shard, params.primary)
         else:
             u = i = np.zeros(0, dtype=np.int32)
-        m = _csr(u, i, shard.n_users, n_items)
+        m = csr_from_sorted(u, i, shard.n_users, n_items)
         return m.indptr.astype(np.int64), m.indices
 
     def _decode_recs(

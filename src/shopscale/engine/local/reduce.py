@@ -1,0 +1,126 @@
+"""Reduce side of the local engine: score every co-occurring pair, keep the best per item,
+and assemble the vote matrix the rank kernel reads.
+
+Pure functions over SciPy/NumPy arrays; the math itself (LLR, classic similarities, self
+conversion) lives in ``recommend.llr`` and ``recommend.ranking``, shared with every engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from shopscale.engine.local.kernels import top_k_csr
+from shopscale.recommend.llr import indicator_scores
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.ranking import classic_scores, self_conversion
+
+REDUCE_BLOCK_NNZ = 20_000_000
+"""Pairs scored at once: bounds the temporary arrays of one block (about 1 GB)."""
+
+Kept = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64], int]
+"""One channel's kept pairs: (item i, indicator j, score, channel index)."""
+
+
+def csr_from_sorted(
+    rows: npt.NDArray[np.integer],
+    cols: npt.NDArray[np.integer],
+    n_rows: int,
+    n_cols: int,
+    data: npt.NDArray | None = None,
+) -> sp.csr_matrix:
+    """CSR from entries already sorted by (row, col) with no duplicates."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    values = np.ones(rows.size, dtype=np.int32) if data is None else data
+    return sp.csr_matrix((values, cols.astype(np.int32), indptr), shape=(n_rows, n_cols))
+
+
+@dataclass(frozen=True)
+class PairScoring:
+    """What scoring one channel's pairs needs besides k11: the marginals and N.
+
+    ``left_total[i]``: users who did the primary action on i; ``right_total[j]``: users who
+    did this channel's action on j; ``n_users``: N; ``zero_diagonal``: pairs (i, i) score 0.
+    """
+
+    left_total: npt.NDArray[np.int64]
+    right_total: npt.NDArray[np.int64]
+    n_users: int
+    zero_diagonal: bool
+
+
+def pair_scores(
+    rows: npt.NDArray,
+    cols: npt.NDArray,
+    k11: npt.NDArray,
+    scoring: PairScoring,
+    params: RecommendParams,
+) -> npt.NDArray[np.float64]:
+    """LLR (or a classic similarity) of each pair (rows[p], cols[p]) with count k11[p]."""
+    left, right = scoring.left_total[rows], scoring.right_total[cols]
+    if params.similarity == "llr":
+        scores = indicator_scores(k11, left, right, scoring.n_users)
+    else:
+        scores = classic_scores(params.similarity, k11, left, right, scoring.n_users)
+    if scoring.zero_diagonal:
+        scores = np.where(rows == cols, 0.0, scores)
+    return scores
+
+
+def score_channel(
+    counts: sp.csr_matrix, scoring: PairScoring, params: RecommendParams
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """Score one channel's pair counts in row blocks; return the kept (i, j, score), the top
+    ``max_similar_per_item`` per row with score > 0 (ties by column)."""
+    out_r, out_c, out_s = [], [], []
+    n_rows = counts.shape[0]
+    indptr = counts.indptr
+    lo = 0
+    while lo < n_rows:
+        hi = int(np.searchsorted(indptr, indptr[lo] + REDUCE_BLOCK_NNZ, side="right")) - 1
+        hi = min(max(hi, lo + 1), n_rows)
+        a, b = indptr[lo], indptr[hi]
+        rows = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(indptr[lo : hi + 1]))
+        cols = counts.indices[a:b]
+        scores = pair_scores(rows, cols, counts.data[a:b], scoring, params)
+        block_ptr = (indptr[lo : hi + 1] - a).astype(np.int64)
+        keep = top_k_csr(block_ptr, cols, scores, params.max_similar_per_item)
+        out_r.append(rows[keep])
+        out_c.append(cols[keep])
+        out_s.append(scores[keep])
+        lo = hi
+    if not out_r:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_s)
+
+
+def self_votes(
+    counts: sp.csr_matrix, right_total: npt.NDArray[np.int64], params: RecommendParams
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """(item, self_weight * conversion rate) of every item with a positive rate: an engaged,
+    unbought item votes for itself (the diagonal of the pair counts is k11(i, i))."""
+    diag = counts.diagonal().astype(np.int64)
+    rate = self_conversion(diag, right_total, params.self_prior)
+    items = np.flatnonzero(rate > 0).astype(np.int32)
+    return items, params.self_weight * rate[items]
+
+
+def vote_matrix(
+    kept: list[Kept],
+    self_votes: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], int]],
+    n_items: int,
+) -> sp.csr_matrix:
+    """CSR (channel*items) x items: history item j of channel c votes for i with score;
+    with self votes, item i of channel c also votes for itself."""
+    rows = np.concatenate(
+        [k[3] * n_items + k[1].astype(np.int64) for k in kept]
+        + [c * n_items + items.astype(np.int64) for items, _, c in self_votes]
+    )
+    cols = np.concatenate([k[0] for k in kept] + [items for items, _, _ in self_votes])
+    vals = np.concatenate([k[2] for k in kept] + [v for _, v, _ in self_votes])
+    order = np.lexsort((cols, rows))
+    return csr_from_sorted(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
