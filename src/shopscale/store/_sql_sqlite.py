@@ -61,7 +61,7 @@ def _write_fresh(url: SqlUrl, path: Path, plans: Sequence[TablePlan]) -> dict[st
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     partial.unlink(missing_ok=True)
     try:
-        conn = sqlite3.connect(partial, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        conn = _open(url, read_only=False, path=partial)
         try:
             for pragma in FRESH_PRAGMAS:
                 conn.execute(pragma)
@@ -106,9 +106,10 @@ def query(url: SqlUrl, sql: str, params: Sequence[Any]) -> tuple[list[str], list
         conn.close()
 
 
-def _open(url: SqlUrl, *, read_only: bool) -> sqlite3.Connection:
-    """Open the file (read-only opens never create it); failures become StoreError."""
-    path = Path(url.target)
+def _open(url: SqlUrl, *, read_only: bool, path: Path | None = None) -> sqlite3.Connection:
+    """Open the URL's file, or ``path`` in its place (the temporary file of a new database);
+    read-only opens never create it; failures become StoreError."""
+    path = path or Path(url.target)
     try:
         if read_only:
             uri = f"{path.absolute().as_uri()}?mode=ro"

@@ -231,6 +231,9 @@ class LocalEngine:
             if _self_votes_on(params, ch):
                 rate_items, rates = self_votes(counts, self.right_total[ch], params)
                 own_votes.append((rate_items, rates, c))
+            # (i, i) scores 0 in the primary channel and for classic similarities; with self
+            # votes on, in every channel: an item's own engagement then votes through its
+            # conversion rate instead (``self_votes`` above)
             scoring = PairScoring(
                 self.left_total,
                 self.right_total[ch],
