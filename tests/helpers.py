@@ -99,7 +99,7 @@ def _accumulate(scores, channels, hist, u, similar, self_votes, params, t_ref, c
     for a in channels:
         for j, t in sorted(hist.get((u, a), {}).items()):
             w = params.weight(a)
-            if params.half_life_days is not None:
+            if params.half_life_days:
                 age = max(t_ref - t, 0) / SECONDS_PER_DAY
                 w *= float(np.power(0.5, age / params.half_life_days))
             votes = {

@@ -72,7 +72,8 @@ def recommend(
         int | None, typer.Option(help="Similar items kept per item and action [50].")
     ] = None,
     half_life_days: Annotated[
-        float | None, typer.Option(help="Time decay of history (days) [off].")
+        float | None,
+        typer.Option(help="Half-life of history, days; 0 = off; off without timestamps [30]."),
     ] = None,
     self_weight: Annotated[
         float | None,

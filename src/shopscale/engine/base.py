@@ -46,6 +46,8 @@ class ReadCounts:
     rejected: int
     rejects: pa.Table
     files: list[dict[str, object]] = field(default_factory=list)
+    timed: bool = True
+    """Every file had real timestamps; otherwise times are file order and do not decay."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ on validation wins; ties keep the earlier configuration.
 | ``weights`` | all 1; views 0.5 and carts 2; views 0.25, carts and favourites 1 |
 | ``max_similar_per_item`` | 20, 50, 100, 200 |
 | ``max_items_per_user`` | 50, 200, 500 |
-| ``half_life_days`` | off, 1, 7, 30 (off only when the log has no timestamps) |
+| ``half_life_days`` | 0 (off), 1, 7, 30 (0 only when the log has no timestamps) |
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ SHOPSCALE_GRID: dict[str, list[Any]] = {
     "weights": WEIGHT_PRESETS,
     "max_similar_per_item": [20, 50, 100, 200],
     "max_items_per_user": [50, 200, 500],
-    "half_life_days": [None, 1.0, 7.0, 30.0],
+    "half_life_days": [0.0, 1.0, 7.0, 30.0],
 }
 BLEND_GRID: dict[str, list[Any]] = {
     "weights": WEIGHT_PRESETS,
     "transform": ["llr", "sqrt", "binary"],
     "self_weight": [0.0, 1.0, 10.0, 100.0, 1000.0],
     "max_similar_per_item": [20, 50, 100, 200],
-    "half_life_days": [None, 1.0, 7.0, 30.0],
+    "half_life_days": [0.0, 1.0, 7.0, 30.0],
 }
 
 

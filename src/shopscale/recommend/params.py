@@ -25,8 +25,9 @@ class RecommendParams:
     max_similar_per_item: int = 50
     n: int = 10
     """Length of every user's list."""
-    half_life_days: float | None = None
-    """Time decay of a user's history: an event this old counts half. None = no decay."""
+    half_life_days: float | None = 30.0
+    """Time decay of a user's history: an event this old counts half; 0 or None = no decay.
+    Applied only when every input file has real timestamps (file order is not time)."""
     exclude: Exclude = "primary"
     """Items never recommended to a user: those they did the primary action on, any, or none."""
     self_weight: float = 1e6
@@ -46,8 +47,8 @@ class RecommendParams:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.self_weight < 0 or self.self_prior < 0:
             raise ValueError("self_weight and self_prior must not be negative")
-        if self.half_life_days is not None and self.half_life_days <= 0:
-            raise ValueError(f"half_life_days must be positive, got {self.half_life_days}")
+        if self.half_life_days is not None and self.half_life_days < 0:
+            raise ValueError(f"half_life_days must not be negative, got {self.half_life_days}")
         for action, w in self.weights.items():
             if w < 0:
                 raise ValueError(f"weight of {action!r} must not be negative, got {w}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +80,20 @@ class RunSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     files: list[dict[str, object]] = field(default_factory=list)
+    half_life_days: float | None = None
+    """The time decay applied (None: off, or no timestamps in the input)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
         return asdict(self)
+
+
+def effective_params(params: RecommendParams, *, timed: bool) -> RecommendParams:
+    """The model as run: time decay needs real timestamps, so without them it is off."""
+    if params.half_life_days and not timed:
+        log.info("the input has no timestamps (times are file order): time decay is off")
+        return replace(params, half_life_days=None)
+    return params
 
 
 def check_rejects(rows_read: int, rejected: int, max_ratio: float, rejects_path: Path) -> None:
@@ -143,6 +153,8 @@ def run(
             f"{counts.rejected:,}",
         )
         check_rejects(counts.rows_read, counts.rejected, events.max_reject_ratio, rejects_path)
+        params = effective_params(params, timed=counts.timed)
+        summary.half_life_days = params.half_life_days or None
         with timed(log, "encode", t):
             sizes = eng.encode(params)
         summary.users, summary.items, summary.interactions = (

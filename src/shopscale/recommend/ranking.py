@@ -84,8 +84,9 @@ def self_conversion(
 def decay_weights(
     t: npt.NDArray[np.int64], t_ref: int, half_life_days: float | None
 ) -> npt.NDArray[np.float64]:
-    """Weight 0.5 ** (age / half-life) of events at times ``t`` seen from ``t_ref``."""
-    if half_life_days is None:
+    """Weight 0.5 ** (age / half-life) of events at times ``t`` seen from ``t_ref``; all 1
+    when ``half_life_days`` is None or 0 (no decay)."""
+    if not half_life_days:
         return np.ones(t.shape, dtype=np.float64)
     age_days = np.maximum(t_ref - t, 0).astype(np.float64) / SECONDS_PER_DAY
     return np.power(0.5, age_days / half_life_days)

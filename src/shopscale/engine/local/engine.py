@@ -93,6 +93,7 @@ class LocalEngine:
             rejected=report.rejected,
             rejects=report.rejects_table(),
             files=report.files,
+            timed=report.timed,
         )
 
     # -- encode ---------------------------------------------------------------------------

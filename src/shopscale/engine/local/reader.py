@@ -35,6 +35,8 @@ class ReadReport:
     rejected: int = 0
     files: list[dict[str, object]] = field(default_factory=list)
     rejects: list[tuple[str, int, str, str]] = field(default_factory=list)
+    timed: bool = True
+    """Every file had a timestamp column (otherwise times are file order)."""
 
     def rejects_table(self) -> pa.Table:
         """The rejected rows as an Arrow table (file, line, reason, row)."""
@@ -261,6 +263,7 @@ def read_events(
     for n, path in enumerate(paths):
         source = sniff(path, params)
         log.debug("reading %s as %s", path, source)
+        report.timed = report.timed and source.has_timestamp
         seq += load_file(con, source, params, tag=str(n), seq_offset=seq, report=report)
     report.rejects.sort(key=lambda r: (r[0], r[1]))
     return report
