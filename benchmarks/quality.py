@@ -16,6 +16,7 @@ every number to ``benchmarks/results/quality-<date>.json``.
 
     python benchmarks/quality.py                      # everything (about half an hour)
     python benchmarks/quality.py --datasets retailrocket --models popularity,own-history,shopscale
+    python benchmarks/quality.py --datasets taobao,ml-100k,ml-latest-small --split leave-last-out
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ COLUMNS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "cov
 def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Import, split, tune and test every model on one data set."""
     importer, folder, split = DATASETS[name]
+    split = args.split or split
     table = import_dataset(importer, args.data_dir / folder)
     with tempfile.TemporaryDirectory() as tmp:
         suffix = "parquet" if "timestamp" in table.column_names else "csv"
@@ -107,6 +109,11 @@ def main() -> None:
     ap.add_argument("--models", default="all", help="comma list of models or aliases")
     ap.add_argument("--budget", type=int, default=4, help="configurations tuned per model")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--split",
+        help="one split for every data set instead of the table above, e.g. leave-last-out "
+        "(a test user per user with a primary event: larger test sets than time:0.9)",
+    )
     ap.add_argument("--data-dir", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
@@ -115,7 +122,8 @@ def main() -> None:
     print_table(results)
     print_comparisons(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"quality-{time.strftime('%Y-%m-%d')}.json"
+    tag = f"-{args.split.replace(':', '')}" if args.split else ""
+    path = args.out / f"quality-{time.strftime('%Y-%m-%d')}{tag}.json"
     doc = {
         "machine": platform.uname()._asdict(),
         "python": platform.python_version(),
