@@ -94,8 +94,12 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
         ),
         (
             {},
-            {"self_weight": 1e6, "self_prior": 100.0, "keep_self_pairs": False}
-            | {"half_life_days": 30.0},
+            {
+                "self_weight": 1e6,
+                "self_prior": 100.0,
+                "keep_self_pairs": False,
+                "half_life_days": 30.0,
+            },
         ),
     ],
 )

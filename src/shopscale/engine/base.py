@@ -45,9 +45,10 @@ class ReadCounts:
     accepted: int
     rejected: int
     rejects: pa.Table
+    timed: bool
+    """Every file had real timestamps; otherwise times are file order and do not decay.
+    No default: an engine must say, or file order would silently decay as if it were time."""
     files: list[dict[str, object]] = field(default_factory=list)
-    timed: bool = True
-    """Every file had real timestamps; otherwise times are file order and do not decay."""
 
 
 @dataclass(frozen=True)
