@@ -14,7 +14,13 @@ from tests.routing.conftest import assert_feasible
 @pytest.mark.spark
 def test_spark_engine_plan_passes_checker(small_problem: Problem) -> None:
     """A decomposed plan solved as Spark tasks on local[2] serves every required order."""
-    params = RoutingParams(time_limit_s=8.0, engine="spark", whole_max_orders=1, subproblem_size=10)
+    params = RoutingParams(
+        time_limit_s=8.0,
+        engine="spark",
+        whole_max_orders=1,
+        whole_start_max_orders=0,
+        subproblem_size=10,
+    )
     runner = SparkRunner("local[2]")
     plan = plan_routes(small_problem, params, runner=runner)
     assert_feasible(small_problem, plan)

@@ -14,6 +14,8 @@ class RoutingParams:
     """How to plan routes: time budget, decomposition sizes, engine and travel speeds.
 
     ``whole_max_orders``: instances with at most this many orders are solved whole.
+    ``whole_start_max_orders``: larger instances up to this many orders start from whole-instance
+    solves (one seed per worker, the best kept) instead of the geographic split; 0 = always split.
     ``subproblem_size``: target orders per sub-problem when decomposing.
     ``initial_share``: fraction of the budget spent on the first (map) solve.
     ``round_time_s``: solver time per sub-problem in an improvement round (0 = automatic).
@@ -28,6 +30,7 @@ class RoutingParams:
     engine: Engine = "local"
     workers: int = 2
     whole_max_orders: int = 1500
+    whole_start_max_orders: int = 5000
     subproblem_size: int = 300
     partitioner: PartitionerName = "kmeans"
     initial_share: float = 0.25
@@ -44,6 +47,10 @@ class RoutingParams:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         if self.whole_max_orders < 1:
             raise ValueError(f"whole_max_orders must be >= 1, got {self.whole_max_orders}")
+        if self.whole_start_max_orders < 0:
+            raise ValueError(
+                f"whole_start_max_orders must be >= 0, got {self.whole_start_max_orders}"
+            )
         if self.subproblem_size < 10:
             raise ValueError(f"subproblem_size must be >= 10, got {self.subproblem_size}")
         if not 0.0 < self.initial_share <= 1.0:
