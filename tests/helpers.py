@@ -96,12 +96,16 @@ def _self_votes(by_action, primary, channels, params) -> dict[tuple[str, str], f
 
 def _accumulate(scores, channels, hist, u, similar, self_votes, params, t_ref, code) -> None:  # type: ignore[no-untyped-def]
     """Sum votes in the kernel's order (channel, then history item, then candidate) for ties."""
+    times = [t for a in channels for t in hist.get((u, a), {}).values()]
     for a in channels:
         for j, t in sorted(hist.get((u, a), {}).items()):
             w = params.weight(a)
             if params.half_life_days:
                 age = max(t_ref - t, 0) / SECONDS_PER_DAY
                 w *= float(np.power(0.5, age / params.half_life_days))
+            if params.half_life_events:
+                newer = sum(1 for other in times if other > t)
+                w *= float(np.power(0.5, newer / params.half_life_events))
             votes = {
                 i: s for (i, aa), lst in similar.items() if aa == a for jj, s in lst if jj == j
             }

@@ -39,6 +39,7 @@ params_strategy = st.builds(
     max_similar_per_item=st.integers(1, 4),
     n=st.integers(1, 5),
     half_life_days=st.sampled_from([None, 0.0, 0.0001]),
+    half_life_events=st.sampled_from([None, 0.0, 1.0, 2.5]),
     exclude=st.sampled_from(["primary", "any", "none"]),
     weights=st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
     users_per_shard=st.integers(1, 3),

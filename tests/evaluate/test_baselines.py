@@ -85,12 +85,21 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
     ("engine_config", "proto_config"),
     [
         (
-            {"self_weight": 0.0, "half_life_days": 0.0},
+            {"self_weight": 0.0, "half_life_days": 0.0, "half_life_events": 0.0},
             {"self_weight": 0.0, "keep_self_pairs": True, "half_life_days": None},
         ),
         (
-            {"half_life_days": 0.0},
+            {"half_life_days": 0.0, "half_life_events": 0.0},
             {"self_weight": 1e6, "self_prior": 100.0, "keep_self_pairs": False},
+        ),
+        (
+            {"half_life_days": 0.0, "half_life_events": 2.0},
+            {
+                "self_weight": 1e6,
+                "self_prior": 100.0,
+                "keep_self_pairs": False,
+                "half_life_events": 2.0,
+            },
         ),
         (
             {},
@@ -99,6 +108,7 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
                 "self_prior": 100.0,
                 "keep_self_pairs": False,
                 "half_life_days": 30.0,
+                "half_life_events": 5.0,
             },
         ),
     ],
@@ -106,10 +116,12 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
 def test_blend_prototype_is_the_engine(
     prepared: Prepared, engine_config: dict[str, float], proto_config: dict[str, object]
 ) -> None:
-    """The NumPy prototype lists exactly what the engine lists: with and without self votes
-    and time decay, and with the engine's defaults (the prototype's: 30-day half-life)."""
+    """The NumPy prototype lists exactly what the engine lists: with and without self votes,
+    time and sequence decay, and with the engine's defaults (30 days, 5 events)."""
     engine = MODELS["shopscale"].build(engine_config)
-    proto = MODELS["shopscale-blend"].build({"half_life_days": 0.0, **proto_config})
+    proto = MODELS["shopscale-blend"].build(
+        {"half_life_days": 0.0, "half_life_events": 0.0, **proto_config}
+    )
     engine.fit(prepared.train)
     proto.fit(prepared.train)
     for task in prepared.tasks.values():

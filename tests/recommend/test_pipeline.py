@@ -82,8 +82,8 @@ def test_own_carted_item_comes_first(tmp_path: Path) -> None:
 
 
 def test_time_decay_needs_real_timestamps(tmp_path: Path) -> None:
-    """Without a timestamp column, times are file order: the default decay is off, so a
-    half-life gives the very scores of no decay; with timestamps it is applied."""
+    """Without a timestamp column, times are file order: time and sequence decay are off, so
+    a half-life gives the very scores of no decay; with timestamps both are applied."""
     untimed = tmp_path / "untimed.csv"
     untimed.write_text(
         "user_id,action,item_id\n" + "".join(f"{u},{a},{i}\n" for u, a, i, _ in EVENTS)
@@ -93,11 +93,13 @@ def test_time_decay_needs_real_timestamps(tmp_path: Path) -> None:
         params = RecommendParams(n=3, half_life_days=half_life)
         summary = run(untimed, out=tmp_path / name, params=params, output=OutputParams(db="none"))
         assert summary.half_life_days is None
+        assert summary.half_life_events is None
         tables[name] = pq.read_table(tmp_path / name / "recommendations.parquet")
     assert tables["decay"].equals(tables["off"])
     timed = tmp_path / "timed.csv"
     write_events_csv(timed, EVENTS)
     summary = run(timed, out=tmp_path / "timed", output=OutputParams(db="none"))
     assert summary.half_life_days == RecommendParams().half_life_days == 30.0
+    assert summary.half_life_events == RecommendParams().half_life_events == 5.0
     scores = pq.read_table(tmp_path / "timed" / "recommendations.parquet").column("score")
     assert scores.to_pylist() != tables["off"].column("score").to_pylist()

@@ -12,6 +12,7 @@ from shopscale.recommend.ranking import (
     decay_weights,
     rank_in_rows,
     reference_top_n,
+    sequence_weights,
     top_k_per_row,
 )
 
@@ -58,6 +59,28 @@ def test_decay_halves_per_half_life() -> None:
     t = np.array([10 * day, 9 * day, 8 * day], dtype=np.int64)
     assert decay_weights(t, 10 * day, 1.0).tolist() == pytest.approx([1.0, 0.5, 0.25])
     assert decay_weights(t, 10 * day, None).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_sequence_decay_by_newer_entries_of_the_same_user() -> None:
+    """User 0's newest entry weighs 1, the next 0.5; equal times share a rank; user 1's ranks
+    are its own, however old its events are."""
+    users = np.array([0, 0, 0, 0, 1, 1])
+    t = np.array([5, 9, 7, 7, 1, 2], dtype=np.int64)
+    got = sequence_weights(users, t, 1.0).tolist()
+    assert got == pytest.approx([0.125, 1.0, 0.5, 0.5, 0.5, 1.0])
+    assert sequence_weights(users, t, 0.0).tolist() == [1.0] * 6
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5)), max_size=30),
+    st.sampled_from([0.5, 1.0, 5.0]),
+)
+def test_sequence_weights_match_counting(entries: list[tuple[int, int]], half: float) -> None:
+    """Each weight is 0.5 ** (entries of the same user with a strictly later time / half)."""
+    users = np.array([u for u, _ in entries], dtype=np.int64)
+    t = np.array([x for _, x in entries], dtype=np.int64)
+    want = [0.5 ** (sum(1 for v, y in entries if v == u and y > x) / half) for u, x in entries]
+    assert sequence_weights(users, t, half).tolist() == pytest.approx(want)
 
 
 def test_reference_top_n_excludes_and_backfills() -> None:

@@ -27,6 +27,7 @@ SHOPSCALE_DEFAULTS = {
     "max_similar_per_item": RecommendParams.max_similar_per_item,
     "max_items_per_user": RecommendParams.max_items_per_user,
     "half_life_days": RecommendParams.half_life_days,
+    "half_life_events": RecommendParams.half_life_events,
 }
 PrimaryOption = Annotated[str, typer.Option(help="The action recommended for.")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the holdout split and of tuning.")]
@@ -125,7 +126,8 @@ def tune_cmd(
 ) -> None:
     """Search shopscale's settings on a validation split and write the best config file.
 
-    The grid (weights, max_similar_per_item, max_items_per_user, half_life_days) is in
+    The grid (weights, max_similar_per_item, max_items_per_user, half_life_days,
+    half_life_events) is in
     docs/evaluation.md. The test split is never looked at.
     """
     setup_logging(verbose)

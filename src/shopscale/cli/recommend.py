@@ -75,6 +75,13 @@ def recommend(
         float | None,
         typer.Option(help="Half-life of history, days; 0 = off; off without timestamps [30]."),
     ] = None,
+    half_life_events: Annotated[
+        float | None,
+        typer.Option(
+            help="Sequence half-life: a history entry counts half per this many newer entries "
+            "of the same user; 0 = off; off without timestamps [5]."
+        ),
+    ] = None,
     self_weight: Annotated[
         float | None,
         typer.Option(help="Weight of the user's own unbought engagement (0 = pure CCO) [1e6]."),
@@ -168,6 +175,7 @@ def recommend(
             "max_items_per_user": max_items_per_user,
             "max_similar_per_item": max_similar_per_item,
             "half_life_days": half_life_days,
+            "half_life_events": half_life_events,
             "exclude": exclude,
             "self_weight": self_weight,
             "self_prior": self_prior,

@@ -6,7 +6,8 @@ from ``recommend.ranking``). Only the **vote matrix** changes; the rank kernel (
 of votes over the user's history) stays as it is:
 
     score(u, i) = sum_c sum_{j in H_c(u)} h_c(u, j) * V_c(j, i)
-    h_c(u, j)   = w_c * 0.5 ** (age(u, c, j) / half_life)           (unchanged)
+    h_c(u, j)   = w_c * 0.5 ** (age(u, c, j) / half_life) * 0.5 ** (r(u, c, j) / half_life_events)
+    r(u, c, j)  = entries of u's history (every channel) strictly newer than (c, j)
     V_c(j, i)   = T(LLR_c(i, j))            for i != j, (i, j) kept in i's top K   (cross-occ.)
                 + gamma * sigma_c(i)         for i == j, c != primary              (self vote)
     sigma_c(i)  = (k11_c(i, i) + m * rho_c) / (n_c(i) + m)     (smoothed conversion rate)
@@ -32,7 +33,7 @@ from shopscale.evaluate.data import TrainData
 from shopscale.evaluate.metrics import RankedLists
 from shopscale.evaluate.models import Exclusion, IntArray, lists_from_scores
 from shopscale.recommend.llr import indicator_scores
-from shopscale.recommend.ranking import decay_weights, top_k_per_row
+from shopscale.recommend.ranking import decay_weights, sequence_weights, top_k_per_row
 
 Transform = Literal["llr", "sqrt", "binary"]
 
@@ -44,6 +45,7 @@ class BlendParams:
     weights: dict[str, float] = field(default_factory=dict)
     """Weight w_c of each action's history (default 1)."""
     half_life_days: float | None = None
+    half_life_events: float | None = None
     max_items_per_user: int = 500
     max_similar_per_item: int = 50
     transform: Transform = "llr"
@@ -127,7 +129,8 @@ class Blend:
         n_users = int((np.diff(train.binary().indptr) > 0).sum())
         left = binary[train.primary]
         t0 = int(train.events.t.min(initial=0)) - 1
-        h_parts, v_parts = [], []
+        timed = train.events.has_time
+        h_parts, v_parts, t_parts = [], [], []
         for a in actions:
             same = a == train.primary
             s, diag = indicators(
@@ -146,10 +149,17 @@ class Blend:
             h = hist[a].astype(np.float64)
             t = h.data.astype(np.int64) + t0
             h.data = p.weights.get(a, 1.0) * decay_weights(
-                t, train.t_ref, p.half_life_days if train.events.has_time else None
+                t, train.t_ref, p.half_life_days if timed else None
             )
             h_parts.append(h)
-        self.history = sp.hstack(h_parts).tocsr()
+            t_parts.append(sp.csr_matrix((t, h.indices, h.indptr), shape=h.shape))
+        history = sp.hstack(h_parts).tocsr()
+        times = sp.hstack(t_parts).tocsr()
+        users = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+        history.data = history.data * sequence_weights(
+            users, times.data.astype(np.int64), p.half_life_events if timed else None
+        )
+        self.history = history
         self.votes = sp.vstack(v_parts).tocsr()
 
     def scores(self, block: IntArray) -> npt.NDArray[np.float64]:

@@ -132,7 +132,7 @@ def search_settings(
 ) -> tuple[float, dict[str, Any]]:
     """Best (NDCG@10 next purchase, config) of ``grid`` on the validation split of ``data``."""
     if not data.has_time:
-        grid = {**grid, "half_life_days": [0.0]}
+        grid = {**grid, "half_life_days": [0.0], "half_life_events": [0.0]}
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
     best: tuple[float, dict[str, Any]] = (-1.0, {})

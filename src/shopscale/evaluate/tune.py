@@ -13,6 +13,7 @@ on validation wins; ties keep the earlier configuration.
 | ``max_similar_per_item`` | 20, 50, 100, 200 |
 | ``max_items_per_user`` | 50, 200, 500 |
 | ``half_life_days`` | 0 (off), 1, 7, 30 (0 only when the log has no timestamps) |
+| ``half_life_events`` | 0 (off), 2, 5, 20 (0 only when the log has no timestamps) |
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ SHOPSCALE_GRID: dict[str, list[Any]] = {
     "max_similar_per_item": [20, 50, 100, 200],
     "max_items_per_user": [50, 200, 500],
     "half_life_days": [0.0, 1.0, 7.0, 30.0],
+    "half_life_events": [0.0, 2.0, 5.0, 20.0],
 }
 BLEND_GRID: dict[str, list[Any]] = {
     "weights": WEIGHT_PRESETS,
@@ -45,6 +47,7 @@ BLEND_GRID: dict[str, list[Any]] = {
     "self_weight": [0.0, 1.0, 10.0, 100.0, 1000.0],
     "max_similar_per_item": [20, 50, 100, 200],
     "half_life_days": [0.0, 1.0, 7.0, 30.0],
+    "half_life_events": [0.0, 2.0, 5.0, 20.0],
 }
 
 

@@ -28,6 +28,10 @@ class RecommendParams:
     half_life_days: float | None = 30.0
     """Time decay of a user's history: an event this old counts half; 0 or None = no decay.
     Applied only when every input file has real timestamps (file order is not time)."""
+    half_life_events: float | None = 5.0
+    """Sequence decay: an entry of a user's history counts half for every this many of the
+    user's history entries (any indicator action) that are newer; 0 or None = none. Like
+    time decay, applied only with real timestamps. Both decays multiply."""
     exclude: Exclude = "primary"
     """Items never recommended to a user: those they did the primary action on, any, or none."""
     self_weight: float = 1e6
@@ -49,6 +53,8 @@ class RecommendParams:
             raise ValueError("self_weight and self_prior must not be negative")
         if self.half_life_days is not None and self.half_life_days < 0:
             raise ValueError(f"half_life_days must not be negative, got {self.half_life_days}")
+        if self.half_life_events is not None and self.half_life_events < 0:
+            raise ValueError(f"half_life_events must not be negative, got {self.half_life_events}")
         for action, w in self.weights.items():
             if w < 0:
                 raise ValueError(f"weight of {action!r} must not be negative, got {w}")

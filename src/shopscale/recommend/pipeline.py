@@ -82,6 +82,8 @@ class RunSummary:
     files: list[dict[str, object]] = field(default_factory=list)
     half_life_days: float | None = None
     """The time decay applied (None: off, or no timestamps in the input)."""
+    half_life_events: float | None = None
+    """The sequence decay applied (None: off, or no timestamps in the input)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -89,10 +91,11 @@ class RunSummary:
 
 
 def effective_params(params: RecommendParams, *, timed: bool) -> RecommendParams:
-    """The model as run: time decay needs real timestamps, so without them it is off."""
-    if params.half_life_days and not timed:
-        log.info("the input has no timestamps (times are file order): time decay is off")
-        return replace(params, half_life_days=None)
+    """The model as run: time and sequence decay need real timestamps, so without them they
+    are off (file order need not be the order events happened in)."""
+    if (params.half_life_days or params.half_life_events) and not timed:
+        log.info("the input has no timestamps (times are file order): decay is off")
+        return replace(params, half_life_days=None, half_life_events=None)
     return params
 
 
@@ -155,6 +158,7 @@ def run(
         check_rejects(counts.rows_read, counts.rejected, events.max_reject_ratio, rejects_path)
         params = effective_params(params, timed=counts.timed)
         summary.half_life_days = params.half_life_days or None
+        summary.half_life_events = params.half_life_events or None
         with timed(log, "encode", t):
             sizes = eng.encode(params)
         summary.users, summary.items, summary.interactions = (

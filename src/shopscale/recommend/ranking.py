@@ -1,4 +1,5 @@
-"""Ranking rules both engines follow: top-k per row, classic similarities, time decay.
+"""Ranking rules both engines follow: top-k per row, classic similarities, time and
+sequence decay.
 
 Ties are always broken by item id in string order. Engines encode ids so that integer code
 order *is* string order (see ``shopscale.ids``), so these functions break ties by code.
@@ -90,6 +91,27 @@ def decay_weights(
         return np.ones(t.shape, dtype=np.float64)
     age_days = np.maximum(t_ref - t, 0).astype(np.float64) / SECONDS_PER_DAY
     return np.power(0.5, age_days / half_life_days)
+
+
+def sequence_weights(
+    users: npt.NDArray[np.integer], t: npt.NDArray[np.int64], half_life_events: float | None
+) -> npt.NDArray[np.float64]:
+    """Weight 0.5 ** (r / half-life) of each history entry, r = how many of the same user's
+    entries (any action) are strictly newer: the user's own latest events count most, however
+    long ago they were. Equal times share a rank, so the weights need no tie-break. All 1 when
+    ``half_life_events`` is None or 0."""
+    if not half_life_events or t.size == 0:
+        return np.ones(t.shape, dtype=np.float64)
+    order = np.lexsort((-t, users))
+    su, st = users[order], t[order]
+    pos = np.arange(su.size)
+    new_user = np.r_[True, su[1:] != su[:-1]]
+    new_time = new_user | np.r_[True, st[1:] != st[:-1]]
+    user_start = np.maximum.accumulate(np.where(new_user, pos, 0))
+    time_start = np.maximum.accumulate(np.where(new_time, pos, 0))
+    out = np.empty(t.shape, dtype=np.float64)
+    out[order] = np.power(0.5, (time_start - user_start) / half_life_events)
+    return out
 
 
 def reference_top_n(

@@ -41,7 +41,7 @@ from shopscale.events import EventsParams
 from shopscale.ids import IdMap
 from shopscale.log import get_logger
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import decay_weights, rank_in_rows
+from shopscale.recommend.ranking import decay_weights, rank_in_rows, sequence_weights
 
 log = get_logger("engine.local")
 
@@ -301,17 +301,21 @@ class LocalEngine:
     def _history(
         self, shard: _Shard, params: RecommendParams
     ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
-        """CSR users x (channel*items) with each channel's weight times time decay."""
+        """CSR users x (channel*items) with each channel's weight times time and sequence
+        decay (the sequence runs over the user's entries of every channel)."""
         n_items = len(self.items)
-        parts_u, parts_j, parts_w = [], [], []
+        parts_u, parts_j, parts_w, parts_t = [], [], [], []
         for c, ch in enumerate(self.channels):
             u, i, t = self._selection(shard, ch)
             parts_u.append(u)
             parts_j.append(c * n_items + i.astype(np.int64))
             parts_w.append(params.weight(ch) * decay_weights(t, self.t_ref, params.half_life_days))
+            parts_t.append(t)
         u = np.concatenate(parts_u)
         j = np.concatenate(parts_j)
-        w = np.concatenate(parts_w)
+        w = np.concatenate(parts_w) * sequence_weights(
+            u, np.concatenate(parts_t), params.half_life_events
+        )
         # each part is sorted by (user, item) and parts come in channel order, so a stable
         # sort by user (a merge of sorted runs) gives (user, channel, item) order
         order = np.argsort(u, kind="stable")
