@@ -108,7 +108,7 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
                 "self_prior": 100.0,
                 "keep_self_pairs": False,
                 "half_life_days": 30.0,
-                "half_life_events": 5.0,
+                "half_life_events": 20.0,
             },
         ),
     ],
@@ -117,7 +117,7 @@ def test_blend_prototype_is_the_engine(
     prepared: Prepared, engine_config: dict[str, float], proto_config: dict[str, object]
 ) -> None:
     """The NumPy prototype lists exactly what the engine lists: with and without self votes,
-    time and sequence decay, and with the engine's defaults (30 days, 5 events)."""
+    time and sequence decay, and with the engine's defaults (30 days, 20 entries)."""
     engine = MODELS["shopscale"].build(engine_config)
     proto = MODELS["shopscale-blend"].build(
         {"half_life_days": 0.0, "half_life_events": 0.0, **proto_config}

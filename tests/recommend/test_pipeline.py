@@ -100,6 +100,6 @@ def test_time_decay_needs_real_timestamps(tmp_path: Path) -> None:
     write_events_csv(timed, EVENTS)
     summary = run(timed, out=tmp_path / "timed", output=OutputParams(db="none"))
     assert summary.half_life_days == RecommendParams().half_life_days == 30.0
-    assert summary.half_life_events == RecommendParams().half_life_events == 5.0
+    assert summary.half_life_events == RecommendParams().half_life_events == 20.0
     scores = pq.read_table(tmp_path / "timed" / "recommendations.parquet").column("score")
     assert scores.to_pylist() != tables["off"].column("score").to_pylist()

@@ -79,7 +79,7 @@ def recommend(
         float | None,
         typer.Option(
             help="Sequence half-life: a history entry counts half per this many newer entries "
-            "of the same user; 0 = off; off without timestamps [5]."
+            "of the same user; 0 = off; off without timestamps [20]."
         ),
     ] = None,
     self_weight: Annotated[

@@ -21,7 +21,7 @@ BLEND_DEFAULTS: dict[str, object] = {
     "self_prior": 100.0,
     "keep_self_pairs": False,
     "half_life_days": 30.0,
-    "half_life_events": 5.0,
+    "half_life_events": 20.0,
     "max_similar_per_item": 50,
 }
 

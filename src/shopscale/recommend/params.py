@@ -28,7 +28,7 @@ class RecommendParams:
     half_life_days: float | None = 30.0
     """Time decay of a user's history: an event this old counts half; 0 or None = no decay.
     Applied only when every input file has real timestamps (file order is not time)."""
-    half_life_events: float | None = 5.0
+    half_life_events: float | None = 20.0
     """Sequence decay: an entry of a user's history counts half for every this many of the
     user's history entries (any indicator action) that are newer; 0 or None = none. Like
     time decay, applied only with real timestamps. Both decays multiply."""
