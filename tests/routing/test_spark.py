@@ -12,13 +12,17 @@ from tests.routing.conftest import assert_feasible
 
 
 @pytest.mark.spark
-def test_spark_engine_plan_passes_checker(small_problem: Problem) -> None:
-    """A decomposed plan solved as Spark tasks on local[2] serves every required order."""
+@pytest.mark.parametrize("whole_start_max_orders", [0, 5000], ids=["split-start", "whole-start"])
+def test_spark_engine_plan_passes_checker(
+    small_problem: Problem, whole_start_max_orders: int
+) -> None:
+    """A decomposed plan solved as Spark tasks on local[2] serves every required order, from
+    a geographic split or from whole-instance solves (one Spark task per seed)."""
     params = RoutingParams(
         time_limit_s=8.0,
         engine="spark",
         whole_max_orders=1,
-        whole_start_max_orders=0,
+        whole_start_max_orders=whole_start_max_orders,
         subproblem_size=10,
     )
     runner = SparkRunner("local[2]")
