@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from shopscale.engine.local.reduce import (
     self_votes,
     vote_matrix,
 )
+from shopscale.engine.local.spill import new_spill_dir, sweep_stale
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
@@ -74,7 +74,8 @@ class LocalEngine:
         memory_limit: str | None = None,
         progress: ProgressFn | None = None,
     ) -> None:
-        self._tmp = Path(tempfile.mkdtemp(prefix="shopscale-duckdb-"))
+        sweep_stale()
+        self._tmp = new_spill_dir()
         config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(self._tmp)}
         if threads:
             config["threads"] = threads
