@@ -74,12 +74,17 @@ def _batches(n_tasks: int, workers: int) -> int:
     return max(1, math.ceil(n_tasks / workers))
 
 
+def _whole(problem: Problem) -> Problem:
+    """The whole instance as one sub-problem: every order, the whole fleet."""
+    return problem.subset(problem.origin, tuple(v.count for v in problem.vehicles))
+
+
 def _solve_whole(problem: Problem, params: RoutingParams, runner: Runner, left: float) -> Plan:
     """One PyVRP run on the whole instance with the remaining budget."""
-    counts = tuple(v.count for v in problem.vehicles)
     limit = max(MIN_TASK_S, left)
-    sub = problem.subset(problem.origin, counts)
-    task = SolveTask(sub, limit, params.seed, deadline=time.time() + limit - END_MARGIN_S)
+    task = SolveTask(
+        _whole(problem), limit, params.seed, deadline=time.time() + limit - END_MARGIN_S
+    )
     return merge(problem, runner.run([task]))
 
 
@@ -95,8 +100,7 @@ def _whole_start(problem: Problem, params: RoutingParams, runner: Runner) -> Pla
     A geographic split cuts long routes at its borders (Leuven2: 7.7 % off and one route too
     many after 150 s); a whole solve has no borders (3.1 %, 46 routes; docs/routing.md).
     """
-    counts = tuple(v.count for v in problem.vehicles)
-    sub = problem.subset(problem.origin, counts)
+    sub = _whole(problem)
     limit = max(MIN_TASK_S, params.time_limit_s * params.initial_share)
     log.info("whole-instance start: %d solves of %.1f s", params.workers, limit)
     end = time.time() + params.time_limit_s - END_MARGIN_S
