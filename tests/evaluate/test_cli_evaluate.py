@@ -76,3 +76,30 @@ def test_tune_writes_a_config_recommend_accepts(
     }
     shopscale("recommend", str(shop_csv), "--config", "best.toml", "--out", "recs", "--db", "none")
     assert (tmp_path / "recs" / "recommendations.parquet").is_file()
+
+
+def test_results_table_keeps_every_figure_whole_at_80_columns() -> None:
+    """On an 80-column terminal the table shows every figure in full (none cut to "0.0…")."""
+    from shopscale.cli._common import out
+    from shopscale.cli.evaluate import METRICS, print_results
+
+    def model(base: float) -> dict[str, object]:
+        metrics = {f"{m}@10": base + i / 1000 for i, m in enumerate(METRICS)}
+        return {"seconds": 12.3, "tasks": {"next-purchase": {**metrics, "model_share": 0.86}}}
+
+    result = {
+        "params": {"tasks": ["next-purchase"], "k": [10]},
+        "data": {"test_users": {"next-purchase": 65}},
+        "models": {"shopscale-jaccard": model(0.051), "itemknn-bm25": model(0.2)},
+    }
+    width = out.width
+    out.width = 80
+    try:
+        with out.capture() as captured:
+            print_results(result)
+    finally:
+        out.width = width
+    text = captured.get()
+    assert "…" not in text
+    assert all(f"{0.051 + i / 1000:.3f}" in text for i in range(len(METRICS)))
+    assert "shopscale-jaccard" in text and "recall" in text and "12.3" in text

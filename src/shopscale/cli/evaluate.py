@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from shopscale.cli._common import ConfigOption, VerboseOption, load_config, out, setup_logging
@@ -100,10 +101,18 @@ def print_results(result: dict[str, Any]) -> None:
     for task in result["params"]["tasks"]:
         users = result["data"]["test_users"][task]
         for kk in result["params"]["k"]:
-            table = Table(title=f"{task} @{kk} ({users:,} test users)", title_justify="left")
-            table.add_column("model", no_wrap=True)
+            # A light box and no wrapping keep every figure whole on an 80-column terminal
+            # (a boxed table cut NDCG down to "0.0…" there).
+            table = Table(
+                title=f"{task} @{kk} ({users:,} test users)",
+                title_justify="left",
+                box=box.SIMPLE_HEAD,
+                pad_edge=False,
+                collapse_padding=True,
+            )
+            table.add_column("model", no_wrap=True, overflow="ellipsis")
             for m in ("ndcg", "recall", "prec", "map", "hit", "cover", "share", "s"):
-                table.add_column(m, justify="right")
+                table.add_column(m, justify="right", no_wrap=True, min_width=4)
             for name, model in result["models"].items():
                 v = model["tasks"][task]
                 cells = [f"{v[f'{m}@{kk}']:.3f}" for m in METRICS]
