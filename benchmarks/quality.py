@@ -108,14 +108,19 @@ def main() -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS), help="comma list of data sets")
     ap.add_argument("--models", default="all", help="comma list of models or aliases")
     ap.add_argument("--budget", type=int, default=4, help="configurations tuned per model")
-    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="seed of the holdout split and of tuning; a seed other than 42 tags the JSON",
+    )
     ap.add_argument(
         "--split",
         help="one split for every data set instead of the table above, e.g. leave-last-out "
         "(a test user per user with a primary event: larger test sets than time:0.9)",
     )
     ap.add_argument("--data-dir", type=Path, default=DATA)
-    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON")
     args = ap.parse_args()
     start = time.perf_counter()
     results = {name: run_dataset(name, args) for name in args.datasets.split(",")}
@@ -123,6 +128,7 @@ def main() -> None:
     print_comparisons(results)
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"-{args.split.replace(':', '')}" if args.split else ""
+    tag += f"-seed{args.seed}" if args.seed != 42 else ""
     path = args.out / f"quality-{time.strftime('%Y-%m-%d')}{tag}.json"
     doc = {
         "machine": platform.uname()._asdict(),
