@@ -41,6 +41,7 @@ def reference_model(
     primary = by_action.get(params.primary, {})
     channels = [a for a in actions if not params.indicators or a in params.indicators]
     similar: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    votes: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)  # (j, a) -> {i: vote}
     for a in channels:
         for i, pu in primary.items():
             cands = []
@@ -50,10 +51,13 @@ def reference_model(
                     continue
                 s = float(indicator_scores([k11], [len(pu)], [len(au)], n)[0])
                 if s > 0:
-                    cands.append((j, s))
+                    cands.append((j, s, _vote(params.vote, s, k11 / len(au))))
             cands.sort(key=lambda p: (-p[1], p[0]))
             if cands:
-                similar[(i, a)] = cands[: params.max_similar_per_item]
+                kept = cands[: params.max_similar_per_item]
+                similar[(i, a)] = [(j, s) for j, s, _ in kept]
+                for j, _, v in kept:
+                    votes[(j, a)][i] = v
     self_votes = _self_votes(by_action, primary, channels, params)
     t_ref = max(t for _, _, _, t in events)
     pop_p = {i: len(us) for i, us in primary.items()}
@@ -67,13 +71,18 @@ def reference_model(
     recs = {}
     for u in users:
         scores: dict[int, float] = defaultdict(float)
-        _accumulate(scores, channels, hist, u, similar, self_votes, params, t_ref, code)
+        _accumulate(scores, channels, hist, u, votes, self_votes, params, t_ref, code)
         excluded = _excluded(hist, u, params, code)
         top = reference_top_n(
             scores, excluded, [code[i] for i in popular], params.n, params.backfill
         )
         recs[u] = [(items_all[i], s, src) for i, s, src in top]
     return recs, similar
+
+
+def _vote(kind: str, llr: float, p_i_given_j: float) -> float:
+    """What a kept pair votes with, written out: LLR, P(i | j), or their geometric mean."""
+    return {"llr": llr, "conditional": p_i_given_j, "geometric": (llr * p_i_given_j) ** 0.5}[kind]
 
 
 def _self_votes(by_action, primary, channels, params) -> dict[tuple[str, str], float]:  # type: ignore[no-untyped-def]
@@ -94,7 +103,7 @@ def _self_votes(by_action, primary, channels, params) -> dict[tuple[str, str], f
     return out
 
 
-def _accumulate(scores, channels, hist, u, similar, self_votes, params, t_ref, code) -> None:  # type: ignore[no-untyped-def]
+def _accumulate(scores, channels, hist, u, votes_of, self_votes, params, t_ref, code) -> None:  # type: ignore[no-untyped-def]
     """Sum votes in the kernel's order (channel, then history item, then candidate) for ties."""
     times = [t for a in channels for t in hist.get((u, a), {}).values()]
     for a in channels:
@@ -106,9 +115,7 @@ def _accumulate(scores, channels, hist, u, similar, self_votes, params, t_ref, c
             if params.half_life_events:
                 newer = sum(1 for other in times if other > t)
                 w *= float(np.power(0.5, newer / params.half_life_events))
-            votes = {
-                i: s for (i, aa), lst in similar.items() if aa == a for jj, s in lst if jj == j
-            }
+            votes = dict(votes_of.get((j, a), {}))
             if (a, j) in self_votes:
                 votes[j] = self_votes[(a, j)]
             for i in sorted(votes):

@@ -66,6 +66,18 @@ def _check_type(value: Any, hint: Any) -> bool:
     return True
 
 
+def _expected(hint: Any) -> str:
+    """A type hint in words: ``one of 'llr', 'geometric'`` rather than ``typing.Literal[...]``."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_expected(h) for h in typing.get_args(hint) if h is not type(None))
+    if hint in (int, float):
+        return "a number" if hint is float else "a whole number"
+    return getattr(hint, "__name__", str(hint))
+
+
 def _convert(value: Any, hint: Any) -> Any:
     """Turn TOML lists into tuples and tables into plain dicts where the field expects them."""
     origin = typing.get_origin(hint)
@@ -89,8 +101,10 @@ def make_params(
     *,
     source: str,
     section: str,
+    flags: frozenset[str] = frozenset(),
 ) -> P:
-    """Build ``cls`` from ``values``, rejecting unknown keys and ill-typed values by name."""
+    """Build ``cls`` from ``values``, rejecting unknown keys and ill-typed values by name;
+    a bad value of a key in ``flags`` (set on the command line) is named by its flag."""
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
@@ -99,7 +113,15 @@ def make_params(
             known = ", ".join(sorted(fields))
             raise ConfigError(source, f"{section}.{key}", f"unknown key (known keys: {known})")
         if not _check_type(value, hints[key]):
-            raise ConfigError(source, f"{section}.{key}", f"expected {hints[key]}, got {value!r}")
+            where = (
+                ("command line", "--" + key.replace("_", "-"))
+                if key in flags
+                else (
+                    source,
+                    f"{section}.{key}",
+                )
+            )
+            raise ConfigError(*where, f"expected {_expected(hints[key])}, got {value!r}")
         kwargs[key] = _convert(value, hints[key])
     try:
         return cls(**kwargs)
@@ -120,10 +142,9 @@ def load_params(
     if not isinstance(raw, Mapping):
         raise ConfigError(source, section, "expected a table")
     merged = dict(raw)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            merged[key] = value
-    return make_params(cls, merged, source=source, section=section)
+    flags = {key for key, value in (overrides or {}).items() if value is not None}
+    merged.update({key: (overrides or {})[key] for key in flags})
+    return make_params(cls, merged, source=source, section=section, flags=frozenset(flags))
 
 
 def check_sections(config: Mapping[str, Any], known: set[str], *, source: str) -> None:

@@ -45,6 +45,7 @@ params_strategy = st.builds(
     users_per_shard=st.integers(1, 3),
     self_weight=st.sampled_from([0.0, 1e6, 2.5]),
     self_prior=st.sampled_from([0.0, 3.0, 100.0]),
+    vote=st.sampled_from(["llr", "geometric", "conditional"]),
 )
 
 

@@ -73,6 +73,7 @@ def test_tune_writes_a_config_recommend_accepts(
         "max_items_per_user",
         "half_life_days",
         "half_life_events",
+        "vote",
     }
     shopscale("recommend", str(shop_csv), "--config", "best.toml", "--out", "recs", "--db", "none")
     assert (tmp_path / "recs" / "recommendations.parquet").is_file()

@@ -14,6 +14,7 @@ from shopscale.recommend.ranking import (
     reference_top_n,
     sequence_weights,
     top_k_per_row,
+    vote_values,
 )
 
 
@@ -87,3 +88,26 @@ def test_reference_top_n_excludes_and_backfills() -> None:
     """Excluded items never appear; ties go to the smaller id; popular items fill up to n."""
     top = reference_top_n({1: 2.0, 2: 2.0, 3: 5.0, 4: 1.0}, {3}, [3, 5, 1, 6], n=4, backfill=True)
     assert top == [(1, 2.0, "model"), (2, 2.0, "model"), (4, 1.0, "model"), (5, 0.0, "backfill")]
+
+
+def test_vote_values_hand_values() -> None:
+    """LLR 8 with k11 = 2 of n(j) = 4 users: LLR votes 8, P(i | j) 0.5, their root mean 2."""
+    llr, k11, n_j = np.array([8.0, 0.0]), np.array([2, 0]), np.array([4, 5])
+    assert vote_values("llr", llr, k11, n_j).tolist() == [8.0, 0.0]
+    assert vote_values("conditional", llr, k11, n_j).tolist() == [0.5, 0.0]
+    assert vote_values("geometric", llr, k11, n_j).tolist() == [2.0, 0.0]
+
+
+@given(
+    st.lists(st.tuples(st.floats(0.01, 1e4), st.integers(1, 50), st.integers(0, 50)), min_size=1)
+)
+def test_geometric_vote_lies_between_its_parts(pairs: list[tuple[float, int, int]]) -> None:
+    """The geometric vote is never outside [min, max] of LLR and P(i | j), and is positive."""
+    llr = np.array([p[0] for p in pairs])
+    k11 = np.array([p[1] for p in pairs])
+    n_j = k11 + np.array([p[2] for p in pairs])
+    geo = vote_values("geometric", llr, k11, n_j)
+    cond = vote_values("conditional", llr, k11, n_j)
+    assert np.all(geo > 0)
+    assert np.all(geo <= np.maximum(llr, cond) * (1 + 1e-12))
+    assert np.all(geo >= np.minimum(llr, cond) * (1 - 1e-12))

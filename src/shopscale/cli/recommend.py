@@ -71,6 +71,13 @@ def recommend(
     max_similar_per_item: Annotated[
         int | None, typer.Option(help="Similar items kept per item and action [50].")
     ] = None,
+    vote: Annotated[
+        str | None,
+        typer.Option(
+            help="What a kept indicator votes with: llr | geometric (sqrt of LLR x P(item | "
+            "indicator)) | conditional (P(item | indicator)) [llr]."
+        ),
+    ] = None,
     half_life_days: Annotated[
         float | None,
         typer.Option(help="Half-life of history, days; 0 = off; off without timestamps [30]."),
@@ -174,6 +181,7 @@ def recommend(
             "similarity": similarity,
             "max_items_per_user": max_items_per_user,
             "max_similar_per_item": max_similar_per_item,
+            "vote": vote,
             "half_life_days": half_life_days,
             "half_life_events": half_life_events,
             "exclude": exclude,

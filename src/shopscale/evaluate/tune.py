@@ -12,6 +12,7 @@ on validation wins; ties keep the earlier configuration.
 | ``weights`` | all 1; views 0.5 and carts 2; views 0.25, carts and favourites 1 |
 | ``max_similar_per_item`` | 20, 50, 100, 200 |
 | ``max_items_per_user`` | 50, 200, 500 |
+| ``vote`` | llr, geometric, conditional |
 | ``half_life_days`` | 0 (off), 1, 7, 30 (0 only when the log has no timestamps) |
 | ``half_life_events`` | 0 (off), 2, 5, 20 (0 only when the log has no timestamps) |
 """
@@ -38,6 +39,7 @@ SHOPSCALE_GRID: dict[str, list[Any]] = {
     "weights": WEIGHT_PRESETS,
     "max_similar_per_item": [20, 50, 100, 200],
     "max_items_per_user": [50, 200, 500],
+    "vote": ["llr", "geometric", "conditional"],
     "half_life_days": [0.0, 1.0, 7.0, 30.0],
     "half_life_events": [0.0, 2.0, 5.0, 20.0],
 }

@@ -7,6 +7,8 @@ from typing import Literal
 
 Similarity = Literal["llr", "cosine", "jaccard", "count", "lift"]
 Exclude = Literal["primary", "any", "none"]
+Vote = Literal["llr", "geometric", "conditional"]
+VOTES: tuple[str, ...] = ("llr", "geometric", "conditional")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,11 @@ class RecommendParams:
     max_items_per_user: int = 500
     """Downsampling: per user and action keep this many most recent distinct items."""
     max_similar_per_item: int = 50
+    vote: Vote = "llr"
+    """What a kept indicator pair (i, j) votes with in a user's score. LLR selects the pairs
+    either way; ``llr`` votes with the LLR, ``conditional`` with P(i | j) = k11 / n(j), and
+    ``geometric`` with sqrt(LLR * P(i | j)). LLR mode only (classic similarities vote with
+    themselves); ``similar_items`` always shows the LLR. See docs/evaluation.md."""
     n: int = 10
     """Length of every user's list."""
     half_life_days: float | None = 30.0
@@ -58,6 +65,8 @@ class RecommendParams:
         for action, w in self.weights.items():
             if w < 0:
                 raise ValueError(f"weight of {action!r} must not be negative, got {w}")
+        if self.vote not in VOTES:
+            raise ValueError(f"vote must be one of {', '.join(VOTES)}, got {self.vote!r}")
         if not self.primary:
             raise ValueError("primary action must not be empty")
 

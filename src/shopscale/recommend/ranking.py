@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from shopscale.recommend.params import Similarity
+from shopscale.recommend.params import Similarity, Vote
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -63,6 +63,29 @@ def classic_scores(
     if method == "lift":
         return c * float(n_users) / (a * b)
     raise ValueError(f"not a classic similarity: {method!r}")
+
+
+def vote_values(
+    vote: Vote,
+    llr_scores: npt.NDArray[np.floating],
+    k11: npt.NDArray[np.integer],
+    n_j: npt.NDArray[np.integer],
+) -> npt.NDArray[np.float64]:
+    """What each kept indicator pair (i, j) votes with: its LLR, P(i | j) = k11 / n(j) (how
+    often the indicator j was followed by i), or the geometric mean sqrt(LLR * P(i | j)).
+
+    LLR alone grows with how common a pair is, so popular indicators outvote specific ones;
+    P(i | j) alone ignores how surprising the pair is; the geometric mean keeps both.
+    """
+    s = np.asarray(llr_scores, dtype=np.float64)
+    if vote == "llr":
+        return s
+    p = np.asarray(k11, dtype=np.float64) / np.maximum(np.asarray(n_j, dtype=np.float64), 1.0)
+    if vote == "conditional":
+        return p
+    if vote == "geometric":
+        return np.sqrt(np.maximum(s, 0.0) * p)
+    raise ValueError(f"unknown vote {vote!r}")
 
 
 def self_conversion(

@@ -29,6 +29,7 @@ from shopscale.engine.base import (
 from shopscale.engine.local.kernels import score_users
 from shopscale.engine.local.reader import read_events
 from shopscale.engine.local.reduce import (
+    Kept,
     PairScoring,
     csr_from_sorted,
     score_channel,
@@ -225,7 +226,7 @@ class LocalEngine:
     def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
         """Score every co-occurring pair, keep the top per item, and build the vote matrix."""
         n_items = len(self.items)
-        kept: list[tuple[npt.NDArray, npt.NDArray, npt.NDArray, int]] = []
+        kept: list[Kept] = []
         own_votes: list[tuple[npt.NDArray, npt.NDArray, int]] = []
         for c, ch in enumerate(self.channels):
             counts = self.counts.pop(ch).tocsr()
@@ -244,15 +245,14 @@ class LocalEngine:
                 or ch == params.primary
                 or params.self_weight > 0,
             )
-            rows, cols, scores = score_channel(counts, scoring, params)
-            kept.append((rows, cols, scores, c))
+            kept.append(score_channel(counts, scoring, params, c))
             self.progress("reduce", c + 1, len(self.channels))
         self.votes = vote_matrix(kept, own_votes, n_items)
-        rows = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int32)
-        cols = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int32)
-        scores = np.concatenate([k[2] for k in kept]) if kept else np.zeros(0)
+        rows = np.concatenate([k.items for k in kept]) if kept else np.zeros(0, np.int32)
+        cols = np.concatenate([k.indicators for k in kept]) if kept else np.zeros(0, np.int32)
+        scores = np.concatenate([k.scores for k in kept]) if kept else np.zeros(0)
         chan = (
-            np.concatenate([np.full(k[0].size, k[3], np.int16) for k in kept])
+            np.concatenate([np.full(k.items.size, k.channel, np.int16) for k in kept])
             if kept
             else np.zeros(0, np.int16)
         )

@@ -16,13 +16,22 @@ import scipy.sparse as sp
 from shopscale.engine.local.kernels import top_k_csr
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import classic_scores, self_conversion
+from shopscale.recommend.ranking import classic_scores, self_conversion, vote_values
 
 REDUCE_BLOCK_NNZ = 20_000_000
 """Pairs scored at once: bounds the temporary arrays of one block (about 1 GB)."""
 
-Kept = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64], int]
-"""One channel's kept pairs: (item i, indicator j, score, channel index)."""
+
+@dataclass(frozen=True)
+class Kept:
+    """One channel's kept pairs: item i, indicator j, their score (LLR or the classic
+    similarity, shown in ``similar_items``) and what j votes for i with (``vote_values``)."""
+
+    items: npt.NDArray[np.int32]
+    indicators: npt.NDArray[np.int32]
+    scores: npt.NDArray[np.float64]
+    votes: npt.NDArray[np.float64]
+    channel: int
 
 
 def csr_from_sorted(
@@ -72,11 +81,11 @@ def pair_scores(
 
 
 def score_channel(
-    counts: sp.csr_matrix, scoring: PairScoring, params: RecommendParams
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-    """Score one channel's pair counts in row blocks; return the kept (i, j, score), the top
-    ``max_similar_per_item`` per row with score > 0 (ties by column)."""
-    out_r, out_c, out_s = [], [], []
+    counts: sp.csr_matrix, scoring: PairScoring, params: RecommendParams, channel: int
+) -> Kept:
+    """Score one channel's pair counts in row blocks; keep the top ``max_similar_per_item``
+    per row with score > 0 (ties by column) and what each kept pair votes with."""
+    out_r, out_c, out_s, out_v = [], [], [], []
     n_rows = counts.shape[0]
     indptr = counts.indptr
     lo = 0
@@ -92,10 +101,24 @@ def score_channel(
         out_r.append(rows[keep])
         out_c.append(cols[keep])
         out_s.append(scores[keep])
+        out_v.append(
+            vote_values(
+                params.vote, scores[keep], counts.data[a:b][keep], scoring.right_total[cols[keep]]
+            )
+            if params.similarity == "llr"
+            else scores[keep]
+        )
         lo = hi
     if not out_r:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
-    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_s)
+        empty_i, empty_f = np.zeros(0, np.int32), np.zeros(0)
+        return Kept(empty_i, empty_i, empty_f, empty_f, channel)
+    return Kept(
+        np.concatenate(out_r),
+        np.concatenate(out_c),
+        np.concatenate(out_s),
+        np.concatenate(out_v),
+        channel,
+    )
 
 
 def self_votes(
@@ -114,13 +137,13 @@ def vote_matrix(
     self_votes: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], int]],
     n_items: int,
 ) -> sp.csr_matrix:
-    """CSR (channel*items) x items: history item j of channel c votes for i with score;
+    """CSR (channel*items) x items: history item j of channel c votes for i with its vote;
     with self votes, item i of channel c also votes for itself."""
     rows = np.concatenate(
-        [k[3] * n_items + k[1].astype(np.int64) for k in kept]
+        [k.channel * n_items + k.indicators.astype(np.int64) for k in kept]
         + [c * n_items + items.astype(np.int64) for items, _, c in self_votes]
     )
-    cols = np.concatenate([k[0] for k in kept] + [items for items, _, _ in self_votes])
-    vals = np.concatenate([k[2] for k in kept] + [v for _, v, _ in self_votes])
+    cols = np.concatenate([k.items for k in kept] + [items for items, _, _ in self_votes])
+    vals = np.concatenate([k.votes for k in kept] + [v for _, v, _ in self_votes])
     order = np.lexsort((cols, rows))
     return csr_from_sorted(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
