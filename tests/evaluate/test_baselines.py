@@ -93,6 +93,19 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
             {"self_weight": 1e6, "self_prior": 100.0, "keep_self_pairs": False},
         ),
         (
+            {"half_life_days": 0.0, "half_life_events": 0.0, "vote": "llr"},
+            {"self_weight": 1e6, "self_prior": 100.0, "keep_self_pairs": False, "vote": "llr"},
+        ),
+        (
+            {
+                "self_weight": 0.0,
+                "half_life_days": 0.0,
+                "half_life_events": 0.0,
+                "vote": "conditional",
+            },
+            {"self_weight": 0.0, "keep_self_pairs": True, "vote": "conditional"},
+        ),
+        (
             {"half_life_days": 0.0, "half_life_events": 2.0},
             {
                 "self_weight": 1e6,
@@ -117,7 +130,7 @@ def test_blend_prototype_is_the_engine(
     prepared: Prepared, engine_config: dict[str, float], proto_config: dict[str, object]
 ) -> None:
     """The NumPy prototype lists exactly what the engine lists: with and without self votes,
-    time and sequence decay, and with the engine's defaults (30 days, 20 entries)."""
+    time and sequence decay, each vote, and with the engine's defaults (30 days, 20 entries)."""
     engine = MODELS["shopscale"].build(engine_config)
     proto = MODELS["shopscale-blend"].build(
         {"half_life_days": 0.0, "half_life_events": 0.0, **proto_config}

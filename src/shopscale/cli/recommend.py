@@ -75,7 +75,7 @@ def recommend(
         str | None,
         typer.Option(
             help="What a kept indicator votes with: llr | geometric (sqrt of LLR x P(item | "
-            "indicator)) | conditional (P(item | indicator)) [llr]."
+            "indicator)) | conditional (P(item | indicator)) [geometric]."
         ),
     ] = None,
     half_life_days: Annotated[

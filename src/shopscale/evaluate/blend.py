@@ -8,7 +8,7 @@ of votes over the user's history) stays as it is:
     score(u, i) = sum_c sum_{j in H_c(u)} h_c(u, j) * V_c(j, i)
     h_c(u, j)   = w_c * 0.5 ** (age(u, c, j) / half_life) * 0.5 ** (r(u, c, j) / half_life_events)
     r(u, c, j)  = entries of u's history (every channel) strictly newer than (c, j)
-    V_c(j, i)   = T(LLR_c(i, j))            for i != j, (i, j) kept in i's top K   (cross-occ.)
+    V_c(j, i)   = T(vote_c(i, j))           for i != j, (i, j) kept in i's top K by LLR
                 + gamma * sigma_c(i)         for i == j, c != primary              (self vote)
     sigma_c(i)  = (k11_c(i, i) + m * rho_c) / (n_c(i) + m)     (smoothed conversion rate)
     rho_c       = sum_i k11_c(i, i) / sum_i n_c(i)
@@ -16,8 +16,9 @@ of votes over the user's history) stays as it is:
 ``k11_c(i, i)`` is the diagonal of the pair counts the map stage already computes (users who
 did ``c`` on i and bought i), ``n_c(i)`` the indicator marginal. So an item the user carted
 gets a self vote proportional to how often carting that item ends in a purchase; an action
-that never converts (a low MovieLens rating) gets none. ``T`` is ``llr`` (unchanged),
-``sqrt`` (signed-root LLR) or ``binary`` (1 for every kept indicator).
+that never converts (a low MovieLens rating) gets none. ``vote`` is the engine's
+(``recommend.ranking.vote_values``: LLR, P(i | j) or their geometric mean); ``T`` is ``llr``
+(unchanged), ``sqrt`` (signed root) or ``binary`` (1 for every kept indicator).
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from shopscale.evaluate.data import TrainData
 from shopscale.evaluate.metrics import RankedLists
 from shopscale.evaluate.models import Exclusion, IntArray, lists_from_scores
 from shopscale.recommend.llr import indicator_scores
-from shopscale.recommend.ranking import decay_weights, sequence_weights, top_k_per_row
+from shopscale.recommend.params import Vote
+from shopscale.recommend.ranking import (
+    decay_weights,
+    sequence_weights,
+    top_k_per_row,
+    vote_values,
+)
 
 Transform = Literal["llr", "sqrt", "binary"]
 
@@ -49,6 +56,8 @@ class BlendParams:
     max_items_per_user: int = 500
     max_similar_per_item: int = 50
     transform: Transform = "llr"
+    vote: Vote = "geometric"
+    """What a kept pair votes with (as ``RecommendParams.vote``)."""
     self_weight: float = 0.0
     """gamma: weight of the self vote; 0 = today's model (cross-occurrence only)."""
     self_prior: float = 10.0
@@ -75,9 +84,16 @@ def downsample(latest: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def indicators(
-    left: sp.csr_matrix, right: sp.csr_matrix, n_users: int, k: int, *, zero_diagonal: bool
+    left: sp.csr_matrix,
+    right: sp.csr_matrix,
+    n_users: int,
+    k: int,
+    *,
+    zero_diagonal: bool,
+    vote: Vote = "llr",
 ) -> tuple[sp.csr_matrix, npt.NDArray[np.float64]]:
-    """Top-k LLR indicators (rows: primary item i, cols: indicator item j) and diag(LᵀR)."""
+    """Votes of the top-k LLR indicators (rows: primary item i, cols: indicator item j) and
+    diag(LᵀR)."""
     counts = (left.T @ right).tocoo()
     row_total = np.asarray(left.sum(axis=0)).ravel().astype(np.int64)
     col_total = np.asarray(right.sum(axis=0)).ravel().astype(np.int64)
@@ -89,7 +105,8 @@ def indicators(
     diag = np.zeros(left.shape[1])
     on_diag = counts.row == counts.col
     diag[counts.row[on_diag]] = k11[on_diag]
-    s = sp.csr_matrix((scores[keep], (counts.row[keep], counts.col[keep])), shape=counts.shape)
+    votes = vote_values(vote, scores[keep], k11[keep], col_total[counts.col[keep]])
+    s = sp.csr_matrix((votes, (counts.row[keep], counts.col[keep])), shape=counts.shape)
     return s, diag
 
 
@@ -139,6 +156,7 @@ class Blend:
                 n_users,
                 p.max_similar_per_item,
                 zero_diagonal=same or not p.keep_self_pairs,
+                vote=p.vote,
             )
             votes = transform(s, p.transform).T.tocsr()
             if not same and p.self_weight > 0:

@@ -17,6 +17,7 @@ NEIGHBOURS = [10, 20, 50, 100, 200, 500]
 # The candidate's proposed defaults (chosen on validation splits, see docs/evaluation.md).
 BLEND_DEFAULTS: dict[str, object] = {
     "transform": "llr",
+    "vote": "geometric",
     "self_weight": 1_000_000.0,
     "self_prior": 100.0,
     "keep_self_pairs": False,
