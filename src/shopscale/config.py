@@ -113,15 +113,10 @@ def make_params(
             known = ", ".join(sorted(fields))
             raise ConfigError(source, f"{section}.{key}", f"unknown key (known keys: {known})")
         if not _check_type(value, hints[key]):
-            where = (
-                ("command line", "--" + key.replace("_", "-"))
-                if key in flags
-                else (
-                    source,
-                    f"{section}.{key}",
-                )
-            )
-            raise ConfigError(*where, f"expected {_expected(hints[key])}, got {value!r}")
+            reason = f"expected {_expected(hints[key])}, got {value!r}"
+            if key in flags:
+                raise ConfigError("command line", "--" + key.replace("_", "-"), reason)
+            raise ConfigError(source, f"{section}.{key}", reason)
         kwargs[key] = _convert(value, hints[key])
     try:
         return cls(**kwargs)
