@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from shopscale.config import make_params
 from shopscale.errors import ShopscaleError
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
@@ -103,3 +105,18 @@ def test_time_decay_needs_real_timestamps(tmp_path: Path) -> None:
     assert summary.half_life_events == RecommendParams().half_life_events == 20.0
     scores = pq.read_table(tmp_path / "timed" / "recommendations.parquet").column("score")
     assert scores.to_pylist() != tables["off"].column("score").to_pylist()
+
+
+def test_summary_model_reproduces_the_run(tmp_path: Path) -> None:
+    """summary.json's ``model``, read back as a ``[recommend]`` section, gives the same lists."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    params = RecommendParams(n=3, vote="conditional", weights={"viewed": 0.5})
+    run(src, out=tmp_path / "first", params=params, output=OutputParams(db="none"))
+    model = json.loads((tmp_path / "first" / "summary.json").read_text())["model"]
+    assert (model["vote"], model["weights"], model["n"]) == ("conditional", {"viewed": 0.5}, 3)
+    again = make_params(RecommendParams, model, source="summary.json", section="recommend")
+    assert again == params
+    run(src, out=tmp_path / "again", params=again, output=OutputParams(db="none"))
+    first = pq.read_table(tmp_path / "first" / "recommendations.parquet")
+    assert first.equals(pq.read_table(tmp_path / "again" / "recommendations.parquet"))

@@ -84,6 +84,9 @@ class RunSummary:
     """The time decay applied (None: off, or no timestamps in the input)."""
     half_life_events: float | None = None
     """The sequence decay applied (None: off, or no timestamps in the input)."""
+    model: dict[str, Any] = field(default_factory=dict)
+    """Every ``[recommend]`` setting as run (decays already off without timestamps): fed
+    back as the ``[recommend]`` section, it reproduces the run."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -159,6 +162,7 @@ def run(
         params = effective_params(params, timed=counts.timed)
         summary.half_life_days = params.half_life_days or None
         summary.half_life_events = params.half_life_events or None
+        summary.model = asdict(params)
         with timed(log, "encode", t):
             sizes = eng.encode(params)
         summary.users, summary.items, summary.interactions = (
