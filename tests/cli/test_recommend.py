@@ -158,3 +158,12 @@ def test_threads_and_memory_limit_do_not_change_results(
     )
     for f in ("recommendations.parquet", "similar_items.parquet"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_help_shows_every_default_in_brackets(shopscale: Runner) -> None:
+    """--help keeps "[geometric]" and "[routes]": bracketed words are text, not style tags,
+    and each command names the config sections it reads."""
+    text = shopscale("recommend", "--help").stdout
+    for shown in ("[geometric]", "[purchased]", "[llr]", "[events], [recommend], [output]"):
+        assert shown in text
+    assert "TOML file with a [routes] section" in shopscale("routes", "plan", "--help").stdout

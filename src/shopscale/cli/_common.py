@@ -27,6 +27,24 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+EventsConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML file whose [events] section says how to read the log (columns, actions).",
+        show_default=False,
+    ),
+]
+RoutesConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML file with a [routes] section; flags override it.",
+        show_default=False,
+    ),
+]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")]
 
 

@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from shopscale.cli._common import ConfigOption, VerboseOption, load_config, out, setup_logging
+from shopscale.cli._common import EventsConfigOption, VerboseOption, load_config, out, setup_logging
 from shopscale.config import load_params
 from shopscale.errors import ConfigError
 from shopscale.evaluate.catalogue import MODELS, resolve_models
@@ -62,7 +62,7 @@ def evaluate_cmd(
     ] = None,
     primary: PrimaryOption = "purchased",
     seed: SeedOption = 42,
-    config: ConfigOption = None,
+    config: EventsConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Compare shopscale with the usual baselines on one log, each tuned on validation.
@@ -130,14 +130,13 @@ def tune_cmd(
     budget: Annotated[int, typer.Option(help="Configurations to try.")] = 12,
     primary: PrimaryOption = "purchased",
     seed: SeedOption = 42,
-    config: ConfigOption = None,
+    config: EventsConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Search shopscale's settings on a validation split and write the best config file.
 
-    The grid (weights, max_similar_per_item, max_items_per_user, half_life_days,
-    half_life_events) is in
-    docs/evaluation.md. The test split is never looked at.
+    The grid (weights, max_similar_per_item, max_items_per_user, vote, half_life_days,
+    half_life_events) is in docs/evaluation.md. The test split is never looked at.
     """
     setup_logging(verbose)
     if model not in ("shopscale", "shopscale-blend"):

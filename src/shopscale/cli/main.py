@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # help texts end in "[default]": markdown keeps it, rich markup would read "[llr]" as a style
+    rich_markup_mode="markdown",
 )
 
 for _module in (generate, recommend, show, doctor, routes, import_, evaluate):

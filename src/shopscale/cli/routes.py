@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shopscale.cli._common import (
-    ConfigOption,
+    RoutesConfigOption,
     VerboseOption,
     console,
     load_config,
@@ -28,6 +28,7 @@ routes_app = typer.Typer(
     name="routes",
     help="Plan the day's delivery routes (PyVRP, decomposed map/reduce), check and show plans.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 SourceArg = Annotated[
@@ -95,7 +96,7 @@ def plan(
     subproblem_size: Annotated[
         int | None, typer.Option("--subproblem-size", help="orders per sub-problem")
     ] = None,
-    config: ConfigOption = None,
+    config: RoutesConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Plan routes and write plan.csv, plan.json, routes.geojson, map.png, summary.json."""
