@@ -9,11 +9,12 @@ import pytest
 
 from shopscale.evaluate.baselines import ease_weights
 from shopscale.evaluate.catalogue import MODELS, resolve_models
-from shopscale.evaluate.data import Interactions
+from shopscale.evaluate.data import Interactions, from_arrays
 from shopscale.evaluate.models import Exclusion
-from shopscale.evaluate.run import EvaluateParams, Prepared, evaluate, prepare
+from shopscale.evaluate.run import EvaluateParams, Prepared, evaluate, prepare, search_settings
 from shopscale.evaluate.split import parse_split, split_events
-from shopscale.evaluate.tune import grid_sample
+from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, grid_sample
+from tests.evaluate.conftest import shop_rows
 
 # NDCG@10, next purchase, split time:0.8, default configurations (budget 1), measured
 # 2026-11-24; the band is +-0.08 around the measurement.
@@ -166,3 +167,32 @@ def test_aliases_expand_in_catalogue_order() -> None:
     """``itemknn`` and ``shopscale-classic`` expand to their models, in catalogue order."""
     assert resolve_models("ease,itemknn") == ["itemknn-cosine", "itemknn-bm25", "ease"]
     assert resolve_models("shopscale-classic")[0] == "shopscale-cosine"
+
+
+def test_tune_tries_the_recommend_defaults_first() -> None:
+    """Every grid key's default lies on the grid, so the first of any budget is the defaults
+    (a new setting added to the grid but not to the defaults would silently drop them)."""
+    assert set(SHOPSCALE_DEFAULTS) == set(SHOPSCALE_GRID)
+    for key, value in SHOPSCALE_DEFAULTS.items():
+        assert value in SHOPSCALE_GRID[key], key
+    assert grid_sample(SHOPSCALE_GRID, SHOPSCALE_DEFAULTS, 3, seed=7)[0] == SHOPSCALE_DEFAULTS
+
+
+@pytest.mark.parametrize("has_time", [True, False])
+def test_search_tries_the_defaults_first_with_and_without_timestamps(has_time: bool) -> None:
+    """Without timestamps both decays are pinned to off, in the grid and in the defaults
+    alike, so the first trial is still ``recommend``'s defaults as they would run."""
+    data = from_arrays(shop_rows(), has_time=has_time)
+    tried: list[dict[str, object]] = []
+    search_settings(
+        data,
+        parse_split("holdout:0.2", seed=1),
+        MODELS["shopscale"],
+        SHOPSCALE_GRID,
+        SHOPSCALE_DEFAULTS,
+        budget=2,
+        primary="purchased",
+        progress=lambda n, value, cfg: tried.append(cfg),
+    )
+    off = {} if has_time else {"half_life_days": 0.0, "half_life_events": 0.0}
+    assert tried[0] == {**SHOPSCALE_DEFAULTS, **off}

@@ -62,8 +62,14 @@ def test_tune_writes_a_config_recommend_accepts(
     shop_csv: Path,
     tmp_path: Path,
 ) -> None:
-    """tune writes a [recommend] TOML that ``shopscale recommend --config`` runs with."""
-    shopscale("tune", str(shop_csv), "--split", "time:0.8", "--budget", "3", "--out", "best.toml")
+    """tune writes a [recommend] TOML that ``shopscale recommend --config`` runs with; the
+    job's stage timings of every trial go to the log file, not the screen."""
+    proc = shopscale(
+        "tune", str(shop_csv), "--split", "time:0.8", "--budget", "3", "--out", "best.toml"
+    )
+    assert "reduce took" not in proc.stdout + proc.stderr
+    assert "reduce took" in (tmp_path / "logs" / "last-run.log").read_text()
+    assert "ndcg@10" in proc.stdout
     cfg = tomllib.loads((tmp_path / "best.toml").read_text())
     assert cfg["recommend"]["primary"] == "purchased"
     assert set(cfg["recommend"]) <= {

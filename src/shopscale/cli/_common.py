@@ -55,13 +55,21 @@ def log_path() -> Path:
     return base / "last-run.log"
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Log to the terminal (rich) and to ``log_path()``; only the CLI configures handlers."""
+def setup_logging(verbose: bool = False, *, quiet: tuple[str, ...] = ()) -> None:
+    """Log to the terminal (rich) and to ``log_path()``; only the CLI configures handlers.
+
+    ``quiet``: loggers (``shopscale.<name>`` prefixes) whose info lines stay off the screen
+    unless ``verbose``, e.g. the batch job's stage timings when ``tune`` runs it a dozen
+    times; the log file keeps everything.
+    """
     root = logging.getLogger(LOGGER_NAME)
     root.handlers.clear()
     root.setLevel(logging.DEBUG)
     screen = RichHandler(console=console, show_path=False, rich_tracebacks=False)
     screen.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if quiet and not verbose:
+        prefixes = tuple(f"{LOGGER_NAME}.{name}" for name in quiet)
+        screen.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith(prefixes))
     root.addHandler(screen)
     to_file = logging.FileHandler(log_path(), mode="w", encoding="utf-8")
     to_file.setLevel(logging.DEBUG)

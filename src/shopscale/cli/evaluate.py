@@ -16,20 +16,14 @@ from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
 from shopscale.evaluate.run import EvaluateParams, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, parse_split
-from shopscale.evaluate.tune import BLEND_GRID, SHOPSCALE_GRID, write_config
+from shopscale.evaluate.tune import BLEND_GRID, SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, write_config
 from shopscale.events import EventsParams
-from shopscale.recommend.params import RecommendParams
 
 SplitOption = Annotated[
     str, typer.Option(help="time:F | leave-last-out | holdout:F (logs without timestamps).")
 ]
-SHOPSCALE_DEFAULTS = {
-    "weights": {},
-    "max_similar_per_item": RecommendParams.max_similar_per_item,
-    "max_items_per_user": RecommendParams.max_items_per_user,
-    "half_life_days": RecommendParams.half_life_days,
-    "half_life_events": RecommendParams.half_life_events,
-}
+JOB_LOGGERS = ("recommend", "engine", "store")
+"""The batch job's loggers: their stage timings, once per model run, stay off the screen."""
 PrimaryOption = Annotated[str, typer.Option(help="The action recommended for.")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the holdout split and of tuning.")]
 
@@ -69,7 +63,7 @@ def evaluate_cmd(
 
     Example:  shopscale evaluate events.csv --split time:0.9 --k 10,20 --report report/
     """
-    setup_logging(verbose)
+    setup_logging(verbose, quiet=JOB_LOGGERS)
     models = resolve_models(baselines)
     models = [m for m in MODELS if m in {*models, "shopscale", "shopscale-blend"}]
     try:
@@ -138,7 +132,7 @@ def tune_cmd(
     The grid (weights, max_similar_per_item, max_items_per_user, vote, half_life_days,
     half_life_events) is in docs/evaluation.md. The test split is never looked at.
     """
-    setup_logging(verbose)
+    setup_logging(verbose, quiet=JOB_LOGGERS)
     if model not in ("shopscale", "shopscale-blend"):
         raise ConfigError(
             "--model", "model", f"expected shopscale or shopscale-blend, got {model!r}"

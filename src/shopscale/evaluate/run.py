@@ -131,8 +131,10 @@ def search_settings(
     progress: Callable[[int, float, dict[str, Any]], None] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Best (NDCG@10 next purchase, config) of ``grid`` on the validation split of ``data``."""
-    if not data.has_time:
-        grid = {**grid, "half_life_days": [0.0], "half_life_events": [0.0]}
+    if not data.has_time:  # decays are off without timestamps: one value, the defaults' too
+        off = {"half_life_days": 0.0, "half_life_events": 0.0}
+        grid = {**grid, **{k: [v] for k, v in off.items()}}
+        defaults = {**defaults, **{k: v for k, v in off.items() if k in defaults}}
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
     best: tuple[float, dict[str, Any]] = (-1.0, {})

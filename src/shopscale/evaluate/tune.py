@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from shopscale.evaluate.models import ModelSpec
+from shopscale.recommend.params import RecommendParams
 from shopscale.store.files import atomic_path
 
 WEIGHT_PRESETS: list[dict[str, float]] = [
@@ -43,6 +44,11 @@ SHOPSCALE_GRID: dict[str, list[Any]] = {
     "half_life_days": [0.0, 1.0, 7.0, 30.0],
     "half_life_events": [0.0, 2.0, 5.0, 20.0],
 }
+SHOPSCALE_DEFAULTS: dict[str, Any] = {
+    key: getattr(RecommendParams(), key) for key in SHOPSCALE_GRID
+}
+"""``recommend``'s defaults for every grid key: ``tune`` tries them first, so it never
+writes a config worse on validation than the defaults."""
 BLEND_GRID: dict[str, list[Any]] = {
     "weights": WEIGHT_PRESETS,
     "transform": ["llr", "sqrt", "binary"],
