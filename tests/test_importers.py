@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from shopscale.errors import InputError
 from shopscale.importers import import_dataset, write_events
+from shopscale.recommend.pipeline import OutputParams, run
 from tests.cli.conftest import Runner, shopscale  # noqa: F401  (fixture)
 
 FOLDERS = {
@@ -58,18 +60,26 @@ def test_taobao_unknown_behaviour_names_the_line(tmp_path: Path) -> None:
         import_dataset("taobao", tmp_path)
 
 
-def test_events_without_time_must_be_csv(tmp_path: Path) -> None:
-    """Timestamp-less events refuse .parquet (recommend would reject them) and write as CSV."""
+def test_events_without_time_read_in_file_order_from_every_format(tmp_path: Path) -> None:
+    """Timestamp-less events (RetailRocket) write to CSV, Parquet and JSON Lines, and the job
+    reads each in file order: every row accepted, the same lists from all three."""
     (tmp_path / "rr").mkdir()
-    for name in ("view", "add_to_cart", "purchase"):
-        (tmp_path / "rr" / f"{name}_ecommerce.dat").write_text(
-            "visitorid\titemid\tevent\n1\t2\t1\n"
-        )
+    rows = [(u, i) for u in range(12) for i in range(u % 4, u % 4 + 5)]
+    for name, keep in (("view", 1), ("add_to_cart", 2), ("purchase", 3)):
+        body = "".join(f"{u}\t{i}\t1\n" for u, i in rows if (u + i) % keep == 0)
+        (tmp_path / "rr" / f"{name}_ecommerce.dat").write_text("visitorid\titemid\tevent\n" + body)
     table = import_dataset("retailrocket-caserec", tmp_path / "rr")
-    with pytest.raises(InputError, match="CSV"):
-        write_events(table, tmp_path / "events.parquet")
-    assert write_events(table, tmp_path / "events.csv") == 3
-    assert (tmp_path / "events.csv").read_text().splitlines()[0] == '"user_id","action","item_id"'
+    lists = {}
+    for fmt in ("csv", "parquet", "jsonl"):
+        path = tmp_path / f"events.{fmt}"
+        assert write_events(table, path) == table.num_rows
+        summary = run(path, out=tmp_path / fmt, output=OutputParams(db="none"))
+        assert (summary.accepted, summary.rejected) == (table.num_rows, 0)
+        assert summary.half_life_days is None  # file order is not time: no decay
+        lists[fmt] = pq.read_table(tmp_path / fmt / "recommendations.parquet")
+    assert lists["parquet"].equals(lists["csv"]) and lists["jsonl"].equals(lists["csv"])
+    header = (tmp_path / "events.csv").read_text().splitlines()[0]
+    assert header == '"user_id","action","item_id"'
 
 
 def test_import_cli_then_recommend(shopscale: Runner, tmp_path: Path) -> None:  # noqa: F811

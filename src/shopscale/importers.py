@@ -9,7 +9,7 @@ timestamp]``), so ``recommend`` and ``evaluate`` read them like any shop's log.
   purchased (the primary action), lower -> rated
 
 RetailRocket (CaseRecommender subset) has no timestamps: the output has **no timestamp column**
-(so it must be CSV) and lists views, then carts, then purchases, each file in its own order.
+and lists views, then carts, then purchases, each file in its own order.
 shopscale then treats file order as time order, which here is *not* real time: evaluate it with
 a per-user random holdout (``holdout:0.2``), not a time split, and do not use time decay on it.
 """
@@ -164,15 +164,8 @@ def output_format(out: Path) -> FileFormat:
 def write_events(table: pa.Table, out: str | Path) -> int:
     """Write the events atomically in the format the file name asks for; return rows.
 
-    Events without timestamps must go to CSV: shopscale takes file order as time order only
-    for CSV input (Parquet and JSON Lines rows must carry a timestamp).
+    Rows keep their order, so events without timestamps are read back in file order, the
+    order shopscale then takes as time order (from CSV, Parquet and JSON Lines alike).
     """
     path = Path(out)
-    fmt = output_format(path)
-    if "timestamp" not in table.column_names and fmt != "csv":
-        raise InputError(
-            path,
-            "this data set has no timestamps, and shopscale reads file order as time "
-            "order only from CSV: write it to a .csv file",
-        )
-    return write_table(path, table, fmt)
+    return write_table(path, table, output_format(path))

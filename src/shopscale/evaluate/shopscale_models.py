@@ -47,7 +47,7 @@ class ShopscaleJob:
         self.train = train
         self.params = recommend_params(self.config, train.primary)
         self._dir = Path(tempfile.mkdtemp(prefix="shopscale-eval-"))
-        # without real times the job must read CSV (file order is then its time order)
+        # without real times the file has no timestamp column: the job reads it in file order
         self._events = self._dir / ("train.parquet" if train.events.has_time else "train.csv")
         write_table(self._events, train.events.to_arrow(), self._events.suffix[1:])  # type: ignore[arg-type]
         self._item_code = {s: c for c, s in enumerate(train.events.item_ids)}
