@@ -39,3 +39,20 @@ def test_flag_overrides_file_and_none_flags_do_not() -> None:
         overrides={"vote": "geometric", "n": None},
     )
     assert (params.vote, params.n) == ("geometric", 7)
+
+
+def test_out_of_range_flag_is_named_by_its_flag() -> None:
+    """A value of the right type but out of range, from a flag, names the flag too."""
+    with pytest.raises(ConfigError) as err:
+        load_params(
+            RecommendParams,
+            {"recommend": {"n": 5}},
+            "recommend",
+            source="shop.toml",
+            overrides={"max_similar_per_item": 0, "n": 3},
+        )
+    assert str(err.value) == (
+        "command line: [--max-similar-per-item] max_similar_per_item must be at least 1, got 0"
+    )
+    with pytest.raises(ConfigError, match=r"^shop.toml: \[recommend\] n must be at least 1"):
+        load_params(RecommendParams, {"recommend": {"n": 0}}, "recommend", source="shop.toml")

@@ -7,6 +7,7 @@ file and the key: a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -121,6 +122,10 @@ def make_params(
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
+        # the check's message starts with the field it rejects: name that field's flag
+        named = sorted(key for key in flags if re.search(rf"\b{key}\b", str(exc)))
+        if named:
+            raise ConfigError("command line", "--" + named[0].replace("_", "-"), str(exc)) from None
         raise ConfigError(source, section, str(exc)) from None
 
 
