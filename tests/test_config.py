@@ -56,3 +56,17 @@ def test_out_of_range_flag_is_named_by_its_flag() -> None:
     )
     with pytest.raises(ConfigError, match=r"^shop.toml: \[recommend\] n must be at least 1"):
         load_params(RecommendParams, {"recommend": {"n": 0}}, "recommend", source="shop.toml")
+
+
+def test_a_flag_named_unlike_its_key_is_named_as_typed() -> None:
+    """``--top 0`` sets ``n``: the message names ``--top``, the flag the user typed."""
+    with pytest.raises(ConfigError) as err:
+        load_params(
+            RecommendParams,
+            {},
+            "recommend",
+            source="<defaults>",
+            overrides={"n": 0},
+            flag_names={"n": "--top"},
+        )
+    assert str(err.value) == "command line: [--top] n must be at least 1, got 0"

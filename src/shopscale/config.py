@@ -102,10 +102,11 @@ def make_params(
     *,
     source: str,
     section: str,
-    flags: frozenset[str] = frozenset(),
+    flags: Mapping[str, str] | None = None,
 ) -> P:
     """Build ``cls`` from ``values``, rejecting unknown keys and ill-typed values by name;
-    a bad value of a key in ``flags`` (set on the command line) is named by its flag."""
+    a bad value of a key in ``flags`` (key -> flag, set on the command line) names its flag."""
+    flags = flags or {}
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
@@ -116,7 +117,7 @@ def make_params(
         if not _check_type(value, hints[key]):
             reason = f"expected {_expected(hints[key])}, got {value!r}"
             if key in flags:
-                raise ConfigError("command line", "--" + key.replace("_", "-"), reason)
+                raise ConfigError("command line", flags[key], reason)
             raise ConfigError(source, f"{section}.{key}", reason)
         kwargs[key] = _convert(value, hints[key])
     try:
@@ -125,7 +126,7 @@ def make_params(
         # the check's message starts with the field it rejects: name that field's flag
         named = sorted(key for key in flags if re.search(rf"\b{key}\b", str(exc)))
         if named:
-            raise ConfigError("command line", "--" + named[0].replace("_", "-"), str(exc)) from None
+            raise ConfigError("command line", flags[named[0]], str(exc)) from None
         raise ConfigError(source, section, str(exc)) from None
 
 
@@ -136,15 +137,19 @@ def load_params(
     *,
     source: str = "<config>",
     overrides: Mapping[str, Any] | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> P:
-    """Build ``cls`` from ``config[section]`` with non-None ``overrides`` (CLI flags) on top."""
+    """Build ``cls`` from ``config[section]`` with non-None ``overrides`` (CLI flags) on top.
+
+    ``flag_names`` maps a key to its flag where they differ (``n`` -> ``--top``); otherwise
+    the flag of ``max_items_per_user`` is ``--max-items-per-user``.
+    """
     raw = config.get(section, {})
     if not isinstance(raw, Mapping):
         raise ConfigError(source, section, "expected a table")
-    merged = dict(raw)
-    flags = {key for key, value in (overrides or {}).items() if value is not None}
-    merged.update({key: (overrides or {})[key] for key in flags})
-    return make_params(cls, merged, source=source, section=section, flags=frozenset(flags))
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    flags = {key: (flag_names or {}).get(key, "--" + key.replace("_", "-")) for key in given}
+    return make_params(cls, {**raw, **given}, source=source, section=section, flags=flags)
 
 
 def check_sections(config: Mapping[str, Any], known: set[str], *, source: str) -> None:

@@ -167,3 +167,17 @@ def test_help_shows_every_default_in_brackets(shopscale: Runner) -> None:
     for shown in ("[geometric]", "[purchased]", "[llr]", "[events], [recommend], [output]"):
         assert shown in text
     assert "TOML file with a [routes] section" in shopscale("routes", "plan", "--help").stdout
+
+
+def test_usage_errors_are_usage_errors_not_crashes(shopscale: Runner) -> None:
+    """An unknown option or a missing argument exits 2 with click's message, not the crash
+    path's "unexpected error ... attach it to a bug report" (exit 3)."""
+    for args, words in (
+        (("recommend", "--bogus"), "No such option"),
+        (("recommend",), "Missing"),
+        (("routes", "plan", "a.vrp", "b.vrp", "--out", "x"), "unexpected extra argument"),
+    ):
+        proc = shopscale(*args, check=False)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode == 2, text
+        assert words in text and "unexpected error" not in text

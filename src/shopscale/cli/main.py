@@ -31,6 +31,15 @@ for _module in (generate, recommend, show, doctor, routes, import_, evaluate):
     _module.register(app)
 
 
+def _usage_error(exc: Exception) -> bool:
+    """A command-line usage error. Typer >= 0.2x vendors click (``typer._click``), so its
+    exceptions are no ``click.ClickException``; both derive from what ``show()`` prints."""
+    import click
+
+    vendored = isinstance(exc, typer.exceptions.TyperException) and hasattr(exc, "show")
+    return isinstance(exc, click.ClickException) or vendored
+
+
 def main() -> None:
     """Entry point: exit 2 on a user error (one line), 3 on an unexpected one (with log path)."""
     try:
@@ -48,11 +57,9 @@ def main() -> None:
         console.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # the crash path: one line, full trace in the log
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if _usage_error(exc):  # unknown option, missing argument: click's own message
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         # DEBUG: the full trace goes to the log file, not the screen (unless --verbose)
         logging.getLogger("shopscale").debug("unexpected error", exc_info=True)
         console.print(

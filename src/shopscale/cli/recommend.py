@@ -168,6 +168,7 @@ def recommend(
             "timestamp_column": timestamp_column,
             "delimiter": delimiter,
         },
+        flag_names={"rename_actions": "--rename-action"},
     )
     params = load_params(
         RecommendParams,
@@ -189,6 +190,7 @@ def recommend(
             "self_prior": self_prior,
             "backfill": backfill,
         },
+        flag_names={"n": "--top"},
     )
     output = load_params(
         OutputParams, cfg, "output", source=source, overrides={"format": fmt, "db": db}

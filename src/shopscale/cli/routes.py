@@ -108,7 +108,14 @@ def plan(
     overrides = _overrides(
         time_limit, engine=engine, seed=seed, workers=workers, subproblem_size=subproblem_size
     )
-    params = load_params(RoutingParams, cfg, "routes", source=source_name, overrides=overrides)
+    params = load_params(
+        RoutingParams,
+        cfg,
+        "routes",
+        source=source_name,
+        overrides=overrides,
+        flag_names={"time_limit_s": "--time-limit"},
+    )
     with _progress(params.time_limit_s, params.engine) as on_progress:
         summary = plan_job(
             source,
