@@ -32,12 +32,17 @@ for _module in (generate, recommend, show, doctor, routes, import_, evaluate):
 
 
 def _usage_error(exc: Exception) -> bool:
-    """A command-line usage error. Typer >= 0.2x vendors click (``typer._click``), so its
-    exceptions are no ``click.ClickException``; both derive from what ``show()`` prints."""
-    import click
+    """A command-line usage error: a click exception, which prints itself with ``show()``.
 
-    vendored = isinstance(exc, typer.exceptions.TyperException) and hasattr(exc, "show")
-    return isinstance(exc, click.ClickException) or vendored
+    Recent typer vendors click (``typer._click``, under ``typer.exceptions.TyperException``)
+    and no longer installs it; older typer raises ``click.ClickException``."""
+    if isinstance(exc, typer.exceptions.TyperException) and hasattr(exc, "show"):
+        return True
+    try:
+        import click
+    except ImportError:
+        return False
+    return isinstance(exc, click.ClickException)
 
 
 def main() -> None:
