@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from shopscale.evaluate.catalogue import resolve_models
-from shopscale.evaluate.data import load_events
+from shopscale.evaluate.data import Interactions, load_events
 from shopscale.evaluate.report import compare_with_best, verdict
 from shopscale.evaluate.run import EvaluateParams, evaluate
 from shopscale.evaluate.split import parse_split
@@ -47,16 +47,21 @@ DATASETS = {
 COLUMNS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "coverage@10")
 
 
-def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Import, split, tune and test every model on one data set."""
-    importer, folder, split = DATASETS[name]
-    split = args.split or split
-    table = import_dataset(importer, args.data_dir / folder)
+def load_dataset(name: str, data_dir: Path) -> Interactions:
+    """Import one data set with ``shopscale.importers`` and read it back as users read it."""
+    importer, folder, _ = DATASETS[name]
+    table = import_dataset(importer, data_dir / folder)
     with tempfile.TemporaryDirectory() as tmp:
         suffix = "parquet" if "timestamp" in table.column_names else "csv"
         path = Path(tmp) / f"{name}.{suffix}"
         write_events(table, path)
-        data = load_events(path)
+        return load_events(path)
+
+
+def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Import, split, tune and test every model on one data set."""
+    split = args.split or DATASETS[name][2]
+    data = load_dataset(name, args.data_dir)
     params = EvaluateParams(
         split=parse_split(split, seed=args.seed),
         k=(10, 20),

@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from quality import DATA, DATASETS
+from quality import DATA, DATASETS, load_dataset
 from shopscale.evaluate.catalogue import MODELS
-from shopscale.evaluate.data import load_events
 from shopscale.evaluate.metrics import bootstrap_interval
 from shopscale.evaluate.run import Prepared, fit_and_score, prepare
 from shopscale.evaluate.split import parse_split, split_events, validation_split
-from shopscale.importers import import_dataset, write_events
 
 TASKS = ("next-purchase", "discovery")
 METRICS = ("ndcg@10", "recall@10")
@@ -39,14 +36,9 @@ METRICS = ("ndcg@10", "recall@10")
 
 def validation_sets(name: str, seeds: list[int], data_dir: Path) -> list[tuple[str, int, Prepared]]:
     """(split, seed, prepared validation split) for every split screened on ``name``."""
-    importer, folder, split = DATASETS[name]
-    table = import_dataset(importer, data_dir / folder)
-    timed = "timestamp" in table.column_names
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{name}.{'parquet' if timed else 'csv'}"
-        write_events(table, path)
-        data = load_events(path)
-    splits = [split, "leave-last-out"] if timed else [split]
+    split = DATASETS[name][2]
+    data = load_dataset(name, data_dir)
+    splits = [split, "leave-last-out"] if data.has_time else [split]
     out = []
     for rule in splits:
         for seed in seeds if rule.startswith("holdout") else [42]:
