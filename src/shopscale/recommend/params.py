@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 Similarity = Literal["llr", "cosine", "jaccard", "count", "lift"]
 Exclude = Literal["primary", "any", "none"]
 Vote = Literal["llr", "geometric", "conditional"]
-VOTES: tuple[str, ...] = ("llr", "geometric", "conditional")
+VOTES: tuple[str, ...] = get_args(Vote)
 
 
 @dataclass(frozen=True)
