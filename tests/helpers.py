@@ -9,7 +9,12 @@ import numpy as np
 
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import SECONDS_PER_DAY, reference_top_n, self_conversion
+from shopscale.recommend.ranking import (
+    SECONDS_PER_DAY,
+    reference_top_n,
+    self_conversion,
+    unprompted_prior,
+)
 
 Event = tuple[str, str, str, int]  # user_id, action, item_id, t
 
@@ -68,9 +73,13 @@ def reference_model(
     items_all = sorted(pop_any)
     popular = sorted(items_all, key=lambda i: (-pop_p.get(i, 0), -len(pop_any[i]), i))
     code = {i: c for c, i in enumerate(items_all)}
+    prior = _prior(hist, primary, channels, items_all, n, params)
     recs = {}
     for u in users:
         scores: dict[int, float] = defaultdict(float)
+        for c, value in enumerate(prior):  # the kernel adds the prior before any vote
+            if value > 0:
+                scores[c] += value
         _accumulate(scores, channels, hist, u, votes, self_votes, params, t_ref, code)
         excluded = _excluded(hist, u, params, code)
         top = reference_top_n(
@@ -83,6 +92,18 @@ def reference_model(
 def _vote(kind: str, llr: float, p_i_given_j: float) -> float:
     """What a kept pair votes with, written out: LLR, P(i | j), or their geometric mean."""
     return {"llr": llr, "conditional": p_i_given_j, "geometric": (llr * p_i_given_j) ** 0.5}[kind]
+
+
+def _prior(hist, primary, channels, items_all, n, params) -> list[float]:  # type: ignore[no-untyped-def]
+    """Unprompted-purchase prior per item code: buyers of i who did no other indicator
+    action on i, counted one by one."""
+    other = [a for a in channels if a != params.primary]
+    unprompted = [
+        sum(1 for u in primary.get(i, set()) if not any(i in hist.get((u, a), {}) for a in other))
+        for i in items_all
+    ]
+    buyers = [len(primary.get(i, set())) for i in items_all]
+    return [float(v) for v in unprompted_prior(unprompted, buyers, n, params.unprompted_weight)]
 
 
 def _self_votes(by_action, primary, channels, params) -> dict[tuple[str, str], float]:  # type: ignore[no-untyped-def]

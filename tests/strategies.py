@@ -24,6 +24,21 @@ def event_logs(draw: st.DrawFn, max_events: int = 60) -> list[tuple[str, str, st
     return events
 
 
+@st.composite
+def logs_with_addon(draw: st.DrawFn) -> list[tuple[str, str, str, int]]:
+    """A small log plus up to 14 extra users who view and buy one item and also buy an add-on
+    without viewing or carting it: the unprompted-purchase prior is significant in some draws
+    and not in others."""
+    events = draw(event_logs())
+    n_extra = draw(st.integers(0, 14))
+    t = draw(st.integers(0, 50))
+    for k in range(n_extra):
+        events.append((f"w{k:02d}", "viewed", "i00", t))
+        events.append((f"w{k:02d}", "purchased", "i00", t))
+        events.append((f"w{k:02d}", "purchased", "zz", t))
+    return events
+
+
 def write_events_csv(path, events) -> None:  # type: ignore[no-untyped-def]
     """Write events as a CSV with a header."""
     with open(path, "w", encoding="utf-8") as fh:

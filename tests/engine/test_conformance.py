@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from tests.helpers import reference_model
-from tests.strategies import event_logs, write_events_csv
+from tests.strategies import event_logs, logs_with_addon, write_events_csv
 
 ENGINES = ["local"]
 
@@ -46,6 +46,7 @@ params_strategy = st.builds(
     self_weight=st.sampled_from([0.0, 1e6, 2.5]),
     self_prior=st.sampled_from([0.0, 3.0, 100.0]),
     vote=st.sampled_from(["llr", "geometric", "conditional"]),
+    unprompted_weight=st.sampled_from([0.0, 2.5, 1e5]),
 )
 
 
@@ -53,7 +54,7 @@ params_strategy = st.builds(
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(events=event_logs(), params=params_strategy)
+@given(events=st.one_of(event_logs(), logs_with_addon()), params=params_strategy)
 def test_engine_matches_reference(
     tmp_path_factory, engine: str, events, params: RecommendParams
 ) -> None:  # type: ignore[no-untyped-def]

@@ -145,6 +145,46 @@ def test_blend_prototype_is_the_engine(
         assert np.array_equal(a.items[a.from_model], b.items[b.from_model])
 
 
+@pytest.fixture(scope="module")
+def prepared_addon() -> Prepared:
+    """The fixed log plus an add-on ("gift wrap") a third of buyers buy without viewing it."""
+    rows = shop_rows()
+    last_buy: dict[str, int] = {}
+    for u, a, _, t in rows:
+        if a == "purchased":
+            last_buy[u] = max(t, last_buy.get(u, t))
+    rows += [(u, "purchased", "gift-wrap", t) for k, (u, t) in enumerate(last_buy.items()) if k % 3]
+    return prepare(
+        split_events(from_arrays(rows), parse_split("time:0.8"), "purchased"),
+        "purchased",
+        ("next-purchase", "discovery"),
+    )
+
+
+def test_prototype_is_the_engine_with_the_unprompted_prior(prepared_addon: Prepared) -> None:
+    """With an add-on bought unprompted, the prototype still lists what the engine lists at
+    the engine's defaults, the prior is on, and it puts the add-on into users' lists."""
+    engine = MODELS["shopscale"].build({})
+    proto = MODELS["shopscale-blend"].build({})
+    engine.fit(prepared_addon.train)
+    proto.fit(prepared_addon.train)
+    addon = int(np.flatnonzero(proto.prior > 0)[0])  # type: ignore[attr-defined]
+    assert prepared_addon.train.events.item_ids[addon] == "gift-wrap"
+    for task in prepared_addon.tasks.values():
+        ex = Exclusion(task.rule, task.exclude)
+        a = engine.recommend(task.truth.users, ex, 10)
+        b = proto.recommend(task.truth.users, ex, 10)
+        assert np.array_equal(a.items[a.from_model], b.items[b.from_model])
+    off = MODELS["shopscale"].build({"unprompted_weight": 0.0})
+    off.fit(prepared_addon.train)
+    task = prepared_addon.tasks["next-purchase"]
+    ex = Exclusion(task.rule, task.exclude)
+    with_prior = engine.recommend(task.truth.users, ex, 10)
+    without = off.recommend(task.truth.users, ex, 10)
+    listed = np.sum(with_prior.items[with_prior.from_model] == addon)
+    assert listed > np.sum(without.items[without.from_model] == addon)
+
+
 def test_ease_weights_match_the_formula() -> None:
     """B = I - P / diag(P) with P = (G + lambda I)^-1 and a zero diagonal, on a 3x3 Gram."""
     g = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 4.0]])

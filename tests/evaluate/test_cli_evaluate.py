@@ -6,6 +6,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from shopscale.evaluate.tune import SHOPSCALE_GRID
 from tests.cli.conftest import Runner
 
 
@@ -72,15 +73,7 @@ def test_tune_writes_a_config_recommend_accepts(
     assert "ndcg@10" in proc.stdout
     cfg = tomllib.loads((tmp_path / "best.toml").read_text())
     assert cfg["recommend"]["primary"] == "purchased"
-    assert set(cfg["recommend"]) <= {
-        "primary",
-        "weights",
-        "max_similar_per_item",
-        "max_items_per_user",
-        "half_life_days",
-        "half_life_events",
-        "vote",
-    }
+    assert set(cfg["recommend"]) <= {"primary", *SHOPSCALE_GRID}
     shopscale("recommend", str(shop_csv), "--config", "best.toml", "--out", "recs", "--db", "none")
     assert (tmp_path / "recs" / "recommendations.parquet").is_file()
 

@@ -96,6 +96,13 @@ def recommend(
     self_prior: Annotated[
         float | None, typer.Option(help="Pseudo-count of the conversion rate [100].")
     ] = None,
+    unprompted_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the prior for items bought without a view or cart far more often "
+            "than usual (add-ons); 0 = off [1e5]."
+        ),
+    ] = None,
     exclude: Annotated[
         str | None, typer.Option(help="Never recommend: primary | any | none [primary].")
     ] = None,
@@ -188,6 +195,7 @@ def recommend(
             "exclude": exclude,
             "self_weight": self_weight,
             "self_prior": self_prior,
+            "unprompted_weight": unprompted_weight,
             "backfill": backfill,
         },
         flag_names={"n": "--top"},

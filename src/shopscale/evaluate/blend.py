@@ -39,6 +39,7 @@ from shopscale.recommend.ranking import (
     decay_weights,
     sequence_weights,
     top_k_per_row,
+    unprompted_prior,
     vote_values,
 )
 
@@ -64,6 +65,8 @@ class BlendParams:
     """m: pseudo-count pulling an item's conversion rate to its action's rate rho_c."""
     keep_self_pairs: bool = True
     """Keep LLR(i, i) of non-primary actions as a cross-occurrence vote (today's model)."""
+    unprompted_weight: float = 0.0
+    """Weight of the unprompted-purchase prior (as ``RecommendParams.unprompted_weight``)."""
 
     def __post_init__(self) -> None:
         if self.self_weight < 0 or self.self_prior < 0:
@@ -179,10 +182,17 @@ class Blend:
         )
         self.history = history
         self.votes = sp.vstack(v_parts).tocsr()
+        engaged = sum(
+            (left.multiply(binary[a]) for a in actions if a != train.primary),
+            sp.csr_matrix(left.shape),
+        )
+        buyers = np.asarray(left.sum(axis=0)).ravel().astype(np.int64)
+        unprompted = buyers - np.asarray((engaged > 0).sum(axis=0)).ravel()
+        self.prior = unprompted_prior(unprompted, buyers, n_users, p.unprompted_weight)
 
     def scores(self, block: IntArray) -> npt.NDArray[np.float64]:
-        """H[block] V: the rank stage's weighted sum of votes."""
-        return np.asarray((self.history[block] @ self.votes).toarray())
+        """prior + H[block] V: the rank stage's weighted sum of votes."""
+        return self.prior[None, :] + np.asarray((self.history[block] @ self.votes).toarray())
 
     def recommend(self, users: IntArray, exclude: Exclusion, n: int) -> RankedLists:
         """Top n by blended score (> 0), popular backfill."""

@@ -15,6 +15,7 @@ on validation wins; ties keep the earlier configuration.
 | ``vote`` | llr, geometric, conditional |
 | ``half_life_days`` | 0 (off), 1, 7, 30 (0 only when the log has no timestamps) |
 | ``half_life_events`` | 0 (off), 2, 5, 20 (0 only when the log has no timestamps) |
+| ``unprompted_weight`` | 0 (off), 1e3, 1e4, 1e5 |
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ SHOPSCALE_GRID: dict[str, list[Any]] = {
     "vote": ["llr", "geometric", "conditional"],
     "half_life_days": [0.0, 1.0, 7.0, 30.0],
     "half_life_events": [0.0, 2.0, 5.0, 20.0],
+    "unprompted_weight": [0.0, 1_000.0, 10_000.0, 100_000.0],
 }
 SHOPSCALE_DEFAULTS: dict[str, Any] = {
     key: getattr(RecommendParams(), key) for key in SHOPSCALE_GRID

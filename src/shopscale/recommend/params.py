@@ -48,6 +48,13 @@ class RecommendParams:
     0 gives pure cross-occurrence. LLR mode only (see docs/evaluation.md for the evidence)."""
     self_prior: float = 100.0
     """Pseudo-count pulling an item's conversion rate to the action's overall rate."""
+    unprompted_weight: float = 100_000.0
+    """Weight of the unprompted-purchase prior: items bought by users who never viewed or
+    carted them (any other indicator action) far more often than the log's average, such as
+    add-ons and checkout items, start every user's score at ``unprompted_weight`` times their
+    excess unprompted buyers per user (``ranking.unprompted_prior``). 0 turns it off; a log
+    without such items is unaffected. LLR mode only (docs/evaluation.md, "Unprompted
+    purchases")."""
     backfill: bool = True
     """Fill lists shorter than n with the most popular items (marked ``backfill``)."""
     users_per_shard: int = 100_000
@@ -59,6 +66,9 @@ class RecommendParams:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.self_weight < 0 or self.self_prior < 0:
             raise ValueError("self_weight and self_prior must not be negative")
+        if self.unprompted_weight < 0:
+            w = self.unprompted_weight
+            raise ValueError(f"unprompted_weight must not be negative, got {w}")
         if self.half_life_days is not None and self.half_life_days < 0:
             raise ValueError(f"half_life_days must not be negative, got {self.half_life_days}")
         if self.half_life_events is not None and self.half_life_events < 0:

@@ -10,9 +10,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from shopscale.recommend.llr import llr, positively_associated
 from shopscale.recommend.params import Similarity, Vote
 
 SECONDS_PER_DAY = 86_400.0
+UNPROMPTED_MIN_LLR = 10.83
+"""G^2 an item's unprompted purchases must reach to earn a prior: chi-squared, 1 degree of
+freedom, p = 0.001. Thousands of items are tested at once, so chance excesses must not pass."""
 
 
 def top_k_per_row(
@@ -103,6 +107,34 @@ def self_conversion(
     rho = float(k.sum()) / total if total > 0 else 0.0
     rate = (k + prior * rho) / np.maximum(n + prior, 1e-12)
     return np.where(n > 0, rate, 0.0)
+
+
+def unprompted_prior(
+    unprompted: npt.NDArray[np.integer],
+    buyers: npt.NDArray[np.integer],
+    n_users: int,
+    weight: float,
+) -> npt.NDArray[np.float64]:
+    """Per item, the score every user's list starts from: weight * excess unprompted buyers
+    per user, for items bought without any other indicator action by the buyer far more
+    often than the log's average (add-ons, checkout items); 0 for every other item.
+
+    ``unprompted[i]``: users who did the primary action on i and no other indicator action
+    on i; ``buyers[i]``: users who did the primary action on i. With share s = sum unprompted /
+    sum buyers, the excess is unprompted - s * buyers, kept only where item i's unprompted
+    share is positively associated with i at G^2 >= ``UNPROMPTED_MIN_LLR`` (a 2x2 table of
+    unprompted vs engaged purchases, item i vs every other item). A log where every purchase
+    is unprompted (nothing but the primary action, or MovieLens-like ratings) gives 0 for all.
+    """
+    k = np.asarray(unprompted, dtype=np.int64)
+    b = np.asarray(buyers, dtype=np.int64)
+    total_k, total_b = int(k.sum()), int(b.sum())
+    if weight <= 0 or total_b == 0 or n_users <= 0:
+        return np.zeros(k.shape, dtype=np.float64)
+    table = (k, b - k, total_k - k, (total_b - total_k) - (b - k))
+    significant = positively_associated(*table) & (llr(*table) >= UNPROMPTED_MIN_LLR)
+    excess = k - (total_k / total_b) * b
+    return np.where(significant, weight * excess / n_users, 0.0)
 
 
 def decay_weights(

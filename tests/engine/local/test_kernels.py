@@ -47,9 +47,11 @@ def test_top_k_csr_equals_pure_rule(entries: list[tuple[int, int, float]], k: in
     st.permutations(range(8)),
     st.integers(1, 5),
     st.booleans(),
+    st.dictionaries(st.integers(0, 7), st.sampled_from([0.5, 1.0, 3.0]), max_size=3),
 )
-def test_score_users_equals_reference(history, votes, exclude, popular, n, backfill) -> None:  # type: ignore[no-untyped-def]
-    """For every user: vote sums, exclusions, top-n with id tie-breaks and backfill as specified."""
+def test_score_users_equals_reference(history, votes, exclude, popular, n, backfill, prior) -> None:  # type: ignore[no-untyped-def]
+    """For every user: prior plus vote sums, exclusions, top-n with id tie-breaks and backfill
+    as specified."""
     n_items = 8
     h = sp.csr_matrix(
         (
@@ -75,9 +77,10 @@ def test_score_users_equals_reference(history, votes, exclude, popular, n, backf
         n_items=n_items,
         n=n,
         backfill=backfill,
+        prior=(np.array(sorted(prior), np.int32), np.array([prior[i] for i in sorted(prior)])),
     )
     for u, hist in enumerate(history):
-        acc: dict[int, float] = {}
+        acc: dict[int, float] = dict(prior)
         for j in sorted(hist):
             for p in range(v.indptr[j], v.indptr[j + 1]):
                 if v.data[p] > 0:

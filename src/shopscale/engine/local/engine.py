@@ -42,7 +42,12 @@ from shopscale.events import EventsParams
 from shopscale.ids import IdMap
 from shopscale.log import get_logger
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import decay_weights, rank_in_rows, sequence_weights
+from shopscale.recommend.ranking import (
+    decay_weights,
+    rank_in_rows,
+    sequence_weights,
+    unprompted_prior,
+)
 
 log = get_logger("engine.local")
 
@@ -201,6 +206,9 @@ class LocalEngine:
         self.right_total = {ch: np.zeros(n_items, dtype=np.int64) for ch in self.channels}
         self.pop_any = np.zeros(n_items, dtype=np.int64)
         self.pop_primary = np.zeros(n_items, dtype=np.int64)
+        self.unprompted = np.zeros(n_items, dtype=np.int64)
+        # unprompted purchases: the primary action on an item with no other indicator action
+        engaging = [ch for ch in self.channels if ch not in (left_name, ANY)]
         total = len(self.users)
         for shard in self._shards(params):
             lu, li, _ = self._selection(shard, left_name)
@@ -208,12 +216,17 @@ class LocalEngine:
             left_counts = np.bincount(li, minlength=n_items)
             self.left_total += left_counts
             left_t = left.T.tocsr()
+            left_key = lu.astype(np.int64) * n_items + li
+            engaged = np.zeros(left_key.size, dtype=bool)
             for ch in self.channels:
                 ru, ri, _ = (lu, li, None) if ch == left_name else self._selection(shard, ch)
                 right = left if ch == left_name else csr_from_sorted(ru, ri, shard.n_users, n_items)
                 self.right_total[ch] += np.bincount(ri, minlength=n_items)
                 part = left_t @ right
                 self.counts[ch] = part if ch not in self.counts else self.counts[ch] + part
+                if ch in engaging:  # a primary pair this user also engaged with otherwise
+                    engaged |= np.isin(left_key, ru.astype(np.int64) * n_items + ri)
+            self.unprompted += np.bincount(li[~engaged], minlength=n_items)
             # popularity reuses the left side's counts when it is the same selection
             for name, pop in ((ANY, self.pop_any), (params.primary, self.pop_primary)):
                 if name == left_name:
@@ -284,6 +297,14 @@ class LocalEngine:
         order = np.lexsort((np.arange(n_items), -self.pop_any, -self.pop_primary))
         popular = order[self.pop_any[order] > 0].astype(np.int32)  # seen after downsampling
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
+        prior = np.zeros(n_items)
+        if params.similarity == "llr":
+            prior = unprompted_prior(
+                self.unprompted, self.left_total, len(self.users), params.unprompted_weight
+            )
+        prior_items = np.flatnonzero(prior > 0).astype(np.int32)
+        if prior_items.size:
+            log.info("unprompted-purchase prior on %d item(s)", prior_items.size)
         for shard in self._shards(params):
             history = self._history(shard, params)
             exclude = self._exclusions(shard, params)
@@ -295,6 +316,7 @@ class LocalEngine:
                 n_items=n_items,
                 n=params.n,
                 backfill=params.backfill,
+                prior=(prior_items, prior[prior_items]),
             )
             yield self._decode_recs(shard, items, scores, source)
             self.progress("rank", shard.lo + shard.n_users, len(self.users))

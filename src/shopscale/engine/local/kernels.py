@@ -55,6 +55,8 @@ def _score_block(
     s_val,
     e_ptr,
     e_idx,
+    prior_idx,
+    prior_val,
     popular,
     n_items,
     n,
@@ -78,6 +80,12 @@ def _score_block(
         for p in range(e_ptr[u], e_ptr[u + 1]):
             acc[e_idx[p]] = _EXCLUDED
         nt = 0
+        for p in range(prior_idx.size):  # every user's scores start from the item prior
+            i = prior_idx[p]
+            a = acc[i]
+            touched[nt] = i
+            nt += a == 0.0
+            acc[i] = a + prior_val[p]
         for p in range(h_ptr[u], h_ptr[u + 1]):
             j = h_idx[p]
             w = h_val[p]
@@ -146,6 +154,8 @@ def _score_all(
     s_val,
     e_ptr,
     e_idx,
+    prior_idx,
+    prior_val,
     popular,
     n_items,
     n,
@@ -171,6 +181,8 @@ def _score_all(
             s_val,
             e_ptr,
             e_idx,
+            prior_idx,
+            prior_val,
             popular,
             n_items,
             n,
@@ -190,12 +202,15 @@ def score_users(
     n_items: int,
     n: int,
     backfill: bool,
+    prior: tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]] | None = None,
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
     """Top-n (items, scores, source 1=model 2=backfill 0=empty) of each user of a shard.
 
     ``history`` is CSR users x (channels*items) with weights; ``similar`` is CSR
     (channels*items) x items: for a history entry, the candidates it votes for and the vote.
+    ``prior`` (items, values > 0) is added to every user's scores before any vote.
     """
+    prior_idx, prior_val = prior if prior is not None else (np.zeros(0, np.int32), np.zeros(0))
     n_users = history[0].size - 1
     out_items = np.full((n_users, n), -1, dtype=np.int32)
     out_scores = np.zeros((n_users, n), dtype=np.float64)
@@ -212,6 +227,8 @@ def score_users(
         similar[2],
         exclude[0],
         exclude[1],
+        prior_idx.astype(np.int32),
+        prior_val.astype(np.float64),
         popular,
         n_items,
         n,
