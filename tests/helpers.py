@@ -81,7 +81,7 @@ def reference_model(
             if value > 0:
                 scores[c] += value
         _accumulate(scores, channels, hist, u, votes, self_votes, params, t_ref, code)
-        excluded = _excluded(hist, u, params, code)
+        excluded = _excluded(events, u, params, code)
         top = reference_top_n(
             scores, excluded, [code[i] for i in popular], params.n, params.backfill
         )
@@ -143,10 +143,12 @@ def _accumulate(scores, channels, hist, u, votes_of, self_votes, params, t_ref, 
                 scores[code[i]] += w * votes[i]
 
 
-def _excluded(hist, u, params, code) -> set[int]:  # type: ignore[no-untyped-def]
-    """Item codes the user must not be recommended."""
+def _excluded(events, u, params, code) -> set[int]:  # type: ignore[no-untyped-def]
+    """Item codes the user must not be recommended, from every event (downsampling or not)."""
     if params.exclude == "none":
         return set()
-    if params.exclude == "any":
-        return {code[i] for (uu, _a), items in hist.items() if uu == u for i in items}
-    return {code[i] for i in hist.get((u, params.primary), {})}
+    return {
+        code[i]
+        for uu, a, i, _ in events
+        if uu == u and i in code and (params.exclude == "any" or a == params.primary)
+    }

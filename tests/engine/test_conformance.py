@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
-from tests.helpers import reference_model
+from tests.helpers import downsample, reference_model
 from tests.strategies import event_logs, logs_with_addon, write_events_csv
 
 ENGINES = ["local"]
@@ -77,11 +77,21 @@ def test_engine_matches_reference(
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(events=event_logs(), n=st.integers(1, 6))
+@given(events=event_logs(), n=st.integers(1, 6), keep=st.sampled_from([1, 2, 500]))
+@example(  # u0's purchase of i1 is older than the one item downsampling keeps
+    events=[
+        ("u0", "purchased", "i1", 5),
+        ("u0", "purchased", "i2", 10),
+        ("u1", "purchased", "i1", 3),
+    ],
+    n=3,
+    keep=1,
+)
 def test_lists_are_full_gapless_and_unpurchased(
-    tmp_path_factory, engine: str, events, n: int
+    tmp_path_factory, engine: str, events, n: int, keep: int
 ) -> None:  # type: ignore[no-untyped-def]
-    """Every user gets min(n, items not purchased) items, ranks 1..len, none already purchased."""
+    """Every user gets min(n, items not purchased) items, ranks 1..len, none already purchased,
+    also when downsampling (``keep`` items per user and action) forgets older purchases."""
     tmp = tmp_path_factory.mktemp("prop")
     src = tmp / "events.csv"
     write_events_csv(src, events)
@@ -89,11 +99,11 @@ def test_lists_are_full_gapless_and_unpurchased(
         src,
         out=tmp / "out",
         engine=engine,
-        params=RecommendParams(n=n),
+        params=RecommendParams(n=n, max_items_per_user=keep),
         output=OutputParams(db="none"),
     )
     table = pq.read_table(tmp / "out" / "recommendations.parquet").to_pylist()
-    items = {i for _, _, i, _ in events}
+    items = {i for kept in downsample(events, keep).values() for i in kept}  # backfill pool
     bought: dict[str, set[str]] = {}
     for u, a, i, _ in events:
         bought.setdefault(u, set())

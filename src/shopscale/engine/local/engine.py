@@ -146,6 +146,17 @@ class LocalEngine:
             f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t FROM dedup {recent} "
             "ORDER BY u, a, i"
         )
+        # downsampling forgets a heavy user's old items, but a list must still never show
+        # an item the user bought (or touched, with exclude = "any") however long ago
+        self.full_exclusions = bool(recent) and params.exclude != "none"
+        if self.full_exclusions:
+            only = "WHERE a = (SELECT a FROM acts WHERE action = $p)"
+            only = "" if params.exclude == "any" else only
+            con.execute(
+                f"CREATE OR REPLACE TABLE excluded AS SELECT DISTINCT u, i FROM dedup {only} "
+                "ORDER BY u, i",
+                {"p": params.primary} if only else None,
+            )
         con.execute("DROP TABLE dedup")
         self.users = IdMap(
             con.sql("SELECT user_id FROM users ORDER BY u")
@@ -350,9 +361,17 @@ class LocalEngine:
     def _exclusions(
         self, shard: _Shard, params: RecommendParams
     ) -> tuple[npt.NDArray, npt.NDArray]:
-        """CSR users x items of what each user must not be recommended."""
+        """CSR users x items of what each user must not be recommended: from every event,
+        not only the ones downsampling kept."""
         n_items = len(self.items)
-        if params.exclude == "none":
+        if self.full_exclusions:
+            tbl = self.con.sql(
+                "SELECT u, i FROM excluded WHERE u >= $lo AND u < $hi ORDER BY u, i",
+                params={"lo": shard.lo, "hi": shard.lo + shard.n_users},
+            ).to_arrow_table()
+            u = (tbl.column("u").to_numpy() - shard.lo).astype(np.int32)
+            i = tbl.column("i").to_numpy().astype(np.int32)
+        elif params.exclude == "none":
             u = i = np.zeros(0, dtype=np.int32)
         elif params.exclude == "any":
             u, i, _ = self._selection(shard, ANY)
