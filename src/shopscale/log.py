@@ -19,12 +19,15 @@ def get_logger(name: str) -> logging.Logger:
 def timed(
     log: logging.Logger, what: str, timings: dict[str, float] | None = None
 ) -> Iterator[None]:
-    """Log ``what`` with its wall time; also store it in ``timings`` when given."""
+    """Log ``what`` with its wall time; also store it in ``timings`` when given. A step
+    that raises is logged as failed, not as taking its time."""
     start = time.perf_counter()
     try:
         yield
-    finally:
-        elapsed = time.perf_counter() - start
-        if timings is not None:
-            timings[what] = round(timings.get(what, 0.0) + elapsed, 4)
-        log.info("%s took %.2f s", what, elapsed)
+    except BaseException:
+        log.info("%s failed after %.2f s", what, time.perf_counter() - start)
+        raise
+    elapsed = time.perf_counter() - start
+    if timings is not None:
+        timings[what] = round(timings.get(what, 0.0) + elapsed, 4)
+    log.info("%s took %.2f s", what, elapsed)

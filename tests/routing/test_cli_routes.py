@@ -103,6 +103,17 @@ def test_bad_input_is_one_clear_error(rdata: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "p").exists()
 
 
+def test_missing_input_fails_before_solving(rdata: Path, tmp_path: Path) -> None:
+    """A missing file is one line naming it; no solve progress is shown for a plan that never
+    started, and the log says the read failed rather than how long it took."""
+    done = _cli("routes", "plan", tmp_path / "missing.vrp", "--out", tmp_path / "p")
+    assert done.returncode == 2
+    assert "missing.vrp: file not found" in done.stderr.replace("\n", " ")
+    assert "solving" not in done.stdout + done.stderr
+    assert "read failed after" in done.stdout + done.stderr
+    assert "read took" not in done.stdout + done.stderr
+
+
 def test_vrplib_plan(rdata: Path, tmp_path: Path) -> None:
     """A VRPLIB file plans without tables, and plan.csv lists node numbers as order ids."""
     done = _cli("routes", "plan", rdata / "tiny.vrp", "--out", tmp_path, "--time-limit", "1s")

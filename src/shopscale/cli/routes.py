@@ -52,20 +52,34 @@ class TimeLeftColumn(ProgressColumn):
 
 
 @contextmanager
-def _progress(budget_s: float, engine: str) -> Iterator[Callable[[Any], None]]:
-    """A live line with phase or round, best cost, unserved orders and time left."""
+def _progress(
+    budget_s: float, engine: str
+) -> Iterator[tuple[Callable[[], None], Callable[[Any], None]]]:
+    """(start, update) of a live line with phase or round, best cost, unserved orders and time
+    left; it appears only when ``start`` is called (once the inputs are read)."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeLeftColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(f"solving ({engine})", deadline=time.monotonic() + budget_s)
+    bar = Progress(*columns, console=console)
+    task = bar.add_task(f"solving ({engine})", deadline=time.monotonic() + budget_s, start=False)
+    started: list[bool] = []
 
-        def on_progress(p: Any) -> None:
-            bar.update(
-                task,
-                description=f"{p.phase}: best cost {p.best_cost:,} ({p.unserved} unserved)",
-                deadline=time.monotonic() + p.time_left_s,
-            )
+    def start() -> None:
+        bar.update(task, deadline=time.monotonic() + budget_s)
+        bar.start_task(task)
+        bar.start()
+        started.append(True)
 
-        yield on_progress
+    def on_progress(p: Any) -> None:
+        bar.update(
+            task,
+            description=f"{p.phase}: best cost {p.best_cost:,} ({p.unserved} unserved)",
+            deadline=time.monotonic() + p.time_left_s,
+        )
+
+    try:
+        yield start, on_progress
+    finally:
+        if started:
+            bar.stop()
 
 
 def _overrides(time_limit: str | None, **flags: Any) -> dict[str, Any]:
@@ -116,7 +130,7 @@ def plan(
         overrides=overrides,
         flag_names={"time_limit_s": "--time-limit"},
     )
-    with _progress(params.time_limit_s, params.engine) as on_progress:
+    with _progress(params.time_limit_s, params.engine) as (on_solve, on_progress):
         summary = plan_job(
             source,
             out_dir,
@@ -125,6 +139,7 @@ def plan(
             depots=depots,
             matrix=matrix,
             on_progress=on_progress,
+            on_solve=on_solve,
         )
     _print_summary(summary, out_dir)
     if not summary["check"]["ok"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,13 @@ def plan_job(
     depots: Path | None = None,
     matrix: Path | None = None,
     on_progress: ProgressCallback | None = None,
+    on_solve: Callable[[], None] | None = None,
     draw_map: bool = True,
 ) -> dict[str, Any]:
-    """Plan routes for the inputs and write plan.csv/json, routes.geojson, summary, map."""
+    """Plan routes for the inputs and write plan.csv/json, routes.geojson, summary, map.
+
+    ``on_solve`` is called once the inputs are read, just before solving starts (a progress
+    display starts there, so a bad input fails before any spinner appears)."""
     start = time.perf_counter()
     timings: dict[str, float] = {}
     with timed(log, "read", timings):
@@ -90,6 +95,8 @@ def plan_job(
             speed_kmh=params.speed_kmh,
             speed=params.speed,
         )
+    if on_solve is not None:
+        on_solve()
     with timed(log, "solve", timings):
         plan = plan_routes(problem, params, on_progress=on_progress)
     with timed(log, "check", timings):
