@@ -103,7 +103,10 @@ def _prior(hist, primary, channels, items_all, n, params) -> list[float]:  # typ
         for i in items_all
     ]
     buyers = [len(primary.get(i, set())) for i in items_all]
-    return [float(v) for v in unprompted_prior(unprompted, buyers, n, params.unprompted_weight)]
+    prior = unprompted_prior(
+        unprompted, buyers, n, params.unprompted_weight, params.max_similar_per_item
+    )
+    return [float(v) for v in prior]
 
 
 def _self_votes(by_action, primary, channels, params) -> dict[tuple[str, str], float]:  # type: ignore[no-untyped-def]

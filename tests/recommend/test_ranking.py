@@ -118,25 +118,33 @@ def test_unprompted_prior_hand_values() -> None:
     """10 of item 0's 12 buyers never engaged with it, against 11 of 113 purchases in the
     log: G^2 = 50.1, excess 10 - 12 * 11/113 = 8.832 buyers, times weight 2 over 50 users.
     Item 1 (0 of 100) is below the log's share; item 2 (1 of 1) is not significant (G^2 4.7)."""
-    got = unprompted_prior(np.array([10, 0, 1]), np.array([12, 100, 1]), 50, 2.0)
+    got = unprompted_prior(np.array([10, 0, 1]), np.array([12, 100, 1]), 50, 2.0, limit=5)
     assert got.tolist() == pytest.approx([2.0 * (10 - 12 * 11 / 113) / 50, 0.0, 0.0], rel=1e-12)
 
 
 @given(
     st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=30),
     st.floats(0.5, 1e5),
+    st.integers(1, 4),
 )
 def test_unprompted_prior_only_lifts_items_above_the_logs_share(
-    counts: list[tuple[int, int]], weight: float
+    counts: list[tuple[int, int]], weight: float, limit: int
 ) -> None:
     """Positive only where an item's unprompted share exceeds the log's; linear in the weight;
-    0 everywhere when every purchase is unprompted or the weight is 0."""
+    at most ``limit`` items, the largest of the uncapped prior (ties by item); 0 everywhere
+    when every purchase is unprompted or the weight is 0."""
     unprompted = np.array([k for k, _ in counts])
     buyers = unprompted + np.array([e for _, e in counts])
-    prior = unprompted_prior(unprompted, buyers, 100, weight)
+    full = unprompted_prior(unprompted, buyers, 100, weight, limit=len(counts))
+    prior = unprompted_prior(unprompted, buyers, 100, weight, limit=limit)
     share = unprompted.sum() / max(buyers.sum(), 1)
     lifted = prior > 0
     assert np.all(unprompted[lifted] > share * buyers[lifted])
-    assert unprompted_prior(unprompted, buyers, 100, 2 * weight) == pytest.approx(2 * prior)
-    assert not unprompted_prior(buyers, buyers, 100, weight).any()
-    assert not unprompted_prior(unprompted, buyers, 100, 0.0).any()
+    assert lifted.sum() == min(limit, (full > 0).sum())
+    ranked = sorted(np.flatnonzero(full > 0), key=lambda i: (-full[i], i))[:limit]
+    assert sorted(ranked) == np.flatnonzero(lifted).tolist()
+    assert np.array_equal(prior[lifted], full[lifted])
+    doubled = unprompted_prior(unprompted, buyers, 100, 2 * weight, limit=limit)
+    assert doubled == pytest.approx(2 * prior)
+    assert not unprompted_prior(buyers, buyers, 100, weight, limit=limit).any()
+    assert not unprompted_prior(unprompted, buyers, 100, 0.0, limit=limit).any()

@@ -188,7 +188,9 @@ class Blend:
         )
         buyers = np.asarray(left.sum(axis=0)).ravel().astype(np.int64)
         unprompted = buyers - np.asarray((engaged > 0).sum(axis=0)).ravel()
-        self.prior = unprompted_prior(unprompted, buyers, n_users, p.unprompted_weight)
+        self.prior = unprompted_prior(
+            unprompted, buyers, n_users, p.unprompted_weight, p.max_similar_per_item
+        )
 
     def scores(self, block: IntArray) -> npt.NDArray[np.float64]:
         """prior + H[block] V: the rank stage's weighted sum of votes."""

@@ -52,9 +52,9 @@ class RecommendParams:
     """Weight of the unprompted-purchase prior: items bought by users who never viewed or
     carted them (any other indicator action) far more often than the log's average, such as
     add-ons and checkout items, start every user's score at ``unprompted_weight`` times their
-    excess unprompted buyers per user (``ranking.unprompted_prior``). 0 turns it off; a log
-    without such items is unaffected. LLR mode only (docs/evaluation.md, "Unprompted
-    purchases")."""
+    excess unprompted buyers per user (``ranking.unprompted_prior``; at most
+    ``max_similar_per_item`` items). 0 turns it off; a log without such items is unaffected.
+    LLR mode only (docs/evaluation.md, "Unprompted purchases")."""
     backfill: bool = True
     """Fill lists shorter than n with the most popular items (marked ``backfill``)."""
     users_per_shard: int = 100_000

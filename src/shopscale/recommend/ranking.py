@@ -114,10 +114,13 @@ def unprompted_prior(
     buyers: npt.NDArray[np.integer],
     n_users: int,
     weight: float,
+    limit: int,
 ) -> npt.NDArray[np.float64]:
     """Per item, the score every user's list starts from: weight * excess unprompted buyers
     per user, for items bought without any other indicator action by the buyer far more
-    often than the log's average (add-ons, checkout items); 0 for every other item.
+    often than the log's average (add-ons, checkout items); 0 for every other item. At most
+    ``limit`` items get a prior (the largest, ties by item), so a log with many such items
+    cannot flood every list or the rank stage's inner loop.
 
     ``unprompted[i]``: users who did the primary action on i and no other indicator action
     on i; ``buyers[i]``: users who did the primary action on i. With share s = sum unprompted /
@@ -134,7 +137,14 @@ def unprompted_prior(
     table = (k, b - k, total_k - k, (total_b - total_k) - (b - k))
     significant = positively_associated(*table) & (llr(*table) >= UNPROMPTED_MIN_LLR)
     excess = k - (total_k / total_b) * b
-    return np.where(significant, weight * excess / n_users, 0.0)
+    prior = np.where(significant, weight * excess / n_users, 0.0)
+    lifted = np.flatnonzero(prior > 0)
+    if lifted.size > limit:
+        keep = lifted[np.lexsort((lifted, -prior[lifted]))[:limit]]
+        capped = np.zeros_like(prior)
+        capped[keep] = prior[keep]
+        return capped
+    return prior
 
 
 def decay_weights(

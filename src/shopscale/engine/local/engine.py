@@ -311,7 +311,11 @@ class LocalEngine:
         prior = np.zeros(n_items)
         if params.similarity == "llr":
             prior = unprompted_prior(
-                self.unprompted, self.left_total, len(self.users), params.unprompted_weight
+                self.unprompted,
+                self.left_total,
+                len(self.users),
+                params.unprompted_weight,
+                params.max_similar_per_item,
             )
         prior_items = np.flatnonzero(prior > 0).astype(np.int32)
         if prior_items.size:
