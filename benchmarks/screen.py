@@ -83,15 +83,16 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     spec = MODELS["shopscale"]
     head = [f"{t} {m}" for t in TASKS for m in METRICS]
-    print("| data set | split | seed | users | config | " + " | ".join(head) + " | s |")
+    cols = "| data set | split | seed | users (next, disc.) | config | "
+    print(cols + " | ".join(head) + " | s |")
     print("|---|---|---|---:|---|" + "---:|" * (len(head) + 1))
     doc: list[dict[str, Any]] = []
     for name in args.datasets.split(","):
         for rule, seed, val in validation_sets(name, seeds, args.data_dir):
-            users = val.tasks["next-purchase"].truth.users.size
+            users = ", ".join(f"{val.tasks[t].truth.users.size:,}" for t in TASKS)
             ref = fit_and_score(spec, reference, val, (10,))
             row = [f"{ref['tasks'][t][m]:.4f}" for t in TASKS for m in METRICS]
-            prefix = f"| {name} | {rule} | {seed} | {users:,} |"
+            prefix = f"| {name} | {rule} | {seed} | {users} |"
             print(f"{prefix} reference | " + " | ".join(row) + f" | {ref['seconds']:.0f} |")
             for label, settings in candidates.items():
                 got = fit_and_score(spec, {**reference, **settings}, val, (10,))
