@@ -60,13 +60,11 @@ def _progress(
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeLeftColumn())
     bar = Progress(*columns, console=console)
     task = bar.add_task(f"solving ({engine})", deadline=time.monotonic() + budget_s, start=False)
-    started: list[bool] = []
 
     def start() -> None:
         bar.update(task, deadline=time.monotonic() + budget_s)
         bar.start_task(task)
         bar.start()
-        started.append(True)
 
     def on_progress(p: Any) -> None:
         bar.update(
@@ -78,7 +76,7 @@ def _progress(
     try:
         yield start, on_progress
     finally:
-        if started:
+        if bar.live.is_started:  # stopping a bar never started would print a blank line
             bar.stop()
 
 
