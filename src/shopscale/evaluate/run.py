@@ -30,6 +30,7 @@ from shopscale.evaluate.split import (
 )
 from shopscale.evaluate.tune import candidates, grid_sample
 from shopscale.log import get_logger
+from shopscale.recommend.params import DECAYS
 
 # Per-user scores are kept at this k, for paired comparisons between models.
 PAIRED_K = 10
@@ -132,7 +133,7 @@ def search_settings(
 ) -> tuple[float, dict[str, Any]]:
     """Best (NDCG@10 next purchase, config) of ``grid`` on the validation split of ``data``."""
     if not data.has_time:  # decays are off without timestamps: one value, the defaults' too
-        off = {"half_life_days": 0.0, "half_life_events": 0.0}
+        off = dict.fromkeys(DECAYS, 0.0)
         grid = {**grid, **{k: [v] for k, v in off.items()}}
         defaults = {**defaults, **{k: v for k, v in off.items() if k in defaults}}
     val_split = validation_split(split_events(data, split, primary), split, primary)

@@ -9,6 +9,8 @@ Similarity = Literal["llr", "cosine", "jaccard", "count", "lift"]
 Exclude = Literal["primary", "any", "none"]
 Vote = Literal["llr", "geometric", "conditional"]
 VOTES: tuple[str, ...] = get_args(Vote)
+DECAYS: tuple[str, ...] = ("half_life_days", "half_life_events")
+"""Settings that need real timestamps: without them (times are file order) they are off."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, 
 from shopscale.errors import InputError
 from shopscale.events import EventsParams, resolve_inputs
 from shopscale.log import get_logger, timed
-from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.params import DECAYS, RecommendParams
 from shopscale.store.background import BackgroundLoad
 from shopscale.store.files import (
     FileFormat,
@@ -96,9 +96,10 @@ class RunSummary:
 def effective_params(params: RecommendParams, *, timed: bool) -> RecommendParams:
     """The model as run: time and sequence decay need real timestamps, so without them they
     are off (file order need not be the order events happened in)."""
-    if (params.half_life_days or params.half_life_events) and not timed:
+    if not timed and any(getattr(params, name) for name in DECAYS):
         log.info("the input has no timestamps (times are file order): decay is off")
-        return replace(params, half_life_days=None, half_life_events=None)
+        off: dict[str, Any] = dict.fromkeys(DECAYS)
+        return replace(params, **off)
     return params
 
 
