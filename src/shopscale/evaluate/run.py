@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from shopscale.config import check_fields
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import Interactions, TrainData
 from shopscale.evaluate.metrics import per_user_scores, score_lists
@@ -30,7 +31,7 @@ from shopscale.evaluate.split import (
 )
 from shopscale.evaluate.tune import candidates, grid_sample
 from shopscale.log import get_logger
-from shopscale.recommend.params import DECAYS
+from shopscale.recommend.params import DECAYS, MAX_LIST
 
 # Per-user scores are kept at this k, for paired comparisons between models.
 PAIRED_K = 10
@@ -54,8 +55,9 @@ class EvaluateParams:
     tune_task: Task = "next-purchase"
 
     def __post_init__(self) -> None:
-        if not self.k or min(self.k) < 1:
-            raise ValueError(f"k must be positive cut-offs, got {self.k}")
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
+        if not self.k or min(self.k) < 1 or max(self.k) > MAX_LIST:
+            raise ValueError(f"k must be cut-offs from 1 to {MAX_LIST:,}, got {self.k}")
         if self.budget < 1:
             raise ValueError(f"budget must be at least 1, got {self.budget}")
         unknown = [m for m in self.models if m not in MODELS]

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from shopscale.config import check_fields
 from shopscale.errors import ConfigError, InputError
 from shopscale.evaluate.data import Interactions, TrainData
 from shopscale.evaluate.metrics import Truth
@@ -49,8 +50,9 @@ class SplitParams:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if self.kind not in ("time", "leave-last-out", "holdout"):
-            raise ValueError(f"unknown split {self.kind!r} (time, leave-last-out, holdout)")
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
+        if self.seed < 0:
+            raise ValueError(f"seed must not be negative, got {self.seed}")
         if not 0.0 < self.fraction < 1.0:
             raise ValueError(f"split fraction must be in (0, 1), got {self.fraction}")
 
