@@ -18,6 +18,7 @@ from shopscale.evaluate.run import EvaluateParams, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, parse_split
 from shopscale.evaluate.tune import BLEND_GRID, SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, write_config
 from shopscale.events import EventsParams
+from shopscale.store.paths import check_output_file, check_output_folder, writing
 
 SplitOption = Annotated[
     str, typer.Option(help="time:F | leave-last-out | holdout:F (logs without timestamps).")
@@ -77,13 +78,17 @@ def evaluate_cmd(
         )
     except ValueError as exc:
         raise ConfigError("<flags>", "evaluate", str(exc)) from None
-    data = load_events(inputs, _events(config))
+    events = _events(config)
+    if report is not None:
+        check_output_folder(report)
+    data = load_events(inputs, events)
     result = evaluate(data, params, progress=lambda msg: out.print(f"[dim]{msg}[/]"))
     print_results(result)
     if report is not None:
         from shopscale.evaluate.report import write_report
 
-        page = write_report(result, report)
+        with writing(report):
+            page = write_report(result, report)
         out.print(f"report: {page}")
 
 
@@ -138,8 +143,12 @@ def tune_cmd(
         raise ConfigError(
             "--model", "model", f"expected shopscale or shopscale-blend, got {model!r}"
         )
+    if budget < 1:
+        raise ConfigError("command line", "--budget", f"must be at least 1, got {budget}")
     split_params = parse_split(split, seed=seed)
-    data = load_events(inputs, _events(config))
+    events = _events(config)
+    check_output_file(out_path)
+    data = load_events(inputs, events)
     defaults = SHOPSCALE_DEFAULTS if model == "shopscale" else {}
     best = search_settings(
         data,
@@ -155,13 +164,14 @@ def tune_cmd(
     )
     section = "recommend" if model == "shopscale" else "blend"
     values = {"primary": primary, **best[1]} if model == "shopscale" else best[1]
-    write_config(
-        out_path,
-        section,
-        values,
-        f"shopscale tune --split {split_params.label} "
-        f"--budget {budget}: best validation NDCG@10 (next purchase) {best[0]:.4f}",
-    )
+    with writing(out_path):
+        write_config(
+            out_path,
+            section,
+            values,
+            f"shopscale tune --split {split_params.label} "
+            f"--budget {budget}: best validation NDCG@10 (next purchase) {best[0]:.4f}",
+        )
     out.print(f"best ndcg@10 {best[0]:.4f} with {best[1]}; wrote {out_path}", highlight=False)
 
 

@@ -26,6 +26,7 @@ from shopscale.evaluate.split import (
     SplitParams,
     Task,
     make_task,
+    require_users,
     split_events,
     validation_split,
 )
@@ -140,6 +141,7 @@ def search_settings(
         defaults = {**defaults, **{k: v for k, v in off.items() if k in defaults}}
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
+    require_users(val.tasks, val_split, split, primary, "validation")
     best: tuple[float, dict[str, Any]] = (-1.0, {})
     for n, cfg in enumerate(grid_sample(grid, defaults, budget, split.seed), start=1):
         value = fit_and_score(spec, cfg, val, (10,))["tasks"]["next-purchase"]["ndcg@10"]
@@ -157,8 +159,10 @@ def evaluate(
     say = progress or (lambda msg: log.info("%s", msg))
     split = split_events(data, params.split, params.primary)
     test = prepare(split, params.primary, params.tasks)
+    require_users(test.tasks, split, params.split, params.primary, "test")
     val_split = validation_split(split, params.split, params.primary)
     val = prepare(val_split, params.primary, (params.tune_task,))
+    require_users(val.tasks, val_split, params.split, params.primary, "validation")
     result: dict[str, Any] = {
         "params": _params_dict(params),
         "data": _describe(data, split, test, val),

@@ -176,3 +176,27 @@ def make_task(split: Split, train: TrainData, task: Task) -> EvalTask:
     active = np.diff(train.binary().indptr) > 0
     keep = ~np.asarray(seen, dtype=bool) & active[split.test_user]
     return EvalTask(task, rule, Truth(split.test_user[keep], split.test_item[keep]), exclude)
+
+
+def require_users(
+    tasks: dict[str, EvalTask], split: Split, params: SplitParams, primary: str, part: str
+) -> None:
+    """Stop with the reason when a task of ``split`` has no user to test (``part``: test or
+    validation): every metric would be 0 and a "best" setting would be a coin toss."""
+    for name, task in tasks.items():
+        if task.truth.users.size:
+            continue
+        held = int(np.unique(split.test_user).size)
+        if held == 0:
+            why = f"no {primary!r} event falls in its held-out part"
+        else:
+            what = "bought" if task.rule == "primary" else "touched"
+            why = (
+                f"each of the {held:,} users with a held-out {primary!r} event has no "
+                f"training events or {what} every held-out item already in train"
+            )
+        raise InputError(
+            None,
+            f"the split {params.label} left no {part} users for {name}: {why} "
+            "(try another --split or a longer log)",
+        )
