@@ -207,8 +207,8 @@ def make_params(
         if found:
             where, expected, bad = found
             reason = f"expected {expected}, got {bad!r}"
-            if key in flags:
-                raise ConfigError("command line", flags[key] + where, reason)
+            if key in flags:  # the bad value is quoted: the flag alone says where
+                raise ConfigError("command line", flags[key], reason)
             raise ConfigError(source, f"{section}.{key}{where}", reason)
         kwargs[key] = _convert(value, hints[key])
     try:

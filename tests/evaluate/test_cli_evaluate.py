@@ -182,3 +182,22 @@ def test_tune_budget_must_be_positive(shopscale: Runner, shop_csv: Path) -> None
     """``tune --budget 0`` is refused in one line naming the flag, before any search."""
     proc = shopscale("tune", str(shop_csv), "--budget", "0", check=False)
     assert "[--budget]" in _one_line_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("--k", "0"), "--k"),
+        (("--k", "10,99999999999999999999999"), "--k"),
+        (("--tasks", "next-purchase,discovry"), "--tasks"),
+        (("--seed", "-1"), "--seed"),
+        (("--split", "time:nan"), "--split"),
+        (("--budget", "-3"), "--budget"),
+    ],
+)
+def test_bad_evaluate_flag_is_one_line_naming_it(
+    shopscale: Runner, shop_csv: Path, args: tuple[str, ...], flag: str
+) -> None:
+    """An out-of-range, non-finite or unknown evaluate setting names its flag in one line."""
+    proc = shopscale("evaluate", str(shop_csv), *args, check=False)
+    assert f"command line: [{flag}]" in _one_line_error(proc)

@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from shopscale.cli._common import EventsConfigOption, VerboseOption, load_config, out, setup_logging
-from shopscale.config import load_params
+from shopscale.config import load_params, make_params
 from shopscale.errors import ConfigError
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
@@ -34,7 +34,9 @@ def _ints(value: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
-        raise ConfigError("--k", "k", f"expected comma-separated integers, got {value!r}") from None
+        raise ConfigError(
+            "command line", "--k", f"expected comma-separated integers, got {value!r}"
+        ) from None
 
 
 def _events(config: Path | None) -> EventsParams:
@@ -67,17 +69,18 @@ def evaluate_cmd(
     setup_logging(verbose, quiet=JOB_LOGGERS)
     models = resolve_models(baselines)
     models = [m for m in MODELS if m in {*models, "shopscale", "shopscale-blend"}]
-    try:
-        params = EvaluateParams(
-            split=parse_split(split, seed=seed),
-            k=_ints(k),
-            tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),  # type: ignore[misc]
-            models=tuple(models),
-            primary=primary,
-            budget=budget,
-        )
-    except ValueError as exc:
-        raise ConfigError("<flags>", "evaluate", str(exc)) from None
+    values = {
+        "split": parse_split(split, seed=seed),
+        "k": _ints(k),
+        "tasks": tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        "models": tuple(models),
+        "primary": primary,
+        "budget": budget,
+    }
+    flags = {"k": "--k", "tasks": "--tasks", "primary": "--primary", "budget": "--budget"}
+    params = make_params(
+        EvaluateParams, values, source="command line", section="evaluate", flags=flags
+    )
     events = _events(config)
     if report is not None:
         check_output_folder(report)
@@ -141,7 +144,7 @@ def tune_cmd(
     setup_logging(verbose, quiet=JOB_LOGGERS)
     if model not in ("shopscale", "shopscale-blend"):
         raise ConfigError(
-            "--model", "model", f"expected shopscale or shopscale-blend, got {model!r}"
+            "command line", "--model", f"expected shopscale or shopscale-blend, got {model!r}"
         )
     if budget < 1:
         raise ConfigError("command line", "--budget", f"must be at least 1, got {budget}")

@@ -68,13 +68,14 @@ def parse_split(spec: str, *, seed: int = 42) -> SplitParams:
     defaults = {"time": 0.9, "holdout": 0.2, "leave-last-out": 0.5}
     if kind not in defaults:
         raise ConfigError(
-            "--split", "split", f"expected time:F, leave-last-out or holdout:F, got {spec!r}"
+            "command line", "--split", f"expected time:F, leave-last-out or holdout:F, got {spec!r}"
         )
     try:
         fraction = float(frac) if frac else defaults[kind]
         return SplitParams(kind, fraction, seed)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise ConfigError("--split", "split", str(exc)) from None
+        flag = "--seed" if str(exc).startswith("seed") else "--split"
+        raise ConfigError("command line", flag, str(exc)) from None
 
 
 @dataclass(frozen=True)
