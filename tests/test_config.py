@@ -289,3 +289,17 @@ def test_config_folder_is_named_as_a_folder(tmp_path: Path) -> None:
     """``--config`` naming a folder is a ConfigError saying so, not 'not found'."""
     with pytest.raises(ConfigError, match="is a folder"):
         read_toml(tmp_path)
+
+
+def test_config_that_is_not_a_regular_file_is_refused() -> None:
+    """A device such as /dev/zero is refused at once (reading it would never end)."""
+    with pytest.raises(ConfigError, match="not a regular file"):
+        read_toml("/dev/zero")
+
+
+def test_huge_config_is_refused(tmp_path: Path) -> None:
+    """A config file over 1 MB is refused naming the path, without parsing it."""
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * 1_000_001)
+    with pytest.raises(ConfigError, match=r"big\.toml: \[-\] larger than"):
+        read_toml(big)

@@ -27,6 +27,7 @@ from shopscale.errors import ConfigError
 P = TypeVar("P")
 INT_LIMIT = 2**63
 """Whole-number settings must fit a signed 64-bit integer (what engines and databases hold)."""
+MAX_TOML_BYTES = 1_000_000
 
 
 def read_toml(path: str | Path | None) -> dict[str, Any]:
@@ -38,7 +39,11 @@ def read_toml(path: str | Path | None) -> dict[str, Any]:
         raise ConfigError(str(p), "-", "is a folder, not a TOML file")
     if not p.exists():
         raise ConfigError(str(p), "-", "config file not found")
+    if not p.is_file():
+        raise ConfigError(str(p), "-", "not a regular file (a device or pipe?)")
     try:
+        if p.stat().st_size > MAX_TOML_BYTES:
+            raise ConfigError(str(p), "-", f"larger than {MAX_TOML_BYTES:,} bytes: not a config")
         text = p.read_bytes().decode("utf-8")
         return tomllib.loads(text)
     except UnicodeDecodeError as exc:
