@@ -45,6 +45,10 @@ def _events(config: Path | None) -> EventsParams:
     return load_params(EventsParams, cfg, "events", source=source)
 
 
+FLAGS = {"k": "--k", "tasks": "--tasks", "primary": "--primary", "budget": "--budget"}
+"""The flag of each ``EvaluateParams`` setting, named when its value is refused."""
+
+
 def evaluate_cmd(
     inputs: Annotated[list[str], typer.Argument(help="Event files, folders or globs.")],
     split: SplitOption = "time:0.9",
@@ -68,18 +72,16 @@ def evaluate_cmd(
     """
     setup_logging(verbose, quiet=JOB_LOGGERS)
     models = resolve_models(baselines)
-    models = [m for m in MODELS if m in {*models, "shopscale", "shopscale-blend"}]
     values = {
         "split": parse_split(split, seed=seed),
         "k": _ints(k),
         "tasks": tuple(t.strip() for t in tasks.split(",") if t.strip()),
-        "models": tuple(models),
+        "models": tuple(m for m in MODELS if m in {*models, "shopscale", "shopscale-blend"}),
         "primary": primary,
         "budget": budget,
     }
-    flags = {"k": "--k", "tasks": "--tasks", "primary": "--primary", "budget": "--budget"}
     params = make_params(
-        EvaluateParams, values, source="command line", section="evaluate", flags=flags
+        EvaluateParams, values, source="command line", section="evaluate", flags=FLAGS
     )
     events = _events(config)
     if report is not None:
@@ -152,29 +154,31 @@ def tune_cmd(
     events = _events(config)
     check_output_file(out_path)
     data = load_events(inputs, events)
-    defaults = SHOPSCALE_DEFAULTS if model == "shopscale" else {}
     best = search_settings(
         data,
         split_params,
         MODELS[model],
         dict(SHOPSCALE_GRID if model == "shopscale" else BLEND_GRID),
-        defaults,
+        SHOPSCALE_DEFAULTS if model == "shopscale" else {},
         budget=budget,
         primary=primary,
         progress=lambda n, value, cfg: out.print(
             f"[dim]{n:>3}[/] ndcg@10 {value:.4f}  {cfg}", highlight=False
         ),
     )
+    label = f"--split {split_params.label} --budget {budget}"
+    _write_best(out_path, model, primary, best, label)
+
+
+def _write_best(
+    out_path: Path, model: str, primary: str, best: tuple[float, dict[str, Any]], label: str
+) -> None:
+    """Write the best settings as the config file ``recommend`` (or the blend) reads."""
     section = "recommend" if model == "shopscale" else "blend"
     values = {"primary": primary, **best[1]} if model == "shopscale" else best[1]
+    comment = f"shopscale tune {label}: best validation NDCG@10 (next purchase) {best[0]:.4f}"
     with writing(out_path):
-        write_config(
-            out_path,
-            section,
-            values,
-            f"shopscale tune --split {split_params.label} "
-            f"--budget {budget}: best validation NDCG@10 (next purchase) {best[0]:.4f}",
-        )
+        write_config(out_path, section, values, comment)
     out.print(f"best ndcg@10 {best[0]:.4f} with {best[1]}; wrote {out_path}", highlight=False)
 
 
