@@ -128,17 +128,21 @@ def plan(
         overrides=overrides,
         flag_names={"time_limit_s": "--time-limit"},
     )
-    with _progress(params.time_limit_s, params.engine) as (on_solve, on_progress):
-        summary = plan_job(
-            source,
-            out_dir,
-            params=params,
-            fleet=fleet,
-            depots=depots,
-            matrix=matrix,
-            on_progress=on_progress,
-            on_solve=on_solve,
-        )
+    try:
+        with _progress(params.time_limit_s, params.engine) as (on_solve, on_progress):
+            summary = plan_job(
+                source,
+                out_dir,
+                params=params,
+                fleet=fleet,
+                depots=depots,
+                matrix=matrix,
+                on_progress=on_progress,
+                on_solve=on_solve,
+            )
+    except KeyboardInterrupt:  # typer would turn it into a plain return code (exit 0)
+        console.print(f"interrupted; {out_dir} is as it was before this run")
+        raise SystemExit(130) from None
     _print_summary(summary, out_dir)
     if not summary["check"]["ok"]:
         for line in summary["check"]["violations"][:20]:
