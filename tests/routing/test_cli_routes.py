@@ -303,3 +303,25 @@ def test_full_disk_at_the_end_keeps_previous_plan(
     assert "Traceback" not in done.stderr
     assert _snapshot(previous_plan) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "plan"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no_demand.vrp", "no_demand.vrp: a CVRP instance (EUC_2D) needs DEMAND_SECTION"),
+        ("dimension_mismatch.vrp", "dimension_mismatch.vrp:6: NODE_COORD_SECTION has 4 of"),
+        ("bad_numbers.vrp", "bad_numbers.vrp:8: NODE_COORD_SECTION: node 2: 'four' is not"),
+        ("duplicate_ids.vrp", "duplicate_ids.vrp:9: NODE_COORD_SECTION: node 2 appears again"),
+    ],
+)
+def test_bad_vrplib_is_refused_by_line(
+    rdata: Path, tmp_path: Path, name: str, message: str
+) -> None:
+    """A VRPLIB file with a missing section, a short section, a non-number or a repeated id
+    exits 2 naming file, line and cause; nothing is solved or written."""
+    done = _cli("routes", "plan", rdata / name, "--out", tmp_path / "p", "--time-limit", "1s")
+    assert done.returncode == 2, done.stderr
+    assert message in _words(done.stderr)
+    assert "unexpected" not in done.stderr
+    assert "read failed" in done.stderr
+    assert list(tmp_path.iterdir()) == []
