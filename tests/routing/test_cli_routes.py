@@ -325,3 +325,77 @@ def test_bad_vrplib_is_refused_by_line(
     assert "unexpected" not in done.stderr
     assert "read failed" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_infeasible_input_is_refused_before_solving(rdata: Path, tmp_path: Path) -> None:
+    """Windows no route can meet are refused before the solve (a 20-minute budget would
+    outlive the pytest timeout), naming node numbers and times in the file's units."""
+    done = _cli(
+        "routes",
+        "plan",
+        rdata / "unreachable_windows.vrp",
+        "--out",
+        tmp_path / "p",
+        "--time-limit",
+        "20m",
+    )
+    assert done.returncode == 2, done.stderr
+    text = _words(done.stderr)
+    assert "order 2: its window ends at 20 but the earliest arrival from depot 1 is 50" in text
+    assert "order 4: the earliest return to depot 1 is 105" in text
+    assert "solve took" not in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_optional_order_gets_its_reason(rdata: Path, tmp_path: Path) -> None:
+    """An optional order no vehicle can reach is planned around, and summary.json says why in
+    the file's units instead of blaming its prize."""
+    done = _cli(
+        "routes",
+        "plan",
+        rdata / "unreachable_optional.csv",
+        "--fleet",
+        rdata / "fleet.csv",
+        "--depots",
+        rdata / "depots.csv",
+        "--out",
+        tmp_path / "p",
+        "--time-limit",
+        "1s",
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    [item] = summary["unserved"]
+    assert item["order_id"] == "far_optional"
+    assert "its window ends at 60 s (00:01)" in item["reason"]
+
+
+@pytest.fixture(scope="module")
+def failed_plan(rdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A plan of one truck for two places due at the same time (only the solve can tell)."""
+    out = tmp_path_factory.mktemp("failed") / "plan"
+    done = _cli(
+        "routes", "plan", rdata / "one_truck_two_places.vrp", "--out", out, "--time-limit", "1s"
+    )
+    assert done.returncode == 2, done.stderr
+    return out, _words(done.stderr)
+
+
+def test_solve_infeasibility_names_orders(failed_plan: tuple[Path, str]) -> None:
+    """When only the solve shows that a required order cannot be served, the run exits 2
+    naming it by its id, and the plan it wrote serves the rest within every window."""
+    out, text = failed_plan
+    assert "no plan serves every required order within the time limit: 1 left unserved" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["check"]["violations"] == [
+        f"required order {summary['unserved'][0]['order_id']} not served"
+    ]
+
+
+def test_show_says_the_check_failed(failed_plan: tuple[Path, str]) -> None:
+    """`routes show` on a plan that failed the check says so plainly and exits 1."""
+    done = _cli("routes", "show", failed_plan[0])
+    assert done.returncode == 1, done.stderr
+    assert "CHECK FAILED: this plan violates 1 constraint(s); do not dispatch it" in _words(
+        done.stdout
+    )

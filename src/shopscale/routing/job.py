@@ -102,11 +102,13 @@ def plan_job(
                 speed=params.speed,
             )
         with timed(log, "validate", timings):
-            refuse_infeasible(problem)
+            unreachable = refuse_infeasible(problem, source)
         if on_solve is not None:
             on_solve()
         with timed(log, "solve", timings):
             plan = plan_routes(problem, params, on_progress=on_progress)
+        for i in unreachable.keys() & plan.unserved.keys():  # the known reason, not a guess
+            plan.unserved[i] = f"optional, cannot be served: {unreachable[i]}"
         with timed(log, "check", timings):
             report = check_plan(problem, plan)
         inputs = {"source": source, "fleet": fleet, "depots": depots, "matrix": matrix}
