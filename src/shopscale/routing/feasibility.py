@@ -12,7 +12,7 @@ demand is compared with what each group of vehicle types can carry (every trip f
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,72 +51,92 @@ def _legs(problem: Problem, src: IntArray, dst: IntArray) -> tuple[IntArray, Int
     return out[0], out[1]
 
 
-def _trip(problem: Problem, v: VehicleSpec) -> Iterator[tuple[NDArray[np.bool_], list[str]]]:
-    """Failing orders and their reasons for each constraint of a lone trip on type ``v``."""
+@dataclass(frozen=True)
+class LoneTrip:
+    """Earliest times and least length of the trip depot -> [pickup ->] order -> depot."""
+
+    start: int  # earliest departure: shift start within depot hours
+    close: int  # latest return: shift end within depot hours
+    reach_pickup: IntArray
+    reach: IntArray
+    back: IntArray
+    duration: IntArray  # travel and service only (waiting can be avoided by leaving later)
+    distance: IntArray
+
+
+def _lone_trip(problem: Problem, v: VehicleSpec) -> LoneTrip:
+    """Each order served alone by a vehicle of type ``v``, as early as possible."""
     n = problem.n_orders
     paired = problem.pickup_loc >= 0
     loc = problem.order_loc
     first = np.where(paired, problem.pickup_loc, loc)
-    depot = problem.depot_ids
     start = max(v.shift_start, int(problem.depot_tw[v.start_depot, 0]))
-    close = min(v.shift_end, int(problem.depot_tw[v.end_depot, 1]))
     d_out, t_out = _legs(problem, np.full(n, v.start_depot), first)
     d_back, t_back = _legs(problem, loc, np.full(n, v.end_depot))
-    d_pair, t_pair = (
-        travel_pairs(problem, first, loc) if problem.matrix is None else (0 * loc, 0 * loc)
-    )
-    reach_p = start + t_out
-    late_p = paired & (reach_p > problem.pickup_tw[:, 1])
-    yield (
-        late_p,
-        [
-            f"its pickup window ends at {time_text(problem, problem.pickup_tw[i, 1])} but the "
-            f"earliest arrival from depot {depot[v.start_depot]} is "
-            f"{time_text(problem, reach_p[i])}"
-            for i in np.flatnonzero(late_p)
-        ],
-    )
-    leave_p = np.where(paired, np.maximum(reach_p, problem.pickup_tw[:, 0]), start)
-    reach = leave_p + np.where(paired, problem.pickup_service + t_pair, t_out)
-    late = reach > problem.tw[:, 1]
-    yield (
-        late,
-        [
-            f"its window ends at {time_text(problem, problem.tw[i, 1])} but the earliest arrival "
-            f"from depot {depot[v.start_depot]} is {time_text(problem, reach[i])}"
-            for i in np.flatnonzero(late)
-        ],
-    )
+    if problem.matrix is None:
+        d_pair, t_pair = travel_pairs(problem, first, loc)
+    else:  # no shortest paths between orders: count the leg as free (never refuse wrongly)
+        d_pair, t_pair = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    d_pair, t_pair = np.where(paired, d_pair, 0), np.where(paired, t_pair, 0)
+    reach_pickup = start + t_out
+    leave = np.where(paired, np.maximum(reach_pickup, problem.pickup_tw[:, 0]), start)
+    reach = leave + np.where(paired, problem.pickup_service + t_pair, t_out)
     back = np.maximum(reach, problem.tw[:, 0]) + problem.service + t_back
-    after = back > close
-    yield (
-        after,
-        [
-            f"the earliest return to depot {depot[v.end_depot]} is {time_text(problem, back[i])}, "
-            f"after the shift or depot closes at {time_text(problem, close)}"
-            for i in np.flatnonzero(after)
-        ],
-    )
     services = problem.service + np.where(paired, problem.pickup_service, 0)
-    need = t_out + np.where(paired, t_pair, 0) + t_back + services
-    long = need > v.max_duration
-    yield (
-        long,
-        [
-            f"the trip takes at least {span_text(problem, need[i])}, more than max_duration "
-            f"{span_text(problem, v.max_duration)}"
-            for i in np.flatnonzero(long)
-        ],
+    return LoneTrip(
+        start=start,
+        close=min(v.shift_end, int(problem.depot_tw[v.end_depot, 1])),
+        reach_pickup=reach_pickup,
+        reach=reach,
+        back=back,
+        duration=t_out + t_pair + t_back + services,
+        distance=d_out + d_pair + d_back,
     )
-    dist = d_out + np.where(paired, d_pair, 0) + d_back
-    far = dist > v.max_distance
-    yield (
-        far,
-        [
-            f"the trip is at least {distance_text(problem, dist[i])} long, more than max_distance "
-            f"{distance_text(problem, v.max_distance)}"
-            for i in np.flatnonzero(far)
-        ],
+
+
+def _trip(problem: Problem, v: VehicleSpec) -> Iterator[tuple[NDArray[np.bool_], list[str]]]:
+    """Failing orders and their reasons for each constraint of a lone trip on type ``v``."""
+    trip = _lone_trip(problem, v)
+    since = f"the earliest arrival from depot {problem.depot_ids[v.start_depot]} is"
+
+    def failing(bad: NDArray[np.bool_], say: Callable[[int], str]) -> tuple:
+        return bad, [say(int(i)) for i in np.flatnonzero(bad)]
+
+    yield failing(
+        (problem.pickup_loc >= 0) & (trip.reach_pickup > problem.pickup_tw[:, 1]),
+        lambda i: (
+            f"its pickup window ends at {time_text(problem, problem.pickup_tw[i, 1])} "
+            f"but {since} {time_text(problem, trip.reach_pickup[i])}"
+        ),
+    )
+    yield failing(
+        trip.reach > problem.tw[:, 1],
+        lambda i: (
+            f"its window ends at {time_text(problem, problem.tw[i, 1])} but {since} "
+            f"{time_text(problem, trip.reach[i])}"
+        ),
+    )
+    yield failing(
+        trip.back > trip.close,
+        lambda i: (
+            f"the earliest return to depot {problem.depot_ids[v.end_depot]} is "
+            f"{time_text(problem, trip.back[i])}, after the shift or depot closes at "
+            f"{time_text(problem, trip.close)}"
+        ),
+    )
+    yield failing(
+        trip.duration > v.max_duration,
+        lambda i: (
+            f"the trip takes at least {span_text(problem, trip.duration[i])}, more than "
+            f"max_duration {span_text(problem, v.max_duration)}"
+        ),
+    )
+    yield failing(
+        trip.distance > v.max_distance,
+        lambda i: (
+            f"the trip is at least {distance_text(problem, trip.distance[i])} long, more "
+            f"than max_distance {distance_text(problem, v.max_distance)}"
+        ),
     )
 
 

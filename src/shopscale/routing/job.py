@@ -103,6 +103,7 @@ def plan_job(
             )
         with timed(log, "validate", timings):
             unreachable = refuse_infeasible(problem, source)
+        inputs = {"source": source, "fleet": fleet, "depots": depots, "matrix": matrix}
         if on_solve is not None:
             on_solve()
         with timed(log, "solve", timings):
@@ -111,14 +112,8 @@ def plan_job(
             plan.unserved[i] = f"optional, cannot be served: {unreachable[i]}"
         with timed(log, "check", timings):
             report = check_plan(problem, plan)
-        inputs = {"source": source, "fleet": fleet, "depots": depots, "matrix": matrix}
-        summary = summarise(
-            problem,
-            plan,
-            report,
-            params,
-            inputs={k: str(v.resolve()) if v else None for k, v in inputs.items()},
-        )
+        paths = {k: str(v.resolve()) if v else None for k, v in inputs.items()}
+        summary = summarise(problem, plan, report, params, inputs=paths)
         with timed(log, "write", timings):
             _write(problem, plan, staging, summary, draw_map=draw_map)
         summary["timings"] = timings
