@@ -237,7 +237,8 @@ def show(
         row[2] += r["distance"]
         row[3] += r["cost"]
     for name, (n, stops, dist, cost) in by_type.items():
-        table.add_row(name, str(n), str(stops), f"{dist:,}", f"{cost * scale:,.6g}")
+        dist_file = dist * doc.get("distance_scale", 1.0)  # VRPTW: tenths -> file units
+        table.add_row(name, str(n), str(stops), f"{dist_file:,.6g}", f"{cost * scale:,.6g}")
     out.print(table)
     check = summary.get("check", {})
     if not check.get("ok", False):
