@@ -90,6 +90,14 @@ def _check_loads(problem: Problem, route: PlanRoute, name: str, out: list[str]) 
                 )
 
 
+def _stop_name(problem: Problem, visit: tuple[str, int]) -> str:
+    """A stop as the user knows it: ``delivery of order o2`` or ``reload at depot D1``."""
+    kind, idx = visit
+    if kind == "R":
+        return f"reload at depot {problem.depot_ids[idx]}"
+    return f"{KIND_NAMES[kind]} of order {problem.order_ids[idx]}"
+
+
 def _check_times(problem: Problem, route: PlanRoute, name: str, out: list[str]) -> tuple[int, int]:
     """Earliest schedule meets every window and the shift; returns (distance, min duration)."""
     vehicle = problem.vehicles[route.vehicle_type]
@@ -101,11 +109,9 @@ def _check_times(problem: Problem, route: PlanRoute, name: str, out: list[str]) 
     for k, (early, late, service) in enumerate(windows):
         t = max(t + int(dur[k]), early)
         if t > late:
-            kind, idx = route.visits[k]
             out.append(
-                f"{name}: stop {k + 1} ({KIND_NAMES[kind]} of order {problem.order_ids[idx]}) "
-                f"starts at {time_text(problem, t)} after its window ends at "
-                f"{time_text(problem, late)}"
+                f"{name}: stop {k + 1} ({_stop_name(problem, route.visits[k])}) starts at "
+                f"{time_text(problem, t)} after its window ends at {time_text(problem, late)}"
             )
         t += service
     end = t + int(dur[-1])

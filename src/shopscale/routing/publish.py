@@ -54,7 +54,8 @@ def _alive(pid: int) -> bool:
 def _sweep(out: Path) -> None:
     """Remove staging folders of dead runs; put back a plan a dead run had moved aside."""
     for kind in ("staging", "old"):
-        for path in sorted(out.parent.glob(f".{out.name}.{kind}-*")):
+        prefix = f".{out.name}.{kind}-"
+        for path in sorted(p for p in out.parent.iterdir() if p.name.startswith(prefix)):
             pid = path.name.rsplit("-", 1)[-1]
             if not pid.isdigit() or _alive(int(pid)):
                 continue
