@@ -67,7 +67,7 @@ def test_demand_only_some_types_can_carry(tables: dict[str, Path], rdata: Path) 
     with pytest.raises(
         InputError,
         match=r"orders only fridge can serve need 40;5 in total but "
-        r"vehicle types fridge carries at most 32;16",
+        r"vehicle type fridge carries at most 32;16",
     ):
         refuse_infeasible(problem, orders)
 

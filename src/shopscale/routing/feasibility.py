@@ -24,6 +24,9 @@ from shopscale.routing.problem import UNLIMITED, IntArray, Problem, VehicleSpec,
 from shopscale.routing.rows import RowError
 from shopscale.routing.units import amount_text, distance_text, span_text, time_text
 
+Failures = tuple[NDArray[np.bool_], list[str]]
+"""Orders failing one constraint, and the reason for each."""
+
 MAX_SUBSET_TYPES = 10
 """Up to this many vehicle types every group of types is compared with its orders' demand."""
 
@@ -55,7 +58,6 @@ def _legs(problem: Problem, src: IntArray, dst: IntArray) -> tuple[IntArray, Int
 class LoneTrip:
     """Earliest times and least length of the trip depot -> [pickup ->] order -> depot."""
 
-    start: int  # earliest departure: shift start within depot hours
     close: int  # latest return: shift end within depot hours
     reach_pickup: IntArray
     reach: IntArray
@@ -84,7 +86,6 @@ def _lone_trip(problem: Problem, v: VehicleSpec) -> LoneTrip:
     back = np.maximum(reach, problem.tw[:, 0]) + problem.service + t_back
     services = problem.service + np.where(paired, problem.pickup_service, 0)
     return LoneTrip(
-        start=start,
         close=min(v.shift_end, int(problem.depot_tw[v.end_depot, 1])),
         reach_pickup=reach_pickup,
         reach=reach,
@@ -94,29 +95,31 @@ def _lone_trip(problem: Problem, v: VehicleSpec) -> LoneTrip:
     )
 
 
-def _trip(problem: Problem, v: VehicleSpec) -> Iterator[tuple[NDArray[np.bool_], list[str]]]:
+def _failing(bad: NDArray[np.bool_], say: Callable[[int], str]) -> Failures:
+    """The orders flagged in ``bad`` with the reason ``say`` gives for each."""
+    return bad, [say(int(i)) for i in np.flatnonzero(bad)]
+
+
+def _trip(problem: Problem, v: VehicleSpec) -> Iterator[Failures]:
     """Failing orders and their reasons for each constraint of a lone trip on type ``v``."""
     trip = _lone_trip(problem, v)
     since = f"the earliest arrival from depot {problem.depot_ids[v.start_depot]} is"
 
-    def failing(bad: NDArray[np.bool_], say: Callable[[int], str]) -> tuple:
-        return bad, [say(int(i)) for i in np.flatnonzero(bad)]
-
-    yield failing(
+    yield _failing(
         (problem.pickup_loc >= 0) & (trip.reach_pickup > problem.pickup_tw[:, 1]),
         lambda i: (
             f"its pickup window ends at {time_text(problem, problem.pickup_tw[i, 1])} "
             f"but {since} {time_text(problem, trip.reach_pickup[i])}"
         ),
     )
-    yield failing(
+    yield _failing(
         trip.reach > problem.tw[:, 1],
         lambda i: (
             f"its window ends at {time_text(problem, problem.tw[i, 1])} but {since} "
             f"{time_text(problem, trip.reach[i])}"
         ),
     )
-    yield failing(
+    yield _failing(
         trip.back > trip.close,
         lambda i: (
             f"the earliest return to depot {problem.depot_ids[v.end_depot]} is "
@@ -124,14 +127,14 @@ def _trip(problem: Problem, v: VehicleSpec) -> Iterator[tuple[NDArray[np.bool_],
             f"{time_text(problem, trip.close)}"
         ),
     )
-    yield failing(
+    yield _failing(
         trip.duration > v.max_duration,
         lambda i: (
             f"the trip takes at least {span_text(problem, trip.duration[i])}, more than "
             f"max_duration {span_text(problem, v.max_duration)}"
         ),
     )
-    yield failing(
+    yield _failing(
         trip.distance > v.max_distance,
         lambda i: (
             f"the trip is at least {distance_text(problem, trip.distance[i])} long, more "
@@ -140,33 +143,27 @@ def _trip(problem: Problem, v: VehicleSpec) -> Iterator[tuple[NDArray[np.bool_],
     )
 
 
+def _load(problem: Problem, v: VehicleSpec) -> list[Failures]:
+    """Orders a vehicle of type ``v`` cannot carry (capacity) or may not serve (skills)."""
+    capacity = np.asarray(v.capacity, dtype=np.int64)
+    heavy = np.asarray(~(problem.demand <= capacity).all(axis=1), dtype=bool)
+    lacking = np.array([not s <= v.skills for s in problem.skills], dtype=bool)
+    return [
+        _failing(
+            heavy,
+            lambda i: f"demand {amount_text(problem.demand[i])} > capacity {amount_text(capacity)}",
+        ),
+        _failing(lacking, lambda i: f"needs skills {sorted(problem.skills[i] - v.skills)}"),
+    ]
+
+
 def _verdict(problem: Problem) -> Verdict:
     """Try every order alone on every vehicle type: capacity, skills, windows, limits."""
     n = problem.n_orders
     ok = np.ones((n, len(problem.vehicles)), dtype=bool)
     why: dict[tuple[int, int], str] = {}
     for t, v in enumerate(problem.vehicles):
-        capacity = np.asarray(v.capacity, dtype=np.int64)
-        heavy = ~(problem.demand <= capacity).all(axis=1)
-        checks = [
-            (
-                heavy,
-                [
-                    f"demand {amount_text(problem.demand[i])} > capacity {amount_text(capacity)}"
-                    for i in np.flatnonzero(heavy)
-                ],
-            ),
-        ]
-        lacking = np.array([not s <= v.skills for s in problem.skills], dtype=bool)
-        checks.append(
-            (
-                lacking,
-                [
-                    f"needs skills {sorted(problem.skills[i] - v.skills)}"
-                    for i in np.flatnonzero(lacking)
-                ],
-            )
-        )
+        checks = _load(problem, v)
         if v.count == 0:
             checks.append((np.ones(n, dtype=bool), ["none of them in the fleet"] * n))
         for bad, reasons in itertools.chain(checks, _trip(problem, v)):
@@ -209,14 +206,16 @@ def _demand_problems(problem: Problem, verdict: Verdict) -> list[str]:
         if not (need > can).any() or not mine.any():
             continue
         names = ", ".join(problem.vehicles[t].name for t in group)
-        whom = "the whole fleet" if len(group) == len(types) else f"vehicle types {names}"
+        whom = {1: f"vehicle type {names} carries"}.get(len(group), f"vehicle types {names} carry")
+        if len(group) == len(types):
+            whom = "the whole fleet carries"
         scope = (
             "required orders"
             if len(group) == len(types)
             else f"required orders only {names} can serve"
         )
         out.append(
-            f"{scope} need {amount_text(need)} in total but {whom} carries at most "
+            f"{scope} need {amount_text(need)} in total but {whom} at most "
             f"{amount_text(can)} (every vehicle full on every trip)"
         )
         if len(out) >= 3:
