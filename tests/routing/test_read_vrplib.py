@@ -82,3 +82,13 @@ def test_explicit_matrix_of_wrong_size(rdata: Path) -> None:
     """A FULL_MATRIX with too few values names the section's line and both counts."""
     lines = _problems(rdata / "explicit_short.vrp")
     assert lines[7] == "EDGE_WEIGHT_SECTION has 12 values; FULL_MATRIX for DIMENSION 4 needs 16"
+
+
+def test_huge_dimension_is_refused_before_allocating(rdata: Path) -> None:
+    """A DIMENSION far beyond the file's rows is refused at its line, not allocated."""
+    path = rdata / "huge_dimension.vrp"
+    with pytest.raises(InputError) as err:
+        read_vrplib(path)
+    assert str(err.value) == (
+        f"{path}:3: DIMENSION is 1000000000 but the longest node section has 6 rows"
+    )

@@ -39,6 +39,7 @@ KNOWN_SECTIONS = {
     "DEPOT_SECTION",
     "EDGE_WEIGHT_SECTION",
 }
+NODE_SECTIONS = ("NODE_COORD_SECTION", "DEMAND_SECTION", "TIME_WINDOW_SECTION")
 REQUIRED = {
     "CVRP": ("DIMENSION", "CAPACITY", "DEMAND_SECTION"),
     "VRPTW": ("DIMENSION", "CAPACITY", "DEMAND_SECTION", "TIME_WINDOW_SECTION"),
@@ -78,8 +79,14 @@ def _header(text: VrplibText) -> tuple[str, str, int]:
         )
     text.errors.raise_if_any()
     n = spec_number(text, "DIMENSION", None, whole=True)
+    rows = max(len(s.rows) for k, s in text.sections.items() if k in NODE_SECTIONS)
     if n is not None and n < 2:
         text.add(text.specs["DIMENSION"].line, "DIMENSION must be >= 2 (depot and a customer)")
+    elif n is not None and n > rows:  # checked before any array of n rows is made
+        text.add(
+            text.specs["DIMENSION"].line,
+            f"DIMENSION is {n:.0f} but the longest node section has {rows} rows",
+        )
     text.errors.raise_if_any()
     return kind, weight, int(n or 0)
 
