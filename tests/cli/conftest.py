@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.store.results import SRC
+
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -28,6 +30,7 @@ def shopscale(tmp_path: Path) -> Runner:
                 "PATH": "/usr/bin:/bin",
                 "COLUMNS": "200",
                 "HOME": str(Path.home()),
+                "PYTHONPATH": SRC,  # the code under test, not whatever the venv installed
             },
             check=False,
         )
