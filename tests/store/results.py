@@ -115,11 +115,8 @@ def shopscale_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 def recommend_cmd(events: Path, out: Path, *args: str) -> list[str]:
     """The command line of ``shopscale recommend`` without a preview."""
-    return [sys.executable, "-m", "shopscale", "recommend", str(events), "--out", str(out)] + [
-        "--preview",
-        "0",
-        *args,
-    ]
+    command = [sys.executable, "-m", "shopscale", "recommend", str(events), "--out", str(out)]
+    return [*command, "--preview", "0", *args]
 
 
 def run_recommend(

@@ -108,7 +108,7 @@ def rerun_is_clean(out: Path, runs: Runs, *args: str) -> None:
 
 @pytest.mark.parametrize("point", list(POINTS))
 def test_kill_at_point_leaves_old_or_new_result(runs: Runs, tmp_path: Path, point: str) -> None:
-    """Killed at ``point``, run B leaves exactly A's result (B's once switched); a rerun is clean."""
+    """Killed at ``point``, run B leaves exactly A's result (B's once switched); reruns clean."""
     out = runs.folder_with_a(tmp_path)
     proc = run_recommend(runs.b, out, env={**runs.env, "SHOPSCALE_FAULT": point})
     assert proc.returncode == -signal.SIGKILL, f"never reached {point}: {proc.stderr}"
@@ -119,9 +119,7 @@ def test_kill_at_point_leaves_old_or_new_result(runs: Runs, tmp_path: Path, poin
 @pytest.mark.parametrize(
     ("point", "want"), [("write:recommendations.csv", "A"), ("publish:after-switch", "B")]
 )
-def test_kill_while_the_file_set_changes(
-    runs: Runs, tmp_path: Path, point: str, want: str
-) -> None:
+def test_kill_while_the_file_set_changes(runs: Runs, tmp_path: Path, point: str, want: str) -> None:
     """Parquet run A, then a CSV run B without a database killed at ``point``: the folder shows
     A's files or B's, never B's CSV beside A's Parquet or SQLite."""
     args = ("--format", "csv", "--db", "none")

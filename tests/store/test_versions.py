@@ -22,6 +22,13 @@ def publish(folder: VersionedFolder, files: dict[str, str]) -> Path:
     return current
 
 
+def write_then_fail(folder: VersionedFolder) -> None:
+    """Stage a file, then fail inside the version."""
+    with folder.new_version() as staging:
+        (staging / "a.txt").write_text("A2")
+        raise RuntimeError("boom")
+
+
 def test_published_files_are_read_through_stable_links(tmp_path: Path) -> None:
     """Every top-level entry of the version is at OUT/<name>, and current() is that version."""
     folder = VersionedFolder(tmp_path / "out")
@@ -49,9 +56,8 @@ def test_failed_version_leaves_current_untouched(tmp_path: Path) -> None:
     out = tmp_path / "out"
     folder = VersionedFolder(out)
     first = publish(folder, {"a.txt": "A1"})
-    with pytest.raises(RuntimeError), folder.new_version() as staging:
-        (staging / "a.txt").write_text("A2")
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail(folder)
     assert folder.current() == first and (out / "a.txt").read_text() == "A1"
     assert len(folder.versions()) == 1 and leftovers(out) == []
 
@@ -59,10 +65,11 @@ def test_failed_version_leaves_current_untouched(tmp_path: Path) -> None:
 def test_second_writer_fails_fast_naming_the_first(tmp_path: Path) -> None:
     """While one writer holds the folder, another gets a ShopscaleError naming its pid."""
     out = tmp_path / "out"
-    with VersionedFolder(out).new_version():
-        with pytest.raises(ShopscaleError, match=rf"another shopscale run \(pid {os.getpid()}\)"):
-            with VersionedFolder(out).new_version():
-                pass  # pragma: no cover - never entered
+    with (
+        VersionedFolder(out).new_version(),
+        pytest.raises(ShopscaleError, match=rf"another shopscale run \(pid {os.getpid()}\)"),
+    ):
+        publish(VersionedFolder(out), {"a.txt": "never"})
 
 
 def test_old_versions_are_pruned_to_keep(tmp_path: Path) -> None:

@@ -81,7 +81,8 @@ def main() -> None:
     except ShopscaleError as exc:
         if _SIGINTS:  # the error is how a library reported the Ctrl-C
             _interrupted()
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        # soft_wrap: one line however long (paths), so logs and scripts get it whole
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Exit, SystemExit) as exc:
         sys.exit(getattr(exc, "exit_code", None) or getattr(exc, "code", 0) or 0)

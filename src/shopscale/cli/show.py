@@ -62,8 +62,8 @@ def _query(path: Path, where: str, args: list[Any], order: str) -> list[tuple[An
     try:
         return duckdb.connect().execute(sql, [str(path), *args]).fetchall()
     except duckdb.Error as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(path, f"cannot read it as a results file ({reason})") from None
+        text = " ".join(str(err).replace(f"'{path}'", "it").split()) or type(err).__name__
+        raise InputError(path, f"cannot read it as a results file ({text})") from None
 
 
 def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:
