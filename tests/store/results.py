@@ -44,12 +44,20 @@ def read_results(out: Path) -> dict[str, object]:
         elif name == "shopscale.sqlite":
             state[name] = _sqlite_tables(path)
         elif name == "summary.json":
-            doc = json.loads(path.read_text().replace(os.path.abspath(out), "OUT"))
-            doc.pop("seconds")  # wall times differ between two runs of the same job
-            state[name] = doc
+            state[name] = _summary(path)
         else:
             state[name] = path.read_text()
     return state
+
+
+def _summary(path: Path) -> dict[str, object]:
+    """summary.json with the folder it was written for as OUT (a copied folder compares
+    equal to its original) and without wall times (they differ between two runs)."""
+    text = path.read_text()
+    written_for = os.path.dirname(json.loads(text)["outputs"]["summary"])
+    doc: dict[str, object] = json.loads(text.replace(written_for, "OUT"))
+    doc.pop("seconds")
+    return doc
 
 
 def _sqlite_tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
