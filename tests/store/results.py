@@ -78,7 +78,7 @@ def leftovers(out: Path) -> list[str]:
     found = []
     for base in (out, out / ".versions"):
         for path in base.iterdir() if base.is_dir() else []:
-            if path.name.startswith((".staging-", ".trash-", ".link-", ".tmp-", ".shopscale-")):
+            if path.name.startswith((".staging-", ".trash-", ".link-", ".tmp-", ".shopscale")):
                 found.append(str(path.relative_to(out)))
             elif path.is_symlink() and not path.exists():
                 found.append(f"{path.relative_to(out)} (dangling)")

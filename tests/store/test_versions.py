@@ -122,7 +122,9 @@ def test_leftovers_of_killed_runs_are_swept(tmp_path: Path) -> None:
     (out / ".staging-000009-20260101T000000Z").mkdir()
     (out / ".versions" / ".trash-000000-20260101T000000Z").mkdir()
     os.symlink("current/x", out / ".link-1-x")
-    assert len(leftovers(out)) == 3
+    (out / ".tmp-123-recommendations.parquet").write_text("half")
+    (out / ".shopscale.sqlite.partial-123").write_text("half")
+    assert len(leftovers(out)) == 5
     publish(folder, {"a.txt": "A2"})
     assert leftovers(out) == []
 

@@ -50,6 +50,9 @@ LINK_PREFIX = ".link-"
 _ID = re.compile(r"^(\d{6})-(\d{8}T\d{6}Z)$")
 _TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 LEGACY_MARKER = "summary.json"
+# temp links of a switch, temp files of an older shopscale's in-place writes, the write probe
+_LEFTOVER_FILES = (LINK_PREFIX, ".tmp-", ".shopscale-probe-")
+_PARTIAL = re.compile(r"^\..+\.partial-\d+$")  # an older shopscale's half-built SQLite file
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ class VersionedFolder:
                 if path.name.startswith((STAGING_PREFIX, TRASH_PREFIX)) and not path.is_symlink():
                     log.info("removing %s, left by a run that was killed", path)
                     shutil.rmtree(path, ignore_errors=True)
-                elif path.name.startswith(LINK_PREFIX) and path.is_symlink():
+                elif path.name.startswith(_LEFTOVER_FILES) or _PARTIAL.match(path.name):
                     path.unlink()
         self._relink_migrated()
 
