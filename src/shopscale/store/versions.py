@@ -136,9 +136,8 @@ class VersionedFolder:
 
     def _publish(self, staging: Path, vid: str) -> None:
         """Make the staged folder a version and switch ``current`` to it."""
-        for name in _names(staging):
-            if name.startswith(".") or name == CURRENT:
-                raise ValueError(f"a version may not hold a top-level entry named {name!r}")
+        if CURRENT in _names(staging):
+            raise ValueError(f"a version may not hold a top-level entry named {CURRENT!r}")
         _fsync_tree(staging)
         self._versions_dir.mkdir(exist_ok=True)
         os.rename(staging, self._versions_dir / vid)
@@ -341,8 +340,8 @@ def check_writable(root: Path) -> None:
 
 
 def _names(folder: Path) -> list[str]:
-    """Top-level entry names of a folder, sorted."""
-    return sorted(p.name for p in folder.iterdir())
+    """Top-level entry names of a version that get a link in OUT (hidden ones do not), sorted."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def _created(vid: str) -> datetime:
