@@ -211,6 +211,7 @@ def test_full_disk_is_one_line_and_keeps_the_old_result(
     assert proc.returncode == 2, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and re.search("too large|disk I/O", errors[0]), proc.stderr
+    assert ".staging-" not in errors[0]  # named where the user looks, not the temp folder
     assert "Traceback" not in proc.stderr
     assert_whole(out, runs, "A")
     assert leftovers(out) == []

@@ -151,3 +151,18 @@ def test_check_writable_refuses_files_and_paths_under_files(tmp_path: Path) -> N
     check_writable(tmp_path / "new" / "deeper")
     assert not (tmp_path / "new").exists()
     assert list(tmp_path.iterdir()) == [tmp_path / "f"]
+
+
+def test_sub_folders_are_published_with_the_files(tmp_path: Path) -> None:
+    """A version's sub-folder (the model state's ``model/``) switches with the files."""
+    out = tmp_path / "out"
+    folder = VersionedFolder(out)
+    with folder.new_version() as staging:
+        (staging / "model").mkdir()
+        (staging / "model" / "state.bin").write_bytes(b"S1")
+        (staging / "a.txt").write_text("A1")
+    assert (out / "model" / "state.bin").read_bytes() == b"S1"
+    publish(folder, {"a.txt": "A2"})
+    assert not (out / "model").exists() and leftovers(out) == []
+    folder.rollback()
+    assert (out / "model" / "state.bin").read_bytes() == b"S1"

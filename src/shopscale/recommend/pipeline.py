@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,10 +37,8 @@ from shopscale.store.files import (
     write_json,
     write_table,
 )
+from shopscale.store.sql import SqlUrl, StoreError, parse_url
 from shopscale.store.versions import VersionedFolder, check_writable
-
-if TYPE_CHECKING:
-    from shopscale.store.sql import SqlUrl
 
 log = get_logger("recommend.pipeline")
 
@@ -182,8 +180,6 @@ def check_output(out: Path, output: OutputParams) -> None:
     check_writable(out)
     if output.db in (None, "none", "sqlite"):
         return
-    from shopscale.store.sql import parse_url
-
     target = parse_url(output.db)
     if target.dialect == "sqlite":
         path = Path(target.target)
@@ -238,6 +234,14 @@ def _run_stages(
     loader = _start_db_load(output, out, staging)
     try:
         _reduce_rank_write(eng, params, output, out, staging, summary, loader)
+    except StoreError as err:
+        if loader is not None:
+            loader.abort(err)
+        if output.db != "sqlite":
+            raise
+        # the default file is built in the staging folder: name it where users look for it
+        reason = err.reason.replace(str(staging), str(out))
+        raise StoreError(f"sqlite:///{out / SQLITE_NAME}", reason) from err
     except BaseException as exc:
         if loader is not None:
             loader.abort(exc)
