@@ -142,12 +142,15 @@ def test_a_real_file_in_the_way_is_an_error_before_the_switch(tmp_path: Path) ->
 
 
 def test_check_writable_refuses_files_and_paths_under_files(tmp_path: Path) -> None:
-    """An existing file, or a path below one, is refused up front; a new nested folder is fine."""
+    """An existing file, a path below one or a folder that cannot be written is refused up
+    front; a new nested folder is fine (and not created by the check)."""
     (tmp_path / "f").write_text("x")
     with pytest.raises(ShopscaleError, match="exists and is not a folder"):
         check_writable(tmp_path / "f")
     with pytest.raises(ShopscaleError, match="is not a folder"):
         check_writable(tmp_path / "f" / "sub")
+    with pytest.raises(ShopscaleError, match="cannot write there"):
+        check_writable(Path("/proc/self"))  # a folder no one, root included, may write in
     check_writable(tmp_path / "new" / "deeper")
     assert not (tmp_path / "new").exists()
     assert list(tmp_path.iterdir()) == [tmp_path / "f"]
