@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.store.results import SRC
+
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 SRC = Path(__file__).resolve().parents[2] / "src"
 """This checkout's package: the subprocess runs it, not whatever copy the venv installed."""
@@ -31,6 +33,7 @@ def shopscale(tmp_path: Path) -> Runner:
                 "COLUMNS": "200",
                 "PYTHONPATH": str(SRC),
                 "HOME": str(Path.home()),
+                "PYTHONPATH": SRC,  # the code under test, not whatever the venv installed
             },
             check=False,
         )
