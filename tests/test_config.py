@@ -21,6 +21,7 @@ from shopscale.evaluate.run import EvaluateParams
 from shopscale.evaluate.split import SplitParams
 from shopscale.generate import GenerateParams
 from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.pipeline import OutputParams
 from shopscale.routing.params import RoutingParams
 from tests.cli.conftest import Runner, shopscale  # noqa: F401  (fixture)
 
@@ -99,6 +100,7 @@ PARAMS: tuple[type, ...] = (
     SplitParams,
     BlendParams,
     GenerateParams,
+    OutputParams,
 )
 FIELDS = [(cls, name, hint) for cls in PARAMS for name, hint in field_hints(cls).items()]
 

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shopscale.config import check_fields
 from shopscale.engine import get_engine
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, Engine
 from shopscale.errors import ConfigError, InputError, ShopscaleError
@@ -68,6 +69,7 @@ class OutputParams:
     """Published versions kept in the output folder (the current one included), >= 1."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
         if self.format not in ("parquet", "csv", "jsonl"):
             raise ValueError(f"format must be parquet, csv or jsonl, got {self.format!r}")
         if self.keep_versions < 1:
