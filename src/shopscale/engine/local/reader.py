@@ -1,22 +1,26 @@
 """Read and validate events into a DuckDB table, counting and keeping every rejected row.
 
-Each file is parsed by DuckDB (parallel, spilling to disk). Rows DuckDB cannot split into the
-expected columns come back from its rejects table with their line; rows that split but fail our
-rules (empty id, unknown action, unparsable timestamp) are found in SQL, and their lines are
-recovered by one sequential pass over that file only when there are any.
+Each file is parsed by DuckDB (parallel, spilling to disk) and checked in SQL (``checks``).
+When DuckDB reports anything wrong with a text file (a row it cannot split, a row that breaks a
+rule, or an error), that file is read again by the exact reader (``records``), which sees the
+records a plain CSV or JSON Lines reader sees and keeps each one's line and original text; its
+rows then go through the same checks. A clean file is read once, fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from shopscale.engine.local.checks import checked_sql, sql_str
+from shopscale.engine.local.records import Record, read_records
 from shopscale.errors import InputError
-from shopscale.events import EventsParams, Source, record_lines, sniff
+from shopscale.events import EventsParams, Source, sniff
 from shopscale.log import get_logger
 
 log = get_logger("engine.local.reader")
@@ -52,107 +56,220 @@ class ReadReport:
         )
 
 
-def _sql_str(value: str) -> str:
-    """Quote a string literal for DuckDB SQL."""
-    return "'" + value.replace("'", "''") + "'"
+BATCH_ROWS = 65_536
+"""Records the exact reader hands to DuckDB at a time."""
+NO_KINDS = (
+    "NULL::VARCHAR AS user_id_kind, NULL::VARCHAR AS action_kind, NULL::VARCHAR AS item_id_kind"
+)
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+_FLOATS = ("FLOAT", "DOUBLE", "DECIMAL")
+_TIMES = ("TIMESTAMP", "DATE")
 
 
-def _scan_csv(source: Source, params: EventsParams, tag: str) -> str:
+def _compression(source: Source) -> str:
+    """DuckDB's compression option from the sniffed content, not the file name."""
+    return "'gzip'" if source.compressed else "'none'"
+
+
+def _rejects_options(tag: str) -> str:
+    """read_csv options keeping rows DuckDB cannot split in a table (so the scan goes on)."""
+    return f"store_rejects=true, rejects_table='rej_{tag}', rejects_scan='scan_{tag}'"
+
+
+def _scan_csv(source: Source, tag: str) -> str:
     """A read_csv() call with every column as text, keeping structural errors in a table."""
-    cols = ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in source.columns)
-    ts = "timestamp" if "timestamp" in source.columns else "NULL"
+    cols = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in source.columns)
+    ts = "timestamp" if "timestamp" in source.columns else "NULL::VARCHAR"
     return (
-        f"SELECT user_id, action, item_id, {ts} AS ts_raw, NULL::VARCHAR AS bad, "
-        "NULL::VARCHAR AS raw_line "
-        f"FROM read_csv({_sql_str(str(source.path))}, columns={{{cols}}}, "
-        f"header={str(source.header).lower()}, delim={_sql_str(source.delimiter)}, "
-        f"quote='\"', escape='\"', store_rejects=true, rejects_table='rej_{tag}', "
-        f"rejects_scan='scan_{tag}', auto_detect=false, strict_mode=true)"
+        "SELECT NULL::BIGINT AS line, NULL::VARCHAR AS raw_line, NULL::VARCHAR AS bad, "
+        f"user_id, action, item_id, {ts} AS ts_raw, {NO_KINDS} "
+        f"FROM read_csv({sql_str(str(source.path))}, columns={{{cols}}}, "
+        f"header={str(source.header).lower()}, delim={sql_str(source.delimiter)}, "
+        f"quote='\"', escape='\"', compression={_compression(source)}, {_rejects_options(tag)}, "
+        "auto_detect=false, strict_mode=true)"
     )
 
 
-def _scan_jsonl(source: Source, params: EventsParams, tag: str) -> str:
-    """Each line as text, then JSON fields pulled out; invalid JSON becomes a reject reason."""
+def _select_jsonl(relation: str, params: EventsParams) -> str:
+    """JSON fields (and their JSON types) pulled out of each line's text; bad JSON is a reason."""
     names = {
         "user_id": params.user_column,
         "action": params.action_column,
         "item_id": params.item_column,
         "ts_raw": params.timestamp_column,
     }
-    fields = ", ".join(
-        f"CASE WHEN json_valid(line) THEN json_extract_string(line, {_sql_str('$.' + src)}) END"
-        f" AS {dst}"
-        for dst, src in names.items()
-    )
+    fields = []
+    for dst, src in names.items():
+        path = sql_str('$."' + src.replace('"', '\\"') + '"')
+        value = f"json_extract_string(raw_line, {path})"
+        fields.append(f"CASE WHEN json_valid(raw_line) THEN {value} END AS {dst}")
+        if dst != "ts_raw":
+            fields.append(
+                f"CASE WHEN json_valid(raw_line) THEN json_type(raw_line, {path}) END AS {dst}_kind"
+            )
     return (
-        f"SELECT {fields}, CASE WHEN NOT json_valid(line) THEN 'invalid JSON' "
-        "WHEN json_type(line) <> 'OBJECT' THEN 'JSON line is not an object' END AS bad, "
-        "line AS raw_line "
-        f"FROM read_csv({_sql_str(str(source.path))}, columns={{'line': 'VARCHAR'}}, "
-        "header=false, delim='\\x01', quote='', escape='', auto_detect=false, "
-        f"store_rejects=true, rejects_table='rej_{tag}', rejects_scan='scan_{tag}') "
-        "WHERE line IS NOT NULL AND trim(line) <> ''"
+        f"SELECT line, raw_line, CASE WHEN bad IS NOT NULL THEN bad "
+        "WHEN NOT json_valid(raw_line) THEN 'invalid JSON' "
+        "WHEN json_type(raw_line) <> 'OBJECT' THEN 'JSON line is not an object' END AS bad, "
+        f"{', '.join(fields)} FROM {relation}"
     )
+
+
+def _scan_jsonl(source: Source, params: EventsParams, tag: str) -> str:
+    """Each non-blank line as text, then its JSON fields."""
+    lines = (
+        "(SELECT NULL::BIGINT AS line, line AS raw_line, NULL::VARCHAR AS bad "
+        f"FROM read_csv({sql_str(str(source.path))}, columns={{'line': 'VARCHAR'}}, "
+        "header=false, delim='\\x01', quote='', escape='', auto_detect=false, "
+        f"compression={_compression(source)}, {_rejects_options(tag)}) "
+        "WHERE line IS NOT NULL AND trim(line) <> '')"
+    )
+    return _select_jsonl(lines, params)
+
+
+def _parquet_kind(source: Source, column: str, sql_type: str, *, timestamp: bool) -> str:
+    """SQL for a Parquet column's kind: NULL for text and integers, 'DOUBLE' for fractions.
+
+    Any other type (boolean, binary, lists, structs) is not an id: one error for the file.
+    """
+    base = sql_type.split("(")[0].lstrip("U")
+    if sql_type == "VARCHAR" or base in _INTEGERS or (timestamp and base.startswith(_TIMES)):
+        return "NULL::VARCHAR"
+    if base in _FLOATS:
+        return "'DOUBLE'"
+    expected = "epoch seconds, ISO-8601 text or a timestamp" if timestamp else "text or integers"
+    raise InputError(source.path, f"column {column} has type {sql_type}; expected {expected}")
 
 
 def _scan_parquet(source: Source, params: EventsParams, con: duckdb.DuckDBPyConnection) -> str:
-    """A read_parquet() call with our columns cast to text (missing columns are an error)."""
-    path = _sql_str(str(source.path))
+    """A read_parquet() call with our columns as text, their kinds, and each row as JSON."""
+    path = sql_str(str(source.path))
     try:
-        have = {
-            r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()
+        types = {
+            r[0]: r[1]
+            for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()
         }
     except duckdb.Error as exc:
-        raise InputError(source.path, f"cannot read Parquet: {exc}") from None
-    need = [params.user_column, params.action_column, params.item_column]
-    missing = [c for c in need if c not in have]
+        raise InputError(source.path, f"cannot read Parquet: {_first(exc)}") from None
+    roles = {
+        "user_id": params.user_column,
+        "action": params.action_column,
+        "item_id": params.item_column,
+    }
+    missing = [c for c in roles.values() if c not in types]
     if missing:
         raise InputError(source.path, f"missing column(s) {', '.join(missing)}")
-    ts = (
-        f'CAST("{params.timestamp_column}" AS VARCHAR)'
-        if params.timestamp_column in have
-        else "NULL"
-    )
+    if source.has_timestamp:
+        roles["ts_raw"] = params.timestamp_column
+    parts, shown = [], []
+    for role, col in roles.items():
+        quoted = '"' + col.replace('"', '""') + '"'
+        kind = _parquet_kind(source, col, types[col], timestamp=role == "ts_raw")
+        parts.append(f"CAST({quoted} AS VARCHAR) AS {role}")
+        if role != "ts_raw":
+            parts.append(f"{kind} AS {role}_kind")
+        shown.append(f"{sql_str(col)}: {quoted}")
+    if not source.has_timestamp:
+        parts.append("NULL::VARCHAR AS ts_raw")
     return (
-        f'SELECT CAST("{params.user_column}" AS VARCHAR) AS user_id, '
-        f'CAST("{params.action_column}" AS VARCHAR) AS action, '
-        f'CAST("{params.item_column}" AS VARCHAR) AS item_id, {ts} AS ts_raw, '
-        f"NULL::VARCHAR AS bad, NULL::VARCHAR AS raw_line FROM read_parquet({path})"
+        f"SELECT NULL::BIGINT AS line, to_json({{{', '.join(shown)}}})::VARCHAR AS raw_line, "
+        f"NULL::VARCHAR AS bad, {', '.join(parts)} FROM read_parquet({path})"
     )
 
 
-def _reason_sql(params: EventsParams, has_ts: bool) -> str:
-    """SQL CASE naming the first rule a parsed row breaks, or NULL when it is valid."""
-    checks = [
-        "WHEN bad IS NOT NULL THEN bad",
-        "WHEN user_id IS NULL OR user_id = '' THEN 'empty user_id'",
-        "WHEN item_id IS NULL OR item_id = '' THEN 'empty item_id'",
-        "WHEN action IS NULL OR action = '' THEN 'empty action'",
-    ]
-    if params.actions:
-        allowed = ", ".join(_sql_str(a) for a in params.actions)
-        checks.append(f"WHEN action NOT IN ({allowed}) THEN 'unknown action ''' || action || ''''")
-    if has_ts:
-        checks.append("WHEN ts_raw IS NULL OR trim(ts_raw) = '' THEN 'empty timestamp'")
-        checks.append("WHEN t IS NULL THEN 'unparsable timestamp ''' || ts_raw || ''''")
-    return "CASE " + " ".join(checks) + " END"
+def _first(exc: BaseException) -> str:
+    """The first line of a (DuckDB) error message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _rename_sql(params: EventsParams) -> str:
-    """SQL expression mapping raw action names to canonical ones."""
-    if not params.rename_actions:
-        return "trim(action)"
-    whens = " ".join(
-        f"WHEN {_sql_str(k)} THEN {_sql_str(v)}" for k, v in params.rename_actions.items()
+def _batches(records: Iterable[Record], source: Source) -> Iterable[pa.Table]:
+    """Records as Arrow tables of text columns, ``BATCH_ROWS`` at a time."""
+    index = {name: n for n, name in enumerate(source.columns)}
+    names = ("line", "raw_line", "bad", "user_id", "action", "item_id", "ts_raw")
+    cols: list[list[object]] = [[] for _ in names]
+    for rec in records:
+        ok = rec.bad is None and source.format == "csv"
+        values = [rec.line, rec.text, rec.bad]
+        for name in ("user_id", "action", "item_id", "timestamp"):
+            values.append(rec.fields[index[name]] if ok and name in index else None)
+        for col, value in zip(cols, values, strict=True):
+            col.append(value)
+        if len(cols[0]) == BATCH_ROWS:
+            yield pa.table(dict(zip(names, cols, strict=True)))
+            cols = [[] for _ in names]
+    if cols[0]:
+        yield pa.table(dict(zip(names, cols, strict=True)))
+
+
+def _load_exact(con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams) -> None:
+    """Fill ``raw`` from the exact reader (every record, with its line and original text)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE exact (line BIGINT, raw_line VARCHAR, bad VARCHAR, "
+        "user_id VARCHAR, action VARCHAR, item_id VARCHAR, ts_raw VARCHAR)"
     )
-    return f"CASE trim(action) {whens} ELSE trim(action) END"
+    for batch in _batches(read_records(source), source):
+        con.register("exact_batch", batch)
+        con.execute("INSERT INTO exact SELECT * FROM exact_batch")
+        con.unregister("exact_batch")
+    if source.format == "jsonl":
+        select = _select_jsonl("exact", params)
+    else:
+        select = f"SELECT *, {NO_KINDS} FROM exact"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {select}")
+    con.execute("DROP TABLE exact")
 
 
-TS_SQL = (
-    "coalesce(TRY_CAST(trim(ts_raw) AS BIGINT), "
-    "TRY_CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT), "
-    "TRY_CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT))"
-)
+def _load_fast(
+    con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams, tag: str, checked: str
+) -> bool:
+    """Parse with DuckDB and append the rows; False (nothing appended) when anything is wrong."""
+    scan = (
+        _scan_parquet(source, params, con)
+        if source.format == "parquet"
+        else (
+            _scan_csv(source, tag) if source.format == "csv" else _scan_jsonl(source, params, tag)
+        )
+    )
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {scan}")
+        structural = 0
+        if source.format != "parquet":
+            structural = con.execute(f"SELECT count(*) FROM rej_{tag}").fetchall()[0][0]
+    except duckdb.Error as exc:
+        if source.format == "parquet":
+            raise InputError(source.path, f"cannot read Parquet: {_first(exc)}") from None
+        return False
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS rej_{tag}; DROP TABLE IF EXISTS scan_{tag}")
+    if structural:
+        return False
+    if _append_if_clean(con, checked):
+        return True
+    if source.format == "parquet":  # no second reader: its rows are already exact
+        _insert_valid(con, checked)
+        return True
+    return False
+
+
+def _append_if_clean(con: duckdb.DuckDBPyConnection, checked: str) -> bool:
+    """Append ``raw``'s rows to ``events`` if every one is valid; else append none."""
+    con.execute("BEGIN TRANSACTION")
+    clean = False
+    try:
+        inserted = _insert_valid(con, checked)
+        clean = inserted == con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+    finally:
+        con.execute("COMMIT" if clean else "ROLLBACK")
+    return clean
+
+
+def _insert_valid(con: duckdb.DuckDBPyConnection, checked: str) -> int:
+    """Append the rows that break no rule to ``events``; return how many."""
+    result = con.execute(
+        f"INSERT INTO events SELECT user_id, action, item_id, t FROM {checked} WHERE reason IS NULL"
+    ).fetchall()
+    return int(result[0][0])
 
 
 def create_events_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -170,100 +287,61 @@ def load_file(
     *,
     tag: str,
     seq_offset: int,
+    bounds: tuple[int, int],
     report: ReadReport,
 ) -> int:
-    """Append one file's valid rows to ``events``; record its rejects; return rows parsed."""
-    if source.format == "csv":
-        scan = _scan_csv(source, params, tag)
-    elif source.format == "jsonl":
-        scan = _scan_jsonl(source, params, tag)
-    else:
-        scan = _scan_parquet(source, params, con)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {scan}")
-    except duckdb.Error as exc:
-        raise InputError(source.path, f"cannot read: {str(exc).splitlines()[0]}") from None
-    has_ts = source.has_timestamp
-    t_expr = TS_SQL if has_ts else f"(rowid + {seq_offset})"
-    checked = (
-        f"(SELECT *, {_reason_sql(params, has_ts)} AS reason FROM (SELECT rowid AS ord, "
-        f"trim(user_id) AS user_id, {_rename_sql(params)} AS action, trim(item_id) AS item_id, "
-        f"ts_raw, {t_expr} AS t, bad, raw_line FROM raw))"
-    )
-    before = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-    con.execute(
-        f"INSERT INTO events SELECT user_id, action, item_id, t FROM {checked} WHERE reason IS NULL"
-    )
-    parsed = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
-    inserted = con.execute("SELECT count(*) FROM events").fetchall()[0][0] - before
-    bad_rows = []
-    if inserted < parsed:  # only then look for the rows that broke a rule
-        bad_rows = con.execute(
-            "SELECT ord, reason, "
-            "coalesce(raw_line, concat_ws(',', user_id, action, item_id, ts_raw)) "
-            f"FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
-        ).fetchall()
-    structural = _structural_rejects(con, source, tag)
-    _record(report, source, parsed, bad_rows, structural)
-    con.execute("DROP TABLE raw")
-    return int(parsed)
-
-
-def _structural_rejects(
-    con: duckdb.DuckDBPyConnection, source: Source, tag: str
-) -> list[tuple[int, str, str]]:
-    """Lines DuckDB could not split into columns (one entry per line)."""
-    if source.format == "parquet":
-        return []
-    rows = con.execute(
-        f"SELECT line, first(error_message ORDER BY column_idx), first(csv_line) "
-        f"FROM rej_{tag} GROUP BY line ORDER BY line"
+    """Append one file's valid rows to ``events``; record its rejects; return records read."""
+    checked = checked_sql(params, source.has_timestamp, bounds, seq_offset)
+    if not _load_fast(con, source, params, tag, checked):
+        _load_exact(con, source, params)
+        _insert_valid(con, checked)
+    parsed = int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
+    if parsed == 0:
+        raise InputError(
+            source.path, "no rows after the header" if source.header else "file has no rows"
+        )
+    bad_rows = con.execute(
+        f"SELECT line, reason, raw_line FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
     ).fetchall()
-    con.execute(f"DROP TABLE rej_{tag}; DROP TABLE scan_{tag}")
-    return [
-        (int(line), str(msg).split("\n")[0], str(text or "").strip("\r\n"))
-        for line, msg, text in rows
-    ]
+    _record(report, source, parsed, bad_rows)
+    con.execute("DROP TABLE raw")
+    return parsed
 
 
 def _record(
-    report: ReadReport,
-    source: Source,
-    parsed: int,
-    bad_rows: Sequence[tuple[int, str, str]],
-    structural: Sequence[tuple[int, str, str]],
+    report: ReadReport, source: Source, read: int, bad_rows: Sequence[tuple[int, str, str]]
 ) -> None:
     """Add one file's counts and rejects (with line numbers) to the report."""
     name = str(source.path)
-    skip = {line for line, _, _ in structural}
-    if source.format == "parquet":
-        lines = {ord_: ord_ + 1 for ord_, _, _ in bad_rows}
-    else:
-        lines = record_lines(source, [o for o, _, _ in bad_rows], skip)
-    for line, msg, text in structural:
-        report.rejects.append((name, line, msg, text))
-    for ord_, reason, text in bad_rows:
-        report.rejects.append((name, lines.get(ord_, -1), reason, text))
-    read = parsed + len(structural)
-    rejected = len(structural) + len(bad_rows)
+    for line, reason, text in bad_rows:
+        report.rejects.append((name, int(line), str(reason), str(text or "")))
     report.rows_read += read
-    report.rejected += rejected
-    report.accepted += read - rejected
-    report.files.append({"file": name, "rows_read": read, "rejected": rejected})
+    report.rejected += len(bad_rows)
+    report.accepted += read - len(bad_rows)
+    report.files.append({"file": name, "rows_read": read, "rejected": len(bad_rows)})
 
 
 def read_events(
     con: duckdb.DuckDBPyConnection, paths: Sequence[Path], params: EventsParams
 ) -> ReadReport:
-    """Read every file into the ``events`` table; rows read = accepted + rejected."""
+    """Read every file into the ``events`` table; rows read = accepted + rejected.
+
+    Timestamps are checked against ``params.time_bounds`` as of now; files a folder held but
+    whose type is unknown (``InputFiles.skipped``) are listed in the report with why.
+    """
     con.execute("SET TimeZone = 'UTC'")
     create_events_table(con)
     report = ReadReport()
+    bounds = params.time_bounds(time.time())
     seq = 0
     for n, path in enumerate(paths):
         source = sniff(path, params)
         log.debug("reading %s as %s", path, source)
         report.timed = report.timed and source.has_timestamp
-        seq += load_file(con, source, params, tag=str(n), seq_offset=seq, report=report)
+        seq += load_file(
+            con, source, params, tag=str(n), seq_offset=seq, bounds=bounds, report=report
+        )
+    for path, why in getattr(paths, "skipped", ()):
+        report.files.append({"file": str(path), "rows_read": 0, "rejected": 0, "skipped": why})
     report.rejects.sort(key=lambda r: (r[0], r[1]))
     return report
