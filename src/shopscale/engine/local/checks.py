@@ -20,10 +20,12 @@ NUMBER = r"'[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?'"
 SHOWN_CHARS = 40
 """Longest value quoted in a reason; longer ones are cut (the whole row is in rejects.csv)."""
 TS_SQL = (
-    "coalesce(TRY_CAST(trim(ts_raw) AS BIGINT), "
-    "TRY_CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT), "
-    "TRY_CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT))"
+    "CASE WHEN regexp_full_match(trim(ts_raw), '[+-]?[0-9]+') "
+    "THEN TRY_CAST(trim(ts_raw) AS BIGINT) "
+    "ELSE coalesce(TRY_CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT), "
+    "TRY_CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT)) END"
 )
+"""Epoch seconds from whole numbers, numbers with a fraction (floored) or ISO-8601 text."""
 _UNITS = ((1_000, "milliseconds"), (1_000_000, "microseconds"), (1_000_000_000, "nanoseconds"))
 
 
@@ -79,6 +81,8 @@ def _time_checks(params: EventsParams, bounds: tuple[int, int]) -> list[str]:
         "WHEN ts_raw IS NULL OR trim(ts_raw) = '' THEN 'empty timestamp'",
         f"WHEN regexp_matches(ts_raw, {CONTROL}) THEN 'timestamp contains control character ' || "
         f"printf('U+%04X', unicode(regexp_extract(ts_raw, {CONTROL})))",
+        f"WHEN t IS NULL AND regexp_full_match(trim(ts_raw), {NUMBER}) "
+        f"THEN 'timestamp ' || {value} || ' is out of range'",
         f"WHEN t IS NULL THEN 'unparsable timestamp ' || {value}",
         f"WHEN t < {lo} THEN 'timestamp ' || {value} || ' is before {params.min_time}'",
     ]
