@@ -46,8 +46,8 @@ def quoting() -> None:
     )
     text(
         "quote_closes_later.csv",
-        HEADER + f'u1,viewed,i1,{T}\n"u2,viewed,i2,{T}\nu3,viewed,i3,{T}\nu4",viewed,i4,{T}\n'
-        f"u5,viewed,i5,{T}\n",
+        HEADER + f'u1,purchased,i1,{T}\n"u2,viewed,i2,{T}\nu3,viewed,i3,{T}\nu4",viewed,i4,{T}\n'
+        f"u5,purchased,i5,{T}\n",
     )
     text("quote_bad.csv", HEADER + f'u1,viewed,i1,{T}\n"u2"x,viewed,i2,{T}\nu3,viewed,i3,{T}\n')
     text(
@@ -112,8 +112,8 @@ def ids() -> None:
     long_ok, long_bad = "i" * 256, "i" * 257
     text(
         "ids.csv",
-        HEADER
-        + f"u1,purchased,i1,{T}\nu\x002,purchased,i2,{T}\n\t,purchased,i3,{T}\n   ,purchased,i4,{T}\n"
+        HEADER + f"u1,purchased,i1,{T}\nu\x002,purchased,i2,{T}\n\t,purchased,i3,{T}\n"
+        f"   ,purchased,i4,{T}\n"
         f"\u00a0\u3000,purchased,i5,{T}\nu6,purchased,i\x7f6,{T}\nu7,vie\x85wed,i7,{T}\n"
         f"u8,purchased,{long_ok},{T}\nu9,purchased,{long_bad},{T}\n"
         f'"u\t10",purchased,i10,{T}\n{{"a": 1}},purchased,i11,{T}\n149.0,purchased,149,{T}\n',
@@ -242,7 +242,7 @@ def disguises() -> None:
     """Files whose name lies: Parquet or gzip named .csv, text named .gz or .parquet."""
     parquet(
         "parquet_named.csv",
-        {"user_id": ["u1"], "action": ["viewed"], "item_id": ["i1"], "timestamp": [T]},
+        {"user_id": ["u1"], "action": ["purchased"], "item_id": ["i1"], "timestamp": [T]},
     )
     raw("gzip_named.csv", gzip.compress((HEADER + GOOD).encode(), mtime=0))
     text("plain_named.csv.gz", HEADER + GOOD)

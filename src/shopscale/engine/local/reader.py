@@ -9,6 +9,7 @@ rows then go through the same checks. A clean file is read once, fast.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ NO_KINDS = (
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 _FLOATS = ("FLOAT", "DOUBLE", "DECIMAL")
 _TIMES = ("TIMESTAMP", "DATE")
+_WRONG_UNIT = re.compile(r"timestamp ('.*') looks like (\w+), not seconds")
 
 
 def _compression(source: Source) -> str:
@@ -303,9 +305,28 @@ def load_file(
     bad_rows = con.execute(
         f"SELECT line, reason, raw_line FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
     ).fetchall()
+    _refuse_wrong_unit(source, parsed, bad_rows)
     _record(report, source, parsed, bad_rows)
     con.execute("DROP TABLE raw")
     return parsed
+
+
+def _refuse_wrong_unit(
+    source: Source, parsed: int, bad_rows: Sequence[tuple[int, str, str]]
+) -> None:
+    """A file whose every row has its time in one wrong unit is one error, not n rejects."""
+    if len(bad_rows) < parsed:
+        return
+    found = [_WRONG_UNIT.fullmatch(reason) for _, reason, _ in bad_rows]
+    units = {m.group(2) if m else None for m in found}
+    if len(units) == 1 and found[0] is not None:
+        unit, value = found[0].group(2), found[0].group(1)
+        raise InputError(
+            source.path,
+            f"every timestamp looks like {unit}, not seconds (here {value}); "
+            "give epoch seconds or ISO-8601",
+            bad_rows[0][0],
+        )
 
 
 def _record(
