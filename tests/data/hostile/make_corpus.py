@@ -77,6 +77,8 @@ def encodings() -> None:
         (HEADER + f"u1,purchased,caf\xe9,{T}\nu2,purchased,i2,{T}\n").encode("latin-1"),
     )
     raw("nul.csv", (HEADER + f"u\x001,viewed,i1,{T}\nu2,purchased,i2,{T}\n").encode())
+    good = '{"user_id": "u1", "action": "purchased", "item_id": "i1", "timestamp": 1704067200}'
+    raw("latin1.jsonl", (good.replace("i1", "caf\xe9") + "\n" + good + "\n").encode("latin-1"))
 
 
 def separators_and_lines() -> None:
@@ -245,6 +247,11 @@ def disguises() -> None:
         {"user_id": ["u1"], "action": ["purchased"], "item_id": ["i1"], "timestamp": [T]},
     )
     raw("gzip_named.csv", gzip.compress((HEADER + GOOD).encode(), mtime=0))
+    raw("bom.csv.gz", gzip.compress(b"\xef\xbb\xbf" + (HEADER + GOOD).encode(), mtime=0))
+    raw(
+        "semicolon_crlf.csv.gz",
+        gzip.compress((HEADER + GOOD).replace(",", ";").replace("\n", "\r\n").encode(), mtime=0),
+    )
     text("plain_named.csv.gz", HEADER + GOOD)
     raw("truncated.csv.gz", gzip.compress((HEADER + GOOD * 50).encode(), mtime=0)[:60])
     raw("parquet.csv.gz", gzip.compress((HERE / "parquet_named.csv").read_bytes(), mtime=0))

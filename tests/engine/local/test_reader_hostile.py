@@ -78,6 +78,16 @@ REJECTS: dict[str, tuple[int, list[tuple[int, str, str]]]] = {
         ],
     ),
     "nul.csv": (1, [(2, "user_id contains control character U+0000", f"u\x001,viewed,i1,{T}")]),
+    "latin1.jsonl": (
+        1,
+        [
+            (
+                1,
+                "invalid UTF-8 bytes (another encoding, such as Latin-1?); save the file as UTF-8",
+                '"item_id": "caf\ufffd"',
+            )
+        ],
+    ),
     "fields.csv": (
         2,
         [
@@ -200,6 +210,8 @@ CLEAN: dict[str, list[tuple[str, str, str, int]]] = {
     "no_final_newline.csv": GOOD,
     "trailing_separator_all.csv": GOOD,
     "gzip_named.csv": GOOD,
+    "bom.csv.gz": GOOD,
+    "semicolon_crlf.csv.gz": GOOD,
     "plain_named.csv.gz": GOOD,
     "parquet_named.csv": [("u1", "purchased", "i1", T)],
     "blank_lines.csv": [("u1", "viewed", "i1", T), ("u2", "viewed", "i2", T)],
