@@ -16,14 +16,16 @@ from shopscale.events import MAX_ID_LENGTH, EventsParams
 ID_COLUMNS = ("user_id", "item_id", "action")
 CONTROL = r"'[\x00-\x1F\x7F\x{80}-\x{9F}]'"
 BLANK = r"'[\s\pZ\x{FEFF}\x{200B}]+'"
+SUSPICIOUS = r"'[\x00-\x1F\x7F\x{80}-\x{9F}\pZ\x{FEFF}\x{200B}]'"
+"""Any character that may make an id blank or unprintable: one test per row before the exact
+ones (a space matches too, so ids with spaces take the slower path)."""
 NUMBER = r"'[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?'"
 SHOWN_CHARS = 40
 """Longest value quoted in a reason; longer ones are cut (the whole row is in rejects.csv)."""
 TS_SQL = (
-    "CASE WHEN regexp_full_match(trim(ts_raw), '[+-]?[0-9]+') "
-    "THEN TRY_CAST(trim(ts_raw) AS BIGINT) "
-    "ELSE coalesce(TRY_CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT), "
-    "TRY_CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT)) END"
+    "coalesce(CASE WHEN NOT contains(ts_raw, '.') THEN TRY_CAST(trim(ts_raw) AS BIGINT) END, "
+    "TRY_CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT), "
+    "TRY_CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT))"
 )
 """Epoch seconds from whole numbers, numbers with a fraction (floored) or ISO-8601 text."""
 _UNITS = ((1_000, "milliseconds"), (1_000_000, "microseconds"), (1_000_000_000, "nanoseconds"))
@@ -56,8 +58,8 @@ def normalised(column: str) -> str:
     return f"CASE WHEN {column}_kind = 'DOUBLE' THEN {whole(column)} ELSE trim({column}) END"
 
 
-def _id_checks(column: str) -> list[str]:
-    """CASE branches naming what makes an id (or action) not an id."""
+def _type_checks(column: str) -> list[str]:
+    """CASE branches: a typed value that is not an id, or nothing at all."""
     c, kind, src = column, f"{column}_kind", f"{column}_src"
     return [
         f"WHEN {kind} IN ('OBJECT', 'ARRAY', 'BOOLEAN') "
@@ -65,12 +67,20 @@ def _id_checks(column: str) -> list[str]:
         f"WHEN {kind} = 'DOUBLE' AND {c} IS NULL AND {src} IS NOT NULL "
         f"THEN '{c} ' || {quoted(src)} || ' is not a whole number'",
         f"WHEN {c} IS NULL OR {c} = '' THEN 'empty {c}'",
-        f"WHEN regexp_full_match({c}, {BLANK}) THEN '{c} is only whitespace'",
-        f"WHEN regexp_matches({c}, {CONTROL}) THEN '{c} contains control character ' || "
-        f"printf('U+%04X', unicode(regexp_extract({c}, {CONTROL})))",
-        f"WHEN length({c}) > {MAX_ID_LENGTH} THEN '{c} is ' || length({c}) || "
-        f"' characters long (at most {MAX_ID_LENGTH})'",
     ]
+
+
+def _character_checks() -> str:
+    """One CASE branch naming a blank id or a control character in one (one regex per row
+    first; the exact tests only for rows it flags)."""
+    inner = " ".join(
+        f"WHEN regexp_full_match({c}, {BLANK}) THEN '{c} is only whitespace' "
+        f"WHEN regexp_matches({c}, {CONTROL}) THEN '{c} contains control character ' || "
+        f"printf('U+%04X', unicode(regexp_extract({c}, {CONTROL})))"
+        for c in ID_COLUMNS
+    )
+    flagged = f"regexp_matches({' || '.join(ID_COLUMNS)}, {SUSPICIOUS})"
+    return f"WHEN {flagged} AND (CASE {inner} END) IS NOT NULL THEN (CASE {inner} END)"
 
 
 def _time_checks(params: EventsParams, bounds: tuple[int, int]) -> list[str]:
@@ -79,8 +89,6 @@ def _time_checks(params: EventsParams, bounds: tuple[int, int]) -> list[str]:
     value = quoted("ts_raw")
     checks = [
         "WHEN ts_raw IS NULL OR trim(ts_raw) = '' THEN 'empty timestamp'",
-        f"WHEN regexp_matches(ts_raw, {CONTROL}) THEN 'timestamp contains control character ' || "
-        f"printf('U+%04X', unicode(regexp_extract(ts_raw, {CONTROL})))",
         f"WHEN t IS NULL AND regexp_full_match(trim(ts_raw), {NUMBER}) "
         f"THEN 'timestamp ' || {value} || ' is out of range'",
         f"WHEN t IS NULL THEN 'unparsable timestamp ' || {value}",
@@ -100,7 +108,13 @@ def reason_sql(params: EventsParams, has_ts: bool, bounds: tuple[int, int]) -> s
     """SQL CASE naming the first rule a parsed row breaks, or NULL when it is valid."""
     checks = ["WHEN bad IS NOT NULL THEN bad"]
     for column in ID_COLUMNS:
-        checks += _id_checks(column)
+        checks += _type_checks(column)
+    checks.append(_character_checks())
+    checks += [
+        f"WHEN length({c}) > {MAX_ID_LENGTH} THEN '{c} is ' || length({c}) || "
+        f"' characters long (at most {MAX_ID_LENGTH})'"
+        for c in ID_COLUMNS
+    ]
     if params.actions:
         allowed = ", ".join(sql_str(a) for a in params.actions)
         checks.append(

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from shopscale.engine.local.checks import checked_sql, sql_str
-from shopscale.engine.local.records import Record, read_records
+from shopscale.engine.local.records import Record, Unplaced, locate, read_records
 from shopscale.errors import InputError
 from shopscale.events import EventsParams, Source, sniff
 from shopscale.log import get_logger
@@ -65,6 +66,7 @@ NO_KINDS = (
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 _FLOATS = ("FLOAT", "DOUBLE", "DECIMAL")
 _TIMES = ("TIMESTAMP", "DATE")
+_FIELDS = ("user_id", "action", "item_id", "timestamp")
 _WRONG_UNIT = re.compile(r"timestamp ('.*') looks like (\w+), not seconds")
 
 
@@ -185,23 +187,24 @@ def _first(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _batches(records: Iterable[Record], source: Source) -> Iterable[pa.Table]:
+def _batches(records: Iterable[Record], source: Source) -> Iterator[pa.Table]:
     """Records as Arrow tables of text columns, ``BATCH_ROWS`` at a time."""
     index = {name: n for n, name in enumerate(source.columns)}
-    names = ("line", "raw_line", "bad", "user_id", "action", "item_id", "ts_raw")
-    cols: list[list[object]] = [[] for _ in names]
-    for rec in records:
-        ok = rec.bad is None and source.format == "csv"
-        values = [rec.line, rec.text, rec.bad]
-        for name in ("user_id", "action", "item_id", "timestamp"):
-            values.append(rec.fields[index[name]] if ok and name in index else None)
-        for col, value in zip(cols, values, strict=True):
-            col.append(value)
-        if len(cols[0]) == BATCH_ROWS:
-            yield pa.table(dict(zip(names, cols, strict=True)))
-            cols = [[] for _ in names]
-    if cols[0]:
-        yield pa.table(dict(zip(names, cols, strict=True)))
+    places = [index.get(name) if source.format == "csv" else None for name in _FIELDS]
+    it = iter(records)
+    while batch := list(islice(it, BATCH_ROWS)):
+        cols: dict[str, list[object]] = {
+            "line": [r.line for r in batch],
+            "raw_line": [r.text for r in batch],
+            "bad": [r.bad for r in batch],
+        }
+        for name, k in zip(("user_id", "action", "item_id", "ts_raw"), places, strict=True):
+            cols[name] = (
+                [None] * len(batch)
+                if k is None
+                else [None if r.bad else r.fields[k] for r in batch]
+            )
+        yield pa.table(cols)
 
 
 def _load_exact(con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams) -> None:
@@ -222,48 +225,69 @@ def _load_exact(con: duckdb.DuckDBPyConnection, source: Source, params: EventsPa
     con.execute("DROP TABLE exact")
 
 
-def _load_fast(
-    con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams, tag: str, checked: str
+def _scan_fast(
+    con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams, tag: str
 ) -> bool:
-    """Parse with DuckDB and append the rows; False (nothing appended) when anything is wrong."""
-    scan = (
-        _scan_parquet(source, params, con)
-        if source.format == "parquet"
-        else (
-            _scan_csv(source, tag) if source.format == "csv" else _scan_jsonl(source, params, tag)
-        )
-    )
+    """Parse with DuckDB into ``raw``; False when DuckDB could not split every line."""
+    if source.format == "parquet":
+        scan = _scan_parquet(source, params, con)
+    elif source.format == "csv":
+        scan = _scan_csv(source, tag)
+    else:
+        scan = _scan_jsonl(source, params, tag)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {scan}")
-        structural = 0
-        if source.format != "parquet":
-            structural = con.execute(f"SELECT count(*) FROM rej_{tag}").fetchall()[0][0]
+        if source.format == "parquet":
+            return True
+        return int(con.execute(f"SELECT count(*) FROM rej_{tag}").fetchall()[0][0]) == 0
     except duckdb.Error as exc:
         if source.format == "parquet":
             raise InputError(source.path, f"cannot read Parquet: {_first(exc)}") from None
         return False
     finally:
         con.execute(f"DROP TABLE IF EXISTS rej_{tag}; DROP TABLE IF EXISTS scan_{tag}")
-    if structural:
-        return False
-    if _append_if_clean(con, checked):
-        return True
-    if source.format == "parquet":  # no second reader: its rows are already exact
-        _insert_valid(con, checked)
-        return True
-    return False
 
 
-def _append_if_clean(con: duckdb.DuckDBPyConnection, checked: str) -> bool:
-    """Append ``raw``'s rows to ``events`` if every one is valid; else append none."""
+def _load_fast(
+    con: duckdb.DuckDBPyConnection, source: Source, checked: str
+) -> list[tuple[int, str, str]] | None:
+    """Append ``raw``'s valid rows; return the rejects with lines, or None (nothing appended)
+    when the exact reader does not see the records DuckDB saw."""
     con.execute("BEGIN TRANSACTION")
-    clean = False
+    rejects: list[tuple[int, str, str]] | None = None
     try:
         inserted = _insert_valid(con, checked)
-        clean = inserted == con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+        if inserted == _count(con):
+            rejects = []
+        elif source.format == "parquet":
+            rejects = _rejects(con, checked)
+        else:
+            rejects = locate(source, _count(con), _unplaced_rejects(con, checked))
     finally:
-        con.execute("COMMIT" if clean else "ROLLBACK")
-    return clean
+        con.execute("ROLLBACK" if rejects is None else "COMMIT")
+    return rejects
+
+
+def _count(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows in ``raw``."""
+    return int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
+
+
+def _rejects(con: duckdb.DuckDBPyConnection, checked: str) -> list[tuple[int, str, str]]:
+    """(line, reason, original row) of the rows of ``raw`` that break a rule, in file order."""
+    rows = con.execute(
+        f"SELECT line, reason, raw_line FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
+    ).fetchall()
+    return [(int(line), str(reason), str(text or "")) for line, reason, text in rows]
+
+
+def _unplaced_rejects(con: duckdb.DuckDBPyConnection, checked: str) -> list[Unplaced]:
+    """Rejected rows of a DuckDB scan: ordinal, reason, and the fields DuckDB split."""
+    rows = con.execute(
+        "SELECT ord, reason, [user_id_src, action_src, item_id_src, ts_raw, raw_line] "
+        f"FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
+    ).fetchall()
+    return [Unplaced(int(o), str(r), tuple(v)) for o, r, v in rows]
 
 
 def _insert_valid(con: duckdb.DuckDBPyConnection, checked: str) -> int:
@@ -294,20 +318,19 @@ def load_file(
 ) -> int:
     """Append one file's valid rows to ``events``; record its rejects; return records read."""
     checked = checked_sql(params, source.has_timestamp, bounds, seq_offset)
-    if not _load_fast(con, source, params, tag, checked):
+    bad_rows = _load_fast(con, source, checked) if _scan_fast(con, source, params, tag) else None
+    if bad_rows is None:
         _load_exact(con, source, params)
-        _insert_valid(con, checked)
-    parsed = int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
+        inserted = _insert_valid(con, checked)
+        bad_rows = [] if inserted == _count(con) else _rejects(con, checked)
+    parsed = _count(con)
+    con.execute("DROP TABLE raw")
     if parsed == 0:
         raise InputError(
             source.path, "no rows after the header" if source.header else "file has no rows"
         )
-    bad_rows = con.execute(
-        f"SELECT line, reason, raw_line FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
-    ).fetchall()
     _refuse_wrong_unit(source, parsed, bad_rows)
     _record(report, source, parsed, bad_rows)
-    con.execute("DROP TABLE raw")
     return parsed
 
 

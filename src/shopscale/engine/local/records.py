@@ -13,8 +13,7 @@ import gzip
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from shopscale.errors import InputError
 from shopscale.events import MAX_FIELD_CHARS, Source
@@ -25,8 +24,7 @@ _ESCAPED = re.compile("[\udc80-\udcff]")
 NOT_UTF8 = "invalid UTF-8 bytes (another encoding, such as Latin-1?); save the file as UTF-8"
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One record: its first physical line, original text, fields, and why it is bad (if it is)."""
 
     line: int
@@ -35,38 +33,23 @@ class Record:
     bad: str | None = None
 
 
+class Unplaced(NamedTuple):
+    """A row DuckDB rejected: its ordinal among the file's records, the reason, and what DuckDB
+    split (user_id, action, item_id, timestamp, line text) to check it is the same record."""
+
+    ord: int
+    reason: str
+    values: tuple[str | None, ...]
+
+
 def shown(text: str) -> str:
     """A row as rejects.csv shows it: valid UTF-8, line ending removed, cut when huge."""
-    if text.endswith("\n"):
-        text = text[:-1]
-    if text.endswith("\r"):
-        text = text[:-1]
-    if _ESCAPED.search(text):
+    text = text.rstrip("\r\n")
+    if not text.isascii() and _ESCAPED.search(text):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if len(text) > MAX_ROW_CHARS:
         text = f"{text[:MAX_ROW_CHARS]}... [cut: {len(text):,} characters]"
     return text
-
-
-class _Lines:
-    """Iterate a file's lines while keeping the ones the CSV parser took for the current record."""
-
-    def __init__(self, fh: IO[str]) -> None:
-        self._fh = fh
-        self.taken: list[str] = []
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._fh)
-        self.taken.append(line)
-        return line
-
-    def take(self) -> list[str]:
-        """The lines of the record just parsed (and forget them)."""
-        lines, self.taken = self.taken, []
-        return lines
 
 
 def _open(source: Source) -> IO[str]:
@@ -77,8 +60,14 @@ def _open(source: Source) -> IO[str]:
 
 def _csv_records(source: Source, fh: IO[str]) -> Iterator[Record]:
     """Records of a CSV file, blank lines skipped and the header left out."""
-    lines = _Lines(fh)
-    reader = csv.reader(lines, delimiter=source.delimiter, quotechar='"', strict=True)
+    taken: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in fh:
+            taken.append(line)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=source.delimiter, quotechar='"', strict=True)
     start, header, width = 1, source.header, len(source.columns)
     while True:
         try:
@@ -87,20 +76,21 @@ def _csv_records(source: Source, fh: IO[str]) -> Iterator[Record]:
         except StopIteration:
             return
         except csv.Error as exc:
-            row, bad = [], _quote_error(source, exc, start, lines.taken)
-        taken = lines.take()
-        text = "".join(taken)
+            row, bad = [], _quote_error(source, exc, start, taken)
+        text = taken[0] if len(taken) == 1 else "".join(taken)
+        count = len(taken)
+        taken.clear()
         if bad is None and not text.strip():
             pass  # a blank line is not a record
         elif header:
             header = False
         else:
-            if bad is None and _ESCAPED.search(text):
+            if bad is None and not text.isascii() and _ESCAPED.search(text):
                 bad = NOT_UTF8
             elif bad is None and len(row) != width:
                 bad = f"expected {width} fields, found {len(row)}"
             yield Record(start, shown(text), row, bad)
-        start += len(taken)
+        start += count
 
 
 def _quote_error(source: Source, exc: csv.Error, start: int, taken: list[str]) -> str:
@@ -124,7 +114,8 @@ def _jsonl_records(fh: IO[str]) -> Iterator[Record]:
     for number, text in enumerate(fh, start=1):
         if not text.strip():
             continue
-        yield Record(number, shown(text), [], NOT_UTF8 if _ESCAPED.search(text) else None)
+        escaped = not text.isascii() and _ESCAPED.search(text)
+        yield Record(number, shown(text), [], NOT_UTF8 if escaped else None)
 
 
 def read_records(source: Source) -> Iterable[Record]:
@@ -140,3 +131,90 @@ def read_records(source: Source) -> Iterable[Record]:
         raise InputError(source.path, f"cannot read file: {text}") from None
     finally:
         csv.field_size_limit(old_limit)
+
+
+def locate(source: Source, count: int, rows: list[Unplaced]) -> list[tuple[int, str, str]] | None:
+    """Line and original text of each row DuckDB rejected, by one fast pass over the file.
+
+    None when that pass does not see the records DuckDB saw (another count, another split,
+    bad quoting): the caller then reads the whole file with the exact reader.
+    """
+    wanted = {u.ord: u for u in rows}
+    spans = _spans(source, count, wanted)
+    if spans is None:
+        return None
+    texts = _texts(source, spans)
+    return [(start, wanted[n].reason, texts[start]) for n, (start, _) in sorted(spans.items())]
+
+
+def _spans(
+    source: Source, count: int, wanted: dict[int, Unplaced]
+) -> dict[int, tuple[int, int]] | None:
+    """First and last physical line of the wanted records (by ordinal), or None on a mismatch."""
+    index = {name: k for k, name in enumerate(source.columns)}
+    spans: dict[int, tuple[int, int]] = {}
+    n, header = -1, source.header and source.format == "csv"
+    try:
+        with _open(source) as fh:
+            if source.format == "jsonl":
+                rows: Iterable[list[str]] = ([line] for line in fh)
+            else:
+                rows = reader = csv.reader(fh, delimiter=source.delimiter, strict=True)
+            for number, row in enumerate(rows, start=1):
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if header:
+                    header = False
+                    continue
+                n += 1
+                if n in wanted:
+                    if not _same(source, row, wanted[n].values, index):
+                        return None
+                    if source.format == "jsonl":
+                        spans[n] = (number, number)
+                    else:
+                        spans[n] = (reader.line_num - sum(map(_breaks, row)), reader.line_num)
+    except (csv.Error, OSError, EOFError, zlib.error):
+        return None
+    return spans if n + 1 == count and len(spans) == len(wanted) else None
+
+
+def _breaks(field: str) -> int:
+    """Line breaks inside a field (``\\r\\n`` counts once, as the file's line splitting does)."""
+    if "\n" not in field and "\r" not in field:
+        return 0
+    return field.count("\n") + field.count("\r") - field.count("\r\n")
+
+
+def _texts(source: Source, spans: dict[int, tuple[int, int]]) -> dict[int, str]:
+    """Original text of each span, keyed by its first line."""
+    ends = dict(spans.values())
+    texts: dict[int, str] = {}
+    with _open(source) as fh:
+        current: list[str] = []
+        first = 0
+        last = max(ends.values(), default=0)
+        for number, line in enumerate(fh, start=1):
+            if number > last:
+                break
+            if number in ends:
+                first, current = number, []
+            if first:
+                current.append(line)
+                if number == ends[first]:
+                    texts[first] = shown("".join(current))
+                    first = 0
+    return texts
+
+
+def _same(
+    source: Source, row: list[str], values: tuple[str | None, ...], index: dict[str, int]
+) -> bool:
+    """Whether DuckDB's split of a row is the one this reader sees."""
+    if source.format == "jsonl":
+        return shown(row[0]) == shown(values[4] or "")
+    names = ("user_id", "action", "item_id", "timestamp")
+    mine = [row[index[c]] if c in index and index[c] < len(row) else None for c in names]
+    return len(row) == len(source.columns) and all(
+        (a or "") == (b or "") for a, b in zip(mine, values[:4], strict=True)
+    )
