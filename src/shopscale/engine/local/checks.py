@@ -144,7 +144,7 @@ def checked_sql(
     sources = ", ".join(f"{c} AS {c}_src, {c}_kind" for c in ID_COLUMNS)
     return (
         f"(SELECT *, {reason_sql(params, has_ts, bounds)} AS reason FROM (SELECT rowid AS ord, "
-        f"coalesce(line, rowid + 1) AS line, raw_line, bad, {sources}, "
+        f"coalesce(line, rowid + 1) AS line, last, raw_line, bad, {sources}, "
         f"{normalised('user_id')} AS user_id, {rename_sql(params)} AS action, "
         f"{normalised('item_id')} AS item_id, ts_raw, {t_expr} AS t FROM raw))"
     )

@@ -20,7 +20,15 @@ import duckdb
 import pyarrow as pa
 
 from shopscale.engine.local.checks import checked_sql, sql_str
-from shopscale.engine.local.records import Record, Unplaced, locate, read_records
+from shopscale.engine.local.records import (
+    NOT_UTF8,
+    Record,
+    Unplaced,
+    locate,
+    read_records,
+    texts,
+    undecodable,
+)
 from shopscale.errors import InputError
 from shopscale.events import EventsParams, Source, sniff
 from shopscale.log import get_logger
@@ -85,7 +93,8 @@ def _scan_csv(source: Source, tag: str) -> str:
     cols = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in source.columns)
     ts = "timestamp" if "timestamp" in source.columns else "NULL::VARCHAR"
     return (
-        "SELECT NULL::BIGINT AS line, NULL::VARCHAR AS raw_line, NULL::VARCHAR AS bad, "
+        "SELECT NULL::BIGINT AS line, NULL::BIGINT AS last, NULL::VARCHAR AS raw_line, "
+        "NULL::VARCHAR AS bad, "
         f"user_id, action, item_id, {ts} AS ts_raw, {NO_KINDS} "
         f"FROM read_csv({sql_str(str(source.path))}, columns={{{cols}}}, "
         f"header={str(source.header).lower()}, delim={sql_str(source.delimiter)}, "
@@ -112,7 +121,7 @@ def _select_jsonl(relation: str, params: EventsParams) -> str:
                 f"CASE WHEN json_valid(raw_line) THEN json_type(raw_line, {path}) END AS {dst}_kind"
             )
     return (
-        f"SELECT line, raw_line, CASE WHEN bad IS NOT NULL THEN bad "
+        f"SELECT line, last, raw_line, CASE WHEN bad IS NOT NULL THEN bad "
         "WHEN NOT json_valid(raw_line) THEN 'invalid JSON' "
         "WHEN json_type(raw_line) <> 'OBJECT' THEN 'JSON line is not an object' END AS bad, "
         f"{', '.join(fields)} FROM {relation}"
@@ -122,7 +131,8 @@ def _select_jsonl(relation: str, params: EventsParams) -> str:
 def _scan_jsonl(source: Source, params: EventsParams, tag: str) -> str:
     """Each non-blank line as text, then its JSON fields."""
     lines = (
-        "(SELECT NULL::BIGINT AS line, line AS raw_line, NULL::VARCHAR AS bad "
+        "(SELECT NULL::BIGINT AS line, NULL::BIGINT AS last, line AS raw_line, "
+        "NULL::VARCHAR AS bad "
         f"FROM read_csv({sql_str(str(source.path))}, columns={{'line': 'VARCHAR'}}, "
         "header=false, delim='\\x01', quote='', escape='', auto_detect=false, "
         f"compression={_compression(source)}, {_rejects_options(tag)}) "
@@ -176,7 +186,8 @@ def _scan_parquet(source: Source, params: EventsParams, con: duckdb.DuckDBPyConn
     if not source.has_timestamp:
         parts.append("NULL::VARCHAR AS ts_raw")
     return (
-        f"SELECT NULL::BIGINT AS line, to_json({{{', '.join(shown)}}})::VARCHAR AS raw_line, "
+        f"SELECT NULL::BIGINT AS line, NULL::BIGINT AS last, "
+        f"to_json({{{', '.join(shown)}}})::VARCHAR AS raw_line, "
         f"NULL::VARCHAR AS bad, {', '.join(parts)} FROM read_parquet({path})"
     )
 
@@ -193,29 +204,37 @@ def _batches(records: Iterable[Record], source: Source) -> Iterator[pa.Table]:
     places = [index.get(name) if source.format == "csv" else None for name in _FIELDS]
     it = iter(records)
     while batch := list(islice(it, BATCH_ROWS)):
-        cols: dict[str, list[object]] = {
-            "line": [r.line for r in batch],
-            "raw_line": [r.text for r in batch],
-            "bad": [r.bad for r in batch],
-        }
-        for name, k in zip(("user_id", "action", "item_id", "ts_raw"), places, strict=True):
-            cols[name] = (
-                [None] * len(batch)
-                if k is None
-                else [None if r.bad else r.fields[k] for r in batch]
-            )
-        yield pa.table(cols)
+        try:
+            yield _table(batch, places)
+        except UnicodeEncodeError:  # bytes that were not UTF-8: those records are rejected
+            fixed = [r._replace(fields=[], bad=NOT_UTF8) if undecodable(r) else r for r in batch]
+            yield _table(fixed, places)
+
+
+def _table(batch: list[Record], places: list[int | None]) -> pa.Table:
+    """One batch of records as an Arrow table with the columns of ``exact``."""
+    cols: dict[str, list[object]] = {
+        "line": [r.line for r in batch],
+        "last": [r.last for r in batch],
+        "raw_line": [r.text for r in batch],
+        "bad": [r.bad for r in batch],
+    }
+    for name, k in zip(("user_id", "action", "item_id", "ts_raw"), places, strict=True):
+        cols[name] = (
+            [None] * len(batch) if k is None else [None if r.bad else r.fields[k] for r in batch]
+        )
+    return pa.table(cols)
 
 
 def _load_exact(con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams) -> None:
     """Fill ``raw`` from the exact reader (every record, with its line and original text)."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE exact (line BIGINT, raw_line VARCHAR, bad VARCHAR, "
-        "user_id VARCHAR, action VARCHAR, item_id VARCHAR, ts_raw VARCHAR)"
+        "CREATE OR REPLACE TEMP TABLE exact (line BIGINT, last BIGINT, raw_line VARCHAR, "
+        "bad VARCHAR, user_id VARCHAR, action VARCHAR, item_id VARCHAR, ts_raw VARCHAR)"
     )
     for batch in _batches(read_records(source), source):
         con.register("exact_batch", batch)
-        con.execute("INSERT INTO exact SELECT * FROM exact_batch")
+        con.execute("INSERT INTO exact BY NAME SELECT * FROM exact_batch")
         con.unregister("exact_batch")
     if source.format == "jsonl":
         select = _select_jsonl("exact", params)
@@ -260,7 +279,7 @@ def _load_fast(
         if inserted == _count(con):
             rejects = []
         elif source.format == "parquet":
-            rejects = _rejects(con, checked)
+            rejects = _rejects(con, checked, source)
         else:
             rejects = locate(source, _count(con), _unplaced_rejects(con, checked))
     finally:
@@ -273,12 +292,22 @@ def _count(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
 
 
-def _rejects(con: duckdb.DuckDBPyConnection, checked: str) -> list[tuple[int, str, str]]:
-    """(line, reason, original row) of the rows of ``raw`` that break a rule, in file order."""
+def _rejects(
+    con: duckdb.DuckDBPyConnection, checked: str, source: Source
+) -> list[tuple[int, str, str]]:
+    """(line, reason, original row) of the rows of ``raw`` that break a rule, in file order;
+    CSV rows from the exact reader have their text read back from the file."""
     rows = con.execute(
-        f"SELECT line, reason, raw_line FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
+        f"SELECT line, last, reason, raw_line FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
     ).fetchall()
-    return [(int(line), str(reason), str(text or "")) for line, reason, text in rows]
+    spans = {
+        n: (int(line), int(last)) for n, (line, last, _, text) in enumerate(rows) if text is None
+    }
+    found = texts(source, spans) if spans else {}
+    return [
+        (int(line), str(reason), str(found.get(int(line), "") if text is None else text))
+        for line, _, reason, text in rows
+    ]
 
 
 def _unplaced_rejects(con: duckdb.DuckDBPyConnection, checked: str) -> list[Unplaced]:
@@ -322,7 +351,7 @@ def load_file(
     if bad_rows is None:
         _load_exact(con, source, params)
         inserted = _insert_valid(con, checked)
-        bad_rows = [] if inserted == _count(con) else _rejects(con, checked)
+        bad_rows = [] if inserted == _count(con) else _rejects(con, checked, source)
     parsed = _count(con)
     con.execute("DROP TABLE raw")
     if parsed == 0:

@@ -25,10 +25,12 @@ NOT_UTF8 = "invalid UTF-8 bytes (another encoding, such as Latin-1?); save the f
 
 
 class Record(NamedTuple):
-    """One record: its first physical line, original text, fields, and why it is bad (if it is)."""
+    """One record: its first and last physical line, its original text (JSON Lines; None for
+    CSV, whose text is read back only for rejected rows), fields, and why it is bad (if it is)."""
 
     line: int
-    text: str
+    last: int
+    text: str | None
     fields: list[str]
     bad: str | None = None
 
@@ -59,45 +61,38 @@ def _open(source: Source) -> IO[str]:
 
 
 def _csv_records(source: Source, fh: IO[str]) -> Iterator[Record]:
-    """Records of a CSV file, blank lines skipped and the header left out."""
-    taken: list[str] = []
+    """Records of a CSV file, blank lines skipped and the header left out.
 
-    def lines() -> Iterator[str]:
-        for line in fh:
-            taken.append(line)
-            yield line
-
-    reader = csv.reader(lines(), delimiter=source.delimiter, quotechar='"', strict=True)
-    start, header, width = 1, source.header, len(source.columns)
+    Python's reader yields a blank line as its own empty record, so a record starts on the
+    line after the previous one ended; after a parse error it goes on at the next line.
+    """
+    reader = csv.reader(fh, delimiter=source.delimiter, quotechar='"', strict=True)
+    header, width, end = source.header, len(source.columns), 0
     while True:
         try:
-            row = next(reader)
-            bad = None
-        except StopIteration:
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # a blank line is not a record
+                if header:
+                    header = False
+                elif len(row) == width:
+                    yield Record(start, end, None, row)
+                else:
+                    yield Record(
+                        start, end, None, row, f"expected {width} fields, found {len(row)}"
+                    )
             return
         except csv.Error as exc:
-            row, bad = [], _quote_error(source, exc, start, taken)
-        text = taken[0] if len(taken) == 1 else "".join(taken)
-        count = len(taken)
-        taken.clear()
-        if bad is None and not text.strip():
-            pass  # a blank line is not a record
-        elif header:
-            header = False
-        else:
-            if bad is None and not text.isascii() and _ESCAPED.search(text):
-                bad = NOT_UTF8
-            elif bad is None and len(row) != width:
-                bad = f"expected {width} fields, found {len(row)}"
-            yield Record(start, shown(text), row, bad)
-        start += count
+            start, end = end + 1, reader.line_num
+            yield Record(start, end, None, [], _quote_error(source, exc, start, end))
 
 
-def _quote_error(source: Source, exc: csv.Error, start: int, taken: list[str]) -> str:
+def _quote_error(source: Source, exc: csv.Error, start: int, end: int) -> str:
     """The reject reason for a record the CSV parser refused; a quote that never closes raises."""
     message = str(exc)
     if "field larger than field limit" in message:
-        if len(taken) > 1:
+        if end > start:
             raise InputError(
                 source.path,
                 f"a quote opened on this line does not close within {MAX_FIELD_CHARS:,} characters",
@@ -109,13 +104,18 @@ def _quote_error(source: Source, exc: csv.Error, start: int, taken: list[str]) -
     return f"bad quoting: {message}"
 
 
+def undecodable(record: Record) -> bool:
+    """Whether a record holds bytes that were not UTF-8 (kept as surrogate escapes)."""
+    return any(not f.isascii() and _ESCAPED.search(f) for f in record.fields)
+
+
 def _jsonl_records(fh: IO[str]) -> Iterator[Record]:
     """Records of a JSON Lines file: every non-blank line, JSON parsed later by DuckDB."""
     for number, text in enumerate(fh, start=1):
         if not text.strip():
             continue
         escaped = not text.isascii() and _ESCAPED.search(text)
-        yield Record(number, shown(text), [], NOT_UTF8 if escaped else None)
+        yield Record(number, number, shown(text), [], NOT_UTF8 if escaped else None)
 
 
 def read_records(source: Source) -> Iterable[Record]:
@@ -143,8 +143,8 @@ def locate(source: Source, count: int, rows: list[Unplaced]) -> list[tuple[int, 
     spans = _spans(source, count, wanted)
     if spans is None:
         return None
-    texts = _texts(source, spans)
-    return [(start, wanted[n].reason, texts[start]) for n, (start, _) in sorted(spans.items())]
+    found = texts(source, spans)
+    return [(start, wanted[n].reason, found[start]) for n, (start, _) in sorted(spans.items())]
 
 
 def _spans(
@@ -186,10 +186,10 @@ def _breaks(field: str) -> int:
     return field.count("\n") + field.count("\r") - field.count("\r\n")
 
 
-def _texts(source: Source, spans: dict[int, tuple[int, int]]) -> dict[int, str]:
+def texts(source: Source, spans: dict[int, tuple[int, int]]) -> dict[int, str]:
     """Original text of each span, keyed by its first line."""
     ends = dict(spans.values())
-    texts: dict[int, str] = {}
+    found: dict[int, str] = {}
     with _open(source) as fh:
         current: list[str] = []
         first = 0
@@ -202,9 +202,9 @@ def _texts(source: Source, spans: dict[int, tuple[int, int]]) -> dict[int, str]:
             if first:
                 current.append(line)
                 if number == ends[first]:
-                    texts[first] = shown("".join(current))
+                    found[first] = shown("".join(current))
                     first = 0
-    return texts
+    return found
 
 
 def _same(
