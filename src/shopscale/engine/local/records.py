@@ -1,9 +1,11 @@
-"""The exact reader: a file's records as a plain reader sees them, each with its line and text.
+"""The exact reader: a file's records as a plain reader sees them, each with its lines.
 
-DuckDB reads clean files fast; when it reports any problem in a file, that file is read again
-here, record by record, so that every record is counted once, names the physical line it starts
-on and keeps its original text for ``rejects.csv``. A quote that never closes is an error naming
-the line it opens on, not a record that eats the rest of the file.
+DuckDB reads files fast; when it cannot split a line of a file, that file is read again here
+(Python's ``csv`` with strict quoting, or plain lines for JSON Lines), so that every record is
+counted once and names the physical line it starts on; the original text of rejected records is
+read back from the file (``texts``). A quote that never closes is an error naming the line it
+opens on, not a record that eats the rest of the file. ``locate`` places rows DuckDB read but
+rejected, in one pass that also checks it sees the same records.
 """
 
 from __future__ import annotations
