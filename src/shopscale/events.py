@@ -203,7 +203,7 @@ def resolve_inputs(spec: str | Path | Sequence[str | Path]) -> InputFiles:
                 log.warning("%s is the same file as %s: read once", f, seen[key])
                 continue
             seen[key] = f
-            if found and f.stat().st_size > 0 and detect_format(f) is None:
+            if found and detect_format(f) is None:
                 log.warning("skipping %s: %s", f, UNKNOWN_TYPE)
                 result.skipped.append((f, UNKNOWN_TYPE))
                 continue
@@ -254,6 +254,8 @@ def _jsonl_has(path: Path, compressed: bool, params: EventsParams) -> bool:
     line = _first_line(path, compressed)
     if line is None:
         raise InputError(path, "file has no rows")
+    if line.strip() == "[" or line.lstrip().startswith("[{"):
+        raise InputError(path, "a JSON array, not JSON Lines (one object per line)", 1)
     try:
         first = json.loads(line)
     except ValueError:

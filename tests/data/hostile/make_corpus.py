@@ -193,6 +193,13 @@ def jsonl() -> None:
     )
 
 
+def json_arrays() -> None:
+    """Plain JSON arrays given as JSON Lines, on one line and pretty-printed."""
+    rows = [{"user_id": "u1", "action": "purchased", "item_id": "i1", "timestamp": T}]
+    text("array.json", json.dumps(rows) + "\n")
+    text("array_pretty.json", json.dumps(rows, indent=2) + "\n")
+
+
 def parquets() -> None:
     """Typed ids and times, wrong column types, missing columns, a corrupt file."""
     parquet(
@@ -273,6 +280,7 @@ if __name__ == "__main__":
         ids,
         timestamps,
         jsonl,
+        json_arrays,
         parquets,
         disguises,
     ):

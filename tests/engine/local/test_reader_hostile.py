@@ -50,6 +50,8 @@ ERRORS: dict[str, str] = {
     "parquet.csv.gz": ": a gzip-compressed Parquet file is not supported",
     "text_named.parquet": ": named as Parquet but is not a Parquet file (no PAR1 magic)",
     "notes.md": f": {UNKNOWN}",
+    "array.json": ":1: a JSON array, not JSON Lines (one object per line)",
+    "array_pretty.json": ":1: a JSON array, not JSON Lines (one object per line)",
     "milliseconds_all.csv": ":2: every timestamp looks like milliseconds, not seconds "
     "(here '1704067200000'); give epoch seconds or ISO-8601",
 }
