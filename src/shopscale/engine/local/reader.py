@@ -129,8 +129,9 @@ def _load_exact(con: duckdb.DuckDBPyConnection, source: Source, params: EventsPa
 
 def _scan_fast(
     con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams, tag: str
-) -> bool:
-    """Parse with DuckDB into ``raw``; False when DuckDB could not split every line."""
+) -> set[int] | None:
+    """Parse with DuckDB into ``raw``; return the lines it could not split into the file's
+    columns (CSV), or None when it failed or JSON Lines had such lines."""
     if source.format == "parquet":
         scan = scan_parquet(source, params, con)
     elif source.format == "csv":
@@ -140,31 +141,33 @@ def _scan_fast(
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {scan}")
         if source.format == "parquet":
-            return True
-        return int(con.execute(f"SELECT count(*) FROM rej_{tag}").fetchall()[0][0]) == 0
+            return set()
+        lines = {int(r[0]) for r in con.execute(f"SELECT DISTINCT line FROM rej_{tag}").fetchall()}
+        return lines if source.format == "csv" or not lines else None
     except duckdb.Error as exc:
         if source.format == "parquet":
             raise InputError(source.path, f"cannot read Parquet: {first_line(exc)}") from None
-        return False
+        return None
     finally:
         con.execute(f"DROP TABLE IF EXISTS rej_{tag}; DROP TABLE IF EXISTS scan_{tag}")
 
 
 def _load_fast(
-    con: duckdb.DuckDBPyConnection, source: Source, checked: str
+    con: duckdb.DuckDBPyConnection, source: Source, checked: str, structural: set[int]
 ) -> list[tuple[int, str, str]] | None:
-    """Append ``raw``'s valid rows; return the rejects with lines, or None (nothing appended)
-    when the exact reader does not see the records DuckDB saw."""
+    """Append ``raw``'s valid rows; return every reject with its line (``structural`` lines
+    included), or None (nothing appended) when the records are not what DuckDB saw."""
     con.execute("BEGIN TRANSACTION")
     rejects: list[tuple[int, str, str]] | None = None
     try:
         inserted = _insert_valid(con, checked)
-        if inserted == _count(con):
+        if inserted == _count(con) and not structural:
             rejects = []
         elif source.format == "parquet":
             rejects = _rejects(con, checked, source)
         else:
-            rejects = locate(source, _count(con), _unplaced_rejects(con, checked))
+            unplaced = _unplaced_rejects(con, checked) if inserted < _count(con) else []
+            rejects = locate(source, _count(con), unplaced, structural)
     finally:
         con.execute("ROLLBACK" if rejects is None else "COMMIT")
     return rejects
@@ -230,12 +233,14 @@ def load_file(
 ) -> int:
     """Append one file's valid rows to ``events``; record its rejects; return records read."""
     checked = checked_sql(params, source.has_timestamp, bounds, seq_offset)
-    bad_rows = _load_fast(con, source, checked) if _scan_fast(con, source, params, tag) else None
-    if bad_rows is None:
+    structural = _scan_fast(con, source, params, tag)
+    bad_rows = None if structural is None else _load_fast(con, source, checked, structural)
+    if structural is None or bad_rows is None:
+        structural = set()
         _load_exact(con, source, params)
         inserted = _insert_valid(con, checked)
         bad_rows = [] if inserted == _count(con) else _rejects(con, checked, source)
-    parsed = _count(con)
+    parsed = _count(con) + len(structural)
     con.execute("DROP TABLE raw")
     if parsed == 0:
         raise InputError(

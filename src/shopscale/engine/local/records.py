@@ -135,27 +135,34 @@ def read_records(source: Source) -> Iterable[Record]:
         csv.field_size_limit(old_limit)
 
 
-def locate(source: Source, count: int, rows: list[Unplaced]) -> list[tuple[int, str, str]] | None:
-    """Line and original text of each row DuckDB rejected, by one fast pass over the file.
+def locate(
+    source: Source, count: int, rows: list[Unplaced], structural: set[int]
+) -> list[tuple[int, str, str]] | None:
+    """Line, reason and original text of each row DuckDB rejected, by one fast pass.
 
-    None when that pass does not see the records DuckDB saw (another count, another split,
-    bad quoting): the caller then reads the whole file with the exact reader.
+    ``rows`` are the rows DuckDB split but that break a rule; ``structural`` the lines DuckDB
+    could not split into the file's columns. None when this pass does not see the records DuckDB
+    saw (another count, another split, bad quoting): the caller then reads the file exactly.
     """
     wanted = {u.ord: u for u in rows}
-    spans = _spans(source, count, wanted)
-    if spans is None:
+    found = _spans(source, count, wanted, structural)
+    if found is None:
         return None
-    found = texts(source, spans)
-    return [(start, wanted[n].reason, found[start]) for n, (start, _) in sorted(spans.items())]
+    spans, bad = found
+    items = [(start, end, wanted[n].reason) for n, (start, end) in spans.items()] + bad
+    text = texts(source, {k: (start, end) for k, (start, end, _) in enumerate(items)})
+    return sorted((start, reason, text[start]) for start, _, reason in items)
 
 
 def _spans(
-    source: Source, count: int, wanted: dict[int, Unplaced]
-) -> dict[int, tuple[int, int]] | None:
-    """First and last physical line of the wanted records (by ordinal), or None on a mismatch."""
+    source: Source, count: int, wanted: dict[int, Unplaced], structural: set[int]
+) -> tuple[dict[int, tuple[int, int]], list[tuple[int, int, str]]] | None:
+    """Lines of the wanted records (by ordinal among well-formed ones) and of the records with
+    the wrong number of fields; None when they are not what DuckDB saw."""
     index = {name: k for k, name in enumerate(source.columns)}
     spans: dict[int, tuple[int, int]] = {}
-    n, header = -1, source.header and source.format == "csv"
+    bad: list[tuple[int, int, str]] = []
+    n, header, width = -1, source.header and source.format == "csv", len(source.columns)
     try:
         with _open(source) as fh:
             if source.format == "jsonl":
@@ -168,17 +175,22 @@ def _spans(
                 if header:
                     header = False
                     continue
+                if source.format == "jsonl":
+                    first = last = number
+                else:
+                    first, last = reader.line_num - sum(map(_breaks, row)), reader.line_num
+                if source.format == "csv" and len(row) != width:
+                    bad.append((first, last, f"expected {width} fields, found {len(row)}"))
+                    continue
                 n += 1
                 if n in wanted:
                     if not _same(source, row, wanted[n].values, index):
                         return None
-                    if source.format == "jsonl":
-                        spans[n] = (number, number)
-                    else:
-                        spans[n] = (reader.line_num - sum(map(_breaks, row)), reader.line_num)
+                    spans[n] = (first, last)
     except (csv.Error, OSError, EOFError, zlib.error):
         return None
-    return spans if n + 1 == count and len(spans) == len(wanted) else None
+    same = n + 1 == count and len(spans) == len(wanted) and {b[0] for b in bad} == structural
+    return (spans, bad) if same else None
 
 
 def _breaks(field: str) -> int:

@@ -90,7 +90,11 @@ def _parquet_kind(source: Source, column: str, sql_type: str, *, timestamp: bool
     Any other type (boolean, binary, lists, structs) is not an id: one error for the file.
     """
     base = sql_type.split("(")[0].lstrip("U")
-    if sql_type == "VARCHAR" or base in _INTEGERS or (timestamp and base.startswith(_TIMES)):
+    if (
+        sql_type in ("VARCHAR", "UUID")
+        or base in _INTEGERS
+        or (timestamp and base.startswith(_TIMES))
+    ):
         return "NULL::VARCHAR"
     if base in _FLOATS:
         return "'DOUBLE'"
