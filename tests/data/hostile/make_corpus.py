@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -243,6 +244,11 @@ def parquets() -> None:
     parquet(
         "ts_bool.parquet",
         {"user_id": ["u1"], "action": ["viewed"], "item_id": ["i1"], "timestamp": [True]},
+    )
+    user = pa.array([uuid.UUID(int=1).bytes], pa.uuid())
+    parquet(
+        "ids_uuid.parquet",
+        {"user_id": user, "action": ["purchased"], "item_id": ["i1"], "timestamp": [T]},
     )
     raw("corrupt.parquet", b"PAR1" + b"\x00not parquet at all\x00" * 4 + b"PAR1")
 

@@ -223,6 +223,7 @@ CLEAN: dict[str, list[tuple[str, str, str, int]]] = {
         ("u3", "viewed", "i3", T),
     ],
     "multiline_note.csv": [("u1", "viewed", "i1", T), ("u2", "viewed", "i2", T)],
+    "ids_uuid.parquet": [("00000000-0000-0000-0000-000000000001", "purchased", "i1", T)],
     "ts_types.parquet": [("1", "viewed", "i1", T), ("2", "purchased", "i2", T + 60)],
     "folder_with_readme": GOOD,
 }
