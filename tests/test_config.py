@@ -19,6 +19,7 @@ from shopscale.errors import ConfigError
 from shopscale.evaluate.blend import BlendParams
 from shopscale.evaluate.run import EvaluateParams
 from shopscale.evaluate.split import SplitParams
+from shopscale.events import EventsParams
 from shopscale.generate import GenerateParams
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams
@@ -101,6 +102,7 @@ PARAMS: tuple[type, ...] = (
     BlendParams,
     GenerateParams,
     OutputParams,
+    EventsParams,
 )
 FIELDS = [(cls, name, hint) for cls in PARAMS for name, hint in field_hints(cls).items()]
 

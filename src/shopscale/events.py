@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from shopscale.config import check_fields
 from shopscale.errors import InputError
 from shopscale.log import get_logger
 
@@ -69,6 +70,7 @@ class EventsParams:
     """Latest plausible event time, in days after the moment the run reads the file."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
         if not 0.0 <= self.max_reject_ratio <= 1.0:
             raise ValueError(f"max_reject_ratio must be in [0, 1], got {self.max_reject_ratio}")
         if len(self.delimiter) != 1:
