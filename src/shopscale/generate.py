@@ -11,6 +11,9 @@ The model, in the order the code draws it:
   re-view; a cart is a recently viewed item; a purchase is a recently carted item (or a viewed
   one when nothing was carted yet).
 
+This is the ``bundles`` shape; ``shape="longtail"`` and ``shape="catalog"`` draw sparse logs
+with the same users, blocks and timestamps (``generate_sparse.py``).
+
 Users are processed in blocks of about ``chunk_events`` events; each block has its own seeded
 random stream, so the same params give the same rows, and rows within a block are ordered by
 time. Everything is vectorised NumPy: no Python loop runs per user or per event.
@@ -38,6 +41,14 @@ from shopscale.log import get_logger
 log = get_logger("generate")
 
 Format = Literal["csv", "jsonl", "parquet"]
+Shape = Literal["bundles", "longtail", "catalog"]
+SHAPES: tuple[Shape, ...] = ("bundles", "longtail", "catalog")
+# Default sizes per shape: events per user, events per item, at most this many items.
+_SIZES: dict[str, tuple[int, int, int | None]] = {
+    "bundles": (20, 100, None),
+    "longtail": (21, 83, None),
+    "catalog": (10, 10, 1_000_000),
+}
 ACTIONS = ("viewed", "carted", "purchased")
 COLUMNS = ("user_id", "action", "item_id", "timestamp")
 START_EPOCH_S = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -62,6 +73,7 @@ class GenerateParams:
     seed: int = 42
     zipf: float = 1.0
     chunk_events: int = 1_000_000
+    shape: Shape = "bundles"
 
     def __post_init__(self) -> None:
         """Reject sizes that cannot make a log."""
@@ -79,13 +91,19 @@ class GenerateParams:
 
     @property
     def n_users(self) -> int:
-        """Users: given, or one per 20 events."""
-        return self.users if self.users is not None else max(1, self.events // 20)
+        """Users: given, or one per 20 events (``longtail``: 21, ``catalog``: 10)."""
+        per_user = _SIZES[self.shape][0]
+        return self.users if self.users is not None else max(1, self.events // per_user)
 
     @property
     def n_items(self) -> int:
-        """Items: given, or one per 100 events and at least 50."""
-        return self.items if self.items is not None else max(50, self.events // 100)
+        """Items: given, or one per 100 events (``longtail``: 83; ``catalog``: 10, at most
+        1M), and at least 50."""
+        if self.items is not None:
+            return self.items
+        _, per_item, most = _SIZES[self.shape]
+        n = max(50, self.events // per_item)
+        return n if most is None else min(n, most)
 
 
 @dataclass(frozen=True)
@@ -152,11 +170,16 @@ def iter_event_blocks(params: GenerateParams) -> Iterator[pa.Table]:
     bounds = np.unique(np.concatenate(([0], cuts + 1, [len(counts)])))
     bounds = bounds[bounds <= len(counts)]
     seeds = np.random.SeedSequence(params.seed, spawn_key=(1,)).spawn(len(bounds) - 1)
+    make_block: Callable[..., pa.Table] = _make_block
+    if params.shape != "bundles":
+        from shopscale.generate_sparse import block_maker  # it builds on this module
+
+        make_block = block_maker(params.shape)
     for lo, hi, seed in zip(bounds[:-1], bounds[1:], seeds, strict=True):
         ids = lo + np.flatnonzero(counts[lo:hi])
         if len(ids):
             slots = Slots.of(counts[ids])
-            yield _make_block(cat, slots, ids + 1, params.days, np.random.default_rng(seed))
+            yield make_block(cat, slots, ids + 1, params.days, np.random.default_rng(seed))
 
 
 @dataclass(frozen=True)
@@ -189,7 +212,9 @@ class Slots:
         return total - (total[self.start] - values[self.start])[self.user]
 
 
-def _make_block(cat: Catalogue, slots: Slots, user_ids: np.ndarray, days: int, rng) -> pa.Table:
+def _make_block(
+    cat: Catalogue, slots: Slots, user_ids: np.ndarray, days: int, rng: np.random.Generator
+) -> pa.Table:
     """Draw one block of users' events and return it ordered by time."""
     action = _draw_actions(slots, rng)
     item = _draw_views(cat, slots, action, rng)
