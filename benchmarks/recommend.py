@@ -131,7 +131,7 @@ def _guard_rss(
 def failure(m: Measured, limit_mib: float | None) -> tuple[str, str]:
     """Status and reason of a failed child: out of memory (our limit or the OS), or its error."""
     if m.over_limit and limit_mib:
-        return "out of memory", f"RSS passed the {limit_mib / 1024:.1f} GiB limit (killed)"
+        return "out of memory", f"RSS passed the {limit_mib / 1024:.2f} GiB limit (killed)"
     text = m.stderr + m.stdout
     if m.code == -9 or "MemoryError" in text or "std::bad_alloc" in text:
         return "out of memory", f"exit {m.code}: the process ran out of memory"
