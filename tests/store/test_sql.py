@@ -206,6 +206,20 @@ def test_bulk_write_from_batch_stream_keeps_every_row(store_url: str) -> None:
         assert read_recommendations(store_url, user_id) == expected_for(table, user_id)
 
 
+def test_empty_table_and_empty_batches_replace_with_no_rows(store_url: str) -> None:
+    """Writing no batches, or only empty ones, leaves the table present and empty."""
+    write_tables(store_url, {"recommendations": recommendations(ranked_rows(["a"], ["x"], 2))})
+    empty = recommendations([])
+    write_tables(
+        store_url, {"recommendations": [], "similar_items": similar_items([]).to_batches()}
+    )
+    assert raw_query(store_url, "SELECT count(*) FROM recommendations") == [(0,)]
+    zero_rows = pa.RecordBatch.from_pylist([], schema=RECOMMENDATIONS_SCHEMA)
+    write_tables(store_url, {"recommendations": [zero_rows, empty]})
+    assert raw_query(store_url, "SELECT count(*) FROM recommendations") == [(0,)]
+    assert raw_query(store_url, "SELECT count(*) FROM similar_items") == [(0,)]
+
+
 def test_input_is_cast_to_the_table_schema(store_url: str) -> None:
     """Columns in another order with castable types (int64 rank, large_string) are accepted."""
     table = pa.table(
