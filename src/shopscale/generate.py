@@ -27,14 +27,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from gzip import GzipFile
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
+from shopscale._event_writers import COLUMNS, WRITERS
 from shopscale.config import check_fields
 from shopscale.log import get_logger
 
@@ -50,7 +49,6 @@ _SIZES: dict[str, tuple[int, int, int | None]] = {
     "catalog": (10, 10, 1_000_000),
 }
 ACTIONS = ("viewed", "carted", "purchased")
-COLUMNS = ("user_id", "action", "item_id", "timestamp")
 START_EPOCH_S = 1_704_067_200  # 2024-01-01T00:00:00Z
 _ACTION_P = (0.85, 0.084, 0.066)  # before turning cart-less purchases into carts
 _CART_FIRST_P = 0.7  # a purchase with no cart before it becomes a cart with this chance
@@ -368,61 +366,9 @@ def write_events(
                         filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
                     )
                 )
-            _WRITERS[fmt](counted(), sink)
+            WRITERS[fmt](counted(), sink)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     log.debug("wrote %d events to %s", rows, out)
     return rows
-
-
-def _write_csv(blocks: Iterator[pa.Table], sink: pa.NativeFile | BinaryIO) -> None:
-    """CSV with a plain header; nothing is quoted (no value holds a comma or a quote)."""
-    sink.write(",".join(COLUMNS).encode() + b"\n")
-    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-    writer: pacsv.CSVWriter | None = None
-    for block in blocks:
-        if writer is None:
-            writer = pacsv.CSVWriter(sink, block.schema, write_options=options)
-        writer.write_table(block)
-    if writer is not None:
-        writer.close()
-
-
-def _write_jsonl(blocks: Iterator[pa.Table], sink: pa.NativeFile | BinaryIO) -> None:
-    """One JSON object a line; ids are strings, the timestamp a number."""
-    for block in blocks:
-        user, action, item, ts = block.columns
-        line = pc.binary_join_element_wise(
-            '{"user_id":"',
-            user,
-            '","action":"',
-            action,
-            '","item_id":"',
-            item,
-            '","timestamp":',
-            pc.cast(ts, pa.string()),
-            "}\n",
-            "",
-        ).combine_chunks()
-        offsets = np.frombuffer(line.buffers()[1], dtype=np.int32, count=len(line) + 1)
-        data = line.buffers()[2]
-        sink.write(data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
-
-
-def _write_parquet(blocks: Iterator[pa.Table], sink: pa.NativeFile | BinaryIO) -> None:
-    """Parquet (zstd), one row group per block."""
-    writer: pq.ParquetWriter | None = None
-    for block in blocks:
-        if writer is None:
-            writer = pq.ParquetWriter(sink, block.schema, compression="zstd")
-        writer.write_table(block)
-    if writer is not None:
-        writer.close()
-
-
-_WRITERS: dict[str, Callable[[Iterator[pa.Table], pa.NativeFile | BinaryIO], None]] = {
-    "csv": _write_csv,
-    "jsonl": _write_jsonl,
-    "parquet": _write_parquet,
-}
