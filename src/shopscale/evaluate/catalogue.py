@@ -27,11 +27,36 @@ BLEND_DEFAULTS: dict[str, object] = {
     "unprompted_weight": 100_000.0,
 }
 
+# The competitor (3 x carted + 1 x viewed, ties by buyers), tried first by tuning.
+OWN_HISTORY_DEFAULTS: dict[str, object] = {
+    "weights": "cart3-view1",
+    "repeats": False,
+    "half_life_days": 0.0,
+    "tiebreak": "buyers",
+}
+# The fixed rule own-history was before it became a family: carted, favorited, viewed, newest.
+OWN_HISTORY_STRICT: dict[str, object] = {
+    **OWN_HISTORY_DEFAULTS,
+    "weights": "tiers",
+    "tiebreak": "recent",
+}
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec("popularity", Popularity, description="most bought items"),
-        ModelSpec("own-history", OwnHistory, description="carted, then viewed, not yet bought"),
+        ModelSpec(
+            "own-history",
+            OwnHistory,
+            OWN_HISTORY_DEFAULTS,
+            {
+                "weights": ["tiers", "cart3-view1", "uniform", "conversion"],
+                "repeats": [False, True],
+                "half_life_days": [0.0, 1.0, 7.0, 30.0],
+                "tiebreak": ["recent", "buyers"],
+            },
+            "own unbought engagement, tuned: action weights, repeats, recency, tie-break",
+        ),
         ModelSpec(
             "als",
             ALS,
