@@ -45,26 +45,28 @@ OwnWeights = Literal["tiers", "cart3-view1", "uniform", "conversion"]
 TIERS = {"carted": 3.0, "favorited": 2.0, "viewed": 1.0}
 """Priorities of the strict rule: the best action on the item decides, nothing else counts."""
 CART3_VIEW1 = {"carted": 3.0, "viewed": 1.0}
-"""The issue's competitor: 3 x carted + 1 x viewed (other non-primary actions 1)."""
+"""The issue's competitor, literally: 3 x carted + 1 x viewed, no other action counts."""
 DAY_S = 86_400.0
 
 
 class OwnHistory:
     """The user's own unbought engagement, a tuned family (no model of other users at all).
 
-    ``weights``: ``tiers`` (carted, then favorited, then viewed, strictly: the old fixed rule),
-    ``cart3-view1`` (sum of 3 x carted + 1 x viewed + 1 x any other action), ``uniform`` (sum,
-    every action 1), ``conversion`` (sum, each action weighted by its training rate of ending
-    in a purchase of the same item). ``repeats``: count every event, not only one per action
-    and item. ``half_life_days``: each event counts 0.5 ^ (age / half-life) (0 = off; off
-    without timestamps). ``tiebreak``: equal scores go to the most recent engagement (of the
-    deciding action under ``tiers``) or to the item with more buyers; then to the item id.
+    ``weights``: ``conversion`` (sum over actions, each weighted by its training rate of
+    ending in the primary action on the same item: works on any log's action names, and an
+    action that never converts, such as MovieLens' ``rated``, counts 0), ``cart3-view1`` (3 x
+    carted + 1 x viewed: the issue's rule), ``uniform`` (sum, every action 1), ``tiers``
+    (carted, then favorited, then viewed, strictly: the old fixed rule). ``repeats``: count
+    every event, not only one per action and item. ``half_life_days``: each event counts
+    0.5 ^ (age / half-life) (0 = off; off without timestamps). ``tiebreak``: equal scores go
+    to the most recent engagement (of the deciding action under ``tiers``) or to the item
+    with more buyers; then to the item id.
     ``tiers`` + no repeats + no decay + ``recent`` is the old strict rule exactly.
     """
 
     def __init__(
         self,
-        weights: OwnWeights = "cart3-view1",
+        weights: OwnWeights = "conversion",
         repeats: bool = False,
         half_life_days: float = 0.0,
         tiebreak: Literal["recent", "buyers"] = "buyers",
@@ -84,7 +86,7 @@ class OwnHistory:
         else:
             table, other = {
                 "tiers": (TIERS, 0.0),
-                "cart3-view1": (CART3_VIEW1, 1.0),
+                "cart3-view1": (CART3_VIEW1, 0.0),
                 "uniform": ({}, 1.0),
             }[self.weights]
             w = np.array([table.get(a, other) for a in names], dtype=np.float64)
