@@ -65,7 +65,6 @@ DATASETS = {  # name: (importer, folder, split, primary action)
     "diginetica": ("diginetica", "diginetica", "holdout:0.2", "purchased"),
     "yoochoose": ("yoochoose", "yoochoose-sample", "leave-last-out", "clicked"),
 }
-FIRST_FOUR = "retailrocket,taobao,ml-100k,ml-latest-small"
 COLUMNS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "coverage@10")
 
 
@@ -150,6 +149,9 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON")
     args = ap.parse_args()
+    unknown = [d for d in args.datasets.split(",") if d not in DATASETS]
+    if unknown:
+        ap.error(f"unknown data set(s) {', '.join(unknown)} (known: {', '.join(DATASETS)})")
     start = time.perf_counter()
     results = {name: run_dataset(name, args) for name in args.datasets.split(",")}
     print_table(results)
