@@ -37,6 +37,7 @@ STAGES = ("read", "validate", "encode", "map", "reduce", "rank", "write")
 RECOMMENDATIONS = "recommendations"
 SQLITE_NAME = "shopscale.sqlite"
 SIMILAR_ITEMS = "similar_items"
+MODEL = "model"
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def run(
         with timed(log, "map", t):
             eng.map(params)
         staging.mkdir(parents=True, exist_ok=True)
+        eng.write_model(staging / MODEL, params)
         loader = _start_db_load(output, out, staging)
         try:
             _reduce_rank_write(eng, params, output, out, staging, summary, loader)
@@ -260,6 +262,8 @@ def _publish(
         rec_path = converted
     staged_db = staging / SQLITE_NAME
     moves = [rec_path, sim_path] + ([staged_db] if staged_db.exists() else [])
+    shutil.rmtree(out / MODEL, ignore_errors=True)  # until versioned publication: not atomic
+    moves.append(staging / MODEL)
     for path in moves:
         final = out / path.name
         path.replace(final)

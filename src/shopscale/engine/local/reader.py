@@ -37,6 +37,8 @@ class ReadReport:
     rejects: list[tuple[str, int, str, str]] = field(default_factory=list)
     timed: bool = True
     """Every file had a timestamp column (otherwise times are file order)."""
+    positions: int = 0
+    """File-order time of the row after the last one parsed (where a later read goes on)."""
 
     def rejects_table(self) -> pa.Table:
         """The rejected rows as an Arrow table (file, line, reason, row)."""
@@ -253,17 +255,23 @@ def _record(
 
 
 def read_events(
-    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], params: EventsParams
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path],
+    params: EventsParams,
+    *,
+    seq_start: int = 0,
 ) -> ReadReport:
-    """Read every file into the ``events`` table; rows read = accepted + rejected."""
+    """Read every file into the ``events`` table; rows read = accepted + rejected. Untimed
+    rows get file-order times from ``seq_start`` on (a model update continues its log)."""
     con.execute("SET TimeZone = 'UTC'")
     create_events_table(con)
     report = ReadReport()
-    seq = 0
+    seq = seq_start
     for n, path in enumerate(paths):
         source = sniff(path, params)
         log.debug("reading %s as %s", path, source)
         report.timed = report.timed and source.has_timestamp
         seq += load_file(con, source, params, tag=str(n), seq_offset=seq, report=report)
     report.rejects.sort(key=lambda r: (r[0], r[1]))
+    report.positions = seq
     return report

@@ -1,0 +1,85 @@
+"""The local engine and the stored model: the state a batch run leaves after ``map``, and a
+stored (string-ordered) state loaded back so that the unchanged ``reduce`` and ``rank`` run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from shopscale.engine.local.fold import excluded_keys
+from shopscale.engine.local.reader import ReadReport
+from shopscale.events import EventsParams
+from shopscale.ids import IdMap
+from shopscale.recommend.model import Counts, History, ModelState, file_sha256
+from shopscale.recommend.params import RecommendParams
+
+if TYPE_CHECKING:
+    from shopscale.engine.local.engine import LocalEngine
+
+
+def batch_state(
+    engine: LocalEngine,
+    params: RecommendParams,
+    events: EventsParams,
+    paths: list[Path],
+    report: ReadReport,
+) -> ModelState:
+    """The state of a batch run after ``map``: its string-order codes are append-only codes
+    of a model that has not been updated yet."""
+    tbl = engine.con.sql("SELECT u, a, i, t FROM inter ORDER BY u, a, i").to_arrow_table()
+    history = History(*(tbl.column(n).to_numpy() for n in ("u", "a", "i", "t")))
+    n_items = len(engine.items)
+    extra = np.zeros(0, dtype=np.int64)
+    if engine.full_exclusions:  # excluded items downsampling dropped from the history
+        ex = engine.con.sql("SELECT u, i FROM excluded ORDER BY u, i").to_arrow_table()
+        keys = ex.column("u").to_numpy().astype(np.int64) * n_items + ex.column("i").to_numpy()
+        extra = np.setdiff1d(keys, excluded_keys(history, params, engine.actions, n_items))
+    t = engine.totals
+    return ModelState(
+        users=engine.users.ids,
+        items=engine.items.ids,
+        actions=list(engine.actions),
+        channels=list(engine.channels),
+        history=history,
+        excluded=((extra // n_items).astype(np.int32), (extra % n_items).astype(np.int32)),
+        counts=Counts(
+            dict(t.k11), t.left_total, dict(t.right_total), t.pop_any, t.pop_primary, t.unprompted
+        ),
+        t_ref=engine.t_ref,
+        timed=report.timed,
+        next_position=report.positions,
+        params=params,
+        events=events,
+        files=[{"file": str(p), "sha256": file_sha256(p)} for p in paths],
+    )
+
+
+def adopt(engine: LocalEngine, state: ModelState) -> None:
+    """Make a string-ordered state the engine's own, as if ``encode`` and ``map`` had run:
+    ids, counts, ``t_ref``, and the ``inter`` and ``excluded`` tables ``rank`` reads."""
+    engine.users = IdMap(state.users)
+    engine.items = IdMap(state.items)
+    engine.actions = list(state.actions)
+    engine.channels = list(state.channels)
+    c = state.counts  # a new dict of pair counts: reduce pops from it
+    engine.totals = Counts(
+        dict(c.k11), c.left_total, dict(c.right_total), c.pop_any, c.pop_primary, c.unprompted
+    )
+    engine.t_ref = state.t_ref
+    h = state.history
+    con = engine.con
+    con.register("adopt_inter", pa.table({"u": h.u, "a": h.a, "i": h.i, "t": h.t}))
+    con.execute("CREATE OR REPLACE TABLE inter AS SELECT * FROM adopt_inter ORDER BY u, a, i")
+    con.unregister("adopt_inter")
+    n_items = len(state.items)
+    extra = state.excluded[0].astype(np.int64) * n_items + state.excluded[1]
+    keys = np.union1d(excluded_keys(h, state.params, state.actions, n_items), extra)
+    ex = {"u": (keys // n_items).astype(np.int32), "i": (keys % n_items).astype(np.int32)}
+    con.register("adopt_excluded", pa.table(ex))
+    con.execute("CREATE OR REPLACE TABLE excluded AS SELECT * FROM adopt_excluded ORDER BY u, i")
+    con.unregister("adopt_excluded")
+    engine.full_exclusions = state.params.exclude != "none"

@@ -1,0 +1,143 @@
+"""``update``: fold new event files into a stored model and write a complete new result.
+
+Reads the new files with the batch job's readers (same validation, same rejects accounting),
+folds them into the model state exactly (``engine.local.fold``), re-scores every kept pair
+count with the new N, and writes similar items, every user's list (unless ``lists=False``),
+rejects, summary and the new state: the same bytes ``recommend`` gives on all events at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
+from shopscale.engine.local.engine import LocalEngine
+from shopscale.errors import InputError, ShopscaleError
+from shopscale.events import resolve_inputs, sniff
+from shopscale.log import get_logger, timed
+from shopscale.recommend.model import file_sha256, read_events_params, read_meta
+from shopscale.recommend.pipeline import (
+    MODEL,
+    RECOMMENDATIONS,
+    SIMILAR_ITEMS,
+    RunSummary,
+    check_rejects,
+)
+from shopscale.store.files import write_batches, write_json, write_table
+
+log = get_logger("recommend.update")
+
+
+def update(
+    model_dir: Path,
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    out: Path,
+    lists: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+    engine_options: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Fold ``inputs`` into the model of the results folder ``model_dir`` and write a complete
+    new results folder into ``out`` (missing or empty); ``model_dir`` is only read."""
+    model_dir, out = Path(model_dir), Path(out)
+    meta = read_meta(model_dir / MODEL)
+    paths = resolve_inputs(inputs)
+    files = new_files(paths, meta)
+    check_timed(paths, meta)
+    if out.exists() and any(out.iterdir()):
+        raise ShopscaleError(f"{out}: the new result must go into an empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(engine="local")
+    t = summary.seconds
+    eng = LocalEngine(progress=progress, **(engine_options or {}))
+    try:
+        state = eng.load_model(model_dir / MODEL)
+        with timed(log, "read+validate", t):
+            counts = eng.read(paths, state.events)
+        summary.rows_read, summary.accepted = counts.rows_read, counts.accepted
+        summary.rejected, summary.files = counts.rejected, counts.files
+        write_table(out / "rejects.csv", counts.rejects, "csv")
+        check_rejects(
+            counts.rows_read, counts.rejected, state.events.max_reject_ratio, out / "rejects.csv"
+        )
+        with timed(log, "fold", t):
+            sizes = eng.fold(files)
+            eng.write_model(out / MODEL, state.params)
+        params = state.params
+        summary.users, summary.items, summary.interactions = (
+            sizes.users,
+            sizes.items,
+            sizes.interactions,
+        )
+        summary.actions = list(sizes.actions)
+        summary.half_life_days = params.half_life_days or None
+        summary.half_life_events = params.half_life_events or None
+        summary.model = asdict(params)
+        with timed(log, "reduce", t):
+            sim_path = out / f"{SIMILAR_ITEMS}.parquet"
+            summary.similar_items = write_batches(
+                sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA
+            )
+        if lists:
+            with timed(log, "rank", t):
+                rec_path = out / f"{RECOMMENDATIONS}.parquet"
+                recs = _count_model(eng.rank(params), summary)
+                summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
+            summary.outputs[RECOMMENDATIONS] = str(rec_path)
+    finally:
+        eng.close()
+    summary.outputs |= {
+        SIMILAR_ITEMS: str(sim_path),
+        MODEL: str(out / MODEL),
+        "rejects": str(out / "rejects.csv"),
+        "summary": str(out / "summary.json"),
+    }
+    write_json(out / "summary.json", summary.to_dict())
+    return summary
+
+
+def new_files(paths: list[Path], meta: dict[str, Any]) -> list[dict[str, object]]:
+    """Name and content hash of each input; a file already folded into the model (or given
+    twice) is refused, so no event is ever counted twice."""
+    folded = {str(f["sha256"]): str(f["file"]) for f in meta["files"]}
+    out: list[dict[str, object]] = []
+    for path in paths:
+        digest = file_sha256(path)
+        if digest in folded:
+            raise InputError(
+                path, f"already folded into this model (same content as {folded[digest]})"
+            )
+        folded[digest] = str(path)
+        out.append({"file": str(path), "sha256": digest})
+    return out
+
+
+def check_timed(paths: list[Path], meta: dict[str, Any]) -> None:
+    """A model of timed events folds only timed files, and an untimed one only untimed."""
+    events = read_events_params(meta)
+    for path in paths:
+        has = sniff(path, events).has_timestamp
+        if has != bool(meta["timed"]):
+            what = "timestamps" if has else "no timestamp column"
+            model = "timed events" if meta["timed"] else "untimed events (file order)"
+            raise InputError(
+                path, f"has {what} but the model was built from {model}; they cannot be mixed"
+            )
+
+
+def _count_model(
+    batches: Iterator[pa.RecordBatch], summary: RunSummary
+) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, counting users whose first entry came from the model."""
+    for batch in batches:
+        first = pc.and_(
+            pc.equal(batch.column("rank"), 1), pc.equal(batch.column("source"), "model")
+        )
+        summary.users_with_model_recs += pc.sum(first).as_py() or 0
+        yield batch
