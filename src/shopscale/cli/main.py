@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from shopscale.cli import doctor, evaluate, generate, import_, recommend, routes, show
+from shopscale.cli import doctor, evaluate, generate, import_, recommend, routes, show, update
 from shopscale.cli._common import console, log_path
 from shopscale.errors import ShopscaleError
 
@@ -27,7 +27,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-for _module in (generate, recommend, show, doctor, routes, import_, evaluate):
+for _module in (generate, recommend, show, doctor, routes, import_, evaluate, update):
     _module.register(app)
 
 

@@ -45,7 +45,7 @@ def selection(
     key = shard.u.astype(np.int64) * n_items + shard.i
     order = np.lexsort((-shard.t, key))
     key_sorted = key[order]
-    first = np.r_[True, key_sorted[1:] != key_sorted[:-1]]
+    first = np.r_[key_sorted.size > 0, key_sorted[1:] != key_sorted[:-1]][: key_sorted.size]
     pick = order[first]
     return shard.u[pick], shard.i[pick], shard.t[pick]
 
