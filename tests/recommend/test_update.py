@@ -3,6 +3,7 @@ bytes recommend gives on all events at once; what it must refuse, it refuses."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -51,7 +52,7 @@ def split_logs(draw: st.DrawFn) -> list[list[Event]]:
     points = st.integers(first_buy + 1, len(events) - 1)
     cuts = sorted(draw(st.lists(points, min_size=1, max_size=3, unique=True)))
     bounds = [0, *cuts, len(events)]
-    return [events[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [events[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def write_part(path: Path, events: list[Event], *, timed: bool) -> Path:
@@ -151,7 +152,7 @@ def test_untimed_model_refuses_a_timed_file(tmp_path: Path) -> None:
     """A model built from file-order times refuses a file with timestamps (and vice versa)."""
     build(tmp_path, [EVENTS], RecommendParams(), timed=False)
     timed_file = write_part(tmp_path / "timed.csv", MORE, timed=True)
-    with pytest.raises(InputError, match="timed.csv: has timestamps but the model was built"):
+    with pytest.raises(InputError, match=r"timed\.csv: has timestamps but the model was built"):
         update(tmp_path / "v0", [timed_file], out=tmp_path / "v1")
     other = tmp_path / "other"
     other.mkdir()
