@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from shopscale.errors import InputError, ShopscaleError
+from shopscale.events import EventsParams
 from shopscale.recommend.model import read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
@@ -90,6 +91,14 @@ def build(tmp: Path, parts: list[list[Event]], params: RecommendParams, *, timed
         [("u0", "purchased", "i1", 12), ("u1", "carted", "i0", 20)],
     ],
     params=RecommendParams(max_items_per_user=1, half_life_days=0.0001),
+    timed=True,
+)
+@example(  # a new action (carted) arrives with an increment: a new channel and action code
+    parts=[
+        [("u0", "viewed", "i1", 1), ("u0", "purchased", "i1", 2), ("u1", "viewed", "i1", 3)],
+        [("u1", "carted", "i1", 4), ("u2", "carted", "i1", 5), ("u2", "purchased", "i0", 6)],
+    ],
+    params=RecommendParams(max_items_per_user=2, half_life_events=1.0),
     timed=True,
 )
 @example(  # a new item that sorts before an old one ties with it in u0's one-item window
@@ -204,3 +213,25 @@ def test_new_ids_get_appended_codes(tmp_path: Path) -> None:
     old, new = read_state(tmp_path / "v0" / "model"), read_state(tmp_path / "v1" / "model")
     assert new.users.to_pylist() == [*old.users.to_pylist(), "a0", "u2"]
     assert new.items.to_pylist() == [*old.items.to_pylist(), "h9"]
+
+
+def test_untimed_positions_continue_after_rejected_rows(tmp_path: Path) -> None:
+    """Rejected rows of an untimed file still take their file position, so an update's rows
+    get the times a batch run over all files gives them (same lists, same bytes)."""
+    (tmp_path / "a.csv").write_text(
+        "user_id,action,item_id\nu0,purchased,i1\nu1,viewed,i1\n,viewed,i2\n"
+    )
+    (tmp_path / "b.csv").write_text("user_id,action,item_id\nu1,purchased,i2\nu0,viewed,i2\n")
+    events = EventsParams(max_reject_ratio=0.5)
+    params = RecommendParams(max_items_per_user=1)
+    none = OutputParams(db="none")
+    run(tmp_path / "a.csv", out=tmp_path / "v0", events=events, params=params, output=none)
+    update(tmp_path / "v0", [tmp_path / "b.csv"], out=tmp_path / "v1")
+    files = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    run(files, out=tmp_path / "all", events=events, params=params, output=none)
+    assert read_state(tmp_path / "v1" / "model").next_position == 5
+    for name in OUTPUTS:
+        assert (tmp_path / "v1" / name).read_bytes() == (tmp_path / "all" / name).read_bytes()
+    assert state_table(read_state(tmp_path / "v1" / "model")) == state_table(
+        read_state(tmp_path / "all" / "model")
+    )
