@@ -4,6 +4,10 @@ shard of users; NumPy scores pairs; a numba kernel ranks each shard of users.
 Memory is bounded by one shard of users plus the item-item result, not by the input: DuckDB
 spills to disk, and the map and rank stages fetch one shard at a time (always at least two
 shards, so an order-dependent reduce fails here and not first on a cluster).
+
+After ``map`` the engine holds a model's whole state (``recommend.model``): ``write_model``
+stores it, and ``load_model`` + ``read`` + ``fold`` bring a stored model, updated with new
+events, back to that same point, so the unchanged ``reduce`` and ``rank`` finish an update.
 """
 
 from __future__ import annotations
