@@ -144,15 +144,21 @@ class ModelState:
         """N, the number of distinct users."""
         return len(self.users)
 
-    def in_string_order(self) -> ModelState:
-        """The same state with user and item codes in id string order (ties by id)."""
+    def in_string_order(self, *, histories: bool = True) -> ModelState:
+        """The same state with user and item codes in id string order (ties by id).
+
+        ``histories=False`` leaves the history and exclusions empty (scoring items needs
+        only the counts; ranking users needs the histories too)."""
         u_order, u_rank = string_order(self.users)
         i_order, i_rank = string_order(self.items)
         if _identity(u_order) and _identity(i_order):
             return self
         h = self.history
+        if not histories:
+            h = h.take(np.zeros(0, dtype=np.int64))
         history = History(u_rank[h.u], h.a, i_rank[h.i], h.t).sorted()
-        eu, ei = u_rank[self.excluded[0]], i_rank[self.excluded[1]]
+        eu, ei = self.excluded if histories else (h.u, h.i)
+        eu, ei = u_rank[eu], i_rank[ei]
         ex = np.lexsort((ei, eu))
         c = self.counts
         counts = Counts(

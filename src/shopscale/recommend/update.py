@@ -84,7 +84,7 @@ def _fold_and_write(
     assert eng.model is not None
     params = eng.model.params
     with timed(log, "fold", t):
-        sizes = eng.fold(files)
+        sizes = eng.fold(files, lists=lists)
         eng.write_model(out / MODEL, params)
     summary.users, summary.items = sizes.users, sizes.items
     summary.interactions, summary.actions = sizes.interactions, list(sizes.actions)

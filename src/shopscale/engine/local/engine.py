@@ -377,13 +377,14 @@ class LocalEngine:
         self.model = read_state(folder)
         return self.model
 
-    def fold(self, files: list[dict[str, object]]) -> CatalogSizes:
+    def fold(self, files: list[dict[str, object]], *, lists: bool = True) -> CatalogSizes:
         """Fold the events read into the loaded model (``files``: their names and hashes),
-        then stand where ``map`` leaves a batch run: ``reduce`` and ``rank`` follow."""
+        then stand where ``map`` leaves a batch run: ``reduce`` and (only with ``lists``)
+        ``rank`` follow."""
         assert self.model is not None and self._read is not None
         self.model = fold_events(self.con, self.model, positions=self._read.positions, files=files)
         self.con.execute("DROP TABLE events")
-        adopt(self, self.model.in_string_order())
+        adopt(self, self.model.in_string_order(histories=lists), histories=lists)
         m = self.model
         return CatalogSizes(len(m.users), len(m.items), tuple(m.actions), m.history.u.size)
 

@@ -58,9 +58,10 @@ def batch_state(
     )
 
 
-def adopt(engine: LocalEngine, state: ModelState) -> None:
+def adopt(engine: LocalEngine, state: ModelState, *, histories: bool = True) -> None:
     """Make a string-ordered state the engine's own, as if ``encode`` and ``map`` had run:
-    ids, counts, ``t_ref``, and the ``inter`` and ``excluded`` tables ``rank`` reads."""
+    ids, counts, ``t_ref``, and (with ``histories``) the ``inter`` and ``excluded`` tables
+    ``rank`` reads."""
     engine.users = IdMap(state.users)
     engine.items = IdMap(state.items)
     engine.actions = list(state.actions)
@@ -70,6 +71,12 @@ def adopt(engine: LocalEngine, state: ModelState) -> None:
         dict(c.k11), c.left_total, dict(c.right_total), c.pop_any, c.pop_primary, c.unprompted
     )
     engine.t_ref = state.t_ref
+    if histories:
+        _history_tables(engine, state)
+
+
+def _history_tables(engine: LocalEngine, state: ModelState) -> None:
+    """The ``inter`` and ``excluded`` tables ``rank`` reads, from a string-ordered state."""
     h = state.history
     con = engine.con
     con.register("adopt_inter", pa.table({"u": h.u, "a": h.a, "i": h.i, "t": h.t}))
