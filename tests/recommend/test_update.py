@@ -193,9 +193,10 @@ def test_unreadable_format_version_is_refused(tmp_path: Path, version: int) -> N
 
 def test_no_lists_writes_model_and_similar_items_only(tmp_path: Path) -> None:
     """``lists=False`` writes the new state and similar items (equal to the full update's)
-    and no recommendations file."""
+    and no recommendations file, also when new ids renumber the string order."""
     build(tmp_path, [EVENTS], RecommendParams(), timed=True)
-    more = write_part(tmp_path / "more.csv", MORE, timed=True)
+    early = [("a0", "viewed", "h9", 7), ("a0", "purchased", "i1", 8)]  # ids sort first
+    more = write_part(tmp_path / "more.csv", [*MORE, *early], timed=True)
     update(tmp_path / "v0", [more], out=tmp_path / "lists")
     update(tmp_path / "v0", [more], out=tmp_path / "nolists", lists=False)
     assert not (tmp_path / "nolists" / "recommendations.parquet").exists()
