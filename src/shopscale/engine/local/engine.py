@@ -41,7 +41,7 @@ from shopscale.engine.local.reduce import (
     vote_matrix,
 )
 from shopscale.engine.local.spill import new_spill_dir, sweep_stale
-from shopscale.engine.local.state import adopt, batch_state
+from shopscale.engine.local.state import adopt, write_batch_model
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
@@ -370,7 +370,7 @@ class LocalEngine:
             return
         assert self._read is not None and self._read_from is not None
         paths, events = self._read_from
-        write_state(folder, batch_state(self, params, events, paths, self._read))
+        write_batch_model(self, folder, params, events, paths, self._read)
 
     def load_model(self, folder: Path) -> ModelState:
         """Load a stored model that ``read`` and ``fold`` continue."""
