@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from shopscale.engine.local.fold import excluded_keys
+from shopscale.engine.local.fold import excluded_keys, sorted_unique
 from shopscale.engine.local.reader import ReadReport
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
@@ -108,7 +108,9 @@ def _history_tables(engine: LocalEngine, state: ModelState) -> None:
     con.unregister("adopt_inter")
     n_items = len(state.items)
     extra = state.excluded[0].astype(np.int64) * n_items + state.excluded[1]
-    keys = np.union1d(excluded_keys(h, state.params, state.actions, n_items), extra)
+    keys = sorted_unique(
+        np.concatenate([excluded_keys(h, state.params, state.actions, n_items), extra])
+    )
     ex = {"u": (keys // n_items).astype(np.int32), "i": (keys % n_items).astype(np.int32)}
     con.register("adopt_excluded", pa.table(ex))
     con.execute("CREATE OR REPLACE TABLE excluded AS SELECT * FROM adopt_excluded ORDER BY u, i")
