@@ -71,3 +71,23 @@ def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
     lines = [line for line in newer.stderr.splitlines() if line.strip()]
     assert newer.returncode == 2 and len(lines) == 1
     assert "model format version 7 is newer than this shopscale reads (1)" in lines[0]
+
+
+def test_update_over_reject_budget_keeps_result_and_rejects(tmp_path: Path) -> None:
+    """An update over the reject budget exits 2 with one error line naming the rejects it
+    kept outside the result (which stays as it was), and that file lists the bad rows."""
+    _log(tmp_path / "a.csv", ["u1,viewed,i1,1", "u1,purchased,i1,2", "u2,viewed,i1,3"])
+    _log(tmp_path / "b.csv", ["u2,purchased,i2,4", "bad,line", ",viewed,i3,5"])
+    assert (
+        shopscale(tmp_path, "recommend", "a.csv", "--out", "recs", "--db", "none").returncode == 0
+    )
+    before = {p: p.read_bytes() for p in (tmp_path / "recs").rglob("*") if p.is_file()}
+    failed = shopscale(tmp_path, "update", "recs", "b.csv")
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    kept = tmp_path / "recs" / "last-failed" / "rejects.csv"
+    assert failed.returncode == 2 and len(errors) == 1 and "Traceback" not in failed.stderr
+    assert "2 of 3 rows rejected" in errors[0]
+    assert errors[0].endswith("see recs/last-failed/rejects.csv")
+    assert kept.read_text().count("b.csv") == 2
+    after = {p: p.read_bytes() for p in (tmp_path / "recs").rglob("*") if p.is_file()}
+    assert {p: b for p, b in after.items() if p != kept} == before

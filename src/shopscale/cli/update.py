@@ -11,9 +11,12 @@ import typer
 from rich.table import Table
 
 from shopscale.cli._common import VerboseOption, out, setup_logging
+from shopscale.errors import InputError
 from shopscale.recommend.pipeline import RunSummary
 from shopscale.recommend.update import update
 
+FAILED = "last-failed"
+"""Where a failed update leaves the rejects its message names (outside the result)."""
 OUTPUTS = (
     "recommendations.parquet",
     "recommendations.csv",
@@ -68,9 +71,23 @@ def update_command(
             engine_options={"threads": threads, "memory_limit": memory_limit},
         )
         _publish(staging, model_dir, summary)
+    except InputError as exc:
+        raise _keep_rejects(exc, staging, model_dir) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _print_summary(summary)
+
+
+def _keep_rejects(exc: InputError, staging: Path, root: Path) -> InputError:
+    """Over the reject budget, the rejects the message names move to ROOT/last-failed/
+    (the published result stays as it was); the message names where they are now."""
+    staged = staging / "rejects.csv"
+    if not staged.exists() or str(staged) not in str(exc):
+        return exc
+    kept = root / FAILED / "rejects.csv"
+    kept.parent.mkdir(exist_ok=True)
+    staged.replace(kept)
+    return InputError(exc.path, exc.reason.replace(str(staged), str(kept)), exc.line)
 
 
 def _publish(staging: Path, root: Path, summary: RunSummary) -> None:
