@@ -19,7 +19,7 @@ from shopscale.recommend.model import read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.update import update
-from tests.strategies import event_logs, logs_with_addon
+from tests.strategies import T0, event_logs, logs_with_addon
 
 OUTPUTS = ("similar_items.parquet", "recommendations.parquet")
 Event = tuple[str, str, str, int]
@@ -60,7 +60,7 @@ def part_text(events: list[Event], *, timed: bool) -> str:
     """One part as CSV text; without timestamps, file order is time order."""
     if timed:
         return "user_id,action,item_id,timestamp\n" + "".join(
-            f"{u},{a},{i},{t}\n" for u, a, i, t in events
+            f"{u},{a},{i},{T0 + t}\n" for u, a, i, t in events
         )
     return "user_id,action,item_id\n" + "".join(f"{u},{a},{i}\n" for u, a, i, _ in events)
 
