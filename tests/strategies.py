@@ -8,14 +8,20 @@ ACTIONS = ("carted", "purchased", "viewed")
 
 
 @st.composite
-def event_logs(draw: st.DrawFn, max_events: int = 60) -> list[tuple[str, str, str, int]]:
-    """Small logs over few users/items so pairs co-occur, ties happen and backfill is needed."""
+def event_logs(
+    draw: st.DrawFn, max_events: int = 60, max_time: int = 50
+) -> list[tuple[str, str, str, int]]:
+    """Small logs over few users/items so pairs co-occur, ties happen and backfill is needed
+    (a small ``max_time`` makes equal times, and so the tie rules, common)."""
     n_users = draw(st.integers(1, 8))
     n_items = draw(st.integers(1, 9))
     users = [f"u{k}" for k in range(n_users)]
     items = [f"i{k:02d}" for k in range(n_items)]
     event = st.tuples(
-        st.sampled_from(users), st.sampled_from(ACTIONS), st.sampled_from(items), st.integers(0, 50)
+        st.sampled_from(users),
+        st.sampled_from(ACTIONS),
+        st.sampled_from(items),
+        st.integers(0, max_time),
     )
     events = draw(st.lists(event, min_size=1, max_size=max_events))
     if not any(a == "purchased" for _, a, _, _ in events):

@@ -60,7 +60,8 @@ def test_failed_run_mid_job_publishes_nothing(tmp_path: Path) -> None:
 
 
 def test_every_output_is_published_in_one_version(tmp_path: Path) -> None:
-    """All five outputs sit in the published version and are read through OUT/<name>."""
+    """All five outputs and the model state sit in the published version and are read
+    through OUT/<name>."""
     src = tmp_path / "events.csv"
     write_events_csv(src, EVENTS)
     out = tmp_path / "out"
@@ -68,7 +69,7 @@ def test_every_output_is_published_in_one_version(tmp_path: Path) -> None:
     version = VersionedFolder(out).current()
     assert version is not None
     names = {"recommendations.parquet", "similar_items.parquet", "shopscale.sqlite"}
-    names |= {"rejects.csv", "summary.json"}
+    names |= {"rejects.csv", "summary.json", "model"}
     assert {p.name for p in version.iterdir()} == names
     for name in names:
         assert (out / name).resolve() == version / name

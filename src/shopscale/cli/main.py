@@ -10,7 +10,17 @@ from types import FrameType
 import typer
 from rich.markup import escape
 
-from shopscale.cli import doctor, evaluate, generate, import_, recommend, routes, show, versions
+from shopscale.cli import (
+    doctor,
+    evaluate,
+    generate,
+    import_,
+    recommend,
+    routes,
+    show,
+    update,
+    versions,
+)
 from shopscale.cli._common import console, log_path
 from shopscale.errors import ShopscaleError
 
@@ -29,7 +39,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-for _module in (generate, recommend, show, versions, doctor, routes, import_, evaluate):
+for _module in (generate, recommend, update, show, versions, doctor, routes, import_, evaluate):
     _module.register(app)
 
 

@@ -78,6 +78,11 @@ class Engine(Protocol):
         """Count co-occurrences per shard of users (the map side)."""
         ...
 
+    def write_model(self, folder: Path, params: RecommendParams) -> None:
+        """Write the model state (``recommend.model``: ids, histories, counts, settings) into
+        ``folder``; called after ``map``, before ``reduce``, so ``update`` can continue it."""
+        ...
+
     def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
         """Sum the shard counts, score pairs and keep the top similar items per item."""
         ...

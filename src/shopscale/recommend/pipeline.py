@@ -233,6 +233,7 @@ def _run_stages(
     with timed(log, "map", summary.seconds):
         eng.map(params)
     fault_point("after:map")
+    eng.write_model(staging / MODEL_DIR, params)
     loader = _start_db_load(output, out, staging)
     try:
         _reduce_rank_write(eng, params, output, out, staging, summary, loader)
@@ -248,8 +249,7 @@ def _run_stages(
         if loader is not None:
             loader.abort(exc)
         raise
-    # >>> The persistent model state goes into ``staging / MODEL_DIR`` here: before
-    # summary.json, so it is published in the same version as the lists it produced.
+    summary.outputs[MODEL_DIR] = str(out / MODEL_DIR)
     summary.outputs["rejects"] = str(out / REJECTS)
     summary.outputs["summary"] = str(out / SUMMARY)
     _write_summary(staging / SUMMARY, summary)

@@ -4,6 +4,10 @@ shard of users; NumPy scores pairs; a numba kernel ranks each shard of users.
 Memory is bounded by one shard of users plus the item-item result, not by the input: DuckDB
 spills to disk, and the map and rank stages fetch one shard at a time (always at least two
 shards, so an order-dependent reduce fails here and not first on a cluster).
+
+After ``map`` the engine holds a model's whole state (``recommend.model``): ``write_model``
+stores it, and ``load_model`` + ``read`` + ``fold`` bring a stored model, updated with new
+events, back to that same point, so the unchanged ``reduce`` and ``rank`` finish an update.
 """
 
 from __future__ import annotations
@@ -11,14 +15,12 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import scipy.sparse as sp
 
 from shopscale.engine.base import (
     RECOMMENDATIONS_SCHEMA,
@@ -26,8 +28,10 @@ from shopscale.engine.base import (
     CatalogSizes,
     ReadCounts,
 )
+from shopscale.engine.local.counts import ANY, Shard, channels_for, count_users, selection
+from shopscale.engine.local.fold import fold_events
 from shopscale.engine.local.kernels import score_users
-from shopscale.engine.local.reader import read_events
+from shopscale.engine.local.reader import ReadReport, read_events
 from shopscale.engine.local.reduce import (
     Kept,
     PairScoring,
@@ -37,10 +41,12 @@ from shopscale.engine.local.reduce import (
     vote_matrix,
 )
 from shopscale.engine.local.spill import new_spill_dir, sweep_stale
+from shopscale.engine.local.state import adopt, write_batch_model
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
 from shopscale.log import get_logger
+from shopscale.recommend.model import Counts, ModelState, read_state, write_state
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import (
     decay_weights,
@@ -52,20 +58,7 @@ from shopscale.recommend.ranking import (
 log = get_logger("engine.local")
 
 ProgressFn = Callable[[str, int, int], None]
-ANY = "any"
 _SOURCES = pa.array(["model", "backfill"], pa.string())
-
-
-@dataclass
-class _Shard:
-    """One shard of users' interactions, sorted by (user, action, item); users are local."""
-
-    lo: int
-    n_users: int
-    u: npt.NDArray[np.int32]
-    a: npt.NDArray[np.int8]
-    i: npt.NDArray[np.int32]
-    t: npt.NDArray[np.int64]
 
 
 class LocalEngine:
@@ -89,11 +82,18 @@ class LocalEngine:
             config["memory_limit"] = memory_limit
         self.con = duckdb.connect(config=config)
         self.progress = progress or (lambda stage, done, total: None)
+        self.model: ModelState | None = None
+        """The stored model this run continues (``load_model``), folded by ``fold``."""
+        self._read: ReadReport | None = None
+        self._read_from: tuple[list[Path], EventsParams] | None = None
 
     # -- read / validate ------------------------------------------------------------------
     def read(self, paths: Sequence[Path], params: EventsParams) -> ReadCounts:
-        """Parse and validate every file into the ``events`` table."""
-        report = read_events(self.con, paths, params)
+        """Parse and validate every file into the ``events`` table (untimed rows continue
+        the loaded model's file order)."""
+        start = self.model.next_position if self.model is not None else 0
+        report = read_events(self.con, paths, params, seq_start=start)
+        self._read, self._read_from = report, (list(paths), params)
         return ReadCounts(
             rows_read=report.rows_read,
             accepted=report.accepted,
@@ -113,7 +113,7 @@ class LocalEngine:
         if not actions:
             raise ShopscaleError("no valid events to learn from")
         self.actions = actions
-        self.channels = _channels(params, actions)
+        self.channels = channels_for(params, actions)
         con.execute(
             "CREATE OR REPLACE TABLE users AS SELECT user_id, "
             "(row_number() OVER (ORDER BY user_id) - 1)::INTEGER AS u "
@@ -175,7 +175,7 @@ class LocalEngine:
         return CatalogSizes(len(self.users), len(self.items), tuple(actions), int(n_inter))
 
     # -- map ------------------------------------------------------------------------------
-    def _shards(self, params: RecommendParams) -> Iterator[_Shard]:
+    def _shards(self, params: RecommendParams) -> Iterator[Shard]:
         """Fetch users in contiguous code ranges; at least two shards whenever possible."""
         n_users = len(self.users)
         size = max(1, min(params.users_per_shard, math.ceil(n_users / 2)))
@@ -185,7 +185,7 @@ class LocalEngine:
                 "SELECT u, a, i, t FROM inter WHERE u >= $lo AND u < $hi ORDER BY u, a, i",
                 params={"lo": lo, "hi": hi},
             ).to_arrow_table()
-            yield _Shard(
+            yield Shard(
                 lo=lo,
                 n_users=hi - lo,
                 u=(tbl.column("u").to_numpy() - lo).astype(np.int32),
@@ -194,57 +194,13 @@ class LocalEngine:
                 t=tbl.column("t").to_numpy().astype(np.int64),
             )
 
-    def _selection(
-        self, shard: _Shard, channel: str
-    ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
-        """(local user, item, latest time) of one action, or of any action for ``any``."""
-        if channel != ANY:
-            mask = shard.a == self.actions.index(channel)
-            return shard.u[mask], shard.i[mask], shard.t[mask]
-        key = shard.u.astype(np.int64) * len(self.items) + shard.i
-        order = np.lexsort((-shard.t, key))
-        key_sorted = key[order]
-        first = np.r_[True, key_sorted[1:] != key_sorted[:-1]]
-        pick = order[first]
-        return shard.u[pick], shard.i[pick], shard.t[pick]
-
     def map(self, params: RecommendParams) -> None:
-        """Per shard: left^T @ right_channel (pair counts) and item marginals, summed."""
+        """Per shard: every count of the model (``counts.count_users``), summed."""
         n_items = len(self.items)
-        left_name = ANY if params.similarity != "llr" else params.primary
-        self.counts: dict[str, sp.csr_matrix] = {}
-        self.left_total = np.zeros(n_items, dtype=np.int64)
-        self.right_total = {ch: np.zeros(n_items, dtype=np.int64) for ch in self.channels}
-        self.pop_any = np.zeros(n_items, dtype=np.int64)
-        self.pop_primary = np.zeros(n_items, dtype=np.int64)
-        self.unprompted = np.zeros(n_items, dtype=np.int64)
-        # unprompted purchases: the primary action on an item with no other indicator action
-        engaging = [ch for ch in self.channels if ch not in (left_name, ANY)]
-        total = len(self.users)
+        self.totals = Counts.zeros(n_items, self.channels)
         for shard in self._shards(params):
-            lu, li, _ = self._selection(shard, left_name)
-            left = csr_from_sorted(lu, li, shard.n_users, n_items)
-            left_counts = np.bincount(li, minlength=n_items)
-            self.left_total += left_counts
-            left_t = left.T.tocsr()
-            left_key = lu.astype(np.int64) * n_items + li
-            engaged = np.zeros(left_key.size, dtype=bool)
-            for ch in self.channels:
-                ru, ri, _ = (lu, li, None) if ch == left_name else self._selection(shard, ch)
-                right = left if ch == left_name else csr_from_sorted(ru, ri, shard.n_users, n_items)
-                self.right_total[ch] += np.bincount(ri, minlength=n_items)
-                part = left_t @ right
-                self.counts[ch] = part if ch not in self.counts else self.counts[ch] + part
-                if ch in engaging:  # a primary pair this user also engaged with otherwise
-                    engaged |= _contains(ru.astype(np.int64) * n_items + ri, left_key)
-            self.unprompted += np.bincount(li[~engaged], minlength=n_items)
-            # popularity reuses the left side's counts when it is the same selection
-            for name, pop in ((ANY, self.pop_any), (params.primary, self.pop_primary)):
-                if name == left_name:
-                    pop += left_counts
-                elif name == ANY or name in self.actions:
-                    pop += np.bincount(self._selection(shard, name)[1], minlength=n_items)
-            self.progress("map", shard.lo + shard.n_users, total)
+            self.totals.add(count_users(shard, self.actions, self.channels, n_items, params))
+            self.progress("map", shard.lo + shard.n_users, len(self.users))
 
     # -- reduce ---------------------------------------------------------------------------
     def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
@@ -253,17 +209,17 @@ class LocalEngine:
         kept: list[Kept] = []
         own_votes: list[tuple[npt.NDArray, npt.NDArray, int]] = []
         for c, ch in enumerate(self.channels):
-            counts = self.counts.pop(ch).tocsr()
+            counts = self.totals.k11.pop(ch).tocsr()
             counts.sort_indices()
             if _self_votes_on(params, ch):
-                rate_items, rates = self_votes(counts, self.right_total[ch], params)
+                rate_items, rates = self_votes(counts, self.totals.right_total[ch], params)
                 own_votes.append((rate_items, rates, c))
             # (i, i) scores 0 in the primary channel and for classic similarities; with self
             # votes on, in every channel: an item's own engagement then votes through its
             # conversion rate instead (``self_votes`` above)
             scoring = PairScoring(
-                self.left_total,
-                self.right_total[ch],
+                self.totals.left_total,
+                self.totals.right_total[ch],
                 len(self.users),
                 zero_diagonal=params.similarity != "llr"
                 or ch == params.primary
@@ -305,14 +261,15 @@ class LocalEngine:
     def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
         """Per shard of users: vote, exclude, keep top n, backfill; yield decoded rows."""
         n_items = len(self.items)
-        order = np.lexsort((np.arange(n_items), -self.pop_any, -self.pop_primary))
-        popular = order[self.pop_any[order] > 0].astype(np.int32)  # seen after downsampling
+        pop_any, pop_primary = self.totals.pop_any, self.totals.pop_primary
+        order = np.lexsort((np.arange(n_items), -pop_any, -pop_primary))
+        popular = order[pop_any[order] > 0].astype(np.int32)  # seen after downsampling
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
         prior = np.zeros(n_items)
         if params.similarity == "llr":
             prior = unprompted_prior(
-                self.unprompted,
-                self.left_total,
+                self.totals.unprompted,
+                self.totals.left_total,
                 len(self.users),
                 params.unprompted_weight,
                 params.max_similar_per_item,
@@ -337,14 +294,14 @@ class LocalEngine:
             self.progress("rank", shard.lo + shard.n_users, len(self.users))
 
     def _history(
-        self, shard: _Shard, params: RecommendParams
+        self, shard: Shard, params: RecommendParams
     ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
         """CSR users x (channel*items) with each channel's weight times time and sequence
         decay (the sequence runs over the user's entries of every channel)."""
         n_items = len(self.items)
         parts_u, parts_j, parts_w, parts_t = [], [], [], []
         for c, ch in enumerate(self.channels):
-            u, i, t = self._selection(shard, ch)
+            u, i, t = selection(shard, ch, self.actions, n_items)
             parts_u.append(u)
             parts_j.append(c * n_items + i.astype(np.int64))
             parts_w.append(params.weight(ch) * decay_weights(t, self.t_ref, params.half_life_days))
@@ -362,9 +319,7 @@ class LocalEngine:
         )
         return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
 
-    def _exclusions(
-        self, shard: _Shard, params: RecommendParams
-    ) -> tuple[npt.NDArray, npt.NDArray]:
+    def _exclusions(self, shard: Shard, params: RecommendParams) -> tuple[npt.NDArray, npt.NDArray]:
         """CSR users x items of what each user must not be recommended: from every event,
         not only the ones downsampling kept."""
         n_items = len(self.items)
@@ -378,16 +333,16 @@ class LocalEngine:
         elif params.exclude == "none":
             u = i = np.zeros(0, dtype=np.int32)
         elif params.exclude == "any":
-            u, i, _ = self._selection(shard, ANY)
+            u, i, _ = selection(shard, ANY, self.actions, n_items)
         elif params.primary in self.actions:
-            u, i, _ = self._selection(shard, params.primary)
+            u, i, _ = selection(shard, params.primary, self.actions, n_items)
         else:
             u = i = np.zeros(0, dtype=np.int32)
         m = csr_from_sorted(u, i, shard.n_users, n_items)
         return m.indptr.astype(np.int64), m.indices
 
     def _decode_recs(
-        self, shard: _Shard, items: npt.NDArray, scores: npt.NDArray, source: npt.NDArray
+        self, shard: Shard, items: npt.NDArray, scores: npt.NDArray, source: npt.NDArray
     ) -> pa.RecordBatch:
         """Flatten a shard's (users x n) lists into output rows with string ids."""
         filled = source.ravel() != 0
@@ -407,42 +362,38 @@ class LocalEngine:
             schema=RECOMMENDATIONS_SCHEMA,
         )
 
+    # -- the model state ------------------------------------------------------------------
+    def write_model(self, folder: Path, params: RecommendParams) -> None:
+        """Write the model state (after ``map`` or ``fold``, before ``reduce``)."""
+        if self.model is not None:
+            write_state(folder, self.model)
+            return
+        assert self._read is not None and self._read_from is not None
+        paths, events = self._read_from
+        write_batch_model(self, folder, params, events, paths, self._read)
+
+    def load_model(self, folder: Path) -> ModelState:
+        """Load a stored model that ``read`` and ``fold`` continue."""
+        self.model = read_state(folder)
+        return self.model
+
+    def fold(self, files: list[dict[str, object]], *, lists: bool = True) -> CatalogSizes:
+        """Fold the events read into the loaded model (``files``: their names and hashes),
+        then stand where ``map`` leaves a batch run: ``reduce`` and (only with ``lists``)
+        ``rank`` follow."""
+        assert self.model is not None and self._read is not None
+        self.model = fold_events(self.con, self.model, positions=self._read.positions, files=files)
+        self.con.execute("DROP TABLE events")
+        adopt(self, self.model.in_string_order(histories=lists), histories=lists)
+        m = self.model
+        return CatalogSizes(len(m.users), len(m.items), tuple(m.actions), m.history.u.size)
+
     def close(self) -> None:
         """Close DuckDB and remove its spill folder."""
         self.con.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def _contains(
-    sorted_keys: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """Whether each key occurs in ``sorted_keys`` (ascending): a binary search per key, far
-    cheaper than ``np.isin`` when ``sorted_keys`` (a shard's views) dwarfs ``keys``."""
-    if sorted_keys.size == 0:
-        return np.zeros(keys.size, dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
-    return sorted_keys[pos] == keys
-
-
 def _self_votes_on(params: RecommendParams, channel: str) -> bool:
     """Whether ``channel``'s history votes for the item itself (LLR mode, not the primary)."""
     return params.similarity == "llr" and params.self_weight > 0 and channel != params.primary
-
-
-def _channels(params: RecommendParams, actions: list[str]) -> list[str]:
-    """Indicator actions (LLR) in action order, or the single ``any`` channel (classic)."""
-    if params.similarity != "llr":
-        return [ANY]
-    if params.primary not in actions:
-        raise ShopscaleError(
-            f"primary action {params.primary!r} does not occur in the data "
-            f"(actions seen: {', '.join(actions)}); set it with --primary or [recommend] primary"
-        )
-    wanted = list(params.indicators) or actions
-    unknown = [a for a in wanted if a not in actions]
-    if unknown:
-        raise ShopscaleError(
-            f"indicator action(s) {', '.join(unknown)} do not occur in the data "
-            f"(actions seen: {', '.join(actions)})"
-        )
-    return [a for a in actions if a in wanted]

@@ -60,6 +60,8 @@ class ReadReport:
     rejects: list[tuple[str, int, str, str]] = field(default_factory=list)
     timed: bool = True
     """Every file had a timestamp column (otherwise times are file order)."""
+    positions: int = 0
+    """File-order time of the row after the last one parsed (where a later read goes on)."""
 
     def rejects_table(self) -> pa.Table:
         """The rejected rows as an Arrow table (file, line, reason, row)."""
@@ -283,9 +285,14 @@ def _record(
 
 
 def read_events(
-    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], params: EventsParams
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path],
+    params: EventsParams,
+    *,
+    seq_start: int = 0,
 ) -> ReadReport:
-    """Read every file into the ``events`` table; rows read = accepted + rejected.
+    """Read every file into the ``events`` table; rows read = accepted + rejected. Untimed
+    rows get file-order times from ``seq_start`` on (a model update continues its log).
 
     Timestamps are checked against ``params.time_bounds`` as of now; files a folder held but
     whose type is unknown (``InputFiles.skipped``) are listed in the report with why.
@@ -294,7 +301,7 @@ def read_events(
     create_events_table(con)
     report = ReadReport()
     bounds = params.time_bounds(time.time())
-    seq = 0
+    seq = seq_start
     for n, path in enumerate(paths):
         source = sniff(path, params)
         log.debug("reading %s as %s", path, source)
@@ -305,4 +312,5 @@ def read_events(
     for path, why in getattr(paths, "skipped", ()):
         report.files.append({"file": str(path), "rows_read": 0, "rejected": 0, "skipped": why})
     report.rejects.sort(key=lambda r: (r[0], r[1]))
+    report.positions = seq
     return report

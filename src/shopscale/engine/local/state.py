@@ -1,0 +1,118 @@
+"""The local engine and the stored model: the state a batch run leaves after ``map``, and a
+stored (string-ordered) state loaded back so that the unchanged ``reduce`` and ``rank`` run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from shopscale.engine.local.fold import excluded_keys, sorted_unique
+from shopscale.engine.local.reader import ReadReport
+from shopscale.events import EventsParams
+from shopscale.ids import IdMap
+from shopscale.recommend.model import (
+    EXCLUDED,
+    HISTORY,
+    Counts,
+    History,
+    ModelState,
+    file_sha256,
+    write_state,
+)
+from shopscale.recommend.params import RecommendParams
+from shopscale.store.files import atomic_path
+
+if TYPE_CHECKING:
+    from shopscale.engine.local.engine import LocalEngine
+
+
+def write_batch_model(
+    engine: LocalEngine,
+    folder: Path,
+    params: RecommendParams,
+    events: EventsParams,
+    paths: list[Path],
+    report: ReadReport,
+) -> None:
+    """Write the state of a batch run after ``map`` (its string-order codes are the
+    append-only codes of a model not updated yet). DuckDB streams the histories and the
+    extra exclusions to Parquet, so they never sit in Python memory."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _copy(engine, "SELECT u, a, i, t FROM inter ORDER BY u, a, i", folder / HISTORY)
+    if engine.full_exclusions:  # excluded items downsampling dropped from the history
+        code = engine.actions.index(params.primary) if params.primary in engine.actions else -1
+        kept = "" if params.exclude == "any" else f"WHERE a = {int(code)}"
+        query = (
+            "SELECT u, i FROM (SELECT u, i FROM excluded EXCEPT "
+            f"SELECT u, i FROM inter {kept}) ORDER BY u, i"
+        )
+        _copy(engine, query, folder / EXCLUDED)
+    else:
+        _copy(engine, "SELECT 0::INTEGER AS u, 0::INTEGER AS i LIMIT 0", folder / EXCLUDED)
+    t = engine.totals
+    empty = np.zeros(0, dtype=np.int32)
+    state = ModelState(
+        users=engine.users.ids,
+        items=engine.items.ids,
+        actions=list(engine.actions),
+        channels=list(engine.channels),
+        history=History(empty, empty.astype(np.int8), empty, empty.astype(np.int64)),
+        excluded=(empty, empty),
+        counts=Counts(
+            dict(t.k11), t.left_total, dict(t.right_total), t.pop_any, t.pop_primary, t.unprompted
+        ),
+        t_ref=engine.t_ref,
+        timed=report.timed,
+        next_position=report.positions,
+        params=params,
+        events=events,
+        files=[{"file": str(p), "sha256": file_sha256(p)} for p in paths],
+    )
+    write_state(folder, state, histories=False)
+
+
+def _copy(engine: LocalEngine, query: str, path: Path) -> None:
+    """Stream a query's rows into one Parquet file, atomically."""
+    with atomic_path(path) as tmp:
+        target = str(tmp).replace("'", "''")
+        engine.con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+
+
+def adopt(engine: LocalEngine, state: ModelState, *, histories: bool = True) -> None:
+    """Make a string-ordered state the engine's own, as if ``encode`` and ``map`` had run:
+    ids, counts, ``t_ref``, and (with ``histories``) the ``inter`` and ``excluded`` tables
+    ``rank`` reads."""
+    engine.users = IdMap(state.users)
+    engine.items = IdMap(state.items)
+    engine.actions = list(state.actions)
+    engine.channels = list(state.channels)
+    c = state.counts  # a new dict of pair counts: reduce pops from it
+    engine.totals = Counts(
+        dict(c.k11), c.left_total, dict(c.right_total), c.pop_any, c.pop_primary, c.unprompted
+    )
+    engine.t_ref = state.t_ref
+    if histories:
+        _history_tables(engine, state)
+
+
+def _history_tables(engine: LocalEngine, state: ModelState) -> None:
+    """The ``inter`` and ``excluded`` tables ``rank`` reads, from a string-ordered state."""
+    h = state.history
+    con = engine.con
+    con.register("adopt_inter", pa.table({"u": h.u, "a": h.a, "i": h.i, "t": h.t}))
+    con.execute("CREATE OR REPLACE TABLE inter AS SELECT * FROM adopt_inter ORDER BY u, a, i")
+    con.unregister("adopt_inter")
+    n_items = len(state.items)
+    extra = state.excluded[0].astype(np.int64) * n_items + state.excluded[1]
+    keys = sorted_unique(
+        np.concatenate([excluded_keys(h, state.params, state.actions, n_items), extra])
+    )
+    ex = {"u": (keys // n_items).astype(np.int32), "i": (keys % n_items).astype(np.int32)}
+    con.register("adopt_excluded", pa.table(ex))
+    con.execute("CREATE OR REPLACE TABLE excluded AS SELECT * FROM adopt_excluded ORDER BY u, i")
+    con.unregister("adopt_excluded")
+    engine.full_exclusions = state.params.exclude != "none"

@@ -1,0 +1,370 @@
+"""The persistent model state: everything ``update`` and a server need to continue without the
+raw log, in engine-neutral columnar files (docs/model.md describes every file and column).
+
+Codes are append-only (``shopscale.ids.append_ids``); ``ModelState.in_string_order`` gives the
+same state with codes in id string order, the space the reduce and rank rules run in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from shopscale.config import make_params
+from shopscale.errors import ShopscaleError
+from shopscale.events import EventsParams
+from shopscale.ids import string_order
+from shopscale.recommend.params import RecommendParams
+from shopscale.store.files import atomic_path, write_json
+
+FORMAT_VERSION = 1
+"""Written into ``state.json``; bump it when a file or column changes meaning."""
+OLDEST_READABLE = 1
+"""The oldest ``format_version`` this program still reads."""
+STATE = "state.json"
+HISTORY = "history.parquet"
+EXCLUDED = "excluded.parquet"
+HISTORY_SCHEMA = pa.schema(
+    [("u", pa.int32()), ("a", pa.int8()), ("i", pa.int32()), ("t", pa.int64())]
+)
+EXCLUDED_SCHEMA = pa.schema([("u", pa.int32()), ("i", pa.int32())])
+PAIRS_SCHEMA = pa.schema(
+    [("c", pa.int16()), ("i", pa.int32()), ("j", pa.int32()), ("k11", pa.int32())]
+)
+ITEM_COUNTS = ("left_total", "pop_any", "pop_primary", "unprompted")
+
+Int = npt.NDArray[np.int64]
+
+
+@dataclass
+class History:
+    """Interaction rows (user, action, item, latest time), sorted by (u, a, i)."""
+
+    u: npt.NDArray[np.int32]
+    a: npt.NDArray[np.int8]
+    i: npt.NDArray[np.int32]
+    t: npt.NDArray[np.int64]
+
+    def take(self, rows: npt.NDArray) -> History:
+        """The given rows, in that order."""
+        return History(self.u[rows], self.a[rows], self.i[rows], self.t[rows])
+
+    def sorted(self) -> History:
+        """The rows sorted by (u, a, i)."""
+        return self.take(np.lexsort((self.i, self.a, self.u)))
+
+    def is_sorted(self) -> bool:
+        """Whether the rows are strictly increasing in (u, a, i) (sorted, no duplicates)."""
+        du, da, di = (np.diff(x.astype(np.int64)) for x in (self.u, self.a, self.i))
+        return bool(np.all((du > 0) | ((du == 0) & ((da > 0) | ((da == 0) & (di > 0))))))
+
+
+@dataclass
+class Counts:
+    """Every sum over users the scores need: pair counts per channel and item marginals.
+
+    ``k11[ch][i, j]``: users with the left action (primary; any action for classic
+    similarities) on i and ``ch`` on j. ``left_total``/``right_total[ch]``: users per item of
+    either side; ``pop_any``/``pop_primary``: popularity; ``unprompted``: see
+    ``ranking.unprompted_prior``.
+    """
+
+    k11: dict[str, sp.csr_matrix]
+    left_total: Int
+    right_total: dict[str, Int]
+    pop_any: Int
+    pop_primary: Int
+    unprompted: Int
+
+    @classmethod
+    def zeros(cls, n_items: int, channels: list[str]) -> Counts:
+        """All counts 0 (nobody counted yet)."""
+        z = lambda: np.zeros(n_items, dtype=np.int64)  # noqa: E731
+        return cls(
+            {ch: sp.csr_matrix((n_items, n_items), dtype=np.int32) for ch in channels},
+            z(),
+            {ch: z() for ch in channels},
+            z(),
+            z(),
+            z(),
+        )
+
+    def add(self, other: Counts, sign: int = 1) -> None:
+        """Add (sign 1) or subtract (sign -1) another set of counts over the same items."""
+        for ch, part in other.k11.items():
+            mine = self.k11[ch]
+            mine = mine + part if sign > 0 else mine - part
+            mine.eliminate_zeros()  # a pair nobody shares any more is no pair
+            self.k11[ch] = mine
+            self.right_total[ch] += sign * other.right_total[ch]
+        for name in ITEM_COUNTS:
+            getattr(self, name)[:] += sign * getattr(other, name)
+
+    def resized(self, n_items: int, channels: list[str]) -> Counts:
+        """The same counts over ``n_items`` items (new items count 0) and ``channels`` (a
+        new channel counts 0); the pair counts are shared, not copied."""
+        n_old = self.left_total.size
+        grown = Counts.zeros(n_items, channels)
+        for ch in channels:
+            if ch in self.k11:
+                m = self.k11[ch]
+                indptr = np.r_[m.indptr, np.full(n_items - n_old, m.indptr[-1], m.indptr.dtype)]
+                grown.k11[ch] = sp.csr_matrix((m.data, m.indices, indptr), (n_items, n_items))
+                grown.right_total[ch][:n_old] = self.right_total[ch]
+        for name in ITEM_COUNTS:
+            getattr(grown, name)[:n_old] = getattr(self, name)
+        return grown
+
+
+@dataclass
+class ModelState:
+    """A model as stored: ids (code -> id), histories, extra exclusions, counts, settings."""
+
+    users: pa.Array
+    items: pa.Array
+    actions: list[str]
+    channels: list[str]
+    history: History
+    excluded: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]
+    """(u, i) of excluded items downsampling dropped from the history (``exclude`` mode)."""
+    counts: Counts
+    t_ref: int
+    timed: bool
+    next_position: int
+    """``t`` of the next row of an untimed file (the rows read so far, in file order)."""
+    params: RecommendParams
+    events: EventsParams
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """Every input file folded so far: ``{"file": path, "sha256": hex}``."""
+
+    @property
+    def n_users(self) -> int:
+        """N, the number of distinct users."""
+        return len(self.users)
+
+    def in_string_order(self, *, histories: bool = True) -> ModelState:
+        """The same state with user and item codes in id string order (ties by id).
+
+        ``histories=False`` leaves the history and exclusions empty (scoring items needs
+        only the counts; ranking users needs the histories too)."""
+        u_order, u_rank = string_order(self.users)
+        i_order, i_rank = string_order(self.items)
+        if _identity(u_order) and _identity(i_order):
+            return self
+        h = self.history
+        if not histories:
+            h = h.take(np.zeros(0, dtype=np.int64))
+        history = History(u_rank[h.u], h.a, i_rank[h.i], h.t).sorted()
+        eu, ei = self.excluded if histories else (h.u, h.i)
+        eu, ei = u_rank[eu], i_rank[ei]
+        ex = np.lexsort((ei, eu))
+        c = self.counts
+        counts = Counts(
+            {ch: _permute(m, i_rank) for ch, m in c.k11.items()},
+            c.left_total[i_order],
+            {ch: v[i_order] for ch, v in c.right_total.items()},
+            c.pop_any[i_order],
+            c.pop_primary[i_order],
+            c.unprompted[i_order],
+        )
+        return replace(
+            self,
+            users=self.users.take(pa.array(u_order)),
+            items=self.items.take(pa.array(i_order)),
+            history=history,
+            excluded=(eu[ex], ei[ex]),
+            counts=counts,
+        )
+
+
+def _identity(order: npt.NDArray) -> bool:
+    """Whether a permutation changes nothing."""
+    return bool(np.array_equal(order, np.arange(order.size)))
+
+
+def _permute(m: sp.csr_matrix, rank: npt.NDArray[np.int32]) -> sp.csr_matrix:
+    """Rows and columns of a square CSR renumbered by ``rank``, indices sorted."""
+    coo = m.tocoo()
+    out = sp.csr_matrix((coo.data, (rank[coo.row], rank[coo.col])), shape=m.shape)
+    out.sort_indices()
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of an input file (how ``update`` knows a file was folded already)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_state(folder: Path, state: ModelState, *, histories: bool = True) -> None:
+    """Write every state file into ``folder``; ``state.json`` last (its presence = complete).
+
+    ``histories=False``: the caller wrote ``HISTORY`` and ``EXCLUDED`` already (an engine
+    streaming its own tables), so ``state.history`` and ``state.excluded`` are not used."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _parquet(folder / "users.parquet", pa.table({"user_id": state.users}))
+    _parquet(folder / "items.parquet", pa.table({"item_id": state.items}))
+    if histories:
+        h = state.history
+        _parquet(folder / HISTORY, pa.table([h.u, h.a, h.i, h.t], schema=HISTORY_SCHEMA))
+        _parquet(folder / EXCLUDED, pa.table(list(state.excluded), schema=EXCLUDED_SCHEMA))
+    _parquet(folder / "pairs.parquet", _pairs_table(state.counts, state.channels))
+    c = state.counts
+    cols = {name: getattr(c, name) for name in ITEM_COUNTS}
+    cols |= {f"right_total_{n}": c.right_total[ch] for n, ch in enumerate(state.channels)}
+    _parquet(folder / "item_counts.parquet", pa.table(cols))
+    write_json(folder / STATE, _meta(state))
+
+
+def _meta(state: ModelState) -> dict[str, Any]:
+    """The small facts of ``state.json``."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "n_users": state.n_users,
+        "n_items": len(state.items),
+        "t_ref": state.t_ref,
+        "timed": state.timed,
+        "next_position": state.next_position,
+        "actions": state.actions,
+        "channels": state.channels,
+        "params": asdict(state.params),
+        "events": asdict(state.events),
+        "files": state.files,
+    }
+
+
+def _parquet(path: Path, table: pa.Table) -> None:
+    """One Parquet file, written atomically."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _pairs_table(counts: Counts, channels: list[str]) -> pa.Table:
+    """Every channel's pair counts as rows (c, i, j, k11) sorted by (c, i, j)."""
+    parts = []
+    for c, ch in enumerate(channels):
+        m = counts.k11[ch].tocsr()
+        m.sort_indices()
+        rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
+        parts.append(
+            pa.table(
+                [
+                    np.full(rows.size, c, np.int16),
+                    rows,
+                    m.indices.astype(np.int32),
+                    m.data.astype(np.int32),
+                ],
+                schema=PAIRS_SCHEMA,
+            )
+        )
+    return pa.concat_tables(parts) if parts else PAIRS_SCHEMA.empty_table()
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """``state.json`` of a model folder, its format version checked (one line if unusable)."""
+    path = folder / STATE
+    if not path.is_file():
+        raise ShopscaleError(f"{folder}: not a shopscale model (no {STATE}); run recommend first")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        version = int(meta["format_version"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ShopscaleError(f"{path}: unreadable model state ({exc})") from None
+    if version > FORMAT_VERSION:
+        raise ShopscaleError(
+            f"{path}: model format version {version} is newer than this shopscale reads "
+            f"({FORMAT_VERSION}); upgrade shopscale"
+        )
+    if version < OLDEST_READABLE:
+        raise ShopscaleError(
+            f"{path}: model format version {version} is older than this shopscale reads "
+            f"(oldest {OLDEST_READABLE}); rebuild the model with shopscale recommend"
+        )
+    return dict(meta)
+
+
+def read_state(folder: Path) -> ModelState:
+    """Load a model folder written by ``write_state`` (any engine)."""
+    meta = read_meta(folder)
+    params = make_params(RecommendParams, meta["params"], source=STATE, section="params")
+    events = read_events_params(meta)
+    channels: list[str] = list(meta["channels"])
+    n_items = int(meta["n_items"])
+    h = pq.read_table(folder / HISTORY)
+    history = History(*(_np(h, name) for name in ("u", "a", "i", "t")))
+    if not history.is_sorted():
+        raise ShopscaleError(f"{folder / HISTORY}: rows are not sorted by (u, a, i)")
+    ex = pq.read_table(folder / EXCLUDED)
+    return ModelState(
+        users=pq.read_table(folder / "users.parquet").column(0).combine_chunks(),
+        items=pq.read_table(folder / "items.parquet").column(0).combine_chunks(),
+        actions=list(meta["actions"]),
+        channels=channels,
+        history=history,
+        excluded=(_np(ex, "u"), _np(ex, "i")),
+        counts=_read_counts(folder, channels, n_items),
+        t_ref=int(meta["t_ref"]),
+        timed=bool(meta["timed"]),
+        next_position=int(meta["next_position"]),
+        params=params,
+        events=events,
+        files=list(meta["files"]),
+    )
+
+
+def read_events_params(meta: dict[str, Any]) -> EventsParams:
+    """How the model's events were read (``update`` reads new files the same way)."""
+    return make_params(EventsParams, meta["events"], source=STATE, section="events")
+
+
+def _np(table: pa.Table, name: str) -> npt.NDArray:
+    """One column as a NumPy array of its own type."""
+    return np.asarray(table.column(name).to_numpy())
+
+
+def _read_counts(folder: Path, channels: list[str], n_items: int) -> Counts:
+    """Pair counts (CSR per channel) and item marginals."""
+    pairs = pq.read_table(folder / "pairs.parquet")
+    c, i, j, k = (_np(pairs, name) for name in ("c", "i", "j", "k11"))
+    bounds = np.searchsorted(c, np.arange(len(channels) + 1))
+    k11 = {}
+    for n, ch in enumerate(channels):
+        sl = slice(bounds[n], bounds[n + 1])
+        indptr = np.zeros(n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(i[sl], minlength=n_items), out=indptr[1:])
+        k11[ch] = sp.csr_matrix((k[sl], j[sl], indptr), shape=(n_items, n_items))
+    t = pq.read_table(folder / "item_counts.parquet")
+    return Counts(
+        k11,
+        _np(t, "left_total").astype(np.int64),
+        {ch: _np(t, f"right_total_{n}").astype(np.int64) for n, ch in enumerate(channels)},
+        *(_np(t, name).astype(np.int64) for name in ITEM_COUNTS[1:]),
+    )
+
+
+def state_table(state: ModelState) -> dict[str, Any]:
+    """The state keyed by ids, not codes (two states are the same model iff these are equal)."""
+    s = state.in_string_order()
+    h = s.history
+    return {
+        "users": s.users.to_pylist(),
+        "items": s.items.to_pylist(),
+        "history": list(zip(h.u.tolist(), h.a.tolist(), h.i.tolist(), h.t.tolist(), strict=True)),
+        "excluded": list(zip(s.excluded[0].tolist(), s.excluded[1].tolist(), strict=True)),
+        "pairs": _pairs_table(s.counts, s.channels).to_pylist(),
+        "counts": {name: getattr(s.counts, name).tolist() for name in ITEM_COUNTS}
+        | {f"right_{ch}": v.tolist() for ch, v in s.counts.right_total.items()},
+        "meta": {k: v for k, v in _meta(s).items() if k not in ("files",)},
+    }

@@ -1,0 +1,168 @@
+"""``update``: fold new event files into a stored model and write a complete new result.
+
+Reads the new files with the batch job's readers (same validation, same rejects accounting),
+folds them into the model state exactly (``engine.local.fold``), re-scores every kept pair
+count with the new N, and writes similar items, every user's list (unless ``lists=False``),
+rejects, summary and the new state: the same bytes ``recommend`` gives on all events at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
+from shopscale.engine.local.engine import LocalEngine
+from shopscale.errors import InputError, ShopscaleError
+from shopscale.events import EventsParams, resolve_inputs, sniff
+from shopscale.log import get_logger, timed
+from shopscale.recommend.model import file_sha256, read_events_params, read_meta
+from shopscale.recommend.pipeline import (
+    MODEL_DIR,
+    RECOMMENDATIONS,
+    REJECTS,
+    SIMILAR_ITEMS,
+    SUMMARY,
+    RunSummary,
+    check_rejects,
+)
+from shopscale.store.files import write_batches, write_json, write_table
+
+log = get_logger("recommend.update")
+
+
+def update(
+    model_dir: Path,
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    out: Path,
+    lists: bool = True,
+    shown_as: Path | None = None,
+    failed_rejects: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    engine_options: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Fold ``inputs`` into the model of the results folder ``model_dir`` and write a complete
+    new results folder into ``out`` (missing or empty); ``model_dir`` is only read.
+
+    ``shown_as``: where readers will find ``out``'s files once published (the summary names
+    them there; default ``out``). ``failed_rejects``: where ``rejects.csv`` goes when the
+    reject budget fails the update (default: it stays in ``out``).
+    """
+    model_dir, out = Path(model_dir), Path(out)
+    shown = Path(shown_as) if shown_as is not None else out
+    meta = read_meta(model_dir / MODEL_DIR)
+    paths = resolve_inputs(inputs)
+    files = new_files(paths, meta)
+    check_timed(paths, meta)
+    if out.exists() and any(out.iterdir()):
+        raise ShopscaleError(f"{out}: the new result must go into an empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(engine="local")
+    eng = LocalEngine(progress=progress, **(engine_options or {}))
+    try:
+        state = eng.load_model(model_dir / MODEL_DIR)
+        with timed(log, "read+validate", summary.seconds):
+            counts = eng.read(paths, state.events)
+        summary.rows_read, summary.accepted = counts.rows_read, counts.accepted
+        summary.rejected, summary.files = counts.rejected, counts.files
+        write_table(out / REJECTS, counts.rejects, "csv")
+        _check_budget(counts.rows_read, counts.rejected, state.events, out, failed_rejects)
+        _fold_and_write(eng, files, out, summary, lists=lists)
+    finally:
+        eng.close()
+    written = [SIMILAR_ITEMS, MODEL_DIR] + ([RECOMMENDATIONS] if lists else [])
+    summary.outputs = {name: str(shown / Path(summary.outputs[name]).name) for name in written}
+    summary.outputs |= {"rejects": str(shown / REJECTS), "summary": str(shown / SUMMARY)}
+    write_json(out / SUMMARY, summary.to_dict())
+    return summary
+
+
+def _check_budget(
+    rows_read: int, rejected: int, events: EventsParams, out: Path, failed: Path | None
+) -> None:
+    """The batch job's reject budget; over it, ``rejects.csv`` moves to ``failed`` (outside
+    the result that will not be published) and the message names it there."""
+    kept = failed if failed is not None else out / REJECTS
+    try:
+        check_rejects(rows_read, rejected, events.max_reject_ratio, kept)
+    except InputError:
+        if failed is not None:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out / REJECTS, failed)
+        raise
+
+
+def _fold_and_write(
+    eng: LocalEngine, files: list[dict[str, object]], out: Path, summary: RunSummary, *, lists: bool
+) -> None:
+    """Fold the events read, write the new state, then reduce and (with ``lists``) rank."""
+    t = summary.seconds
+    assert eng.model is not None
+    params = eng.model.params
+    with timed(log, "fold", t):
+        sizes = eng.fold(files, lists=lists)
+        eng.write_model(out / MODEL_DIR, params)
+    summary.users, summary.items = sizes.users, sizes.items
+    summary.interactions, summary.actions = sizes.interactions, list(sizes.actions)
+    summary.half_life_days = params.half_life_days or None
+    summary.half_life_events = params.half_life_events or None
+    summary.model = asdict(params)
+    with timed(log, "reduce", t):
+        sim_path = out / f"{SIMILAR_ITEMS}.parquet"
+        summary.similar_items = write_batches(sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA)
+    summary.outputs[SIMILAR_ITEMS] = str(sim_path)
+    summary.outputs[MODEL_DIR] = str(out / MODEL_DIR)
+    if lists:
+        with timed(log, "rank", t):
+            rec_path = out / f"{RECOMMENDATIONS}.parquet"
+            recs = _count_model(eng.rank(params), summary)
+            summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
+        summary.outputs[RECOMMENDATIONS] = str(rec_path)
+
+
+def new_files(paths: list[Path], meta: dict[str, Any]) -> list[dict[str, object]]:
+    """Name and content hash of each input; a file already folded into the model (or given
+    twice) is refused, so no event is ever counted twice."""
+    folded = {str(f["sha256"]): str(f["file"]) for f in meta["files"]}
+    out: list[dict[str, object]] = []
+    for path in paths:
+        digest = file_sha256(path)
+        if digest in folded:
+            raise InputError(
+                path, f"already folded into this model (same content as {folded[digest]})"
+            )
+        folded[digest] = str(path)
+        out.append({"file": str(path), "sha256": digest})
+    return out
+
+
+def check_timed(paths: list[Path], meta: dict[str, Any]) -> None:
+    """A model of timed events folds only timed files, and an untimed one only untimed."""
+    events = read_events_params(meta)
+    for path in paths:
+        has = sniff(path, events).has_timestamp
+        if has != bool(meta["timed"]):
+            what = "timestamps" if has else "no timestamp column"
+            model = "timed events" if meta["timed"] else "untimed events (file order)"
+            raise InputError(
+                path, f"has {what} but the model was built from {model}; they cannot be mixed"
+            )
+
+
+def _count_model(
+    batches: Iterator[pa.RecordBatch], summary: RunSummary
+) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, counting users whose first entry came from the model."""
+    for batch in batches:
+        first = pc.and_(
+            pc.equal(batch.column("rank"), 1), pc.equal(batch.column("source"), "model")
+        )
+        summary.users_with_model_recs += pc.sum(first).as_py() or 0
+        yield batch
