@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import subprocess
 import types
 import typing
 from pathlib import Path
@@ -24,7 +23,7 @@ from shopscale.generate import GenerateParams
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams
 from shopscale.routing.params import RoutingParams
-from tests.cli.conftest import Runner, shopscale  # noqa: F401  (fixture)
+from tests.cli.conftest import Runner, one_line_error, shopscale  # noqa: F401  (fixture)
 
 
 def test_bad_flag_is_named_by_its_flag_with_the_choices() -> None:
@@ -155,6 +154,13 @@ def _ids(case: tuple[type, str, Any]) -> str:
     return f"{case[0].__name__}.{case[1]}"
 
 
+@pytest.fixture
+def cli(request: pytest.FixtureRequest) -> Runner:
+    """``python -m shopscale ARGS`` in tmp_path (the runner of tests/cli/conftest.py)."""
+    runner: Runner = request.getfixturevalue("shopscale")
+    return runner
+
+
 @pytest.mark.parametrize("case", BAD, ids=_ids)
 @settings(max_examples=15)
 @given(data=st.data())
@@ -193,22 +199,6 @@ def test_every_params_field_is_covered() -> None:
             assert (cls, name) in bad, f"{cls.__name__}.{name} ({hint}) has no bad value"
 
 
-@pytest.fixture
-def cli(request: pytest.FixtureRequest) -> Runner:
-    """``python -m shopscale ARGS`` in tmp_path (the runner of tests/cli/conftest.py)."""
-    runner: Runner = request.getfixturevalue("shopscale")
-    return runner
-
-
-def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """The single stderr line of a user error (exit 2, no traceback); fails otherwise."""
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
@@ -226,7 +216,7 @@ def test_non_finite_flag_is_one_line_naming_the_flag(
 ) -> None:
     """``recommend`` with nan or inf for a number exits 2 in one line naming the flag."""
     proc = cli("recommend", str(data_dir / "plain.csv"), flag, value, check=False)
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert f"[{flag}]" in line and "finite" in line
 
 
@@ -256,13 +246,13 @@ def test_bad_value_in_toml_is_one_line_naming_file_and_key(
     routes = ("routes", "plan", "x.vrp", "--out", "plan")
     command = routes if key.startswith("routes") else ("recommend", data)
     proc = cli(*command, "-c", "shop.toml", check=False)
-    assert f"shop.toml: [{key}]" in _one_line_error(proc)
+    assert f"shop.toml: [{key}]" in one_line_error(proc)
 
 
 def test_time_limit_flag_must_be_finite(cli: Runner) -> None:
     """``routes plan --time-limit nan`` is refused in one line naming the flag."""
     proc = cli("routes", "plan", "x.vrp", "--out", "p", "--time-limit", "nan", check=False)
-    assert "--time-limit" in _one_line_error(proc)
+    assert "--time-limit" in one_line_error(proc)
 
 
 @pytest.mark.parametrize(
@@ -285,7 +275,7 @@ def test_unreadable_toml_is_one_line_naming_the_path(
     one line naming the path and the cause."""
     (tmp_path / "shop.toml").write_bytes(content)
     proc = cli("recommend", str(data_dir / "plain.csv"), "-c", "shop.toml", check=False)
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert "shop.toml" in line and words in line
 
 

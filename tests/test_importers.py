@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -12,7 +11,7 @@ import pytest
 from shopscale.errors import InputError
 from shopscale.importers import import_dataset, write_events
 from shopscale.recommend.pipeline import OutputParams, run
-from tests.cli.conftest import Runner, shopscale  # noqa: F401  (fixture)
+from tests.cli.conftest import Runner, one_line_error, shopscale  # noqa: F401  (fixture)
 
 FOLDERS = {
     "retailrocket-caserec": (
@@ -242,22 +241,6 @@ def test_import_cli_then_recommend(shopscale: Runner, tmp_path: Path) -> None:  
     assert (tmp_path / "recs" / "recommendations.parquet").is_file()
 
 
-@pytest.fixture
-def cli(request: pytest.FixtureRequest) -> Runner:
-    """``python -m shopscale ARGS`` in tmp_path (the runner of tests/cli/conftest.py)."""
-    runner: Runner = request.getfixturevalue("shopscale")
-    return runner
-
-
-def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """The single stderr line of a user error (exit 2, no traceback); fails otherwise."""
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0]
-
-
 ODD_FOLDERS: dict[str, tuple[dict[str, bytes | None], str]] = {
     "missing": ({}, "no such folder"),
     "a file": ({"": b"not a folder\n"}, "is a file"),
@@ -271,6 +254,13 @@ ODD_FOLDERS: dict[str, tuple[dict[str, bytes | None], str]] = {
     "short row": ({"u.data": b"1\t2\t5\t88\n1\t2\t3\n"}, "u.data:2: cannot parse: expected 4"),
     "bad rating": ({"u.data": b"1\t2\t5\t88\n1\t2\tx\t9\n"}, "u.data:2: rating is not a number"),
 }
+
+
+@pytest.fixture
+def cli(request: pytest.FixtureRequest) -> Runner:
+    """``python -m shopscale ARGS`` in tmp_path (the runner of tests/cli/conftest.py)."""
+    runner: Runner = request.getfixturevalue("shopscale")
+    return runner
 
 
 @pytest.mark.parametrize("case", list(ODD_FOLDERS))
@@ -289,7 +279,7 @@ def test_import_of_an_odd_folder_is_one_line(cli: Runner, tmp_path: Path, case: 
         else:
             (src / name).write_bytes(content)
     proc = cli("import", "movielens-100k", "src", "--out", "ml.parquet", check=False)
-    assert words in _one_line_error(proc)
+    assert words in one_line_error(proc)
     assert not (tmp_path / "ml.parquet").exists()
 
 
@@ -314,6 +304,6 @@ def test_import_unwritable_out_fails_before_reading(cli: Runner, tmp_path: Path,
     data folder is read."""
     (tmp_path / "blocker").write_text("keep\n")
     proc = cli("import", "movielens-100k", "missing", "--out", out, check=False)
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert out in line and "missing" not in line
     assert (tmp_path / "blocker").read_text() == "keep\n"

@@ -35,6 +35,15 @@ def shopscale(tmp_path: Path) -> Runner:
     return run
 
 
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a user error (exit 2, no traceback); fails otherwise."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
 @pytest.fixture
 def small_log(tmp_path: Path) -> Path:
     """A deterministic 3,000-event log over 150 users and 60 items with co-purchase structure."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from shopscale.evaluate.tune import SHOPSCALE_GRID
-from tests.cli.conftest import Runner
+from tests.cli.conftest import Runner, one_line_error
 
 
 def test_evaluate_writes_report(shopscale: Runner, shop_csv: Path, tmp_path: Path) -> None:
@@ -108,15 +107,6 @@ def test_results_table_keeps_every_figure_whole_at_80_columns() -> None:
     assert "shopscale-jaccard" in text and "recall" in text and "12.3" in text
 
 
-def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """The single stderr line of a user error (exit 2, no traceback); fails otherwise."""
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0]
-
-
 def _no_late_purchases(path: Path) -> Path:
     """A log whose purchases all come first: a time split holds out no purchase at all."""
     lines = ["user_id,action,item_id,timestamp"]
@@ -127,22 +117,22 @@ def _no_late_purchases(path: Path) -> Path:
     return path
 
 
-def test_evaluate_without_test_users_is_one_line_error(shopscale: Runner, tmp_path: Path) -> None:
+def test_evaluate_without_test_users_isone_line_error(shopscale: Runner, tmp_path: Path) -> None:
     """evaluate on a split with no held-out purchase exits 2 saying why, not all-zero tables."""
     log = _no_late_purchases(tmp_path / "early.csv")
     proc = shopscale(
         "evaluate", str(log), "--baselines", "popularity", "--budget", "1", check=False
     )
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert "left no test users" in line and "no 'purchased' event" in line
     assert "ndcg" not in proc.stdout
 
 
-def test_tune_without_validation_users_is_one_line_error(shopscale: Runner, tmp_path: Path) -> None:
+def test_tune_without_validation_users_isone_line_error(shopscale: Runner, tmp_path: Path) -> None:
     """tune with no validation users exits 2 and writes no "best" config at NDCG 0."""
     log = _no_late_purchases(tmp_path / "early.csv")
     proc = shopscale("tune", str(log), "--budget", "2", "--out", "best.toml", check=False)
-    assert "left no validation users" in _one_line_error(proc)
+    assert "left no validation users" in one_line_error(proc)
     assert not (tmp_path / "best.toml").exists()
 
 
@@ -152,7 +142,7 @@ def test_evaluate_buyers_without_history_are_the_reason(shopscale: Runner, tmp_p
     rows = [f"b{u},purchased,i{u % 3},{1_700_000_000 + u}" for u in range(20)]
     log.write_text("user_id,action,item_id,timestamp\n" + "\n".join(rows) + "\n")
     proc = shopscale("evaluate", str(log), "--split", "holdout:0.5", check=False)
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert "left no test users" in line and "has no training events" in line
 
 
@@ -173,7 +163,7 @@ def test_unwritable_output_fails_before_reading_the_log(
     (tmp_path / "blocker").write_text("a regular file\n")
     name, flag, target = command
     proc = shopscale(name, "missing.csv", flag, target, check=False)
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert target in line and "missing.csv" not in line
     assert (tmp_path / "blocker").read_text() == "a regular file\n"
 
@@ -181,7 +171,7 @@ def test_unwritable_output_fails_before_reading_the_log(
 def test_tune_budget_must_be_positive(shopscale: Runner, shop_csv: Path) -> None:
     """``tune --budget 0`` is refused in one line naming the flag, before any search."""
     proc = shopscale("tune", str(shop_csv), "--budget", "0", check=False)
-    assert "[--budget]" in _one_line_error(proc)
+    assert "[--budget]" in one_line_error(proc)
 
 
 @pytest.mark.parametrize(
@@ -200,4 +190,4 @@ def test_bad_evaluate_flag_is_one_line_naming_it(
 ) -> None:
     """An out-of-range, non-finite or unknown evaluate setting names its flag in one line."""
     proc = shopscale("evaluate", str(shop_csv), *args, check=False)
-    assert f"command line: [{flag}]" in _one_line_error(proc)
+    assert f"command line: [{flag}]" in one_line_error(proc)
