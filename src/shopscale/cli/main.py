@@ -8,7 +8,17 @@ import sys
 import typer
 from rich.markup import escape
 
-from shopscale.cli import doctor, evaluate, generate, import_, recommend, routes, show, update
+from shopscale.cli import (
+    doctor,
+    evaluate,
+    generate,
+    import_,
+    recommend,
+    routes,
+    serve,
+    show,
+    update,
+)
 from shopscale.cli._common import console, log_path
 from shopscale.errors import ShopscaleError
 
@@ -27,7 +37,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-for _module in (generate, recommend, show, doctor, routes, import_, evaluate, update):
+for _module in (generate, recommend, show, doctor, routes, import_, evaluate, update, serve):
     _module.register(app)
 
 

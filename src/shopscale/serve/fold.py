@@ -1,0 +1,68 @@
+"""The server's fold: the log's new records become one event file, folded by the same exact
+fold as ``shopscale update --no-lists`` into a new model version, published atomically.
+
+The file's name carries the log's id and the positions it covers, and the model state lists
+every file folded: so the new version records its own checkpoint, switched with it in the
+same rename. Runs in a worker process (``fold_version``), so a long fold neither holds the
+server's interpreter nor shares its numba thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shopscale.errors import ShopscaleError
+from shopscale.events import EventsParams
+from shopscale.recommend.model import read_state
+from shopscale.recommend.pipeline import MODEL
+from shopscale.recommend.update import update
+from shopscale.serve.folder import current_version, new_version
+from shopscale.serve.served import BUNDLE, build_indicators
+from shopscale.store.wal import Record
+
+FOLDS = "folds"
+
+
+def write_fold_file(
+    wal_dir: Path,
+    wal_id: str,
+    records: list[Record],
+    events: EventsParams,
+    *,
+    timed: bool,
+) -> Path:
+    """The records' events as JSON Lines in the model's column names (an event file like
+    any other); each line also names its record's position, so no two files are equal."""
+    start, end = records[0].start, records[-1].end
+    path = wal_dir / FOLDS / f"wal-{wal_id}-{start}-{end}.jsonl"
+    path.parent.mkdir(exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for record in records:
+            for user, action, item, t in record.events:
+                row: dict[str, object] = {
+                    events.user_column: user,
+                    events.action_column: action,
+                    events.item_column: item,
+                }
+                if timed:
+                    row[events.timestamp_column] = t
+                row["wal_position"] = record.start
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def fold_version(root: str, fold_file: str) -> str:
+    """Fold one file into the current version of results folder ``root`` (``update`` with
+    ``lists=False``), save the serving indicators beside it, publish; the new version."""
+    current = current_version(Path(root))
+    with new_version(Path(root)) as staging:
+        summary = update(current, [Path(fold_file)], out=staging, lists=False)
+        if summary.rejected:
+            raise ShopscaleError(
+                f"{fold_file}: {summary.rejected} logged event(s) rejected by the reader; "
+                "nothing published (see rejects.csv of the failed fold)"
+            )
+        state = read_state(staging / MODEL).in_string_order()
+        build_indicators(state).save(staging / BUNDLE)
+    return str(current_version(Path(root)))
