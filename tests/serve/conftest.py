@@ -18,11 +18,32 @@ import pytest
 
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
-from tests.strategies import write_events_csv
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 Event = tuple[str, str, str, int]
 Lists = dict[str, list[tuple[str, float, str]]]
+
+
+T0 = 1_700_000_000
+"""Epoch seconds of time 0 in the test logs (a plausible time; decay sees differences only)."""
+
+
+def write_log(path: Path, events: list[Event], *, timed: bool = True) -> Path:
+    """Events as a CSV with a header; times are seconds after ``T0`` (untimed: no column)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("user_id,action,item_id" + (",timestamp\n" if timed else "\n"))
+        for u, a, i, t in events:
+            fh.write(f"{u},{a},{i}" + (f",{T0 + t}\n" if timed else "\n"))
+    return path
+
+
+def as_json(event: Event, *, timed: bool = True) -> dict[str, object]:
+    """An event as POST /events takes it (time ``T0 + t``)."""
+    u, a, i, t = event
+    body: dict[str, object] = {"user_id": u, "action": a, "item_id": i}
+    if timed:
+        body["timestamp"] = T0 + t
+    return body
 
 
 def free_port() -> int:
@@ -35,7 +56,7 @@ def free_port() -> int:
 def build_model(folder: Path, events: list[Event], params: RecommendParams) -> Path:
     """``recommend`` on the events into ``folder/recs`` (the results folder a server serves)."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_events_csv(folder / "events.csv", events)
+    write_log(folder / "events.csv", events)
     run(folder / "events.csv", out=folder / "recs", params=params, output=OutputParams(db="none"))
     return folder / "recs"
 

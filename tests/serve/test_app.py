@@ -3,7 +3,7 @@ index, acknowledged events show on the next GET, filters and PUT /items, health,
 
 from __future__ import annotations
 
-from tests.serve.conftest import Server, served_list
+from tests.serve.conftest import T0, Server, served_list
 
 
 def test_all_bad_events_get_422_naming_each_index(server: Server) -> None:
@@ -12,10 +12,10 @@ def test_all_bad_events_get_422_naming_each_index(server: Server) -> None:
     r = server.client.post(
         "/events",
         json=[
-            {"user_id": "", "action": "viewed", "item_id": "shoe", "timestamp": 200},
+            {"user_id": "", "action": "viewed", "item_id": "shoe", "timestamp": T0 + 200},
             "not an object",
             {"user_id": "u01", "action": "viewed", "item_id": "shoe", "timestamp": "soon"},
-            {"user_id": "u01", "action": "viewed", "item_id": "x" * 300, "timestamp": 200},
+            {"user_id": "u01", "action": "viewed", "item_id": "x" * 300, "timestamp": T0 + 200},
         ],
     )
     assert r.status_code == 422
@@ -33,8 +33,8 @@ def test_mixed_batch_accepts_the_good_events_and_lists_the_rest(server: Server) 
     r = server.client.post(
         "/events",
         json=[
-            {"user_id": "u01", "action": "viewed", "item_id": "hat", "timestamp": 300},
-            {"user_id": "u01", "action": "viewed", "item_id": "", "timestamp": 300},
+            {"user_id": "u01", "action": "viewed", "item_id": "hat", "timestamp": T0 + 300},
+            {"user_id": "u01", "action": "viewed", "item_id": "", "timestamp": T0 + 300},
         ],
     )
     assert r.status_code == 200, r.text
@@ -53,7 +53,7 @@ def test_posted_events_change_the_next_list(server: Server) -> None:
     bought = before[0][0]
     r = c.post(
         "/events",
-        json=[{"user_id": "u00", "action": "purchased", "item_id": bought, "timestamp": 500}],
+        json=[{"user_id": "u00", "action": "purchased", "item_id": bought, "timestamp": T0 + 500}],
     )
     assert r.status_code == 200
     assert bought not in [item for item, _, _ in served_list(c, "u00")]
@@ -61,7 +61,7 @@ def test_posted_events_change_the_next_list(server: Server) -> None:
     assert all(source == "backfill" or item != "shoe" for item, _, source in stranger)
     r = c.post(
         "/events",
-        json=[{"user_id": "u99", "action": "carted", "item_id": "shoe", "timestamp": 501}],
+        json=[{"user_id": "u99", "action": "carted", "item_id": "shoe", "timestamp": T0 + 501}],
     )
     assert r.status_code == 200
     after = {item: score for item, score, source in served_list(c, "u99") if source == "model"}
@@ -106,7 +106,7 @@ def test_unknown_user_gets_popular_backfill(server: Server) -> None:
 def test_limits(server: Server) -> None:
     """An oversized body is refused with 413, an overlong id in the path with 422."""
     c = server.client
-    huge = [{"user_id": "u", "action": "viewed", "item_id": "i" * 200, "timestamp": 1}] * 6000
+    huge = [{"user_id": "u", "action": "viewed", "item_id": "i" * 200, "timestamp": T0 + 1}] * 6000
     assert c.post("/events", json=huge).status_code == 413
     assert c.get(f"/users/{'u' * 300}/recommendations").status_code == 422
     assert c.post("/events", content=b"{not json").status_code == 422
@@ -120,7 +120,7 @@ def test_health_and_metrics(server: Server) -> None:
     c.post(
         "/events",
         json=[
-            {"user_id": "u01", "action": "viewed", "item_id": "hat", "timestamp": 400},
+            {"user_id": "u01", "action": "viewed", "item_id": "hat", "timestamp": T0 + 400},
             {"user_id": ""},
         ],
     )
