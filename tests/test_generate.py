@@ -24,6 +24,7 @@ from shopscale.generate import (
     iter_event_blocks,
     write_events,
 )
+from tests.cli.conftest import Runner, shopscale  # noqa: F401  (fixture)
 
 SMALL = GenerateParams(events=6_000, chunk_events=2_500, seed=7)
 MEDIUM = GenerateParams(events=60_000, items=3_000, seed=3)
@@ -264,3 +265,25 @@ def test_cli_rejects_bad_flags_with_config_error(tmp_path: Path, args: list[str]
     result = CliRunner().invoke(_app(), ["generate", "--out", str(tmp_path / "e.csv"), *args])
     assert isinstance(result.exception, ConfigError)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def cli(request: pytest.FixtureRequest) -> Runner:
+    """``python -m shopscale ARGS`` in tmp_path (the runner of tests/cli/conftest.py)."""
+    runner: Runner = request.getfixturevalue("shopscale")
+    return runner
+
+
+@pytest.mark.parametrize("out", ["blocker/events.csv", "blocker/sub/events.csv", "."])
+def test_cli_unwritable_out_is_one_line_before_generating(
+    cli: Runner, tmp_path: Path, out: str
+) -> None:
+    """--out under a regular file, or a folder, exits 2 in one line naming it; nothing else
+    is written and the blocking file is untouched."""
+    (tmp_path / "blocker").write_text("keep\n")
+    proc = cli("generate", "--out", out, "--events", "1000", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {out}:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "logs"]
+    assert (tmp_path / "blocker").read_text() == "keep\n"

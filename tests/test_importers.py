@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -94,3 +95,80 @@ def test_import_cli_then_recommend(shopscale: Runner, tmp_path: Path) -> None:  
     assert "160 events" in proc.stdout
     shopscale("recommend", "ml.parquet", "--out", "recs", "--db", "none")
     assert (tmp_path / "recs" / "recommendations.parquet").is_file()
+
+
+@pytest.fixture
+def cli(request: pytest.FixtureRequest) -> Runner:
+    """``python -m shopscale ARGS`` in tmp_path (the runner of tests/cli/conftest.py)."""
+    runner: Runner = request.getfixturevalue("shopscale")
+    return runner
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a user error (exit 2, no traceback); fails otherwise."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+ODD_FOLDERS: dict[str, tuple[dict[str, bytes | None], str]] = {
+    "missing": ({}, "no such folder"),
+    "a file": ({"": b"not a folder\n"}, "is a file"),
+    "empty": ({"keep": b""}, "u.data: missing file"),
+    "u.data a folder": ({"u.data/": None}, "u.data: is a folder"),
+    "u.data empty": ({"u.data": b""}, "u.data: cannot parse"),
+    "binary": (
+        {"u.data": b"\x89PNG\r\n\x1a\n\xff\xfe\x00"},
+        "u.data:1: cannot parse: not UTF-8",
+    ),
+    "short row": ({"u.data": b"1\t2\t5\t88\n1\t2\t3\n"}, "u.data:2: cannot parse: expected 4"),
+    "bad rating": ({"u.data": b"1\t2\t5\t88\n1\t2\tx\t9\n"}, "u.data:2: rating is not a number"),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_FOLDERS))
+def test_import_of_an_odd_folder_is_one_line(cli: Runner, tmp_path: Path, case: str) -> None:
+    """A missing, empty or wrong data folder (or a broken file in it) exits 2 in one line
+    naming the path, the line when there is one, and the reason; nothing is written."""
+    files, words = ODD_FOLDERS[case]
+    src = tmp_path / "src"
+    for name, content in files.items():
+        if name == "":
+            src.write_bytes(content or b"")
+            continue
+        src.mkdir(exist_ok=True)
+        if content is None:
+            (src / name).mkdir()
+        else:
+            (src / name).write_bytes(content)
+    proc = cli("import", "movielens-100k", "src", "--out", "ml.parquet", check=False)
+    assert words in _one_line_error(proc)
+    assert not (tmp_path / "ml.parquet").exists()
+
+
+def test_import_of_a_header_only_file_is_an_error(tmp_path: Path) -> None:
+    """A data set whose files hold no rows is an InputError, not an empty events file."""
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n")
+    with pytest.raises(InputError, match="no events"):
+        import_dataset("movielens-latest-small", tmp_path)
+
+
+def test_import_line_numbers_count_the_header(tmp_path: Path) -> None:
+    """A bad value in a file with a header is reported at its line in the file (header = 1)."""
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,4,10\n1,3,4,x\n")
+    with pytest.raises(InputError) as err:
+        import_dataset("movielens-latest-small", tmp_path)
+    assert err.value.line == 3
+
+
+@pytest.mark.parametrize("out", ["blocker/ml.parquet", "blocker", "."])
+def test_import_unwritable_out_fails_before_reading(cli: Runner, tmp_path: Path, out: str) -> None:
+    """--out under a regular file, or a folder, is one line naming it before the (missing)
+    data folder is read."""
+    (tmp_path / "blocker").write_text("keep\n")
+    proc = cli("import", "movielens-100k", "missing", "--out", out, check=False)
+    line = _one_line_error(proc)
+    assert out in line and "missing" not in line
+    assert (tmp_path / "blocker").read_text() == "keep\n"

@@ -2,11 +2,18 @@
 
 A key the section does not know, or a value of the wrong type, is a ``ConfigError`` naming the
 file and the key: a typo never silently falls back to a default.
+
+Every ``*Params`` class calls ``check_fields(self)`` first thing in ``__post_init__``: each field
+is checked against its type hint (``Literal`` choices, finite ``float``, 64-bit ``int``, ``str``,
+``bool``, and tuples, lists, dicts and unions of them), so a new field is validated without new
+code, from TOML, flags and the Python API alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import re
 import tomllib
 import types
@@ -18,6 +25,9 @@ from typing import Any, TypeVar
 from shopscale.errors import ConfigError
 
 P = TypeVar("P")
+INT_LIMIT = 2**63
+"""Whole-number settings must fit a signed 64-bit integer (what engines and databases hold)."""
+MAX_TOML_BYTES = 1_000_000
 
 
 def read_toml(path: str | Path | None) -> dict[str, Any]:
@@ -25,58 +35,137 @@ def read_toml(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise ConfigError(str(p), "-", "is a folder, not a TOML file")
+    if not p.exists():
         raise ConfigError(str(p), "-", "config file not found")
+    if not p.is_file():
+        raise ConfigError(str(p), "-", "not a regular file (a device or pipe?)")
     try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh)
+        if p.stat().st_size > MAX_TOML_BYTES:
+            raise ConfigError(str(p), "-", f"larger than {MAX_TOML_BYTES:,} bytes: not a config")
+        text = p.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            str(p), "-", f"not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), "-", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(p), "-", f"cannot read: {exc.strerror or exc}") from None
 
 
-def _check_type(value: Any, hint: Any) -> bool:
-    """Loose runtime check of a TOML value against a dataclass field's type hint."""
+Mismatch = tuple[str, str, Any]
+"""Where inside the value (``""``, ``.viewed``, ``[2]``), what was expected, what was found."""
+
+
+def _union_mismatch(value: Any, hint: Any) -> Mismatch | None:
+    """A union fits when one member fits; else name every member but None."""
+    members = typing.get_args(hint)
+    if any(mismatch(value, h) is None for h in members):
+        return None
+    return "", " or ".join(describe(h) for h in members if h is not type(None)), value
+
+
+def _items_mismatch(value: Any, hint: Any) -> Mismatch | None:
+    """Tuples and lists (``tuple[X, ...]``, ``list[X]``) and mappings (``dict[K, V]``)."""
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+    if typing.get_origin(hint) in (tuple, list):
+        if not isinstance(value, list | tuple):
+            return "", describe(hint), value
+        for n, v in enumerate(value):
+            found = mismatch(v, args[0]) if args else None
+            if found:
+                return f"[{n}]{found[0]}", found[1], found[2]
+        return None
+    if not isinstance(value, Mapping):
+        return "", describe(hint), value
+    for k, v in value.items():
+        if len(args) == 2 and mismatch(k, args[0]):
+            return "", f"{describe(args[0])} keys", k
+        found = mismatch(v, args[1]) if len(args) == 2 else None
+        if found:
+            return f".{k}{found[0]}", found[1], found[2]
+    return None
+
+
+def mismatch(value: Any, hint: Any) -> Mismatch | None:
+    """How ``value`` does not fit the type ``hint``, or None when it fits.
+
+    ``float`` takes any finite real number (ints too, not bools); ``int`` any whole number
+    (not bools) below ``2**63`` in size; ``Literal`` only its choices.
+    """
     origin = typing.get_origin(hint)
     if hint is Any:
-        return True
+        return None
     if origin in (typing.Union, types.UnionType):
-        return any(_check_type(value, h) for h in typing.get_args(hint))
+        return _union_mismatch(value, hint)
     if origin is typing.Literal:
-        return value in typing.get_args(hint)
+        return None if value in typing.get_args(hint) else ("", describe(hint), value)
+    if origin in (tuple, list, dict) or hint is dict or (origin is Mapping):
+        return _items_mismatch(value, hint)
     if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (tuple, list):
-        args = typing.get_args(hint)
-        inner = args[0] if args else Any
-        return isinstance(value, list | tuple) and all(_check_type(v, inner) for v in value)
-    if origin in (dict, Mapping) or hint is dict:
-        args = typing.get_args(hint)
-        if not isinstance(value, Mapping):
-            return False
-        if len(args) == 2:
-            return all(
-                _check_type(k, args[0]) and _check_type(v, args[1]) for k, v in value.items()
-            )
-        return True
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
+        ok = value is None
+    elif hint is float:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value)
+    elif hint is int:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if ok and abs(int(value)) >= INT_LIMIT:
+            return "", "a whole number below 2**63 in size", value
+    elif isinstance(hint, type):
+        ok = isinstance(value, hint)
+    else:
+        ok = True
+    return None if ok else ("", describe(hint), value)
 
 
-def _expected(hint: Any) -> str:
+def describe(hint: Any) -> str:
     """A type hint in words: ``one of 'llr', 'geometric'`` rather than ``typing.Literal[...]``."""
     origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
     if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+        return "one of " + ", ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_expected(h) for h in typing.get_args(hint) if h is not type(None))
-    if hint in (int, float):
-        return "a number" if hint is float else "a whole number"
+        return " or ".join(describe(h) for h in args if h is not type(None))
+    if hint is float:
+        return "a finite number"
+    if hint is int:
+        return "a whole number"
+    if hint is bool:
+        return "true or false"
+    if hint is str:
+        return "a string"
+    if origin in (tuple, list):
+        return f"a list of ({describe(args[0])})" if args else "a list"
+    if origin in (dict, Mapping) or hint is dict:
+        return f"a table of {describe(args[1])}" if len(args) == 2 else "a table"
     return getattr(hint, "__name__", str(hint))
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def field_hints(cls: type) -> dict[str, Any]:
+    """Each dataclass field of ``cls`` with its resolved type hint (cached per class)."""
+    if cls not in _HINTS:
+        hints = typing.get_type_hints(cls)
+        _HINTS[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return _HINTS[cls]
+
+
+def check_fields(params: Any) -> None:
+    """Raise ``ValueError`` naming the first field of the dataclass ``params`` whose value does
+    not fit its type hint (non-finite float, value outside its ``Literal``, ...).
+
+    The message starts with the field's name, so ``make_params`` can name its flag or key.
+    """
+    for name, hint in field_hints(type(params)).items():
+        found = mismatch(getattr(params, name), hint)
+        if found:
+            where, expected, value = found
+            raise ValueError(f"{name}{where} must be {expected}, got {value!r}")
 
 
 def _convert(value: Any, hint: Any) -> Any:
@@ -84,7 +173,7 @@ def _convert(value: Any, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         for h in typing.get_args(hint):
-            if h is not type(None) and _check_type(value, h):
+            if h is not type(None) and mismatch(value, h) is None:
                 return _convert(value, h)
         return value
     if origin is tuple and isinstance(value, list | tuple):
@@ -94,6 +183,12 @@ def _convert(value: Any, hint: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     return value
+
+
+def _named_key(message: str, keys: typing.Iterable[str]) -> str | None:
+    """The key a check's message names first (messages start with the field they reject)."""
+    places = [(m.start(), key) for key in keys if (m := re.search(rf"\b{key}\b", message))]
+    return min(places)[1] if places else None
 
 
 def make_params(
@@ -107,27 +202,28 @@ def make_params(
     """Build ``cls`` from ``values``, rejecting unknown keys and ill-typed values by name;
     a bad value of a key in ``flags`` (key -> flag, set on the command line) names its flag."""
     flags = flags or {}
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = field_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
-        if key not in fields:
-            known = ", ".join(sorted(fields))
+        if key not in hints:
+            known = ", ".join(sorted(hints))
             raise ConfigError(source, f"{section}.{key}", f"unknown key (known keys: {known})")
-        if not _check_type(value, hints[key]):
-            reason = f"expected {_expected(hints[key])}, got {value!r}"
-            if key in flags:
+        found = mismatch(value, hints[key])
+        if found:
+            where, expected, bad = found
+            reason = f"expected {expected}, got {bad!r}"
+            if key in flags:  # the bad value is quoted: the flag alone says where
                 raise ConfigError("command line", flags[key], reason)
-            raise ConfigError(source, f"{section}.{key}", reason)
+            raise ConfigError(source, f"{section}.{key}{where}", reason)
         kwargs[key] = _convert(value, hints[key])
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        # the check's message starts with the field it rejects: name that field's flag
-        named = sorted(key for key in flags if re.search(rf"\b{key}\b", str(exc)))
-        if named:
-            raise ConfigError("command line", flags[named[0]], str(exc)) from None
-        raise ConfigError(source, section, str(exc)) from None
+        named = _named_key(str(exc), hints)
+        if named is not None and named in flags:
+            raise ConfigError("command line", flags[named], str(exc)) from None
+        place = f"{section}.{named}" if named in values else section
+        raise ConfigError(source, place, str(exc)) from None
 
 
 def load_params(

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from shopscale.config import check_fields
 from shopscale.log import get_logger
 
 log = get_logger("generate")
@@ -64,6 +65,7 @@ class GenerateParams:
 
     def __post_init__(self) -> None:
         """Reject sizes that cannot make a log."""
+        check_fields(self)  # types, finite floats, 64-bit ints
         if self.events < 1:
             raise ValueError("events must be at least 1")
         if self.users is not None and self.users < 1:

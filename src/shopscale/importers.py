@@ -16,6 +16,7 @@ a per-user random holdout (``holdout:0.2``), not a time split, and do not use ti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -42,9 +43,26 @@ TAOBAO_ACTIONS = {"pv": "viewed", "cart": "carted", "fav": "favorited", "buy": "
 
 def _need(path: Path) -> Path:
     """``path`` itself, or an InputError saying which file of the data set is missing."""
+    if path.is_dir():
+        raise InputError(path, "is a folder; this data set needs a file of that name here")
     if not path.is_file():
         raise InputError(path, "missing file of this data set (is SRC_DIR the right folder?)")
     return path
+
+
+def _first_bad_line(path: Path, width: int, delimiter: str, header: bool) -> tuple[int, str]:
+    """The first line that is not UTF-8 or has not ``width`` fields, and why (line 0: none)."""
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if header and n == 1:
+                continue
+            try:
+                fields = raw.decode("utf-8").rstrip("\r\n").split(delimiter)
+            except UnicodeDecodeError:
+                return n, "not UTF-8 text"
+            if len(fields) != width:
+                return n, f"expected {width} fields, got {len(fields)}"
+    return 0, ""
 
 
 def _read(path: Path, names: list[str], *, delimiter: str, header: bool) -> pa.Table:
@@ -59,7 +77,12 @@ def _read(path: Path, names: list[str], *, delimiter: str, header: bool) -> pa.T
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
         )
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(path, f"cannot parse: {str(exc).splitlines()[0]}") from None
+        line, why = _first_bad_line(path, len(names), delimiter, header)
+        if line:
+            raise InputError(path, f"cannot parse: {why}", line) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = "".join(c if c.isprintable() else " " for c in first)[:160]
+        raise InputError(path, f"cannot parse: {text}") from None
 
 
 def _events(
@@ -72,15 +95,16 @@ def _events(
     return pa.table(cols)
 
 
-def _as_int(path: Path, column: pa.ChunkedArray, what: str) -> pa.ChunkedArray:
+def _as_int(
+    path: Path, column: pa.ChunkedArray, what: str, *, header: bool = False
+) -> pa.ChunkedArray:
     """Parse a text column as int64, or fail naming the first bad row's line."""
     try:
         return pc.cast(column, pa.int64())
     except pa.ArrowInvalid:
         bad = [n for n, v in enumerate(column.to_pylist()) if not (v or "").strip().isdigit()]
-        raise InputError(
-            path, f"{what} is not an integer", line=bad[0] + 1 if bad else None
-        ) from None
+        line = bad[0] + 1 + header if bad else None
+        raise InputError(path, f"{what} is not an integer", line=line) from None
 
 
 def import_retailrocket(src: Path) -> pa.Table:
@@ -113,26 +137,39 @@ def import_taobao(src: Path) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def _ratings(path: Path, table: pa.Table) -> pa.Table:
+def _ratings(path: Path, table: pa.Table, *, header: bool) -> pa.Table:
     """Ratings >= 4 become ``purchased`` (the primary action), lower ones ``rated``."""
     try:
         rating = pc.cast(table["r"], pa.float64())
     except pa.ArrowInvalid:
-        raise InputError(path, "rating is not a number") from None
+        bad = [n for n, v in enumerate(table["r"].to_pylist()) if not _is_number(v)]
+        line = bad[0] + 1 + header if bad else None
+        raise InputError(path, "rating is not a number", line=line) from None
     actions = pc.if_else(pc.greater_equal(rating, LIKED_RATING), PRIMARY, RATED)
-    return _events(table["u"], actions, table["i"], _as_int(path, table["ts"], "timestamp"))
+    ts = _as_int(path, table["ts"], "timestamp", header=header)
+    return _events(table["u"], actions, table["i"], ts)
+
+
+def _is_number(text: str | None) -> bool:
+    """Whether ``text`` reads as a finite number."""
+    try:
+        return math.isfinite(float(text or ""))
+    except ValueError:
+        return False
 
 
 def import_movielens_100k(src: Path) -> pa.Table:
     """``u.data``: user, item, rating, seconds; tab-separated, no header."""
     path = _need(src / "u.data")
-    return _ratings(path, _read(path, ["u", "i", "r", "ts"], delimiter="\t", header=False))
+    table = _read(path, ["u", "i", "r", "ts"], delimiter="\t", header=False)
+    return _ratings(path, table, header=False)
 
 
 def import_movielens_latest_small(src: Path) -> pa.Table:
     """``ratings.csv``: userId, movieId, rating, timestamp; with a header."""
     path = _need(src / "ratings.csv")
-    return _ratings(path, _read(path, ["u", "i", "r", "ts"], delimiter=",", header=True))
+    table = _read(path, ["u", "i", "r", "ts"], delimiter=",", header=True)
+    return _ratings(path, table, header=True)
 
 
 IMPORTERS: dict[str, Callable[[Path], pa.Table]] = {
@@ -148,9 +185,14 @@ def import_dataset(name: str, src: str | Path) -> pa.Table:
     if name not in IMPORTERS:
         raise InputError(None, f"unknown data set {name!r} (choose: {', '.join(IMPORTERS)})")
     folder = Path(src)
+    if folder.is_file():
+        raise InputError(folder, "is a file; give the data set's folder")
     if not folder.is_dir():
         raise InputError(folder, "no such folder")
-    return IMPORTERS[name](folder)
+    table = IMPORTERS[name](folder)
+    if table.num_rows == 0:
+        raise InputError(folder, f"no events in this {name} data set's files")
+    return table
 
 
 def output_format(out: Path) -> FileFormat:

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
+SRC = Path(__file__).resolve().parents[2] / "src"
+"""This checkout's package: the subprocess runs it, not whatever copy the venv installed."""
 
 
 @pytest.fixture
@@ -27,6 +29,7 @@ def shopscale(tmp_path: Path) -> Runner:
                 "SHOPSCALE_LOG_DIR": str(tmp_path / "logs"),
                 "PATH": "/usr/bin:/bin",
                 "COLUMNS": "200",
+                "PYTHONPATH": str(SRC),
                 "HOME": str(Path.home()),
             },
             check=False,

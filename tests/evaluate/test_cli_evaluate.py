@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from shopscale.evaluate.tune import SHOPSCALE_GRID
 from tests.cli.conftest import Runner
@@ -103,3 +106,98 @@ def test_results_table_keeps_every_figure_whole_at_80_columns() -> None:
     assert "…" not in text
     assert all(f"{0.051 + i / 1000:.3f}" in text for i in range(len(METRICS)))
     assert "shopscale-jaccard" in text and "recall" in text and "12.3" in text
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a user error (exit 2, no traceback); fails otherwise."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def _no_late_purchases(path: Path) -> Path:
+    """A log whose purchases all come first: a time split holds out no purchase at all."""
+    lines = ["user_id,action,item_id,timestamp"]
+    for u in range(30):
+        lines.append(f"u{u},purchased,i{u % 5},{1_700_000_000 + u}")
+        lines += [f"u{u},viewed,i{(u + k) % 7},{1_700_001_000 + 100 * u + k}" for k in range(20)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_evaluate_without_test_users_is_one_line_error(shopscale: Runner, tmp_path: Path) -> None:
+    """evaluate on a split with no held-out purchase exits 2 saying why, not all-zero tables."""
+    log = _no_late_purchases(tmp_path / "early.csv")
+    proc = shopscale(
+        "evaluate", str(log), "--baselines", "popularity", "--budget", "1", check=False
+    )
+    line = _one_line_error(proc)
+    assert "left no test users" in line and "no 'purchased' event" in line
+    assert "ndcg" not in proc.stdout
+
+
+def test_tune_without_validation_users_is_one_line_error(shopscale: Runner, tmp_path: Path) -> None:
+    """tune with no validation users exits 2 and writes no "best" config at NDCG 0."""
+    log = _no_late_purchases(tmp_path / "early.csv")
+    proc = shopscale("tune", str(log), "--budget", "2", "--out", "best.toml", check=False)
+    assert "left no validation users" in _one_line_error(proc)
+    assert not (tmp_path / "best.toml").exists()
+
+
+def test_evaluate_buyers_without_history_are_the_reason(shopscale: Runner, tmp_path: Path) -> None:
+    """Held-out buyers with no training events are named as the reason (holdout split)."""
+    log = tmp_path / "buyers.csv"
+    rows = [f"b{u},purchased,i{u % 3},{1_700_000_000 + u}" for u in range(20)]
+    log.write_text("user_id,action,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    proc = shopscale("evaluate", str(log), "--split", "holdout:0.5", check=False)
+    line = _one_line_error(proc)
+    assert "left no test users" in line and "has no training events" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("tune", "--out", "blocker/best.toml"),
+        ("tune", "--out", "."),
+        ("evaluate", "--report", "blocker"),
+        ("evaluate", "--report", "blocker/report"),
+    ],
+)
+def test_unwritable_output_fails_before_reading_the_log(
+    shopscale: Runner, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """An output under a regular file, a file where a folder belongs or a folder where a file
+    belongs is one line naming it, before the (missing) input log is even read."""
+    (tmp_path / "blocker").write_text("a regular file\n")
+    name, flag, target = command
+    proc = shopscale(name, "missing.csv", flag, target, check=False)
+    line = _one_line_error(proc)
+    assert target in line and "missing.csv" not in line
+    assert (tmp_path / "blocker").read_text() == "a regular file\n"
+
+
+def test_tune_budget_must_be_positive(shopscale: Runner, shop_csv: Path) -> None:
+    """``tune --budget 0`` is refused in one line naming the flag, before any search."""
+    proc = shopscale("tune", str(shop_csv), "--budget", "0", check=False)
+    assert "[--budget]" in _one_line_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("--k", "0"), "--k"),
+        (("--k", "10,99999999999999999999999"), "--k"),
+        (("--tasks", "next-purchase,discovry"), "--tasks"),
+        (("--seed", "-1"), "--seed"),
+        (("--split", "time:nan"), "--split"),
+        (("--budget", "-3"), "--budget"),
+    ],
+)
+def test_bad_evaluate_flag_is_one_line_naming_it(
+    shopscale: Runner, shop_csv: Path, args: tuple[str, ...], flag: str
+) -> None:
+    """An out-of-range, non-finite or unknown evaluate setting names its flag in one line."""
+    proc = shopscale("evaluate", str(shop_csv), *args, check=False)
+    assert f"command line: [{flag}]" in _one_line_error(proc)

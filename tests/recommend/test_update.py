@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from shopscale.errors import InputError, ShopscaleError
+from shopscale.events import EventsParams
 from shopscale.recommend.model import read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.update import update
-from tests.strategies import event_logs, logs_with_addon, write_events_csv
+from tests.strategies import event_logs, logs_with_addon
 
 OUTPUTS = ("similar_items.parquet", "recommendations.parquet")
 Event = tuple[str, str, str, int]
@@ -55,15 +56,18 @@ def split_logs(draw: st.DrawFn) -> list[list[Event]]:
     return [events[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def write_part(path: Path, events: list[Event], *, timed: bool) -> Path:
-    """One part as a CSV; without timestamps, file order is time order."""
+def part_text(events: list[Event], *, timed: bool) -> str:
+    """One part as CSV text; without timestamps, file order is time order."""
     if timed:
-        write_events_csv(path, events)
-    else:
-        path.write_text(
-            "user_id,action,item_id\n" + "".join(f"{u},{a},{i}\n" for u, a, i, _ in events),
-            encoding="utf-8",
+        return "user_id,action,item_id,timestamp\n" + "".join(
+            f"{u},{a},{i},{t}\n" for u, a, i, t in events
         )
+    return "user_id,action,item_id\n" + "".join(f"{u},{a},{i}\n" for u, a, i, _ in events)
+
+
+def write_part(path: Path, events: list[Event], *, timed: bool) -> Path:
+    """One part as a CSV file."""
+    path.write_text(part_text(events, timed=timed), encoding="utf-8")
     return path
 
 
@@ -89,6 +93,14 @@ def build(tmp: Path, parts: list[list[Event]], params: RecommendParams, *, timed
     params=RecommendParams(max_items_per_user=1, half_life_days=0.0001),
     timed=True,
 )
+@example(  # a new action (carted) arrives with an increment: a new channel and action code
+    parts=[
+        [("u0", "viewed", "i1", 1), ("u0", "purchased", "i1", 2), ("u1", "viewed", "i1", 3)],
+        [("u1", "carted", "i1", 4), ("u2", "carted", "i1", 5), ("u2", "purchased", "i0", 6)],
+    ],
+    params=RecommendParams(max_items_per_user=2, half_life_events=1.0),
+    timed=True,
+)
 @example(  # a new item that sorts before an old one ties with it in u0's one-item window
     parts=[
         [("u0", "purchased", "i5", 10), ("u1", "purchased", "i5", 1)],
@@ -105,6 +117,8 @@ def test_update_equals_batch(
 ) -> None:
     """recommend(first part) + update(each increment) writes byte-identical similar items and
     lists, and the same model state (by id), as recommend on every part at once."""
+    texts = {part_text(p, timed=timed) for p in parts}
+    assume(len(texts) == len(parts))  # a file whose content was folded already is refused
     tmp = tmp_path_factory.mktemp("upd")
     last = build(tmp, parts, params, timed=timed)
     files = sorted(tmp.glob("part*.csv"))
@@ -199,3 +213,25 @@ def test_new_ids_get_appended_codes(tmp_path: Path) -> None:
     old, new = read_state(tmp_path / "v0" / "model"), read_state(tmp_path / "v1" / "model")
     assert new.users.to_pylist() == [*old.users.to_pylist(), "a0", "u2"]
     assert new.items.to_pylist() == [*old.items.to_pylist(), "h9"]
+
+
+def test_untimed_positions_continue_after_rejected_rows(tmp_path: Path) -> None:
+    """Rejected rows of an untimed file still take their file position, so an update's rows
+    get the times a batch run over all files gives them (same lists, same bytes)."""
+    (tmp_path / "a.csv").write_text(
+        "user_id,action,item_id\nu0,purchased,i1\nu1,viewed,i1\n,viewed,i2\n"
+    )
+    (tmp_path / "b.csv").write_text("user_id,action,item_id\nu1,purchased,i2\nu0,viewed,i2\n")
+    events = EventsParams(max_reject_ratio=0.5)
+    params = RecommendParams(max_items_per_user=1)
+    none = OutputParams(db="none")
+    run(tmp_path / "a.csv", out=tmp_path / "v0", events=events, params=params, output=none)
+    update(tmp_path / "v0", [tmp_path / "b.csv"], out=tmp_path / "v1")
+    files = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    run(files, out=tmp_path / "all", events=events, params=params, output=none)
+    assert read_state(tmp_path / "v1" / "model").next_position == 5
+    for name in OUTPUTS:
+        assert (tmp_path / "v1" / name).read_bytes() == (tmp_path / "all" / name).read_bytes()
+    assert state_table(read_state(tmp_path / "v1" / "model")) == state_table(
+        read_state(tmp_path / "all" / "model")
+    )

@@ -15,7 +15,9 @@ from rich.logging import RichHandler
 from shopscale.config import read_toml
 from shopscale.log import LOGGER_NAME
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+"""stderr: errors, logs and progress. Soft wrap: a message is one line however long (a
+terminal may fold it; a pipe or a log collector sees one line)."""
 out = Console()
 
 ConfigOption = Annotated[

@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from shopscale.cli._common import EventsConfigOption, VerboseOption, load_config, out, setup_logging
-from shopscale.config import load_params
+from shopscale.config import load_params, make_params
 from shopscale.errors import ConfigError
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
@@ -18,6 +18,7 @@ from shopscale.evaluate.run import EvaluateParams, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, parse_split
 from shopscale.evaluate.tune import BLEND_GRID, SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, write_config
 from shopscale.events import EventsParams
+from shopscale.store.paths import check_output_file, check_output_folder, writing
 
 SplitOption = Annotated[
     str, typer.Option(help="time:F | leave-last-out | holdout:F (logs without timestamps).")
@@ -33,13 +34,19 @@ def _ints(value: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
-        raise ConfigError("--k", "k", f"expected comma-separated integers, got {value!r}") from None
+        raise ConfigError(
+            "command line", "--k", f"expected comma-separated integers, got {value!r}"
+        ) from None
 
 
 def _events(config: Path | None) -> EventsParams:
     """The ``[events]`` section of the config (column names, renames)."""
     cfg, source = load_config(config)
     return load_params(EventsParams, cfg, "events", source=source)
+
+
+FLAGS = {"k": "--k", "tasks": "--tasks", "primary": "--primary", "budget": "--budget"}
+"""The flag of each ``EvaluateParams`` setting, named when its value is refused."""
 
 
 def evaluate_cmd(
@@ -65,25 +72,28 @@ def evaluate_cmd(
     """
     setup_logging(verbose, quiet=JOB_LOGGERS)
     models = resolve_models(baselines)
-    models = [m for m in MODELS if m in {*models, "shopscale", "shopscale-blend"}]
-    try:
-        params = EvaluateParams(
-            split=parse_split(split, seed=seed),
-            k=_ints(k),
-            tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),  # type: ignore[misc]
-            models=tuple(models),
-            primary=primary,
-            budget=budget,
-        )
-    except ValueError as exc:
-        raise ConfigError("<flags>", "evaluate", str(exc)) from None
-    data = load_events(inputs, _events(config))
+    values = {
+        "split": parse_split(split, seed=seed),
+        "k": _ints(k),
+        "tasks": tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        "models": tuple(m for m in MODELS if m in {*models, "shopscale", "shopscale-blend"}),
+        "primary": primary,
+        "budget": budget,
+    }
+    params = make_params(
+        EvaluateParams, values, source="command line", section="evaluate", flags=FLAGS
+    )
+    events = _events(config)
+    if report is not None:
+        check_output_folder(report)
+    data = load_events(inputs, events)
     result = evaluate(data, params, progress=lambda msg: out.print(f"[dim]{msg}[/]"))
     print_results(result)
     if report is not None:
         from shopscale.evaluate.report import write_report
 
-        page = write_report(result, report)
+        with writing(report):
+            page = write_report(result, report)
         out.print(f"report: {page}")
 
 
@@ -136,32 +146,39 @@ def tune_cmd(
     setup_logging(verbose, quiet=JOB_LOGGERS)
     if model not in ("shopscale", "shopscale-blend"):
         raise ConfigError(
-            "--model", "model", f"expected shopscale or shopscale-blend, got {model!r}"
+            "command line", "--model", f"expected shopscale or shopscale-blend, got {model!r}"
         )
+    if budget < 1:
+        raise ConfigError("command line", "--budget", f"must be at least 1, got {budget}")
     split_params = parse_split(split, seed=seed)
-    data = load_events(inputs, _events(config))
-    defaults = SHOPSCALE_DEFAULTS if model == "shopscale" else {}
+    events = _events(config)
+    check_output_file(out_path)
+    data = load_events(inputs, events)
     best = search_settings(
         data,
         split_params,
         MODELS[model],
         dict(SHOPSCALE_GRID if model == "shopscale" else BLEND_GRID),
-        defaults,
+        SHOPSCALE_DEFAULTS if model == "shopscale" else {},
         budget=budget,
         primary=primary,
         progress=lambda n, value, cfg: out.print(
             f"[dim]{n:>3}[/] ndcg@10 {value:.4f}  {cfg}", highlight=False
         ),
     )
+    label = f"--split {split_params.label} --budget {budget}"
+    _write_best(out_path, model, primary, best, label)
+
+
+def _write_best(
+    out_path: Path, model: str, primary: str, best: tuple[float, dict[str, Any]], label: str
+) -> None:
+    """Write the best settings as the config file ``recommend`` (or the blend) reads."""
     section = "recommend" if model == "shopscale" else "blend"
     values = {"primary": primary, **best[1]} if model == "shopscale" else best[1]
-    write_config(
-        out_path,
-        section,
-        values,
-        f"shopscale tune --split {split_params.label} "
-        f"--budget {budget}: best validation NDCG@10 (next purchase) {best[0]:.4f}",
-    )
+    comment = f"shopscale tune {label}: best validation NDCG@10 (next purchase) {best[0]:.4f}"
+    with writing(out_path):
+        write_config(out_path, section, values, comment)
     out.print(f"best ndcg@10 {best[0]:.4f} with {best[1]}; wrote {out_path}", highlight=False)
 
 

@@ -13,6 +13,7 @@ from shopscale.cli._common import VerboseOption, console, out, setup_logging
 from shopscale.config import make_params
 from shopscale.errors import ConfigError
 from shopscale.generate import Format, GenerateParams, infer_format, write_events
+from shopscale.store.paths import check_output_file, writing
 
 HELP = (
     "Write a synthetic log (user_id,action,item_id,timestamp) with Zipf item popularity, "
@@ -58,8 +59,9 @@ def generate(
     chosen = _check_format(fmt, out_path, gzip)
     if gzip and not out_path.name.endswith(".gz"):
         out_path = out_path.with_name(out_path.name + ".gz")
+    check_output_file(out_path)
     start = time.perf_counter()
-    with _progress() as progress:
+    with writing(out_path), _progress() as progress:
         task = progress.add_task("generating", total=params.events)
         rows = write_events(
             params,

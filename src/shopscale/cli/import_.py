@@ -11,6 +11,7 @@ import typer
 
 from shopscale.cli._common import VerboseOption, out, setup_logging
 from shopscale.importers import IMPORTERS, import_dataset, output_format, write_events
+from shopscale.store.paths import check_output_file, writing
 
 HELP = (
     "Convert a public data set folder to events (user_id, action, item_id[, timestamp]). "
@@ -30,9 +31,11 @@ def import_(
     """Write the data set's events in shopscale's schema and print the action counts."""
     setup_logging(verbose)
     output_format(out_path)
+    check_output_file(out_path)
     start = time.perf_counter()
     table = import_dataset(name, src_dir)
-    rows = write_events(table, out_path)
+    with writing(out_path):
+        rows = write_events(table, out_path)
     counts = {r["values"]: r["counts"] for r in pc.value_counts(table["action"]).to_pylist()}
     listed = ", ".join(f"{a} {c:,}" for a, c in sorted(counts.items()))
     timing = "with timestamps" if "timestamp" in table.column_names else "no timestamps"

@@ -30,11 +30,12 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from shopscale.config import check_fields
 from shopscale.evaluate.data import TrainData
 from shopscale.evaluate.metrics import RankedLists
 from shopscale.evaluate.models import Exclusion, IntArray, lists_from_scores
 from shopscale.recommend.llr import indicator_scores
-from shopscale.recommend.params import Vote
+from shopscale.recommend.params import MAX_LIST, MAX_WEIGHT, Vote
 from shopscale.recommend.ranking import (
     decay_weights,
     sequence_weights,
@@ -69,10 +70,23 @@ class BlendParams:
     """Weight of the unprompted-purchase prior (as ``RecommendParams.unprompted_weight``)."""
 
     def __post_init__(self) -> None:
-        if self.self_weight < 0 or self.self_prior < 0:
-            raise ValueError("self_weight and self_prior must not be negative")
-        if self.transform not in ("llr", "sqrt", "binary"):
-            raise ValueError(f"unknown transform {self.transform!r}")
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
+        if self.max_items_per_user < 1:
+            raise ValueError(
+                f"max_items_per_user must be at least 1, got {self.max_items_per_user}"
+            )
+        if not 1 <= self.max_similar_per_item <= MAX_LIST:
+            k = self.max_similar_per_item
+            raise ValueError(f"max_similar_per_item must be in [1, {MAX_LIST:,}], got {k}")
+        weights = {"self_weight": self.self_weight, "unprompted_weight": self.unprompted_weight}
+        weights.update({f"weights.{action}": w for action, w in self.weights.items()})
+        for name, w in weights.items():
+            if not 0 <= w <= MAX_WEIGHT:
+                raise ValueError(f"{name} must be in [0, {MAX_WEIGHT:g}], got {w}")
+        for name in ("self_prior", "half_life_days", "half_life_events"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
 
 
 def downsample(latest: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from shopscale.config import check_fields
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import Interactions, TrainData
 from shopscale.evaluate.metrics import per_user_scores, score_lists
@@ -25,12 +26,13 @@ from shopscale.evaluate.split import (
     SplitParams,
     Task,
     make_task,
+    require_users,
     split_events,
     validation_split,
 )
 from shopscale.evaluate.tune import candidates, grid_sample
 from shopscale.log import get_logger
-from shopscale.recommend.params import DECAYS
+from shopscale.recommend.params import DECAYS, MAX_LIST
 
 # Per-user scores are kept at this k, for paired comparisons between models.
 PAIRED_K = 10
@@ -54,8 +56,9 @@ class EvaluateParams:
     tune_task: Task = "next-purchase"
 
     def __post_init__(self) -> None:
-        if not self.k or min(self.k) < 1:
-            raise ValueError(f"k must be positive cut-offs, got {self.k}")
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
+        if not self.k or min(self.k) < 1 or max(self.k) > MAX_LIST:
+            raise ValueError(f"k must be cut-offs from 1 to {MAX_LIST:,}, got {self.k}")
         if self.budget < 1:
             raise ValueError(f"budget must be at least 1, got {self.budget}")
         unknown = [m for m in self.models if m not in MODELS]
@@ -138,6 +141,7 @@ def search_settings(
         defaults = {**defaults, **{k: v for k, v in off.items() if k in defaults}}
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
+    require_users(val.tasks, val_split, split, primary, "validation")
     best: tuple[float, dict[str, Any]] = (-1.0, {})
     for n, cfg in enumerate(grid_sample(grid, defaults, budget, split.seed), start=1):
         value = fit_and_score(spec, cfg, val, (10,))["tasks"]["next-purchase"]["ndcg@10"]
@@ -155,8 +159,10 @@ def evaluate(
     say = progress or (lambda msg: log.info("%s", msg))
     split = split_events(data, params.split, params.primary)
     test = prepare(split, params.primary, params.tasks)
+    require_users(test.tasks, split, params.split, params.primary, "test")
     val_split = validation_split(split, params.split, params.primary)
     val = prepare(val_split, params.primary, (params.tune_task,))
+    require_users(val.tasks, val_split, params.split, params.primary, "validation")
     result: dict[str, Any] = {
         "params": _params_dict(params),
         "data": _describe(data, split, test, val),

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from shopscale.config import check_fields
 from shopscale.errors import ConfigError, InputError
 from shopscale.evaluate.data import Interactions, TrainData
 from shopscale.evaluate.metrics import Truth
@@ -49,8 +50,9 @@ class SplitParams:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if self.kind not in ("time", "leave-last-out", "holdout"):
-            raise ValueError(f"unknown split {self.kind!r} (time, leave-last-out, holdout)")
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
+        if self.seed < 0:
+            raise ValueError(f"seed must not be negative, got {self.seed}")
         if not 0.0 < self.fraction < 1.0:
             raise ValueError(f"split fraction must be in (0, 1), got {self.fraction}")
 
@@ -66,13 +68,14 @@ def parse_split(spec: str, *, seed: int = 42) -> SplitParams:
     defaults = {"time": 0.9, "holdout": 0.2, "leave-last-out": 0.5}
     if kind not in defaults:
         raise ConfigError(
-            "--split", "split", f"expected time:F, leave-last-out or holdout:F, got {spec!r}"
+            "command line", "--split", f"expected time:F, leave-last-out or holdout:F, got {spec!r}"
         )
     try:
         fraction = float(frac) if frac else defaults[kind]
         return SplitParams(kind, fraction, seed)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise ConfigError("--split", "split", str(exc)) from None
+        flag = "--seed" if str(exc).startswith("seed") else "--split"
+        raise ConfigError("command line", flag, str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -174,3 +177,27 @@ def make_task(split: Split, train: TrainData, task: Task) -> EvalTask:
     active = np.diff(train.binary().indptr) > 0
     keep = ~np.asarray(seen, dtype=bool) & active[split.test_user]
     return EvalTask(task, rule, Truth(split.test_user[keep], split.test_item[keep]), exclude)
+
+
+def require_users(
+    tasks: dict[str, EvalTask], split: Split, params: SplitParams, primary: str, part: str
+) -> None:
+    """Stop with the reason when a task of ``split`` has no user to test (``part``: test or
+    validation): every metric would be 0 and a "best" setting would be a coin toss."""
+    for name, task in tasks.items():
+        if task.truth.users.size:
+            continue
+        held = int(np.unique(split.test_user).size)
+        if held == 0:
+            why = f"no {primary!r} event falls in its held-out part"
+        else:
+            what = "bought" if task.rule == "primary" else "touched"
+            why = (
+                f"each of the {held:,} users with a held-out {primary!r} event has no "
+                f"training events or {what} every held-out item already in train"
+            )
+        raise InputError(
+            None,
+            f"the split {params.label} left no {part} users for {name}: {why} "
+            "(try another --split or a longer log)",
+        )

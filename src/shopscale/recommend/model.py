@@ -103,15 +103,15 @@ class Counts:
             getattr(self, name)[:] += sign * getattr(other, name)
 
     def resized(self, n_items: int, channels: list[str]) -> Counts:
-        """The same counts over ``n_items`` items (new items count 0) and ``channels``."""
-        grown = Counts.zeros(n_items, channels)
+        """The same counts over ``n_items`` items (new items count 0) and ``channels`` (a
+        new channel counts 0); the pair counts are shared, not copied."""
         n_old = self.left_total.size
+        grown = Counts.zeros(n_items, channels)
         for ch in channels:
             if ch in self.k11:
-                m = self.k11[ch].tocoo()
-                grown.k11[ch] = sp.csr_matrix(
-                    (m.data, (m.row, m.col)), shape=(n_items, n_items), dtype=np.int32
-                )
+                m = self.k11[ch]
+                indptr = np.r_[m.indptr, np.full(n_items - n_old, m.indptr[-1], m.indptr.dtype)]
+                grown.k11[ch] = sp.csr_matrix((m.data, m.indices, indptr), (n_items, n_items))
                 grown.right_total[ch][:n_old] = self.right_total[ch]
         for name in ITEM_COUNTS:
             getattr(grown, name)[:n_old] = getattr(self, name)

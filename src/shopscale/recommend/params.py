@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from shopscale.config import check_fields
+
 Similarity = Literal["llr", "cosine", "jaccard", "count", "lift"]
 Exclude = Literal["primary", "any", "none"]
 Vote = Literal["llr", "geometric", "conditional"]
 VOTES: tuple[str, ...] = get_args(Vote)
 DECAYS: tuple[str, ...] = ("half_life_days", "half_life_events")
 """Settings that need real timestamps: without them (times are file order) they are off."""
+MAX_LIST = 10_000
+"""Largest ``n`` and ``max_similar_per_item``: engines hold that many slots per row."""
+MAX_WEIGHT = 1e12
+"""Largest weight: larger ones overflow a user's summed score to inf."""
 
 
 @dataclass(frozen=True)
@@ -63,23 +69,22 @@ class RecommendParams:
     """Users processed together; bounds memory of the map and rank stages."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
         for name in ("max_items_per_user", "max_similar_per_item", "n", "users_per_shard"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.self_weight < 0 or self.self_prior < 0:
-            raise ValueError("self_weight and self_prior must not be negative")
-        if self.unprompted_weight < 0:
-            w = self.unprompted_weight
-            raise ValueError(f"unprompted_weight must not be negative, got {w}")
-        if self.half_life_days is not None and self.half_life_days < 0:
-            raise ValueError(f"half_life_days must not be negative, got {self.half_life_days}")
-        if self.half_life_events is not None and self.half_life_events < 0:
-            raise ValueError(f"half_life_events must not be negative, got {self.half_life_events}")
-        for action, w in self.weights.items():
-            if w < 0:
-                raise ValueError(f"weight of {action!r} must not be negative, got {w}")
-        if self.vote not in VOTES:
-            raise ValueError(f"vote must be one of {', '.join(VOTES)}, got {self.vote!r}")
+        for name in ("n", "max_similar_per_item"):
+            if getattr(self, name) > MAX_LIST:
+                raise ValueError(f"{name} must be at most {MAX_LIST:,}, got {getattr(self, name)}")
+        weights = {"self_weight": self.self_weight, "unprompted_weight": self.unprompted_weight}
+        weights.update({f"weights.{action}": w for action, w in self.weights.items()})
+        for name, w in weights.items():
+            if not 0 <= w <= MAX_WEIGHT:
+                raise ValueError(f"{name} must be in [0, {MAX_WEIGHT:g}], got {w}")
+        for name in ("self_prior", *DECAYS):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
         if not self.primary:
             raise ValueError("primary action must not be empty")
 

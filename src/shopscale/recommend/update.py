@@ -54,52 +54,53 @@ def update(
         raise ShopscaleError(f"{out}: the new result must go into an empty folder")
     out.mkdir(parents=True, exist_ok=True)
     summary = RunSummary(engine="local")
-    t = summary.seconds
     eng = LocalEngine(progress=progress, **(engine_options or {}))
     try:
         state = eng.load_model(model_dir / MODEL)
-        with timed(log, "read+validate", t):
+        with timed(log, "read+validate", summary.seconds):
             counts = eng.read(paths, state.events)
         summary.rows_read, summary.accepted = counts.rows_read, counts.accepted
         summary.rejected, summary.files = counts.rejected, counts.files
-        write_table(out / "rejects.csv", counts.rejects, "csv")
-        check_rejects(
-            counts.rows_read, counts.rejected, state.events.max_reject_ratio, out / "rejects.csv"
-        )
-        with timed(log, "fold", t):
-            sizes = eng.fold(files)
-            eng.write_model(out / MODEL, state.params)
-        params = state.params
-        summary.users, summary.items, summary.interactions = (
-            sizes.users,
-            sizes.items,
-            sizes.interactions,
-        )
-        summary.actions = list(sizes.actions)
-        summary.half_life_days = params.half_life_days or None
-        summary.half_life_events = params.half_life_events or None
-        summary.model = asdict(params)
-        with timed(log, "reduce", t):
-            sim_path = out / f"{SIMILAR_ITEMS}.parquet"
-            summary.similar_items = write_batches(
-                sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA
-            )
-        if lists:
-            with timed(log, "rank", t):
-                rec_path = out / f"{RECOMMENDATIONS}.parquet"
-                recs = _count_model(eng.rank(params), summary)
-                summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
-            summary.outputs[RECOMMENDATIONS] = str(rec_path)
+        rejects = out / "rejects.csv"
+        write_table(rejects, counts.rejects, "csv")
+        check_rejects(counts.rows_read, counts.rejected, state.events.max_reject_ratio, rejects)
+        _fold_and_write(eng, files, out, summary, lists=lists)
     finally:
         eng.close()
     summary.outputs |= {
-        SIMILAR_ITEMS: str(sim_path),
         MODEL: str(out / MODEL),
         "rejects": str(out / "rejects.csv"),
         "summary": str(out / "summary.json"),
     }
     write_json(out / "summary.json", summary.to_dict())
     return summary
+
+
+def _fold_and_write(
+    eng: LocalEngine, files: list[dict[str, object]], out: Path, summary: RunSummary, *, lists: bool
+) -> None:
+    """Fold the events read, write the new state, then reduce and (with ``lists``) rank."""
+    t = summary.seconds
+    assert eng.model is not None
+    params = eng.model.params
+    with timed(log, "fold", t):
+        sizes = eng.fold(files)
+        eng.write_model(out / MODEL, params)
+    summary.users, summary.items = sizes.users, sizes.items
+    summary.interactions, summary.actions = sizes.interactions, list(sizes.actions)
+    summary.half_life_days = params.half_life_days or None
+    summary.half_life_events = params.half_life_events or None
+    summary.model = asdict(params)
+    with timed(log, "reduce", t):
+        sim_path = out / f"{SIMILAR_ITEMS}.parquet"
+        summary.similar_items = write_batches(sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA)
+    summary.outputs[SIMILAR_ITEMS] = str(sim_path)
+    if lists:
+        with timed(log, "rank", t):
+            rec_path = out / f"{RECOMMENDATIONS}.parquet"
+            recs = _count_model(eng.rank(params), summary)
+            summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
+        summary.outputs[RECOMMENDATIONS] = str(rec_path)
 
 
 def new_files(paths: list[Path], meta: dict[str, Any]) -> list[dict[str, object]]:

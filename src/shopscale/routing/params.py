@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
+from shopscale.config import check_fields
+
 Engine = Literal["local", "spark"]
 PartitionerName = Literal["sweep", "kmeans"]
+MAX_SEED = 2**31 - 1
+"""Seeds of later solves are offset from ``seed``; PyVRP takes 32-bit unsigned seeds."""
+MAX_WORKERS = 256
+"""Solver processes at most (each is a whole PyVRP run)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,11 @@ class RoutingParams:
     spark_master: str = "local[2]"
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+        if self.workers > MAX_WORKERS:
+            raise ValueError(f"workers must be at most {MAX_WORKERS}, got {self.workers}")
         if self.time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {self.time_limit_s}")
         if self.workers < 1:
@@ -61,10 +73,6 @@ class RoutingParams:
             raise ValueError(f"round_time_s must be >= 0, got {self.round_time_s}")
         if self.speed_kmh <= 0 or self.speed <= 0:
             raise ValueError("speed_kmh and speed must be > 0")
-        if self.engine not in ("local", "spark"):
-            raise ValueError(f"engine must be 'local' or 'spark', got {self.engine!r}")
-        if self.partitioner not in ("sweep", "kmeans"):
-            raise ValueError(f"partitioner must be 'sweep' or 'kmeans', got {self.partitioner!r}")
 
 
 def parse_duration(text: str) -> float:
@@ -77,6 +85,6 @@ def parse_duration(text: str) -> float:
         seconds = float(number) * (scale or 1.0)
     except ValueError:
         raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 10m, 1h)") from None
-    if seconds <= 0:
-        raise ValueError(f"duration must be > 0: {text!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"duration must be a finite number > 0: {text!r}")
     return seconds

@@ -9,6 +9,8 @@ new one adds; untouched users' terms are unchanged.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import numpy as np
 import numpy.typing as npt
@@ -27,45 +29,50 @@ def fold_events(
     con: duckdb.DuckDBPyConnection, state: ModelState, *, positions: int, files: list[dict]
 ) -> ModelState:
     """``state`` with the ``events`` table (read by ``reader.read_events``) folded in."""
-    actions = sorted(
-        set(state.actions)
-        | {r[0] for r in con.sql("SELECT DISTINCT action FROM events").fetchall()}
-    )
-    users = append_ids(state.users, _distinct(con, "user_id"))
-    items = append_ids(state.items, _distinct(con, "item_id"))
+    actions, users, items, old = _vocabulary(con, state)
     rows = _encode(con, users, items, actions)
-    remap = np.array([actions.index(a) for a in state.actions], dtype=np.int8)
-    h = state.history
-    old = History(h.u, remap[h.a] if remap.size else h.a, h.i, h.t)
     params = state.params
     channels = channels_for(params, actions)
     n_items = len(items)
-    _, item_rank = string_order(items)
     touched = np.unique(rows.u)
-    in_touched = np.isin(old.u, touched)
+    flag = np.zeros(len(users), dtype=bool)
+    flag[touched] = True
+    in_touched = flag[old.u]
     before = old.take(np.flatnonzero(in_touched))
-    after = window(_concat(before, rows), params.max_items_per_user, item_rank)
+    after = window(_concat(before, rows), params.max_items_per_user, string_order(items)[1])
     delta = _count(after, touched, actions, channels, n_items, params)
     delta.add(_count(before, touched, actions, channels, n_items, params), -1)
     counts = state.counts.resized(n_items, channels)
     counts.add(delta)
-    excluded = _fold_exclusions(state, before, rows, after, touched, params, actions, n_items)
-    t_new = int(rows.t.max()) if rows.t.size else state.t_ref
-    return ModelState(
+    untouched = old.take(np.flatnonzero(~in_touched))
+    at = np.searchsorted(untouched.u, after.u)  # both sorted: insert each user's new block
+    return replace(
+        state,
         users=users,
         items=items,
         actions=actions,
         channels=channels,
-        history=_concat(old.take(np.flatnonzero(~in_touched)), after).sorted(),
-        excluded=excluded,
+        history=History(*(np.insert(getattr(untouched, c), at, getattr(after, c)) for c in "uait")),
+        excluded=_fold_exclusions(state, before, rows, after, touched, actions, n_items),
         counts=counts,
-        t_ref=max(state.t_ref, t_new),
-        timed=state.timed,
+        t_ref=max(state.t_ref, int(rows.t.max()) if rows.t.size else state.t_ref),
         next_position=positions,
-        params=params,
-        events=state.events,
         files=state.files + files,
     )
+
+
+def _vocabulary(
+    con: duckdb.DuckDBPyConnection, state: ModelState
+) -> tuple[list[str], pa.Array, pa.Array, History]:
+    """Actions (string order; a new one renumbers the action codes), users and items (new
+    ids appended) after the fold, and the stored history in the new action codes."""
+    seen = {r[0] for r in con.sql("SELECT DISTINCT action FROM events").fetchall()}
+    actions = sorted(set(state.actions) | seen)
+    users = append_ids(state.users, _distinct(con, "user_id"))
+    items = append_ids(state.items, _distinct(con, "item_id"))
+    remap = np.array([actions.index(a) for a in state.actions], dtype=np.int8)
+    h = state.history
+    return actions, users, items, History(h.u, remap[h.a], h.i, h.t)
 
 
 def window(h: History, keep: int, item_rank: npt.NDArray[np.int32]) -> History:
@@ -104,12 +111,12 @@ def _fold_exclusions(
     rows: History,
     after: History,
     touched: npt.NDArray[np.int32],
-    params: RecommendParams,
     actions: list[str],
     n_items: int,
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
     """The extra exclusions (excluded items not in the history any more) after the fold:
     for touched users everything they were ever excluded from, minus their new history."""
+    params = state.params
     eu, ei = state.excluded
     old_keys = eu.astype(np.int64) * n_items + ei
     mine = np.isin(eu, touched)

@@ -1,0 +1,69 @@
+"""Can we write there? Output locations checked before any heavy work.
+
+A command that reads a big log, searches settings for minutes or solves routes must not learn
+only at the end that its ``--out`` is a folder, sits under a regular file, or is read-only.
+These checks create (and remove) a probe file where the output will go, so permissions,
+read-only mounts and odd parents are caught as the writer would meet them, even as root.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from shopscale.errors import InputError
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists (what the writer's mkdir starts from)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path.cwd()
+
+
+def _probe(folder: Path, target: Path) -> None:
+    """Create and remove a temp file in ``folder``, or fail naming ``target`` and the cause."""
+    if not folder.is_dir():
+        raise InputError(target, f"cannot write here: {folder} is a file, not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    except OSError as exc:
+        raise InputError(target, f"cannot write in {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Fail now (one line naming the path) unless a file can be written at ``path``.
+
+    Its folder may be missing (the writer creates it) but its nearest existing ancestor must
+    be a writable folder; ``path`` itself must not be a folder.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(target, "is a folder; give a file name for the output")
+    _probe(_nearest_existing(target.parent), target)
+    return target
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """Fail now (one line naming the path) unless files can be written into folder ``path``."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(target, "is a file; give a folder for the output")
+    _probe(_nearest_existing(target), target)
+    return target
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn an OS error while writing ``path`` (disk full, a folder vanished, permissions
+    changed since the check) into one line naming the path and the cause."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None

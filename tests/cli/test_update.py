@@ -1,0 +1,73 @@
+"""``shopscale update`` as a user runs it: a real subprocess on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def shopscale(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m shopscale ARGS`` on this checkout's source (not an installed copy)."""
+    env = {
+        "PYTHONPATH": str(SRC),
+        "SHOPSCALE_LOG_DIR": str(cwd / "logs"),
+        "PATH": "/usr/bin:/bin",
+        "COLUMNS": "200",
+        "HOME": str(Path.home()),
+    }
+    if "NUMBA_CACHE_DIR" in os.environ:
+        env["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]
+    return subprocess.run(
+        [sys.executable, "-m", "shopscale", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def _log(path: Path, rows: list[str]) -> Path:
+    """A small timed CSV log."""
+    path.write_text("user_id,action,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
+    """``update`` folds a new file into a results folder (lists equal recommend on both
+    files), and refuses the same file again and a newer model format with one line, exit 2."""
+    _log(tmp_path / "a.csv", ["u1,viewed,i1,1", "u1,purchased,i1,2", "u2,viewed,i1,3"])
+    second = _log(tmp_path / "b.csv", ["u2,purchased,i2,4", "u3,viewed,i2,5", "bad,line"])
+    args = ("--db", "none", "--preview", "0", "--max-reject-ratio", "0.5")
+    assert shopscale(tmp_path, "recommend", "a.csv", "--out", "recs", *args).returncode == 0
+    done = shopscale(tmp_path, "update", "recs", "b.csv")
+    assert done.returncode == 0, done.stderr
+    assert shopscale(tmp_path, "recommend", "a.csv", "b.csv", "--out", "all", *args).returncode == 0
+    for name in ("recommendations.parquet", "similar_items.parquet"):
+        assert pq.read_table(tmp_path / "recs" / name).equals(
+            pq.read_table(tmp_path / "all" / name)
+        )
+    summary = json.loads((tmp_path / "recs" / "summary.json").read_text())
+    assert summary["rows_read"] == 3 == summary["accepted"] + summary["rejected"]
+    assert (tmp_path / "recs" / "rejects.csv").read_text().count("b.csv") == 1
+    assert not list(tmp_path.glob("recs/.update-*"))
+
+    again = shopscale(tmp_path, "update", "recs", str(second))
+    lines = [line for line in again.stderr.splitlines() if line.strip()]
+    assert again.returncode == 2
+    assert lines == [f"error: {second}: already folded into this model (same content as b.csv)"]
+
+    state = tmp_path / "recs" / "model" / "state.json"
+    state.write_text(json.dumps(json.loads(state.read_text()) | {"format_version": 7}))
+    third = _log(tmp_path / "c.csv", ["u4,viewed,i1,6"])
+    newer = shopscale(tmp_path, "update", "recs", str(third))
+    lines = [line for line in newer.stderr.splitlines() if line.strip()]
+    assert newer.returncode == 2 and len(lines) == 1
+    assert "model format version 7 is newer than this shopscale reads (1)" in lines[0]

@@ -1,0 +1,118 @@
+"""The stored model state is what docs/model.md says it is, counted naively from the events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shopscale.recommend.model import read_state, state_table, write_state
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.pipeline import OutputParams, run
+from tests.helpers import Event, downsample
+from tests.strategies import event_logs, write_events_csv
+
+params_strategy = st.builds(
+    RecommendParams,
+    similarity=st.sampled_from(["llr", "llr", "cosine"]),
+    max_items_per_user=st.integers(1, 3),
+    exclude=st.sampled_from(["primary", "any", "none"]),
+    users_per_shard=st.integers(1, 3),
+)
+
+
+def naive_counts(events: list[Event], params: RecommendParams) -> dict[str, Counter]:
+    """Every count of the state, one user at a time, by item id."""
+    hist = downsample(events, params.max_items_per_user)
+    users = {u for u, _ in hist}
+    actions = sorted({a for _, a in hist})
+    channels = ["any"] if params.similarity != "llr" else actions
+    left = "any" if params.similarity != "llr" else params.primary
+    out: dict[str, Counter] = {"pop_any": Counter(), "pop_primary": Counter()}
+    out |= {"left_total": Counter(), "unprompted": Counter()}
+    for u in users:
+        has = {a: set(hist.get((u, a), {})) for a in actions}
+        has["any"] = set().union(*has.values())
+        out["pop_any"].update(has["any"])
+        out["pop_primary"].update(has.get(params.primary, set()))
+        out["left_total"].update(has.get(left, set()))
+        other = set().union(*(has[c] for c in channels if c not in (left, "any")))
+        out["unprompted"].update(has.get(left, set()) - other)
+        for ch in channels:
+            out.setdefault(f"right_{ch}", Counter()).update(has[ch])
+            pairs = ((i, j) for i in has.get(left, set()) for j in has[ch])
+            out.setdefault(f"k11_{ch}", Counter()).update(pairs)
+    return out
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=event_logs(), params=params_strategy)
+def test_state_counts_equal_naive_counts(
+    tmp_path_factory: pytest.TempPathFactory, events: list[Event], params: RecommendParams
+) -> None:
+    """Ids, histories, extra exclusions, N, t_ref and every count of the stored state equal
+    the same things counted user by user from the events; reading and writing it back
+    changes nothing."""
+    tmp = tmp_path_factory.mktemp("model")
+    write_events_csv(tmp / "events.csv", events)
+    run(tmp / "events.csv", out=tmp / "out", params=params, output=OutputParams(db="none"))
+    state = read_state(tmp / "out" / "model")
+    users, items = state.users.to_pylist(), state.items.to_pylist()
+    assert users == sorted({u for u, _, _, _ in events})
+    assert items == sorted({i for _, _, i, _ in events})
+    assert state.t_ref == max(t for *_, t in events)
+    h = state.history
+    got_hist = {
+        (users[u], state.actions[a], items[i], t)
+        for u, a, i, t in zip(h.u.tolist(), h.a.tolist(), h.i.tolist(), h.t.tolist(), strict=True)
+    }
+    hist = downsample(events, params.max_items_per_user)
+    assert got_hist == {(u, a, i, t) for (u, a), kept in hist.items() for i, t in kept.items()}
+    ever = {
+        (u, i)
+        for u, a, i, _ in events
+        if params.exclude == "any" or (params.exclude == "primary" and a == params.primary)
+    }
+    kept = {(u, i) for u, a, i, _ in got_hist if params.exclude == "any" or a == params.primary}
+    extra = set(zip(state.excluded[0].tolist(), state.excluded[1].tolist(), strict=True))
+    assert {(users[u], items[i]) for u, i in extra} == ever - kept
+    c = state.counts
+    got: dict[str, Counter] = {
+        name: Counter({items[k]: int(v) for k, v in enumerate(getattr(c, name)) if v})
+        for name in ("pop_any", "pop_primary", "left_total", "unprompted")
+    }
+    for ch in state.channels:
+        got[f"right_{ch}"] = Counter({items[k]: int(v) for k, v in enumerate(c.right_total[ch])})
+        m = c.k11[ch].tocoo()
+        got[f"k11_{ch}"] = Counter(
+            {(items[i], items[j]): int(v) for i, j, v in zip(m.row, m.col, m.data, strict=True)}
+        )
+    want = naive_counts(events, params)
+    assert {k: +v for k, v in got.items()} == {k: +v for k, v in want.items()}
+    write_state(tmp / "again", state)
+    assert state_table(read_state(tmp / "again")) == state_table(state)
+
+
+def test_state_json_names_format_and_inputs(tmp_path: Path) -> None:
+    """``state.json`` records the format version, N, t_ref, the settings as run and the
+    content hash of every input file."""
+    write_events_csv(tmp_path / "e.csv", [("u1", "purchased", "i1", 5), ("u2", "viewed", "i1", 9)])
+    run(tmp_path / "e.csv", out=tmp_path / "out", output=OutputParams(db="none"))
+    state = read_state(tmp_path / "out" / "model")
+    meta = json.loads((tmp_path / "out" / "model" / "state.json").read_text())
+    assert meta["format_version"] == 1 and meta["n_users"] == 2 and meta["t_ref"] == 9
+    assert meta["timed"] is True and meta["next_position"] == 2
+    assert meta["files"] == [
+        {
+            "file": str(tmp_path / "e.csv"),
+            "sha256": hashlib.sha256((tmp_path / "e.csv").read_bytes()).hexdigest(),
+        }
+    ]
+    assert state.params == RecommendParams()
