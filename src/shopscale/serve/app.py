@@ -217,6 +217,11 @@ def _add_writes(app: FastAPI, service: Service) -> None:
     @app.post("/admin/fold", response_model=schemas.Folded)
     async def fold() -> schemas.Folded:
         """Fold every acknowledged event now (as the background fold does) and swap."""
-        folded = await service.fold()
+        try:
+            folded = await service.fold()
+        except Exception as exc:
+            service.metrics.fold_failures.inc()
+            await service.recover()
+            raise HTTPException(500, f"fold failed: {exc}") from None
         s = service.served
         return schemas.Folded(folded=folded, checkpoint=s.checkpoint, version=s.version.name)

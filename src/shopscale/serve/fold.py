@@ -9,7 +9,10 @@ server's interpreter nor shares its numba thread pool.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
+import signal
 from pathlib import Path
 
 from shopscale.errors import ShopscaleError
@@ -18,7 +21,7 @@ from shopscale.recommend.model import read_state
 from shopscale.recommend.pipeline import MODEL
 from shopscale.recommend.update import update
 from shopscale.serve.folder import current_version, new_version
-from shopscale.serve.served import BUNDLE, build_indicators
+from shopscale.serve.served import BUNDLE, FOLD_FILE, build_indicators, checkpoint
 from shopscale.store.wal import Record
 
 FOLDS = "folds"
@@ -52,10 +55,28 @@ def write_fold_file(
     return path
 
 
+def die_with_parent() -> None:
+    """Worker initializer: the fold worker is killed when the server dies (Linux), so a
+    killed server never leaves a fold running that publishes behind its back."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def fold_version(root: str, fold_file: str) -> str:
     """Fold one file into the current version of results folder ``root`` (``update`` with
-    ``lists=False``), save the serving indicators beside it, publish; the new version."""
+    ``lists=False``), save the serving indicators beside it, publish; the new version.
+
+    Refuses when the current version is not folded exactly up to where the file starts (a
+    version published by someone else meanwhile): no log record is ever folded twice."""
     current = current_version(Path(root))
+    found = FOLD_FILE.search(Path(fold_file).name)
+    assert found is not None
+    state = read_state(current / MODEL)
+    if checkpoint(state, found["wal"]) != int(found["start"]):
+        raise ShopscaleError(
+            f"{current}: the published model is not folded up to position {found['start']} "
+            "of the log (another writer published it); reload and fold again"
+        )
     with new_version(Path(root)) as staging:
         summary = update(current, [Path(fold_file)], out=staging, lists=False)
         if summary.rejected:

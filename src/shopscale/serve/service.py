@@ -22,7 +22,7 @@ import numpy as np
 from shopscale.events import PostedEvent, check_event
 from shopscale.log import get_logger
 from shopscale.serve.catalogue import Catalogue
-from shopscale.serve.fold import fold_version, write_fold_file
+from shopscale.serve.fold import die_with_parent, fold_version, write_fold_file
 from shopscale.serve.folder import current_version
 from shopscale.serve.metrics import Metrics
 from shopscale.serve.overlay import Overlay
@@ -162,23 +162,20 @@ class Service:
                 self._workers(), fold_version, str(self.config.model_dir), str(path)
             )
             served = await asyncio.to_thread(load_served, Path(version), self.wal.wal_id)
-            self.catalogue.bind(served.items)
-            self.served = served  # the swap: requests from now on read the new model
-            self.overlay.prune(served.checkpoint)
-            self.wal.drop_before(served.checkpoint)
+            self._swap(served)
             path.unlink(missing_ok=True)
             self.folds += 1
-            m = self.metrics
-            m.folds.inc()
-            m.folded.inc(n)
-            m.unfolded.set(self.overlay.size)
-            m.fold_seconds.observe(time.perf_counter() - began)
+            self.metrics.folds.inc()
+            self.metrics.folded.inc(n)
+            self.metrics.fold_seconds.observe(time.perf_counter() - began)
             log.info("folded %d event(s) up to position %d into %s", n, upto, version)
             return n
 
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
+            )
         return self._pool
 
     async def _fold_forever(self) -> None:
@@ -190,6 +187,25 @@ class Service:
             except Exception:
                 self.metrics.fold_failures.inc()
                 log.exception("fold failed; the current model stays served")
+                await self.recover()
+
+    async def recover(self) -> None:
+        """After a failed fold: a fresh worker, and the published version if it moved on."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        version = current_version(self.config.model_dir)
+        if version != self.served.version:
+            served = await asyncio.to_thread(load_served, version, self.wal.wal_id)
+            self._swap(served)
+
+    def _swap(self, served: Served) -> None:
+        """Serve ``served`` from now on (one reference assignment on the loop thread)."""
+        self.catalogue.bind(served.items)
+        self.served = served
+        self.overlay.prune(served.checkpoint)
+        self.wal.drop_before(served.checkpoint)
+        self.metrics.unfolded.set(self.overlay.size)
 
     def start(self) -> None:
         """Start background folds (when ``fold_every_s`` > 0)."""
