@@ -128,7 +128,13 @@ async def drive(url: str, users: list[str], items: list[str], rate: float, durat
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(client, due, k)))
-        await asyncio.gather(*tasks)
+        # bounded in time: whatever has not answered 30 s after the last send is an error
+        _, late = await asyncio.wait(
+            tasks, timeout=max(0.0, start + duration + 30 - time.perf_counter())
+        )
+        for task in late:
+            task.cancel()
+        results += [("late", 0.0, False)] * len(late)
         effect = await probe
         wall = time.perf_counter() - start
     return results, effect, wall
@@ -149,7 +155,7 @@ async def effects(client, users: list[str], until: float, t_event: int) -> list[
         began = time.perf_counter()
         event = {"user_id": user, "action": "purchased", "item_id": top, "timestamp": t_event}
         await client.post("/events", json=[event])
-        for _ in range(100):
+        while time.perf_counter() < until + 30:
             listed = (await client.get(f"/users/{user}/recommendations")).json()["items"]
             if top not in [e["item_id"] for e in listed]:
                 out.append(time.perf_counter() - began)
@@ -164,7 +170,7 @@ def client_main(args: argparse.Namespace) -> None:
         drive(args.client, ids["users"], ids["items"], args.rate, args.duration)
     )
     lat = {kind: [r[1] for r in results if r[0] == kind] for kind in ("get", "post")}
-    every = [r[1] for r in results]
+    every = [r[1] for r in results if r[0] != "late"]
 
     def pct(values: list[float], q: float) -> float:
         return round(float(np.percentile(values, q)) * 1000, 2) if values else 0.0

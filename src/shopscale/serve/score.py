@@ -1,7 +1,7 @@
 """A user's list at request time, by the batch rank stage's own functions: the user's
 history (the model's rows merged with posted, not yet folded events by the fold's window
 rules), the same channel weights and decays, the same exclusions, one user through
-``kernels.score_users`` with the same votes, prior and backfill.
+the kernel of ``kernels.score_users`` with the same votes, prior and backfill.
 
 Posted events may name items the model does not know yet: they take part in the window and
 in the sequence decay (as they will after the fold), but vote for nothing until folded.
@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from shopscale.engine.local.counts import Shard, selection
 from shopscale.engine.local.fold import excluded_keys, window
-from shopscale.engine.local.kernels import score_users
+from shopscale.engine.local.kernels import _score_block
 from shopscale.recommend.model import History
 from shopscale.recommend.ranking import decay_weights, sequence_weights
 from shopscale.serve.served import CSR, Served
@@ -134,19 +134,43 @@ def recommend(
     view = user_view(served, user_id, posted)
     history = history_csr(served, view, t_ref)
     excl = np.union1d(exclusions(served, user_id, view), blocked).astype(np.int32)
-    ind = served.indicators
-    items, scores, source = score_users(
-        history,
-        ind.votes,
-        (np.array([0, excl.size], dtype=np.int64), excl),
-        ind.popular,
-        n_items=len(served.items),
-        n=n,
-        backfill=served.state.params.backfill,
-        prior=ind.prior,
-    )
+    items, scores, source = _score_one(served, history, excl, n)
     return [
         Entry(served.items[int(i)], float(sc), "model" if src == 1 else "backfill")
         for i, sc, src in zip(items[0], scores[0], source[0], strict=True)
         if src != 0
     ]
+
+
+def _score_one(
+    served: Served, history: CSR, excluded: npt.NDArray[np.int32], n: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """``kernels.score_users`` for one user: the same block kernel it runs on each block of
+    users, called directly (a parallel launch for one user costs more than the scoring)."""
+    ind = served.indicators
+    items = np.full((1, n), -1, dtype=np.int32)
+    scores = np.zeros((1, n), dtype=np.float64)
+    source = np.zeros((1, n), dtype=np.int8)
+    prior_items, prior_values = ind.prior
+    _score_block(
+        0,
+        1,
+        history[0],
+        history[1],
+        history[2],
+        ind.votes[0],
+        ind.votes[1],
+        ind.votes[2],
+        np.array([0, excluded.size], dtype=np.int64),
+        excluded,
+        prior_items.astype(np.int32),
+        prior_values.astype(np.float64),
+        ind.popular,
+        len(served.items),
+        n,
+        served.state.params.backfill,
+        items,
+        scores,
+        source,
+    )
+    return items, scores, source

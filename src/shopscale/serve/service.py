@@ -69,6 +69,7 @@ class Service:
         self._pool: ProcessPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._replay()
+        self.recommend("", 1, [], {})  # compile or load the kernel before the first request
 
     def _replay(self) -> None:
         """Put every acknowledged event past the model's checkpoint back in the overlay."""
