@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopscale.events import MAX_POSTED_ID_LENGTH
 from shopscale.serve import schemas
 from shopscale.serve.catalogue import text
+from shopscale.serve.metrics import Metrics
 from shopscale.serve.score import code_of
 from shopscale.serve.service import Service
 
@@ -44,18 +46,39 @@ def create_app(service: Service) -> FastAPI:
     return app
 
 
+class Measure:
+    """ASGI middleware: count and time every HTTP request by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.latency.labels(route).observe(time.perf_counter() - began)
+            self.metrics.requests.labels(route, str(status)).inc()
+
+
 def _add_metrics(app: FastAPI, service: Service) -> None:
     """Count and time every request by route; GET /metrics and /health."""
     m = service.metrics
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
-        began = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        m.latency.labels(route).observe(time.perf_counter() - began)
-        m.requests.labels(route, str(response.status_code)).inc()
-        return response
+    app.add_middleware(Measure, metrics=m)
 
     @app.get("/metrics", response_class=Response, summary="Prometheus metrics (text format)")
     async def metrics() -> Response:
