@@ -33,8 +33,9 @@ def main(path: Path) -> None:
         call()
         print(f"{stage:>8} {time.perf_counter() - start:7.2f} s")
     n_items = len(engine.items)
-    order = np.lexsort((np.arange(n_items), -engine.pop_any, -engine.pop_primary))
-    popular = order[engine.pop_any[order] > 0].astype(np.int32)
+    pop_any, pop_primary = engine.totals.pop_any, engine.totals.pop_primary
+    order = np.lexsort((np.arange(n_items), -pop_any, -pop_primary))
+    popular = order[pop_any[order] > 0].astype(np.int32)
     votes = (engine.votes.indptr.astype(np.int64), engine.votes.indices, engine.votes.data)
     lengths = np.diff(engine.votes.indptr)
     seconds = dict.fromkeys(("history", "kernel", "decode"), 0.0)

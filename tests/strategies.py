@@ -45,9 +45,14 @@ def logs_with_addon(draw: st.DrawFn) -> list[tuple[str, str, str, int]]:
     return events
 
 
+T0 = 1_700_000_000
+"""Epoch seconds of time 0 in the small logs: a plausible time (the reader rejects 1970)."""
+
+
 def write_events_csv(path, events) -> None:  # type: ignore[no-untyped-def]
-    """Write events as a CSV with a header."""
+    """Write events as a CSV with a header; times are seconds after ``T0`` (decay only sees
+    differences, so results are those of the times as given)."""
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("user_id,action,item_id,timestamp\n")
         for u, a, i, t in events:
-            fh.write(f"{u},{a},{i},{t}\n")
+            fh.write(f"{u},{a},{i},{T0 + t}\n")

@@ -19,8 +19,10 @@ from shopscale.errors import ConfigError
 from shopscale.evaluate.blend import BlendParams
 from shopscale.evaluate.run import EvaluateParams
 from shopscale.evaluate.split import SplitParams
+from shopscale.events import EventsParams
 from shopscale.generate import GenerateParams
 from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.pipeline import OutputParams
 from shopscale.routing.params import RoutingParams
 from tests.cli.conftest import Runner, shopscale  # noqa: F401  (fixture)
 
@@ -99,6 +101,8 @@ PARAMS: tuple[type, ...] = (
     SplitParams,
     BlendParams,
     GenerateParams,
+    OutputParams,
+    EventsParams,
 )
 FIELDS = [(cls, name, hint) for cls in PARAMS for name, hint in field_hints(cls).items()]
 

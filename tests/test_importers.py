@@ -88,7 +88,9 @@ def test_import_cli_then_recommend(shopscale: Runner, tmp_path: Path) -> None:  
     src = tmp_path / "ml"
     src.mkdir()
     lines = [
-        f"{u}\t{i}\t{1 + (u + i) % 5}\t{1000 + u * 10 + i}" for u in range(20) for i in range(8)
+        f"{u}\t{i}\t{1 + (u + i) % 5}\t{1_700_000_000 + u * 10 + i}"
+        for u in range(20)
+        for i in range(8)
     ]
     (src / "u.data").write_text("\n".join(lines) + "\n")
     proc = shopscale("import", "movielens-100k", str(src), "--out", "ml.parquet")

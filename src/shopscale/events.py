@@ -14,15 +14,30 @@ import io
 import json
 import math
 import re
+import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from shopscale.config import check_fields
 from shopscale.errors import InputError
+from shopscale.log import get_logger
+
+log = get_logger("events")
 
 EVENT_COLUMNS = ("user_id", "action", "item_id", "timestamp")
+MAX_ID_LENGTH = 256
+"""Longest user_id, item_id or action accepted, in characters (longer ones are rejected)."""
+MAX_FIELD_CHARS = 1_000_000
+"""Longest CSV field read; a quoted field that grows past it over several lines is a quote that
+never closes."""
+PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+SEPARATORS = (",", "\t", ";", "|")
+"""Separators tried, after the configured one, when a CSV's first line does not split."""
 Format = Literal["csv", "jsonl", "parquet"]
 _SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
@@ -51,8 +66,13 @@ class EventsParams:
     rename_actions: dict[str, str] = field(default_factory=dict)
     """Raw action name -> canonical name, e.g. ``{pv = "viewed", buy = "purchased"}``."""
     max_reject_ratio: float = 0.01
+    min_time: str = "1990-01-01"
+    """Earliest plausible event time (ISO-8601, UTC unless it says otherwise)."""
+    max_future_days: float = 1.0
+    """Latest plausible event time, in days after the moment the run reads the file."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
         if not 0.0 <= self.max_reject_ratio <= 1.0:
             raise ValueError(f"max_reject_ratio must be in [0, 1], got {self.max_reject_ratio}")
         if len(self.delimiter) != 1:
@@ -60,6 +80,19 @@ class EventsParams:
         names = [self.user_column, self.action_column, self.item_column, self.timestamp_column]
         if len(set(names)) != len(names):
             raise ValueError(f"column names must differ, got {names}")
+        if not math.isfinite(self.max_future_days) or self.max_future_days < 0:
+            raise ValueError(f"max_future_days must be >= 0, got {self.max_future_days}")
+        self.time_bounds(0.0)  # min_time must parse
+
+    def time_bounds(self, now: float) -> tuple[int, int]:
+        """Plausible event times as epoch seconds: ``min_time`` .. ``now + max_future_days``."""
+        try:
+            earliest = datetime.fromisoformat(self.min_time)
+        except ValueError:
+            raise ValueError(f"min_time must be an ISO-8601 date, got {self.min_time!r}") from None
+        if earliest.tzinfo is None:
+            earliest = earliest.replace(tzinfo=UTC)
+        return int(earliest.timestamp()), int(now + self.max_future_days * 86_400)
 
 
 @dataclass(frozen=True)
@@ -84,58 +117,125 @@ class Source:
         return self.timestamped
 
 
-def detect_format(path: Path) -> tuple[Format, bool]:
-    """Format and gzip flag from a file name such as ``events.csv.gz``."""
+def _head(path: Path, size: int = 4096, *, compressed: bool = False) -> bytes:
+    """The first bytes of a file (decompressed when it is gzip); a read error is an InputError."""
+    try:
+        if compressed:
+            with gzip.open(path, "rb") as fh:
+                return fh.read(size)
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(path, f"cannot read file: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (library messages can span lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def detect_format(path: Path) -> tuple[Format, bool] | None:
+    """Format and gzip flag, from the content's magic bytes first and then the file name.
+
+    Parquet and gzip are known by their first bytes whatever the name (a Parquet file named
+    ``.csv`` is Parquet); text is CSV or JSON Lines by its suffix (``.gz`` stripped). None when
+    the type is unknown (a README, notes, an image).
+    """
+    head = _head(path, 4)
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet", False
+    compressed = head.startswith(GZIP_MAGIC)
     suffixes = [s.lower() for s in path.suffixes]
-    compressed = bool(suffixes) and suffixes[-1] == ".gz"
-    if compressed:
+    if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     fmt = _SUFFIXES.get(suffixes[-1]) if suffixes else None
-    if fmt is None:
-        raise InputError(
-            path, "unknown file type (expected .csv, .jsonl or .parquet, optionally .gz)"
-        )
-    if compressed and fmt == "parquet":
+    if compressed and _head(path, 4, compressed=True).startswith(PARQUET_MAGIC):
         raise InputError(path, "a gzip-compressed Parquet file is not supported")
-    return fmt, compressed
+    if fmt == "parquet":
+        raise InputError(path, "named as Parquet but is not a Parquet file (no PAR1 magic)")
+    return (fmt, compressed) if fmt is not None else None
 
 
-def resolve_inputs(spec: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Expand a file, a folder or a glob (or a list of them) into sorted files."""
+UNKNOWN_TYPE = "unknown file type (expected .csv, .jsonl or .parquet, optionally .gz)"
+
+
+class InputFiles(list[Path]):
+    """The files to read, in order, each once; ``skipped`` holds folder files of unknown type."""
+
+    skipped: list[tuple[Path, str]]
+
+    def __init__(self, files: Sequence[Path] = (), skipped: Sequence[tuple[Path, str]] = ()):
+        super().__init__(files)
+        self.skipped = list(skipped)
+
+
+def _expand(one: str | Path) -> tuple[list[Path], bool]:
+    """The files one spec names, and whether they came from a folder or a pattern."""
+    p = Path(one)
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_")))
+        if not files:
+            raise InputError(p, "folder has no input files")
+        return files, True
+    if p.is_file():
+        return [p], False
+    if any(ch in str(one) for ch in "*?["):
+        matches = sorted(Path(m) for m in glob.glob(str(one), recursive=True))
+        files = [m for m in matches if m.is_file()]
+        if not files:
+            raise InputError(str(one), "no file matches this pattern")
+        return files, True
+    raise InputError(p, "no such file or folder")
+
+
+def resolve_inputs(spec: str | Path | Sequence[str | Path]) -> InputFiles:
+    """Expand files, folders and globs into the files to read, each once.
+
+    A file reached twice (named twice, or by a folder and a glob) is read once, with a warning.
+    A file of unknown type found in a folder or by a pattern (a README) is skipped with a
+    warning and listed in ``skipped``; a file named explicitly must be readable input.
+    """
     specs = [spec] if isinstance(spec, str | Path) else list(spec)
-    found: list[Path] = []
+    result = InputFiles()
+    seen: dict[Path, Path] = {}
     for one in specs:
-        p = Path(one)
-        if p.is_dir():
-            files = sorted(
-                f for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))
-            )
-            if not files:
-                raise InputError(p, "folder has no input files")
-            found.extend(files)
-        elif p.is_file():
-            found.append(p)
-        elif any(ch in str(one) for ch in "*?["):
-            matches = sorted(Path(m) for m in glob.glob(str(one), recursive=True))
-            files = [m for m in matches if m.is_file()]
-            if not files:
-                raise InputError(str(one), "no file matches this pattern")
-            found.extend(files)
-        else:
-            raise InputError(p, "no such file or folder")
-    return found
+        files, found = _expand(one)
+        for f in files:
+            key = f.resolve()
+            if key in seen:
+                log.warning("%s is the same file as %s: read once", f, seen[key])
+                continue
+            seen[key] = f
+            if found and detect_format(f) is None:
+                log.warning("skipping %s: %s", f, UNKNOWN_TYPE)
+                result.skipped.append((f, UNKNOWN_TYPE))
+                continue
+            result.append(f)
+    if not result:
+        raise InputError(str(specs[0]), "no input files of a known type")
+    return result
+
+
+def _check_text(path: Path, compressed: bool) -> None:
+    """Refuse text that is not UTF-8 at all (UTF-16, binary) in one line, before parsing."""
+    head = _head(path, compressed=compressed)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(path, "file is UTF-16 encoded; save it as UTF-8")
+    if head.count(b"\x00") > len(head) // 8:
+        raise InputError(path, "file is not text (many NUL bytes: UTF-16 or binary?); use UTF-8")
 
 
 def _first_line(path: Path, compressed: bool) -> str | None:
-    """The first non-blank line of a text file, or None when the file has none."""
+    """The first non-blank line of a text file (without a BOM), or None when it has none."""
     opener = gzip.open if compressed else open
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
             for line in fh:
                 if line.strip():
                     return line.rstrip("\r\n")
-    except (OSError, EOFError) as exc:
-        raise InputError(path, f"cannot read file: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(path, f"cannot read file: {_one_line(exc)}") from None
     return None
 
 
@@ -146,7 +246,7 @@ def _parquet_has(path: Path, column: str) -> bool:
     try:
         return column in pq.read_schema(path).names
     except (OSError, ValueError) as exc:
-        raise InputError(path, f"cannot read Parquet: {exc}") from None
+        raise InputError(path, f"cannot read Parquet: {_one_line(exc)}") from None
 
 
 def _jsonl_has(path: Path, compressed: bool, params: EventsParams) -> bool:
@@ -158,6 +258,8 @@ def _jsonl_has(path: Path, compressed: bool, params: EventsParams) -> bool:
     line = _first_line(path, compressed)
     if line is None:
         raise InputError(path, "file has no rows")
+    if line.strip() == "[" or line.lstrip().startswith("[{"):
+        raise InputError(path, "a JSON array, not JSON Lines (one object per line)", 1)
     try:
         first = json.loads(line)
     except ValueError:
@@ -167,11 +269,15 @@ def _jsonl_has(path: Path, compressed: bool, params: EventsParams) -> bool:
 
 def sniff(path: Path, params: EventsParams) -> Source:
     """Detect format and CSV layout: a header naming our columns, or headerless 3/4 columns."""
-    fmt, compressed = detect_format(path)
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty")
+    detected = detect_format(path)
+    if detected is None:
+        raise InputError(path, UNKNOWN_TYPE)
+    fmt, compressed = detected
     if fmt == "parquet":
         return Source(path, fmt, timestamped=_parquet_has(path, params.timestamp_column))
+    _check_text(path, compressed)
     if fmt == "jsonl":
         return Source(
             path, fmt, compressed=compressed, timestamped=_jsonl_has(path, compressed, params)
@@ -179,32 +285,16 @@ def sniff(path: Path, params: EventsParams) -> Source:
     line = _first_line(path, compressed)
     if line is None:
         raise InputError(path, "file has no rows")
-    delim = params.delimiter
-    if delim == "," and ".tsv" in [s.lower() for s in path.suffixes]:
-        delim = "\t"
-    fields = [f.strip() for f in next(csv.reader(io.StringIO(line), delimiter=delim))]
-    wanted = {
-        params.user_column: "user_id",
-        params.action_column: "action",
-        params.item_column: "item_id",
-        params.timestamp_column: "timestamp",
-    }
-    if any(f in wanted for f in fields):
-        missing = [
-            name
-            for name in (params.user_column, params.action_column, params.item_column)
-            if name not in fields
-        ]
-        if missing:
-            raise InputError(
-                path, f"header lacks column(s) {', '.join(missing)} (found: {', '.join(fields)})", 1
-            )
-        columns = tuple(wanted.get(f, f"_extra{n}") for n, f in enumerate(fields))
-        return Source(path, "csv", True, columns, compressed, delim)
-    if len(fields) == 3:
-        return Source(path, "csv", False, EVENT_COLUMNS[:3], compressed, delim)
-    if len(fields) == 4:
-        return Source(path, "csv", False, EVENT_COLUMNS, compressed, delim)
+    first = params.delimiter
+    if first == "," and ".tsv" in [s.lower() for s in path.suffixes]:
+        first = "\t"
+    for delim in dict.fromkeys((first, *SEPARATORS)):
+        source = _csv_layout(path, line, delim, params, compressed)
+        if source is not None:
+            if delim != first:
+                log.info("%s: reading with separator %r", path, delim)
+            return source
+    fields = _split(line, first)
     raise InputError(
         path,
         f"cannot tell the layout: no header naming {params.user_column}/{params.action_column}/"
@@ -214,52 +304,44 @@ def sniff(path: Path, params: EventsParams) -> Source:
     )
 
 
-def record_lines(source: Source, ordinals: Sequence[int], skip_lines: set[int]) -> dict[int, int]:
-    """Physical line numbers of the given 0-based data-record ordinals of a text file.
-
-    The engine numbers the records it parsed; this walks the file once with the same rules
-    (blank lines skipped, header and structurally rejected lines not counted) to name lines.
-    """
-    wanted = sorted(set(ordinals))
-    if not wanted:
-        return {}
-    opener = gzip.open if source.compressed else open
-    result: dict[int, int] = {}
-    pos = 0
-    ordinal = -1
-    header_pending = source.header
-    with opener(source.path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
-        if source.format == "csv":
-            rows = csv.reader(fh, delimiter=source.delimiter)
-            for row in rows:
-                line = rows.line_num
-                if not row or line in skip_lines:
-                    continue
-                if header_pending:
-                    header_pending = False
-                    continue
-                ordinal += 1
-                if ordinal == wanted[pos]:
-                    result[ordinal] = line
-                    pos += 1
-                    if pos == len(wanted):
-                        break
-        else:
-            for line, text in enumerate(fh, start=1):
-                if not text.strip() or line in skip_lines:
-                    continue
-                ordinal += 1
-                if ordinal == wanted[pos]:
-                    result[ordinal] = line
-                    pos += 1
-                    if pos == len(wanted):
-                        break
-    return result
+def _split(line: str, delim: str) -> list[str]:
+    """The stripped fields of one CSV line."""
+    return [f.strip() for f in next(csv.reader(io.StringIO(line), delimiter=delim), [])]
 
 
-MAX_POSTED_ID_LENGTH = 256
-"""Longest user_id, item_id or action a posted event may carry, in characters."""
+def _csv_layout(
+    path: Path, line: str, delim: str, params: EventsParams, compressed: bool
+) -> Source | None:
+    """The layout the first line gives with this separator, or None when it gives none."""
+    fields = _split(line, delim)
+    wanted = {
+        params.user_column: "user_id",
+        params.action_column: "action",
+        params.item_column: "item_id",
+        params.timestamp_column: "timestamp",
+    }
+    if any(f in wanted for f in fields):
+        need = (params.user_column, params.action_column, params.item_column)
+        missing = [name for name in need if name not in fields]
+        if missing:
+            found = ", ".join(fields)
+            raise InputError(
+                path, f"header lacks column(s) {', '.join(missing)} (found: {found})", 1
+            )
+        twice = sorted({f for f in fields if f in wanted and fields.count(f) > 1})
+        if twice:
+            raise InputError(path, f"header names column(s) {', '.join(twice)} twice", 1)
+        columns = tuple(wanted.get(f, f"_extra{n}") for n, f in enumerate(fields))
+        return Source(path, "csv", True, columns, compressed, delim)
+    if len(fields) == 3:
+        return Source(path, "csv", False, EVENT_COLUMNS[:3], compressed, delim)
+    if len(fields) == 4:
+        return Source(path, "csv", False, EVENT_COLUMNS, compressed, delim)
+    return None
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BLANK = re.compile(r"[\s\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+")
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
 PostedEvent = tuple[str, str, str, int | None]
@@ -269,9 +351,9 @@ PostedEvent = tuple[str, str, str, int | None]
 def check_event(
     record: object, params: EventsParams, *, timed: bool
 ) -> tuple[PostedEvent | None, str | None]:
-    """One posted event (a decoded JSON value) checked by the rules a file row meets: the
-    event, or None and the reason (the reader's wording). Stricter than a file where a file
-    would guess: an id must be a JSON string or integer. ``timed``: the event must carry a
+    """One posted event (a decoded JSON value) checked by the rules a file row meets
+    (``engine.local.checks``): the event, or None and the reason in the reader's words.
+    ``timed``: the event must carry a
     timestamp (else it must not: the model's times are file order)."""
     if not isinstance(record, dict):
         return None, "JSON line is not an object"
@@ -297,6 +379,8 @@ def check_event(
     t, reason = _posted_time(raw)
     if reason is None:
         t, reason = _in_range(t, raw)
+    if reason is None:
+        reason = _plausible(t, raw, params)
     if reason is not None:
         return None, reason
     return (ids["user_id"], ids["action"], ids["item_id"], t), None
@@ -308,18 +392,25 @@ def _shown(value: str) -> str:
 
 
 def _posted_id(name: str, value: object) -> tuple[str, str | None]:
-    """A posted id as text (trimmed), or the reason it is no id."""
-    if isinstance(value, bool | dict | list | float):
-        kind = {bool: "boolean", dict: "object", list: "array", float: "number"}[type(value)]
+    """A posted id as text (spaces trimmed, a whole JSON number made an integer), or the
+    reason it is no id."""
+    if isinstance(value, bool | dict | list):
+        kind = {bool: "boolean", dict: "object", list: "array"}[type(value)]
         return "", f"{name} is a JSON {kind}, not an id"
-    text = "" if value is None else str(value).strip()
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value == math.floor(value) and abs(value) < 2**53):
+            return "", f"{name} {_shown(str(value))} is not a whole number"
+        value = int(value)
+    text = "" if value is None else str(value).strip(" ")
     if not text:
         return "", f"empty {name}"
+    if _BLANK.fullmatch(text):
+        return "", f"{name} is only whitespace"
     found = _CONTROL.search(text)
     if found:
         return "", f"{name} contains control character U+{ord(found.group()):04X}"
-    if len(text) > MAX_POSTED_ID_LENGTH:
-        return "", f"{name} is {len(text)} characters long (at most {MAX_POSTED_ID_LENGTH})"
+    if len(text) > MAX_ID_LENGTH:
+        return "", f"{name} is {len(text)} characters long (at most {MAX_ID_LENGTH})"
     return text, None
 
 
@@ -332,6 +423,9 @@ def _posted_time(raw: object) -> tuple[int, str | None]:
     if isinstance(raw, float) and math.isfinite(raw):
         return math.floor(raw), None
     text = raw.strip() if isinstance(raw, str) else ""
+    found = _CONTROL.search(text)
+    if found:
+        return 0, f"timestamp contains control character U+{ord(found.group()):04X}"
     if _WHOLE.fullmatch(text):
         return int(text), None
     if _NUMBER.fullmatch(text) and math.isfinite(float(text)):
@@ -343,6 +437,26 @@ def _posted_time(raw: object) -> tuple[int, str | None]:
     if when is None:
         return 0, f"unparsable timestamp {_shown(str(raw))}"
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()), None
+
+
+def _plausible(t: int, raw: object, params: EventsParams) -> str | None:
+    """Why a time is implausible (before ``min_time``, in the future, or in milliseconds
+    given as seconds), as the reader words it; None when it is plausible."""
+    lo, hi = params.time_bounds(time.time())
+    value = _shown(str(raw).strip())
+    if t < lo:
+        return f"timestamp {value} is before {params.min_time}"
+    if t > hi:
+        numeric = isinstance(raw, int) or bool(_NUMBER.fullmatch(str(raw).strip()))
+        for factor, unit in (
+            (1_000, "milliseconds"),
+            (10**6, "microseconds"),
+            (10**9, "nanoseconds"),
+        ):
+            if numeric and lo <= t // factor <= hi:
+                return f"timestamp {value} looks like {unit}, not seconds"
+        return f"timestamp {value} is in the future"
+    return None
 
 
 def _in_range(t: int, raw: object) -> tuple[int, str | None]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.store.results import shopscale_env
+
 Runner = Callable[..., subprocess.CompletedProcess[str]]
-SRC = Path(__file__).resolve().parents[2] / "src"
-"""This checkout's package: the subprocess runs it, not whatever copy the venv installed."""
 
 
 @pytest.fixture
@@ -25,13 +25,7 @@ def shopscale(tmp_path: Path) -> Runner:
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            env={
-                "SHOPSCALE_LOG_DIR": str(tmp_path / "logs"),
-                "PATH": "/usr/bin:/bin",
-                "COLUMNS": "200",
-                "PYTHONPATH": str(SRC),
-                "HOME": str(Path.home()),
-            },
+            env=shopscale_env(tmp_path),
             check=False,
         )
         if check and proc.returncode != 0:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -10,7 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from shopscale.store.sql import read_recommendations, read_similar
+from shopscale.store.versions import VersionedFolder
 from tests.cli.conftest import Runner
+from tests.store.results import (
+    leftovers,
+    read_results,
+    recommend_cmd,
+    run_recommend,
+    shopscale_env,
+)
 
 
 def test_recommend_writes_every_output(shopscale: Runner, small_log: Path, tmp_path: Path) -> None:
@@ -68,13 +80,15 @@ def test_csv_and_jsonl_hold_the_same_rows(
 def test_too_many_rejects_fails_with_one_line(
     shopscale: Runner, tmp_path: Path, data_dir: Path
 ) -> None:
-    """Over the reject budget the run exits 2 with one line naming the counts and rejects.csv."""
+    """Over the reject budget the run exits 2 with one line naming the counts and the rejects
+    file, which is kept apart from the (unpublished) result."""
     proc = shopscale("recommend", str(data_dir / "broken.csv"), "--out", "r", check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "6 of 9 rows rejected" in proc.stderr and "rejects.csv" in proc.stderr
-    rejects = (tmp_path / "r" / "rejects.csv").read_text().splitlines()
+    assert "6 of 9 rows rejected" in proc.stderr and "r/last-failed/rejects.csv" in proc.stderr
+    rejects = (tmp_path / "r" / "last-failed" / "rejects.csv").read_text().splitlines()
     assert len(rejects) == 1 + 6
+    assert not (tmp_path / "r" / "rejects.csv").exists()
 
 
 def test_missing_input_is_one_line(shopscale: Runner) -> None:
@@ -181,3 +195,100 @@ def test_usage_errors_are_usage_errors_not_crashes(shopscale: Runner) -> None:
         text = proc.stdout + proc.stderr
         assert proc.returncode == 2, text
         assert words in text and "unexpected error" not in text
+
+
+def test_show_reads_the_latest_run_whatever_its_format(
+    shopscale: Runner, small_log: Path, tmp_path: Path
+) -> None:
+    """After a Parquet run and then a CSV run into one folder, show reads the CSV run's lists."""
+    shopscale("recommend", str(small_log), "--out", "recs", "--top", "3", "--preview", "0")
+    csv = ("--format", "csv", "--db", "none")
+    shopscale("recommend", str(small_log), "--out", "recs", "--top", "2", *csv)
+    shown = shopscale("show", "recs", "--user", "42").stdout
+    assert "│    2 │" in shown and "│    3 │" not in shown
+    assert not (tmp_path / "recs" / "recommendations.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda d: d / "notes.txt", "not a results file"),
+        (lambda d: d, "not a results folder"),
+        (lambda d: d / "nothing-here", "no such file or folder"),
+        (lambda d: d / "broken.parquet", "cannot read it as a results file"),
+    ],
+)
+def test_show_on_something_else_is_one_line(
+    shopscale: Runner, tmp_path: Path, make: Callable[[Path], Path], words: str
+) -> None:
+    """show/similar on a non-results file or folder, or a corrupt Parquet file: exit 2, one line."""
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    target = make(tmp_path)
+    for command, option in (("show", "--user"), ("similar", "--item")):
+        proc = shopscale(command, str(target), option, "1", check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert words in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bad_out_and_db_fail_before_reading(shopscale: Runner, tmp_path: Path) -> None:
+    """--out that is a file, or a --db URL that is malformed or in a missing folder, exits 2
+    with one line before the input (here a file that does not parse) is read."""
+    events = tmp_path / "events.csv"
+    events.write_text("garbage that would be rejected row by row\n" * 10)
+    (tmp_path / "taken").write_text("x")
+    for args, words in (
+        (("--out", "taken"), "taken: exists and is not a folder"),
+        (("--out", "taken/sub"), "is not a folder"),
+        (("--db", "mysql://x"), "expected sqlite:///path.sqlite"),
+        (("--db", "sqlite:///missing/x.sqlite"), "does not exist"),
+    ):
+        proc = shopscale("recommend", str(events), *args, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert words in proc.stderr and "rejected" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_versions_and_rollback(shopscale: Runner, small_log: Path, tmp_path: Path) -> None:
+    """versions lists the kept runs (--keep-versions), rollback publishes the previous one."""
+    for top in ("2", "3", "4"):
+        shopscale(
+            "recommend", str(small_log), "--out", "recs", "--top", top, "--keep-versions", "2"
+        )
+    listed = shopscale("versions", "recs").stdout
+    assert listed.count("000002-") == 1 and listed.count("000003-") == 1 and "000001-" not in listed
+    shopscale("rollback", "recs")
+    assert pq.read_table(tmp_path / "recs" / "recommendations.parquet").num_rows == 150 * 3
+    shopscale("rollback", "recs", "--to", VersionedFolder(tmp_path / "recs").versions()[-1].id)
+    assert pq.read_table(tmp_path / "recs" / "recommendations.parquet").num_rows == 150 * 4
+    proc = shopscale("rollback", "recs", "--to", "nope", check=False)
+    assert proc.returncode == 2 and "no version 'nope'" in proc.stderr
+    assert shopscale("versions", "nowhere", check=False).returncode == 2
+
+
+def test_ctrl_c_exits_130_and_keeps_the_previous_result(small_log: Path, tmp_path: Path) -> None:
+    """SIGINT to a run stopped mid-job: exit 130, "interrupted", the previous result intact,
+    and the next run leaves nothing behind."""
+    env = shopscale_env(tmp_path)
+    out = tmp_path / "recs"
+    assert run_recommend(small_log, out, "--top", "3", env=env).returncode == 0
+    before = read_results(out)
+    pause = {**env, "SHOPSCALE_FAULT": "after:map", "SHOPSCALE_FAULT_SIGNAL": "STOP"}
+    proc = subprocess.Popen(
+        recommend_cmd(small_log, out, "--top", "5"),
+        env=pause,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+    assert read_results(out) == before
+    assert run_recommend(small_log, out, "--top", "3", env=env).returncode == 0
+    assert read_results(out) == before and leftovers(out) == []

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tests.strategies import T0
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
@@ -34,16 +36,30 @@ def shopscale(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _results(folder: Path) -> dict[str, bytes]:
+    """Every documented file of a results folder (read through its stable links)."""
+    names = ["recommendations.parquet", "similar_items.parquet", "summary.json", "rejects.csv"]
+    found = {name: (folder / name).read_bytes() for name in names}
+    return found | {f"model/{p.name}": p.read_bytes() for p in (folder / "model").iterdir()}
+
+
 def _log(path: Path, rows: list[str]) -> Path:
-    """A small timed CSV log."""
-    path.write_text("user_id,action,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    """A small timed CSV log; a row's last field is seconds after ``T0`` (a plausible time)."""
+    timed = [
+        f"{r.rsplit(',', 1)[0]},{T0 + int(r.rsplit(',', 1)[1])}" if r.count(",") == 3 else r
+        for r in rows
+    ]
+    path.write_text("user_id,action,item_id,timestamp\n" + "\n".join(timed) + "\n")
     return path
 
 
 def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
     """``update`` folds a new file into a results folder (lists equal recommend on both
     files), and refuses the same file again and a newer model format with one line, exit 2."""
-    _log(tmp_path / "a.csv", ["u1,viewed,i1,1", "u1,purchased,i1,2", "u2,viewed,i1,3"])
+    _log(
+        tmp_path / "a.csv",
+        ["u1,viewed,i1,1", "u1,purchased,i1,2", "u2,viewed,i1,3"],
+    )
     second = _log(tmp_path / "b.csv", ["u2,purchased,i2,4", "u3,viewed,i2,5", "bad,line"])
     args = ("--db", "none", "--preview", "0", "--max-reject-ratio", "0.5")
     assert shopscale(tmp_path, "recommend", "a.csv", "--out", "recs", *args).returncode == 0
@@ -57,7 +73,8 @@ def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "recs" / "summary.json").read_text())
     assert summary["rows_read"] == 3 == summary["accepted"] + summary["rejected"]
     assert (tmp_path / "recs" / "rejects.csv").read_text().count("b.csv") == 1
-    assert not list(tmp_path.glob("recs/.update-*"))
+    assert not list(tmp_path.glob("recs/.staging-*"))
+    assert len(list(tmp_path.glob("recs/.versions/*"))) == 2  # the recommend run's, and this
 
     again = shopscale(tmp_path, "update", "recs", str(second))
     lines = [line for line in again.stderr.splitlines() if line.strip()]
@@ -71,3 +88,25 @@ def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
     lines = [line for line in newer.stderr.splitlines() if line.strip()]
     assert newer.returncode == 2 and len(lines) == 1
     assert "model format version 7 is newer than this shopscale reads (1)" in lines[0]
+
+
+def test_update_over_reject_budget_keeps_result_and_rejects(tmp_path: Path) -> None:
+    """An update over the reject budget exits 2 with one error line naming the rejects it
+    kept outside the result (which stays as it was), and that file lists the bad rows."""
+    _log(
+        tmp_path / "a.csv",
+        ["u1,viewed,i1,1", "u1,purchased,i1,2", "u2,viewed,i1,3"],
+    )
+    _log(tmp_path / "b.csv", ["u2,purchased,i2,4", "bad,line", ",viewed,i3,5"])
+    assert (
+        shopscale(tmp_path, "recommend", "a.csv", "--out", "recs", "--db", "none").returncode == 0
+    )
+    before = _results(tmp_path / "recs")
+    failed = shopscale(tmp_path, "update", "recs", "b.csv")
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    kept = tmp_path / "recs" / "last-failed" / "rejects.csv"
+    assert failed.returncode == 2 and len(errors) == 1 and "Traceback" not in failed.stderr
+    assert "2 of 3 rows rejected" in errors[0]
+    assert errors[0].endswith("see recs/last-failed/rejects.csv")
+    assert kept.read_text().count("b.csv") == 2
+    assert _results(tmp_path / "recs") == before

@@ -15,7 +15,7 @@ from shopscale.recommend.model import read_state, state_table, write_state
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from tests.helpers import Event, downsample
-from tests.strategies import event_logs, write_events_csv
+from tests.strategies import T0, event_logs, write_events_csv
 
 params_strategy = st.builds(
     RecommendParams,
@@ -67,10 +67,10 @@ def test_state_counts_equal_naive_counts(
     users, items = state.users.to_pylist(), state.items.to_pylist()
     assert users == sorted({u for u, _, _, _ in events})
     assert items == sorted({i for _, _, i, _ in events})
-    assert state.t_ref == max(t for *_, t in events)
+    assert state.t_ref == T0 + max(t for *_, t in events)
     h = state.history
     got_hist = {
-        (users[u], state.actions[a], items[i], t)
+        (users[u], state.actions[a], items[i], t - T0)
         for u, a, i, t in zip(h.u.tolist(), h.a.tolist(), h.i.tolist(), h.t.tolist(), strict=True)
     }
     hist = downsample(events, params.max_items_per_user)
@@ -107,7 +107,7 @@ def test_state_json_names_format_and_inputs(tmp_path: Path) -> None:
     run(tmp_path / "e.csv", out=tmp_path / "out", output=OutputParams(db="none"))
     state = read_state(tmp_path / "out" / "model")
     meta = json.loads((tmp_path / "out" / "model" / "state.json").read_text())
-    assert meta["format_version"] == 1 and meta["n_users"] == 2 and meta["t_ref"] == 9
+    assert meta["format_version"] == 1 and meta["n_users"] == 2 and meta["t_ref"] == T0 + 9
     assert meta["timed"] is True and meta["next_position"] == 2
     assert meta["files"] == [
         {

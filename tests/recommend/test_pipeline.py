@@ -9,10 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from shopscale.config import make_params
-from shopscale.errors import ShopscaleError
+from shopscale.errors import ConfigError, ShopscaleError
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.pipeline import OutputParams, run
+from shopscale.recommend.pipeline import OutputParams, RunSummary, _write_summary, run
+from shopscale.store.files import write_json
 from shopscale.store.sql import read_recommendations
+from shopscale.store.versions import VersionedFolder
+from tests.store.results import leftovers, read_results
 from tests.strategies import write_events_csv
 
 EVENTS = [
@@ -28,18 +31,86 @@ EVENTS = [
 
 
 def test_failed_run_leaves_earlier_outputs_intact(tmp_path: Path) -> None:
-    """A run that fails while loading the database leaves the previous run's files unchanged."""
+    """A run whose database cannot be reached fails and leaves the previous run's files."""
     src = tmp_path / "events.csv"
     write_events_csv(src, EVENTS)
     out = tmp_path / "out"
     run(src, out=out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = read_results(out)
     bad_db = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
-    with pytest.raises(ShopscaleError):
+    with pytest.raises(ShopscaleError, match="cannot connect to PostgreSQL"):
         run(src, out=out, params=RecommendParams(n=1), output=OutputParams(db=bad_db))
-    after = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert after == before
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert read_results(out) == before
+    assert leftovers(out) == []
+
+
+def test_failed_run_mid_job_publishes_nothing(tmp_path: Path) -> None:
+    """A run failing while it writes (its database is a file that is not SQLite) leaves every
+    documented path as the previous run left it, and no staging folder."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    out = tmp_path / "out"
+    run(src, out=out)
+    before = read_results(out)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database" * 100)
+    with pytest.raises(ShopscaleError, match=r"junk\.sqlite"):
+        run(src, out=out, params=RecommendParams(n=1), output=OutputParams(db=f"sqlite:///{junk}"))
+    assert read_results(out) == before and leftovers(out) == []
+
+
+def test_every_output_is_published_in_one_version(tmp_path: Path) -> None:
+    """All five outputs and the model state sit in the published version and are read
+    through OUT/<name>."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    out = tmp_path / "out"
+    summary = run(src, out=out)
+    version = VersionedFolder(out).current()
+    assert version is not None
+    names = {"recommendations.parquet", "similar_items.parquet", "shopscale.sqlite"}
+    names |= {"rejects.csv", "summary.json", "model"}
+    assert {p.name for p in version.iterdir()} == names
+    for name in names:
+        assert (out / name).resolve() == version / name
+    assert summary.outputs["db"] == f"sqlite:///{out / 'shopscale.sqlite'}"
+
+
+def test_reject_budget_failure_keeps_rejects_outside_the_result(tmp_path: Path) -> None:
+    """Over the reject budget, rejects.csv goes to OUT/last-failed/ (named in the error) and
+    the published result stays; the next good run removes it."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    out = tmp_path / "out"
+    run(src, out=out)
+    before = read_results(out)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,action,item_id,timestamp\nu1,viewed,a,1\nu2,,b,2\n")
+    with pytest.raises(ShopscaleError, match=r"1 of 2 rows rejected.*last-failed/rejects.csv"):
+        run(bad, out=out)
+    assert (out / "last-failed" / "rejects.csv").read_text().count("\n") == 2
+    assert read_results(out) == before and leftovers(out) == []
+    run(src, out=out)
+    assert not (out / "last-failed").exists()
+
+
+def test_bad_database_folder_fails_before_reading(tmp_path: Path) -> None:
+    """A SQLite URL in a missing folder is a ConfigError before the input is read."""
+    src = tmp_path / "events.csv"
+    src.write_text("not even a header")
+    with pytest.raises(ConfigError, match="does not exist"):
+        run(src, out=tmp_path / "out", output=OutputParams(db="sqlite:///nowhere/x.sqlite"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_finite_summary_fails_loudly(tmp_path: Path) -> None:
+    """A NaN anywhere in summary.json stops the write with its key; nothing is written."""
+    summary = RunSummary(model={"self_weight": float("nan")})
+    with pytest.raises(ShopscaleError, match=r"model.self_weight = nan is not a finite number"):
+        _write_summary(tmp_path / "summary.json", summary)
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_json(tmp_path / "x.json", {"x": float("inf")})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_sqlite_holds_what_the_files_hold(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from shopscale.recommend.model import read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.update import update
-from tests.strategies import event_logs, logs_with_addon
+from tests.strategies import T0, event_logs, logs_with_addon
 
 OUTPUTS = ("similar_items.parquet", "recommendations.parquet")
 Event = tuple[str, str, str, int]
@@ -60,7 +60,7 @@ def part_text(events: list[Event], *, timed: bool) -> str:
     """One part as CSV text; without timestamps, file order is time order."""
     if timed:
         return "user_id,action,item_id,timestamp\n" + "".join(
-            f"{u},{a},{i},{t}\n" for u, a, i, t in events
+            f"{u},{a},{i},{T0 + t}\n" for u, a, i, t in events
         )
     return "user_id,action,item_id\n" + "".join(f"{u},{a},{i}\n" for u, a, i, _ in events)
 
@@ -193,9 +193,10 @@ def test_unreadable_format_version_is_refused(tmp_path: Path, version: int) -> N
 
 def test_no_lists_writes_model_and_similar_items_only(tmp_path: Path) -> None:
     """``lists=False`` writes the new state and similar items (equal to the full update's)
-    and no recommendations file."""
+    and no recommendations file, also when new ids renumber the string order."""
     build(tmp_path, [EVENTS], RecommendParams(), timed=True)
-    more = write_part(tmp_path / "more.csv", MORE, timed=True)
+    early = [("a0", "viewed", "h9", 7), ("a0", "purchased", "i1", 8)]  # ids sort first
+    more = write_part(tmp_path / "more.csv", [*MORE, *early], timed=True)
     update(tmp_path / "v0", [more], out=tmp_path / "lists")
     update(tmp_path / "v0", [more], out=tmp_path / "nolists", lists=False)
     assert not (tmp_path / "nolists" / "recommendations.parquet").exists()

@@ -48,3 +48,16 @@ def problems(draw: st.DrawFn, max_orders: int = 40) -> Problem:
         skills=skills,
         vehicles=tuple(types[: draw(st.integers(1, 2))]),
     )
+
+
+@st.composite
+def tampered_plans(draw: st.DrawFn, problem: Problem) -> list[list[tuple[str, int]]]:
+    """Up to three routes of visits drawn freely (any order, repeats, pickups without
+    deliveries): the checker must judge each order's coverage like a plain count does."""
+    alphabet = [
+        visit
+        for i in range(problem.n_orders)
+        for visit in ((("P", i), ("D", i)) if problem.pickup_loc[i] >= 0 else (("C", i),))
+    ]
+    route = st.lists(st.sampled_from(alphabet), max_size=8)
+    return draw(st.lists(route, min_size=1, max_size=3))

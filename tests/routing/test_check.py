@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import vrplib
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopscale.routing.check import check_plan
 from shopscale.routing.plan import Plan, PlanRoute
 from shopscale.routing.problem import Problem
 from shopscale.routing.read_vrplib import read_vrplib
 from shopscale.routing.solve import solve_problem
+from tests.routing.strategies import problems, tampered_plans
 
 
 def _bks_plan(problem: Problem, sol: Path) -> Plan:
@@ -98,3 +103,76 @@ def test_catches_wrong_cost(small_problem: Problem, solved: Plan) -> None:
     """A route whose reported cost differs from its recomputed cost is reported."""
     bad = replace(solved.routes[0], cost=solved.routes[0].cost + 1)
     assert "reported cost" in _violations(small_problem, [bad, *solved.routes[1:]])
+
+
+def _coverage_faults(problem: Problem, routes: list[list[tuple[str, int]]]) -> set[str]:
+    """Orders whose visits break coverage, by plain counting (the obviously correct model)."""
+    faults = set()
+    for i, order in enumerate(problem.order_ids):
+        seen = [(kind, r, k) for r, route in enumerate(routes) for k, (kind, j) in enumerate(route)]
+        seen = [(kind, r, k) for kind, r, k in seen if routes[r][k][1] == i]
+        picks = [(r, k) for kind, r, k in seen if kind == "P"]
+        drops = [(r, k) for kind, r, k in seen if kind in ("C", "D")]
+        bad = len(picks) > 1 or len(drops) > 1 or (problem.required[i] and not drops)
+        if problem.pickup_loc[i] >= 0:
+            bad |= len(picks) != len(drops)
+            bad |= len(picks) == len(drops) == 1 and (
+                picks[0][0] != drops[0][0] or picks[0][1] > drops[0][1]
+            )
+        if bad:
+            faults.add(order)
+    return faults
+
+
+COVERAGE = re.compile(r"order (\S+) (?:picked up|delivered|served|not served)")
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), problem=problems(max_orders=8))
+def test_coverage_matches_plain_count(data: st.DataObject, problem: Problem) -> None:
+    """Each order is reported for coverage exactly when a plain count of its pickups and
+    deliveries says it is missing, repeated, split over routes or delivered first, whether it
+    is required or optional."""
+    optional = np.asarray(data.draw(st.lists(st.booleans(), min_size=8, max_size=8)))
+    problem = replace(problem, required=~optional[: problem.n_orders])
+    routes = data.draw(tampered_plans(problem))
+    plan = Plan([PlanRoute(0, tuple(r), 0, 0, 0, 0, 0) for r in routes])
+    found = (COVERAGE.search(v) for v in check_plan(problem, plan).violations)
+    reported = {m.group(1) for m in found if m}
+    assert reported == _coverage_faults(problem, routes)
+
+
+def _optional_pair(problem: Problem) -> tuple[Problem, int]:
+    """``problem`` with its pickup-and-delivery order o10 made optional (a prize)."""
+    o10 = problem.order_ids.index("o10")
+    prize = problem.prize.copy()
+    prize[o10] = 50
+    return replace(problem, prize=prize, required=prize == 0), o10
+
+
+def test_catches_optional_pickup_never_delivered(small_problem: Problem, solved: Plan) -> None:
+    """An optional order picked up but never delivered is reported, naming its id."""
+    problem, o10 = _optional_pair(small_problem)
+    kept = [replace(r, visits=tuple(v for v in r.visits if v != ("D", o10))) for r in solved.routes]
+    assert "order o10 picked up on route" in _violations(problem, kept)
+    assert "but never delivered" in _violations(problem, kept)
+
+
+def test_catches_optional_pickup_twice(small_problem: Problem, solved: Plan) -> None:
+    """An optional order picked up twice (delivered once) is reported."""
+    problem, o10 = _optional_pair(small_problem)
+    twice = [
+        replace(r, visits=(("P", o10), *r.visits)) if ("P", o10) in r.visits else r
+        for r in solved.routes
+    ]
+    assert "order o10 picked up 2 times" in _violations(problem, twice)
+
+
+def test_messages_name_orders_and_file_units(small_problem: Problem) -> None:
+    """A missed window is reported with the order id and times in seconds, not indices."""
+    o2 = small_problem.order_ids.index("o2")  # window ends at 400
+    late = replace(small_problem.vehicles[0], shift_start=1000)
+    problem = replace(small_problem, vehicles=(late, small_problem.vehicles[1]))
+    text = _violations(problem, [PlanRoute(0, (("C", o2),), 0, 0, 0, 0, 0)])
+    assert "(delivery of order o2) starts at 1017 s (00:16:57) after its window ends at " in text
+    assert "400 s (00:06:40)" in text

@@ -71,12 +71,6 @@ def test_reads_vrplib(rdata: Path) -> None:
     assert dist.tolist() == [[0, 5, 10], [5, 0, 5], [10, 5, 0]]
 
 
-def test_bad_vrplib_is_input_error(rdata: Path) -> None:
-    """A negative demand in a VRPLIB file is an InputError naming the node."""
-    with pytest.raises(InputError, match=r"negative demand at node 2"):
-        read_vrplib(rdata / "bad.vrp")
-
-
 def test_haversine_distances_and_durations(rdata: Path) -> None:
     """Lat/lon inputs use haversine metres and durations at the given speed."""
     p = read_tables(

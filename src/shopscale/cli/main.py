@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 import typer
 from rich.markup import escape
@@ -18,6 +20,7 @@ from shopscale.cli import (
     serve,
     show,
     update,
+    versions,
 )
 from shopscale.cli._common import console, log_path
 from shopscale.errors import ShopscaleError
@@ -37,8 +40,9 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-for _module in (generate, recommend, show, doctor, routes, import_, evaluate, update, serve):
+for _module in (generate, recommend, update, show, versions, doctor, routes, import_, evaluate):
     _module.register(app)
+serve.register(app)
 
 
 def _usage_error(exc: Exception) -> bool:
@@ -55,23 +59,54 @@ def _usage_error(exc: Exception) -> bool:
     return isinstance(exc, click.ClickException)
 
 
+_SIGINTS: list[int] = []
+"""Ctrl-Cs received. DuckDB turns one that arrives mid-query into ``RuntimeError('Query
+interrupted')`` (and an engine may wrap that again), so the exception alone cannot tell."""
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    """Remember the Ctrl-C, then raise KeyboardInterrupt as Python does by default."""
+    _SIGINTS.append(signum)
+    signal.default_int_handler(signum, frame)
+
+
+def _watch_sigint() -> None:
+    """Install ``_on_sigint`` unless SIGINT is ignored (a background job of a shell)."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: say so and exit 130 (what shells report for SIGINT)."""
+    console.print("interrupted")
+    sys.exit(130)
+
+
 def main() -> None:
-    """Entry point: exit 2 on a user error (one line), 3 on an unexpected one (with log path)."""
+    """Entry point: exit 2 on a user error (one line), 3 on an unexpected one (with log path),
+    130 on Ctrl-C."""
+    _watch_sigint()
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, typer turns an exit (typer.Exit, and Ctrl-C as exit 130)
+        # into the return value instead of exiting: that value is the exit code.
+        code = app(standalone_mode=False)
     except ShopscaleError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        if _SIGINTS:  # the error is how a library reported the Ctrl-C
+            _interrupted()
+        # soft_wrap: one line however long (paths), so logs and scripts get it whole
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", None) or getattr(exc, "code", 0) or 0
-        sys.exit(code)
+        sys.exit(getattr(exc, "exit_code", None) or getattr(exc, "code", 0) or 0)
     except typer.Abort:
         console.print("aborted")
         sys.exit(130)
     except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(130)
+        _interrupted()
     except Exception as exc:  # the crash path: one line, full trace in the log
+        if _SIGINTS:  # the error is how a library reported the Ctrl-C
+            logging.getLogger("shopscale").debug("interrupted", exc_info=True)
+            _interrupted()
         if _usage_error(exc):  # unknown option, missing argument: click's own message
             exc.show()  # type: ignore[attr-defined]
             sys.exit(int(getattr(exc, "exit_code", 2)))
@@ -84,3 +119,7 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(3)
+    if code == 130:
+        _interrupted()
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -118,6 +118,10 @@ def recommend(
         str | None,
         typer.Option(help="sqlite (in --out) | sqlite:///path | postgresql://... | none [sqlite]."),
     ] = None,
+    keep_versions: Annotated[
+        int | None,
+        typer.Option(help="Versions of the results kept in --out, the published one too [3]."),
+    ] = None,
     max_reject_ratio: Annotated[
         float | None, typer.Option(help="Fail when more rows than this share are rejected [0.01].")
     ] = None,
@@ -152,8 +156,9 @@ def recommend(
     """Learn which items go together and write every user's top-N.
 
     Reads user action logs (user_id, action, item_id, timestamp), learns cross-occurrence
-    indicators scored by log-likelihood ratio, and writes recommendations.parquet,
-    similar_items.parquet, shopscale.sqlite, rejects.csv and summary.json into --out.
+    indicators scored by log-likelihood ratio, and publishes recommendations.parquet,
+    similar_items.parquet, shopscale.sqlite, rejects.csv and summary.json into --out as one
+    new version (`shopscale versions`, `shopscale rollback`).
 
     Example:  shopscale recommend sample/events.csv --out recs/ --top 20
     """
@@ -201,7 +206,11 @@ def recommend(
         flag_names={"n": "--top"},
     )
     output = load_params(
-        OutputParams, cfg, "output", source=source, overrides={"format": fmt, "db": db}
+        OutputParams,
+        cfg,
+        "output",
+        source=source,
+        overrides={"format": fmt, "db": db, "keep_versions": keep_versions},
     )
     with Progress(
         TextColumn("[bold]{task.description:<7}"),

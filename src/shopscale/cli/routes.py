@@ -22,7 +22,7 @@ from shopscale.cli._common import (
     setup_logging,
 )
 from shopscale.config import load_params
-from shopscale.errors import ConfigError, EngineError
+from shopscale.errors import ConfigError, EngineError, InputError
 
 routes_app = typer.Typer(
     name="routes",
@@ -128,22 +128,42 @@ def plan(
         overrides=overrides,
         flag_names={"time_limit_s": "--time-limit"},
     )
-    with _progress(params.time_limit_s, params.engine) as (on_solve, on_progress):
-        summary = plan_job(
-            source,
-            out_dir,
-            params=params,
-            fleet=fleet,
-            depots=depots,
-            matrix=matrix,
-            on_progress=on_progress,
-            on_solve=on_solve,
-        )
+    try:
+        with _progress(params.time_limit_s, params.engine) as (on_solve, on_progress):
+            summary = plan_job(
+                source,
+                out_dir,
+                params=params,
+                fleet=fleet,
+                depots=depots,
+                matrix=matrix,
+                on_progress=on_progress,
+                on_solve=on_solve,
+            )
+    except KeyboardInterrupt:  # typer would turn it into a plain return code (exit 0)
+        console.print(f"interrupted; {out_dir} is as it was before this run")
+        raise SystemExit(130) from None
     _print_summary(summary, out_dir)
     if not summary["check"]["ok"]:
-        for line in summary["check"]["violations"][:20]:
-            console.print(f"  [red]{line}[/]", highlight=False)
-        raise EngineError("check", params.engine, "the plan failed the independent checker")
+        _refuse_failed_plan(summary, source, out_dir, params.engine)
+
+
+def _refuse_failed_plan(summary: dict[str, Any], source: Path, out_dir: Path, engine: str) -> None:
+    """A plan that failed the checker: required orders left unserved is the input's limit
+    (only the solve could tell); any other violation is a fault of ours."""
+    violations = summary["check"]["violations"]
+    for line in violations[:20]:
+        console.print(f"  [red]{line}[/]", highlight=False)
+    missing = [v.split()[2] for v in violations if v.startswith("required order ")]
+    if len(missing) == len(violations):
+        shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+        raise InputError(
+            source,
+            f"no plan serves every required order within the time limit: {len(missing)} left "
+            f"unserved ({shown}); the fleet may be too small for the windows. The partial "
+            f"plan is in {out_dir} and marked as failed",
+        )
+    raise EngineError("check", engine, "the plan failed the independent checker")
 
 
 def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
@@ -198,7 +218,8 @@ def check(
 def show(
     plan_dir: Annotated[Path, typer.Argument(help="directory written by `routes plan`")],
 ) -> None:
-    """Print a per-vehicle-type summary of a plan and (re)draw its map.png."""
+    """Print a per-vehicle-type summary of a plan and (re)draw its map.png; a plan that failed
+    the independent check is flagged as such and exits 1."""
     from shopscale.plotting.route_map import plot_route_map
     from shopscale.routing.plan_io import read_document
 
@@ -216,14 +237,27 @@ def show(
         row[2] += r["distance"]
         row[3] += r["cost"]
     for name, (n, stops, dist, cost) in by_type.items():
-        table.add_row(name, str(n), str(stops), f"{dist:,}", f"{cost * scale:,.6g}")
+        dist_file = dist * doc.get("distance_scale", 1.0)  # VRPTW: tenths -> file units
+        table.add_row(name, str(n), str(stops), f"{dist_file:,.6g}", f"{cost * scale:,.6g}")
     out.print(table)
+    check = summary.get("check", {})
+    if not check.get("ok", False):
+        violations = check.get("violations", ["no check verdict recorded"])
+        out.print(
+            f"[bold red]CHECK FAILED[/]: this plan violates {len(violations)} constraint(s); "
+            "do not dispatch it:",
+            highlight=False,
+        )
+        for line in violations[:10]:
+            out.print(f"  [red]{line}[/]", highlight=False)
     unserved = summary.get("unserved", [])
     out.print(f"unserved orders: {len(unserved)}")
     for item in unserved[:10]:
         out.print(f"  {item['order_id']}: {item['reason']}", highlight=False)
     path = plot_route_map(doc, plan_dir / "map.png")
     out.print(f"map: {path}")
+    if not check.get("ok", False):
+        raise SystemExit(1)  # like `routes check`: scripts must not take this plan
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,29 +12,58 @@ from rich.table import Table
 
 from shopscale.cli._common import out
 from shopscale.errors import InputError
+from shopscale.store.versions import VersionedFolder
 
 _READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json"}
 
 
 def _find(results: Path, stem: str) -> Path:
-    """The results file ``stem.*`` in a folder (or the file itself)."""
+    """The results file ``stem.*`` of the published version of a results folder (read once,
+    so every file comes from the same run), or ``results`` itself if it is a results file."""
     if results.is_file():
+        if results.suffix not in _READERS:
+            raise InputError(results, "not a results file (.parquet, .csv or .jsonl)")
         return results
-    for suffix in _READERS:
-        candidate = results / f"{stem}{suffix}"
+    if not results.is_dir():
+        raise InputError(results, "no such file or folder")
+    version = VersionedFolder(results).current() or results  # or an unversioned older folder
+    named = _named_in_summary(version, stem)
+    candidates = [named] if named else [version / f"{stem}{suffix}" for suffix in _READERS]
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise InputError(
-        results, f"no {stem}.parquet/.csv/.jsonl here; run `shopscale recommend` first"
+        results,
+        f"not a results folder: no {stem}.parquet/.csv/.jsonl here; run `shopscale recommend`",
     )
 
 
+def _named_in_summary(version: Path, stem: str) -> Path | None:
+    """The file summary.json says holds ``stem`` (its format), inside ``version``."""
+    path = version / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        name = doc["outputs"][stem]
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(path, f"not a shopscale summary ({type(err).__name__}: {err})") from None
+    if not isinstance(name, str):
+        raise InputError(path, f"not a shopscale summary (outputs.{stem} is not a path)")
+    return version / Path(name).name
+
+
 def _query(path: Path, where: str, args: list[Any], order: str) -> list[tuple[Any, ...]]:
-    """Rows of a results file matching ``where``, ids compared as text."""
+    """Rows of a results file matching ``where``, ids compared as text; a file DuckDB cannot
+    read (corrupt, not a results table) is an InputError naming it."""
     reader = _READERS[path.suffix]
     opts = ", all_varchar=true" if reader == "read_csv" else ""
     sql = f"SELECT * FROM {reader}(?{opts}) WHERE {where} ORDER BY {order}"
-    return duckdb.connect().execute(sql, [str(path), *args]).fetchall()
+    try:
+        return duckdb.connect().execute(sql, [str(path), *args]).fetchall()
+    except duckdb.Error as err:
+        text = " ".join(str(err).replace(f"'{path}'", "it").split()) or type(err).__name__
+        raise InputError(path, f"cannot read it as a results file ({text})") from None
 
 
 def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -11,20 +10,10 @@ import typer
 from rich.table import Table
 
 from shopscale.cli._common import VerboseOption, out, setup_logging
-from shopscale.recommend.pipeline import RunSummary
+from shopscale.errors import ShopscaleError
+from shopscale.recommend.pipeline import FAILED_DIR, REJECTS, RunSummary
 from shopscale.recommend.update import update
-
-OUTPUTS = (
-    "recommendations.parquet",
-    "recommendations.csv",
-    "recommendations.jsonl",
-    "similar_items.parquet",
-    "shopscale.sqlite",
-    "rejects.csv",
-    "summary.json",
-    "model",
-)
-"""Every entry a results folder may hold: a new result replaces all of them."""
+from shopscale.store.versions import VersionedFolder
 
 
 def update_command(
@@ -42,6 +31,9 @@ def update_command(
             "ranks at request time).",
         ),
     ] = False,
+    keep_versions: Annotated[
+        int, typer.Option(min=1, help="Result versions kept in the folder (for rollback) [3].")
+    ] = 3,
     threads: Annotated[int | None, typer.Option(help="Worker threads [all cores].")] = None,
     memory_limit: Annotated[
         str | None, typer.Option(help="DuckDB memory before spilling to disk, e.g. 8GB.")
@@ -57,36 +49,24 @@ def update_command(
     Example:  shopscale update recs/ new-events/2026-12-01/*.parquet
     """
     setup_logging(verbose)
-    staging = model_dir / f".update-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    if not model_dir.is_dir():
+        raise ShopscaleError(f"{model_dir}: no such results folder; run shopscale recommend first")
+    folder = VersionedFolder(model_dir, keep=keep_versions)
+    with folder.new_version() as staging:  # locked: the version read is the latest one
+        current = folder.current()
+        if current is None:
+            raise ShopscaleError(f"{model_dir}: no published result; run shopscale recommend")
         summary = update(
-            model_dir,
+            current,
             inputs,
             out=staging,
             lists=not no_lists,
+            shown_as=model_dir,
+            failed_rejects=model_dir / FAILED_DIR / REJECTS,
             engine_options={"threads": threads, "memory_limit": memory_limit},
         )
-        _publish(staging, model_dir, summary)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(model_dir / FAILED_DIR, ignore_errors=True)  # an earlier failure's rejects
     _print_summary(summary)
-
-
-def _publish(staging: Path, root: Path, summary: RunSummary) -> None:
-    """Replace the results in ``root`` by the staged ones (one rename per entry).
-
-    Interim: versioned publication (``store.versions``) will switch the whole folder at
-    once; until then a crash between two renames can leave a mix."""
-    for name in OUTPUTS:
-        old = root / name
-        if old.is_dir():
-            shutil.rmtree(old)
-        elif old.exists():
-            old.unlink()
-    for entry in staging.iterdir():
-        entry.replace(root / entry.name)
-    summary.outputs = {k: str(root / Path(v).name) for k, v in summary.outputs.items()}
 
 
 def _print_summary(s: RunSummary) -> None:

@@ -31,6 +31,8 @@ FORMAT_VERSION = 1
 OLDEST_READABLE = 1
 """The oldest ``format_version`` this program still reads."""
 STATE = "state.json"
+HISTORY = "history.parquet"
+EXCLUDED = "excluded.parquet"
 HISTORY_SCHEMA = pa.schema(
     [("u", pa.int32()), ("a", pa.int8()), ("i", pa.int32()), ("t", pa.int64())]
 )
@@ -59,6 +61,11 @@ class History:
     def sorted(self) -> History:
         """The rows sorted by (u, a, i)."""
         return self.take(np.lexsort((self.i, self.a, self.u)))
+
+    def is_sorted(self) -> bool:
+        """Whether the rows are strictly increasing in (u, a, i) (sorted, no duplicates)."""
+        du, da, di = (np.diff(x.astype(np.int64)) for x in (self.u, self.a, self.i))
+        return bool(np.all((du > 0) | ((du == 0) & ((da > 0) | ((da == 0) & (di > 0))))))
 
 
 @dataclass
@@ -144,15 +151,21 @@ class ModelState:
         """N, the number of distinct users."""
         return len(self.users)
 
-    def in_string_order(self) -> ModelState:
-        """The same state with user and item codes in id string order (ties by id)."""
+    def in_string_order(self, *, histories: bool = True) -> ModelState:
+        """The same state with user and item codes in id string order (ties by id).
+
+        ``histories=False`` leaves the history and exclusions empty (scoring items needs
+        only the counts; ranking users needs the histories too)."""
         u_order, u_rank = string_order(self.users)
         i_order, i_rank = string_order(self.items)
         if _identity(u_order) and _identity(i_order):
             return self
         h = self.history
+        if not histories:
+            h = h.take(np.zeros(0, dtype=np.int64))
         history = History(u_rank[h.u], h.a, i_rank[h.i], h.t).sorted()
-        eu, ei = u_rank[self.excluded[0]], i_rank[self.excluded[1]]
+        eu, ei = self.excluded if histories else (h.u, h.i)
+        eu, ei = u_rank[eu], i_rank[ei]
         ex = np.lexsort((ei, eu))
         c = self.counts
         counts = Counts(
@@ -195,14 +208,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_state(folder: Path, state: ModelState) -> None:
-    """Write every state file into ``folder``; ``state.json`` last (its presence = complete)."""
+def write_state(folder: Path, state: ModelState, *, histories: bool = True) -> None:
+    """Write every state file into ``folder``; ``state.json`` last (its presence = complete).
+
+    ``histories=False``: the caller wrote ``HISTORY`` and ``EXCLUDED`` already (an engine
+    streaming its own tables), so ``state.history`` and ``state.excluded`` are not used."""
     folder.mkdir(parents=True, exist_ok=True)
     _parquet(folder / "users.parquet", pa.table({"user_id": state.users}))
     _parquet(folder / "items.parquet", pa.table({"item_id": state.items}))
-    h = state.history
-    _parquet(folder / "history.parquet", pa.table([h.u, h.a, h.i, h.t], schema=HISTORY_SCHEMA))
-    _parquet(folder / "excluded.parquet", pa.table(list(state.excluded), schema=EXCLUDED_SCHEMA))
+    if histories:
+        h = state.history
+        _parquet(folder / HISTORY, pa.table([h.u, h.a, h.i, h.t], schema=HISTORY_SCHEMA))
+        _parquet(folder / EXCLUDED, pa.table(list(state.excluded), schema=EXCLUDED_SCHEMA))
     _parquet(folder / "pairs.parquet", _pairs_table(state.counts, state.channels))
     c = state.counts
     cols = {name: getattr(c, name) for name in ITEM_COUNTS}
@@ -285,14 +302,17 @@ def read_state(folder: Path) -> ModelState:
     events = read_events_params(meta)
     channels: list[str] = list(meta["channels"])
     n_items = int(meta["n_items"])
-    h = pq.read_table(folder / "history.parquet")
-    ex = pq.read_table(folder / "excluded.parquet")
+    h = pq.read_table(folder / HISTORY)
+    history = History(*(_np(h, name) for name in ("u", "a", "i", "t")))
+    if not history.is_sorted():
+        raise ShopscaleError(f"{folder / HISTORY}: rows are not sorted by (u, a, i)")
+    ex = pq.read_table(folder / EXCLUDED)
     return ModelState(
         users=pq.read_table(folder / "users.parquet").column(0).combine_chunks(),
         items=pq.read_table(folder / "items.parquet").column(0).combine_chunks(),
         actions=list(meta["actions"]),
         channels=channels,
-        history=History(*(_np(h, name) for name in ("u", "a", "i", "t"))),
+        history=history,
         excluded=(_np(ex, "u"), _np(ex, "i")),
         counts=_read_counts(folder, channels, n_items),
         t_ref=int(meta["t_ref"]),

@@ -1,12 +1,18 @@
 """The recommendation job, stage order defined once: read -> validate -> encode -> map ->
 reduce -> rank -> write. Engines implement the stages (``engine.base.Engine``); this module
-only sequences them, times them, checks the reject budget and writes the outputs atomically.
+only sequences them, times them, checks the reject budget and publishes the outputs.
+
+Every output of a run (recommendations, similar items, the default SQLite file, rejects.csv,
+summary.json) is written into one staging version of the output folder and published with a
+single atomic switch (``store.versions``): a reader sees the whole previous result or the
+whole new one. The output folder and the database are checked before any input is read.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -15,13 +21,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shopscale.config import check_fields
 from shopscale.engine import get_engine
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, Engine
-from shopscale.errors import InputError
+from shopscale.errors import ConfigError, InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs
 from shopscale.log import get_logger, timed
 from shopscale.recommend.params import DECAYS, RecommendParams
 from shopscale.store.background import BackgroundLoad
+from shopscale.store.faults import fault_point
 from shopscale.store.files import (
     FileFormat,
     output_name,
@@ -30,6 +38,8 @@ from shopscale.store.files import (
     write_json,
     write_table,
 )
+from shopscale.store.sql import SqlUrl, StoreError, parse_url
+from shopscale.store.versions import VersionedFolder, check_writable
 
 log = get_logger("recommend.pipeline")
 
@@ -37,7 +47,13 @@ STAGES = ("read", "validate", "encode", "map", "reduce", "rank", "write")
 RECOMMENDATIONS = "recommendations"
 SQLITE_NAME = "shopscale.sqlite"
 SIMILAR_ITEMS = "similar_items"
-MODEL = "model"
+REJECTS = "rejects.csv"
+SUMMARY = "summary.json"
+MODEL_DIR = "model"
+"""Folder of a version reserved for the persistent model state (written by its own job)."""
+FAILED_DIR = "last-failed"
+"""Outside every version: the rejects.csv of a run that failed on the reject budget."""
+PG_CHECK_TIMEOUT_S = 3
 
 
 @dataclass(frozen=True)
@@ -49,17 +65,23 @@ class OutputParams:
     db: str | None = "sqlite"
     """``sqlite`` (a shopscale.sqlite in the output folder), a ``sqlite:///`` or
     ``postgresql://`` URL, or ``none``."""
+    keep_versions: int = 3
+    """Published versions kept in the output folder (the current one included), >= 1."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
         if self.format not in ("parquet", "csv", "jsonl"):
             raise ValueError(f"format must be parquet, csv or jsonl, got {self.format!r}")
+        if self.keep_versions < 1:
+            raise ValueError(f"keep_versions must be at least 1, got {self.keep_versions}")
 
     def db_url(self, out: Path) -> str | None:
-        """The database URL to load, or None when disabled."""
+        """The database URL to load, or None when disabled (the default SQLite file is named
+        by its stable path in ``out``, which follows the published version)."""
         if self.db is None or self.db == "none":
             return None
         if self.db == "sqlite":
-            return f"sqlite:///{(out / SQLITE_NAME).resolve()}"
+            return f"sqlite:///{Path(os.path.abspath(out)) / SQLITE_NAME}"
         return self.db
 
 
@@ -130,7 +152,7 @@ def run(
     progress: Callable[[str, int, int], None] | None = None,
     engine_options: dict[str, object] | None = None,
 ) -> RunSummary:
-    """Run the whole job on ``inputs`` and write every output under ``out``.
+    """Run the whole job on ``inputs`` and publish every output under ``out`` as one version.
 
     ``engine_options`` go to the engine (local: ``threads``, ``memory_limit`` such as "4GB").
     """
@@ -139,67 +161,165 @@ def run(
     output = output or OutputParams()
     out = Path(out)
     paths = resolve_inputs(inputs)
+    check_output(out, output)
+    folder = VersionedFolder(out, keep=output.keep_versions)
     summary = RunSummary(engine=engine)
-    t = summary.seconds
     eng = get_engine(engine, progress=progress, **(engine_options or {}))
-    staging = out / f".staging-{time.strftime('%Y%m%dT%H%M%S')}"
     try:
-        with timed(log, "read+validate", t):
-            counts = eng.read(paths, events)
-        summary.rows_read, summary.accepted, summary.rejected = (
-            counts.rows_read,
-            counts.accepted,
-            counts.rejected,
-        )
-        summary.files = counts.files
-        rejects_path = out / "rejects.csv"
-        write_table(rejects_path, counts.rejects, "csv")
-        log.info(
-            "read %s rows: %s accepted, %s rejected",
-            f"{counts.rows_read:,}",
-            f"{counts.accepted:,}",
-            f"{counts.rejected:,}",
-        )
-        check_rejects(counts.rows_read, counts.rejected, events.max_reject_ratio, rejects_path)
-        params = effective_params(params, timed=counts.timed)
-        summary.half_life_days = params.half_life_days or None
-        summary.half_life_events = params.half_life_events or None
-        summary.model = asdict(params)
-        with timed(log, "encode", t):
-            sizes = eng.encode(params)
-        summary.users, summary.items, summary.interactions = (
-            sizes.users,
-            sizes.items,
-            sizes.interactions,
-        )
-        summary.actions = list(sizes.actions)
-        with timed(log, "map", t):
-            eng.map(params)
-        staging.mkdir(parents=True, exist_ok=True)
-        eng.write_model(staging / MODEL, params)
-        loader = _start_db_load(output, out, staging)
-        try:
-            _reduce_rank_write(eng, params, output, out, staging, summary, loader)
-        except BaseException as exc:
-            if loader is not None:
-                loader.abort(exc)
-            raise
+        with folder.new_version() as staging:
+            _run_stages(eng, paths, events, params, output, out, staging, summary)
+            shutil.rmtree(out / FAILED_DIR, ignore_errors=True)  # an earlier failure's rejects
+    except OSError as err:  # a full disk, a file size limit, a folder made read-only
+        where = err.filename or out
+        raise ShopscaleError(f"{where}: cannot write the results ({err.strerror or err})") from err
     finally:
         eng.close()
-        shutil.rmtree(staging, ignore_errors=True)
-    summary.outputs["rejects"] = str(out / "rejects.csv")
-    summary.outputs["summary"] = str(out / "summary.json")
-    write_json(out / "summary.json", summary.to_dict())
     return summary
 
 
+def check_output(out: Path, output: OutputParams) -> None:
+    """Before any input is read: the output folder is writable and the database usable."""
+    check_writable(out)
+    if output.db in (None, "none", "sqlite"):
+        return
+    target = parse_url(output.db)
+    if target.dialect == "sqlite":
+        path = Path(target.target)
+        if path.is_dir():
+            raise ConfigError(target.display, "db", f"{path} is a folder, not a database file")
+        if not path.absolute().parent.is_dir():
+            reason = f"folder {path.absolute().parent} does not exist"
+            raise ConfigError(target.display, "db", reason)
+        check_writable(path.absolute().parent)
+        return
+    _check_postgres(target)
+
+
+def _check_postgres(target: SqlUrl) -> None:
+    """Connect once with a short timeout, so an unreachable server fails before the job."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    options: dict[str, Any] = {}
+    if "connect_timeout" not in conninfo_to_dict(target.target):
+        options["connect_timeout"] = PG_CHECK_TIMEOUT_S
+    try:
+        psycopg.connect(target.target, **options).close()
+    except psycopg.Error as err:
+        raise target.error(f"cannot connect to PostgreSQL: {err}") from None
+
+
+def _run_stages(
+    eng: Engine,
+    paths: list[Path],
+    events: EventsParams,
+    params: RecommendParams,
+    output: OutputParams,
+    out: Path,
+    staging: Path,
+    summary: RunSummary,
+) -> None:
+    """Read, encode, map, then reduce/rank/write into ``staging``; summary.json last."""
+    timed_input = _read(eng, paths, events, out, staging, summary)
+    params = effective_params(params, timed=timed_input)
+    summary.half_life_days = params.half_life_days or None
+    summary.half_life_events = params.half_life_events or None
+    summary.model = asdict(params)
+    with timed(log, "encode", summary.seconds):
+        sizes = eng.encode(params)
+    summary.users, summary.items = sizes.users, sizes.items
+    summary.interactions, summary.actions = sizes.interactions, list(sizes.actions)
+    fault_point("after:encode")
+    with timed(log, "map", summary.seconds):
+        eng.map(params)
+    fault_point("after:map")
+    eng.write_model(staging / MODEL_DIR, params)
+    loader = _start_db_load(output, out, staging)
+    try:
+        _reduce_rank_write(eng, params, output, out, staging, summary, loader)
+    except StoreError as err:
+        if loader is not None:
+            loader.abort(err)
+        if output.db != "sqlite":
+            raise
+        # the default file is built in the staging folder: name it where users look for it
+        reason = err.reason.replace(str(staging), str(out))
+        raise StoreError(f"sqlite:///{out / SQLITE_NAME}", reason) from err
+    except BaseException as exc:
+        if loader is not None:
+            loader.abort(exc)
+        raise
+    summary.outputs[MODEL_DIR] = str(out / MODEL_DIR)
+    summary.outputs["rejects"] = str(out / REJECTS)
+    summary.outputs["summary"] = str(out / SUMMARY)
+    _write_summary(staging / SUMMARY, summary)
+
+
+def _read(
+    eng: Engine,
+    paths: list[Path],
+    events: EventsParams,
+    out: Path,
+    staging: Path,
+    summary: RunSummary,
+) -> bool:
+    """Read and validate; stage rejects.csv; apply the reject budget. True if timed input."""
+    with timed(log, "read+validate", summary.seconds):
+        counts = eng.read(paths, events)
+    summary.rows_read, summary.accepted = counts.rows_read, counts.accepted
+    summary.rejected, summary.files = counts.rejected, counts.files
+    log.info(
+        "read %s rows: %s accepted, %s rejected",
+        f"{counts.rows_read:,}",
+        f"{counts.accepted:,}",
+        f"{counts.rejected:,}",
+    )
+    fault_point("after:read")
+    write_table(staging / REJECTS, counts.rejects, "csv")
+    kept = out / FAILED_DIR / REJECTS
+    try:
+        check_rejects(counts.rows_read, counts.rejected, events.max_reject_ratio, kept)
+    except InputError:
+        # the published result stays as it was; the rejects the message names live outside it
+        kept.parent.mkdir(exist_ok=True)
+        os.replace(staging / REJECTS, kept)
+        raise
+    return bool(counts.timed)
+
+
+def _write_summary(path: Path, summary: RunSummary) -> None:
+    """Write summary.json; a non-finite number in it is a bug, reported by its key."""
+    doc = summary.to_dict()
+    bad = _non_finite(doc)
+    if bad:
+        raise ShopscaleError(f"{path.name}: {bad} is not a finite number; nothing was published")
+    write_json(path, doc)
+
+
+def _non_finite(value: object, where: str = "") -> str | None:
+    """The dotted key of the first NaN or infinity in a JSON-like value, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} = {value}"
+    items: list[tuple[str, object]] = []
+    if isinstance(value, dict):
+        items = [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    for key, item in items:
+        found = _non_finite(item, key)
+        if found:
+            return found
+    return None
+
+
 def _start_db_load(output: OutputParams, out: Path, staging: Path) -> BackgroundLoad | None:
-    """Start loading the database beside the last stages (a private SQLite file is staged)."""
+    """Start loading the database beside the last stages (the default SQLite file is built
+    inside the staging version, so it is published together with the files)."""
     url = output.db_url(out)
     if url is None:
         return None
     if output.db == "sqlite":
-        url = f"sqlite:///{(staging / SQLITE_NAME).resolve()}"
+        url = f"sqlite:///{Path(os.path.abspath(staging)) / SQLITE_NAME}"
     return BackgroundLoad(
         url, {SIMILAR_ITEMS: SIMILAR_ITEMS_SCHEMA, RECOMMENDATIONS: RECOMMENDATIONS_SCHEMA}
     )
@@ -214,7 +334,7 @@ def _reduce_rank_write(
     summary: RunSummary,
     loader: BackgroundLoad | None,
 ) -> None:
-    """Reduce, rank and write: files to staging, the database alongside, then publish."""
+    """Reduce, rank and write: files into staging, the database alongside."""
     t = summary.seconds
     sim_path = staging / output_name(SIMILAR_ITEMS, "parquet")
     rec_path = staging / output_name(RECOMMENDATIONS, "parquet")
@@ -223,16 +343,24 @@ def _reduce_rank_write(
         if loader is not None:
             sims = loader.tee(SIMILAR_ITEMS, sims)
         summary.similar_items = write_batches(sim_path, sims, SIMILAR_ITEMS_SCHEMA)
+    fault_point("after:reduce")
     with timed(log, "rank", t):
         recs = _count_model(eng.rank(params), summary)
         if loader is not None:
             recs = loader.tee(RECOMMENDATIONS, recs)
         summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
+    fault_point("after:rank")
     with timed(log, "write", t):
         if loader is not None:
             loader.finish()
             summary.outputs["db"] = output.db_url(out) or ""
-        _publish(staging, out, output, summary, rec_path, sim_path)
+        if output.format != "parquet":
+            converted = staging / output_name(RECOMMENDATIONS, output.format)
+            write_batches(converted, read_batches(rec_path), RECOMMENDATIONS_SCHEMA, output.format)
+            rec_path.unlink()
+            rec_path = converted
+    for path in (rec_path, sim_path):
+        summary.outputs[path.name.split(".")[0]] = str(out / path.name)
 
 
 def _count_model(
@@ -245,27 +373,3 @@ def _count_model(
         )
         summary.users_with_model_recs += pc.sum(first_is_model).as_py() or 0
         yield batch
-
-
-def _publish(
-    staging: Path,
-    out: Path,
-    output: OutputParams,
-    summary: RunSummary,
-    rec_path: Path,
-    sim_path: Path,
-) -> None:
-    """Move the staged files (and a staged SQLite file) into place, one rename each."""
-    if output.format != "parquet":
-        converted = staging / output_name(RECOMMENDATIONS, output.format)
-        write_batches(converted, read_batches(rec_path), RECOMMENDATIONS_SCHEMA, output.format)
-        rec_path = converted
-    staged_db = staging / SQLITE_NAME
-    moves = [rec_path, sim_path] + ([staged_db] if staged_db.exists() else [])
-    shutil.rmtree(out / MODEL, ignore_errors=True)  # until versioned publication: not atomic
-    moves.append(staging / MODEL)
-    for path in moves:
-        final = out / path.name
-        path.replace(final)
-        if path is not staged_db:
-            summary.outputs[path.name.split(".")[0]] = str(final)

@@ -8,6 +8,7 @@ rejects, summary and the new state: the same bytes ``recommend`` gives on all ev
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -19,13 +20,15 @@ import pyarrow.compute as pc
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
 from shopscale.engine.local.engine import LocalEngine
 from shopscale.errors import InputError, ShopscaleError
-from shopscale.events import resolve_inputs, sniff
+from shopscale.events import EventsParams, resolve_inputs, sniff
 from shopscale.log import get_logger, timed
 from shopscale.recommend.model import file_sha256, read_events_params, read_meta
 from shopscale.recommend.pipeline import (
-    MODEL,
+    MODEL_DIR,
     RECOMMENDATIONS,
+    REJECTS,
     SIMILAR_ITEMS,
+    SUMMARY,
     RunSummary,
     check_rejects,
 )
@@ -40,13 +43,21 @@ def update(
     *,
     out: Path,
     lists: bool = True,
+    shown_as: Path | None = None,
+    failed_rejects: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     engine_options: dict[str, Any] | None = None,
 ) -> RunSummary:
     """Fold ``inputs`` into the model of the results folder ``model_dir`` and write a complete
-    new results folder into ``out`` (missing or empty); ``model_dir`` is only read."""
+    new results folder into ``out`` (missing or empty); ``model_dir`` is only read.
+
+    ``shown_as``: where readers will find ``out``'s files once published (the summary names
+    them there; default ``out``). ``failed_rejects``: where ``rejects.csv`` goes when the
+    reject budget fails the update (default: it stays in ``out``).
+    """
     model_dir, out = Path(model_dir), Path(out)
-    meta = read_meta(model_dir / MODEL)
+    shown = Path(shown_as) if shown_as is not None else out
+    meta = read_meta(model_dir / MODEL_DIR)
     paths = resolve_inputs(inputs)
     files = new_files(paths, meta)
     check_timed(paths, meta)
@@ -56,24 +67,36 @@ def update(
     summary = RunSummary(engine="local")
     eng = LocalEngine(progress=progress, **(engine_options or {}))
     try:
-        state = eng.load_model(model_dir / MODEL)
+        state = eng.load_model(model_dir / MODEL_DIR)
         with timed(log, "read+validate", summary.seconds):
             counts = eng.read(paths, state.events)
         summary.rows_read, summary.accepted = counts.rows_read, counts.accepted
         summary.rejected, summary.files = counts.rejected, counts.files
-        rejects = out / "rejects.csv"
-        write_table(rejects, counts.rejects, "csv")
-        check_rejects(counts.rows_read, counts.rejected, state.events.max_reject_ratio, rejects)
+        write_table(out / REJECTS, counts.rejects, "csv")
+        _check_budget(counts.rows_read, counts.rejected, state.events, out, failed_rejects)
         _fold_and_write(eng, files, out, summary, lists=lists)
     finally:
         eng.close()
-    summary.outputs |= {
-        MODEL: str(out / MODEL),
-        "rejects": str(out / "rejects.csv"),
-        "summary": str(out / "summary.json"),
-    }
-    write_json(out / "summary.json", summary.to_dict())
+    written = [SIMILAR_ITEMS, MODEL_DIR] + ([RECOMMENDATIONS] if lists else [])
+    summary.outputs = {name: str(shown / Path(summary.outputs[name]).name) for name in written}
+    summary.outputs |= {"rejects": str(shown / REJECTS), "summary": str(shown / SUMMARY)}
+    write_json(out / SUMMARY, summary.to_dict())
     return summary
+
+
+def _check_budget(
+    rows_read: int, rejected: int, events: EventsParams, out: Path, failed: Path | None
+) -> None:
+    """The batch job's reject budget; over it, ``rejects.csv`` moves to ``failed`` (outside
+    the result that will not be published) and the message names it there."""
+    kept = failed if failed is not None else out / REJECTS
+    try:
+        check_rejects(rows_read, rejected, events.max_reject_ratio, kept)
+    except InputError:
+        if failed is not None:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out / REJECTS, failed)
+        raise
 
 
 def _fold_and_write(
@@ -84,8 +107,8 @@ def _fold_and_write(
     assert eng.model is not None
     params = eng.model.params
     with timed(log, "fold", t):
-        sizes = eng.fold(files)
-        eng.write_model(out / MODEL, params)
+        sizes = eng.fold(files, lists=lists)
+        eng.write_model(out / MODEL_DIR, params)
     summary.users, summary.items = sizes.users, sizes.items
     summary.interactions, summary.actions = sizes.interactions, list(sizes.actions)
     summary.half_life_days = params.half_life_days or None
@@ -95,6 +118,7 @@ def _fold_and_write(
         sim_path = out / f"{SIMILAR_ITEMS}.parquet"
         summary.similar_items = write_batches(sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA)
     summary.outputs[SIMILAR_ITEMS] = str(sim_path)
+    summary.outputs[MODEL_DIR] = str(out / MODEL_DIR)
     if lists:
         with timed(log, "rank", t):
             rec_path = out / f"{RECOMMENDATIONS}.parquet"

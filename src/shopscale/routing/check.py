@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shopscale.routing.plan import Plan, PlanRoute
+from shopscale.routing.plan import KIND_NAMES, Plan, PlanRoute
 from shopscale.routing.problem import Problem, travel_pairs
+from shopscale.routing.units import amount_text, distance_text, span_text, time_text
 
 MAX_LISTED = 50
 
@@ -76,11 +77,25 @@ def _check_loads(problem: Problem, route: PlanRoute, name: str, out: list[str]) 
     for trip in trips:
         load = sum((problem.demand[i] for k, i in trip if k == "C"), np.zeros_like(capacity))
         if (load > capacity).any():
-            out.append(f"{name}: leaves the depot with {load.tolist()} > {capacity.tolist()}")
+            out.append(
+                f"{name}: leaves the depot with {amount_text(load)} > capacity "
+                f"{amount_text(capacity)}"
+            )
         for kind, idx in trip:
             load = load + problem.demand[idx] if kind == "P" else load - problem.demand[idx]
             if (load > capacity).any():
-                out.append(f"{name}: load {load.tolist()} > capacity after {kind}{idx}")
+                out.append(
+                    f"{name}: load {amount_text(load)} > capacity {amount_text(capacity)} "
+                    f"after the {KIND_NAMES[kind]} of order {problem.order_ids[idx]}"
+                )
+
+
+def _stop_name(problem: Problem, visit: tuple[str, int]) -> str:
+    """A stop as the user knows it: ``delivery of order o2`` or ``reload at depot D1``."""
+    kind, idx = visit
+    if kind == "R":
+        return f"reload at depot {problem.depot_ids[idx]}"
+    return f"{KIND_NAMES[kind]} of order {problem.order_ids[idx]}"
 
 
 def _check_times(problem: Problem, route: PlanRoute, name: str, out: list[str]) -> tuple[int, int]:
@@ -94,45 +109,84 @@ def _check_times(problem: Problem, route: PlanRoute, name: str, out: list[str]) 
     for k, (early, late, service) in enumerate(windows):
         t = max(t + int(dur[k]), early)
         if t > late:
-            kind, idx = route.visits[k]
-            out.append(f"{name}: stop {k + 1} ({kind}{idx}) starts at {t} after its window {late}")
+            out.append(
+                f"{name}: stop {k + 1} ({_stop_name(problem, route.visits[k])}) starts at "
+                f"{time_text(problem, t)} after its window ends at {time_text(problem, late)}"
+            )
         t += service
     end = t + int(dur[-1])
     latest_end = min(vehicle.shift_end, int(problem.depot_tw[vehicle.end_depot, 1]))
     if end > latest_end:
-        out.append(f"{name}: returns at {end} after the shift/depot closing {latest_end}")
+        out.append(
+            f"{name}: returns at {time_text(problem, end)} after the shift/depot closing "
+            f"{time_text(problem, latest_end)}"
+        )
     latest = end - int(dur[-1])  # latest start of service-end at the last stop
     for k in range(len(windows) - 1, -1, -1):
         early, late, service = windows[k]
         latest = min(late, latest - service) - int(dur[k])
     duration = end - max(start, min(latest, latest_end))
     if duration > vehicle.max_duration:
-        out.append(f"{name}: duration {duration} > max {vehicle.max_duration}")
+        out.append(
+            f"{name}: duration {span_text(problem, duration)} > max_duration "
+            f"{span_text(problem, vehicle.max_duration)}"
+        )
     distance = int(dist.sum())
     if distance > vehicle.max_distance:
-        out.append(f"{name}: distance {distance} > max {vehicle.max_distance}")
+        out.append(
+            f"{name}: distance {distance_text(problem, distance)} > max_distance "
+            f"{distance_text(problem, vehicle.max_distance)}"
+        )
     return distance, duration
 
 
-def _check_coverage(problem: Problem, plan: Plan, out: list[str]) -> None:
-    """Required orders once, optional at most once, pickup before delivery on one route."""
-    seen: Counter[tuple[str, int]] = Counter()
+def _visits_by_order(plan: Plan) -> dict[int, list[tuple[str, int, int]]]:
+    """Every ``(kind, route, position)`` at which each order is visited (reloads left out)."""
+    out: dict[int, list[tuple[str, int, int]]] = {}
     for r, route in enumerate(plan.routes, start=1):
-        position = {visit: k for k, visit in enumerate(route.visits)}
-        for kind, idx in route.visits:
-            if kind == "R":
-                continue
-            seen[(kind, idx)] += 1
-            paired = problem.pickup_loc[idx] >= 0
-            if (kind == "C") == bool(paired):
-                out.append(f"route {r}: order {problem.order_ids[idx]} visited as {kind}")
-            if kind == "D" and position.get(("P", idx), len(route.visits)) > position[(kind, idx)]:
-                out.append(f"route {r}: order {problem.order_ids[idx]} delivered before pickup")
-            if not problem.skills[idx] <= problem.vehicles[route.vehicle_type].skills:
-                out.append(f"route {r}: order {problem.order_ids[idx]} needs missing skills")
+        for k, (kind, idx) in enumerate(route.visits):
+            if kind != "R":
+                out.setdefault(idx, []).append((kind, r, k))
+    return out
+
+
+def _check_pair(order: str, visits: list[tuple[str, int, int]], out: list[str]) -> int:
+    """A paired order: picked up and delivered at most once, both or neither, on one route,
+    pickup first. Returns how many times the order counts as served (deliveries)."""
+    picks = [(r, k) for kind, r, k in visits if kind == "P"]
+    drops = [(r, k) for kind, r, k in visits if kind == "D"]
+    if len(picks) > 1:
+        out.append(f"order {order} picked up {len(picks)} times")
+    if picks and not drops:
+        out.append(f"order {order} picked up on route {picks[0][0]} but never delivered")
+    if drops and not picks:
+        out.append(f"order {order} delivered on route {drops[0][0]} but never picked up")
+    if len(picks) == 1 and len(drops) == 1:
+        (rp, kp), (rd, kd) = picks[0], drops[0]
+        if rp != rd:
+            out.append(f"order {order} picked up on route {rp} but delivered on route {rd}")
+        elif kd < kp:
+            out.append(f"route {rd}: order {order} delivered before pickup")
+    return len(drops)
+
+
+def _check_coverage(problem: Problem, plan: Plan, out: list[str]) -> None:
+    """Required orders once, optional at most once; a paired order's pickup and delivery
+    both or neither, once each, pickup first on one route; skills of the vehicle."""
+    visits = _visits_by_order(plan)
     for i, order in enumerate(problem.order_ids):
-        kind = "D" if problem.pickup_loc[i] >= 0 else "C"
-        times = seen[(kind, i)]
+        mine = visits.get(i, [])
+        paired = bool(problem.pickup_loc[i] >= 0)
+        for kind, r, _ in mine:
+            if paired and kind == "C":
+                out.append(f"route {r}: order {order} has a pickup but is visited without one")
+            elif not paired and kind != "C":
+                out.append(f"route {r}: order {order} has no pickup but is visited as a pair")
+            needs = problem.skills[i] - problem.vehicles[plan.routes[r - 1].vehicle_type].skills
+            if needs:
+                out.append(f"route {r}: order {order} needs missing skills {sorted(needs)}")
+        plain = sum(kind == "C" for kind, _, _ in mine)
+        times = _check_pair(order, mine, out) if paired else plain
         if times > 1:
             out.append(f"order {order} served {times} times")
         if times == 0 and problem.required[i]:

@@ -12,10 +12,12 @@ from typing import Any
 from shopscale.errors import InputError
 from shopscale.log import get_logger, timed
 from shopscale.routing.check import CheckReport, check_plan
+from shopscale.routing.feasibility import refuse_infeasible
 from shopscale.routing.params import RoutingParams
 from shopscale.routing.plan import Plan
 from shopscale.routing.plan_io import write_plan
 from shopscale.routing.problem import Problem
+from shopscale.routing.publish import Staging, discard, prepare_out, publish
 from shopscale.routing.read import read_tables
 from shopscale.routing.read_vrplib import read_vrplib
 from shopscale.routing.run import ProgressCallback, plan_routes
@@ -82,40 +84,70 @@ def plan_job(
 ) -> dict[str, Any]:
     """Plan routes for the inputs and write plan.csv/json, routes.geojson, summary, map.
 
-    ``on_solve`` is called once the inputs are read, just before solving starts (a progress
-    display starts there, so a bad input fails before any spinner appears)."""
+    ``out`` is checked before anything is read and replaced whole at the end (a failure or an
+    interrupt leaves the previous plan as it was). ``on_solve`` is called once the inputs are
+    read, just before solving (a progress display starts there, so a bad input fails before
+    any spinner appears)."""
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    with timed(log, "read", timings):
-        problem = read_problem(
-            source,
-            fleet=fleet,
-            depots=depots,
-            matrix=matrix,
-            speed_kmh=params.speed_kmh,
-            speed=params.speed,
-        )
-    if on_solve is not None:
-        on_solve()
-    with timed(log, "solve", timings):
-        plan = plan_routes(problem, params, on_progress=on_progress)
-    with timed(log, "check", timings):
-        report = check_plan(problem, plan)
-    inputs = {"source": source, "fleet": fleet, "depots": depots, "matrix": matrix}
-    summary = summarise(
-        problem,
-        plan,
-        report,
-        params,
-        inputs={k: str(v.resolve()) if v else None for k, v in inputs.items()},
-    )
-    with timed(log, "write", timings):
-        doc = write_plan(problem, plan, out, summary)
+    staging = prepare_out(out)
+    try:
+        with timed(log, "read", timings):
+            problem = read_problem(
+                source,
+                fleet=fleet,
+                depots=depots,
+                matrix=matrix,
+                speed_kmh=params.speed_kmh,
+                speed=params.speed,
+            )
+        with timed(log, "validate", timings):
+            unreachable = refuse_infeasible(problem, source)
+        inputs = {"source": source, "fleet": fleet, "depots": depots, "matrix": matrix}
+        if on_solve is not None:
+            on_solve()
+        with timed(log, "solve", timings):
+            plan = plan_routes(problem, params, on_progress=on_progress)
+        for i in unreachable.keys() & plan.unserved.keys():  # the known reason, not a guess
+            plan.unserved[i] = f"optional, cannot be served: {unreachable[i]}"
+        with timed(log, "check", timings):
+            report = check_plan(problem, plan)
+        paths = {k: str(v.resolve()) if v else None for k, v in inputs.items()}
+        summary = summarise(problem, plan, report, params, inputs=paths)
+        with timed(log, "write", timings):
+            _write(problem, plan, staging, summary, draw_map=draw_map)
+        summary["timings"] = timings
+        summary["time_s"] = round(time.perf_counter() - start, 3)
+        _write_json(staging, "summary.json", summary)
+        publish(staging)
+    finally:
+        discard(staging)  # nothing left behind once published, failed or interrupted
+    return summary
+
+
+def _write_json(staging: Staging, name: str, doc: dict[str, Any]) -> None:
+    """One JSON file into the staging folder (a full disk is an input error naming --out)."""
+    try:
+        (staging.folder / name).write_text(json.dumps(doc, indent=2), "utf-8")
+    except OSError as exc:
+        raise _write_error(staging, exc) from None
+
+
+def _write_error(staging: Staging, exc: OSError) -> InputError:
+    """A failed write as one line naming --out; the previous plan is untouched."""
+    reason = exc.strerror or str(exc)
+    return InputError(staging.out, f"could not write the plan: {reason}; previous plan unchanged")
+
+
+def _write(
+    problem: Problem, plan: Plan, staging: Staging, summary: dict[str, Any], *, draw_map: bool
+) -> None:
+    """Every plan file into the staging folder."""
+    try:
+        doc = write_plan(problem, plan, staging.folder, summary)
         if draw_map:
             from shopscale.plotting.route_map import plot_route_map
 
-            plot_route_map(doc, out / "map.png")
-    summary["timings"] = timings
-    summary["time_s"] = round(time.perf_counter() - start, 3)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
-    return summary
+            plot_route_map(doc, staging.folder / "map.png")
+    except OSError as exc:
+        raise _write_error(staging, exc) from None

@@ -96,6 +96,7 @@ def plan_document(problem: Problem, plan: Plan) -> dict[str, Any]:
         "name": problem.name,
         "geographic": problem.geographic,
         "cost_scale": problem.cost_scale,
+        "distance_scale": _scale(problem),  # file units per internal distance unit
         "depots": [
             {"id": d, "x": float(x), "y": float(y)}
             for d, (x, y) in zip(problem.depot_ids, depots, strict=True)

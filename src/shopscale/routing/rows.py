@@ -20,6 +20,9 @@ class RowError(InputError):
     def __init__(self, problems: list[tuple[str, int | None, str]]) -> None:
         self.problems = problems
         path = problems[0][0]
+        if len(problems) == 1:  # one problem is one line: file:line: reason
+            super().__init__(path, problems[0][2], line=problems[0][1])
+            return
         lines = [f"{p}:{n}: {r}" if n is not None else f"{p}: {r}" for p, n, r in problems]
         shown = lines[:MAX_LISTED]
         if len(lines) > MAX_LISTED:

@@ -221,6 +221,36 @@ def _route(problem: Problem, layout: Layout, route: pyvrp.Route) -> PlanRoute:
     )
 
 
+def _trimmed(data: pyvrp.ProblemData, route: pyvrp.Route) -> pyvrp.Route | None:
+    """The route with every stop it cannot make dropped (greedily, in visit order), or
+    ``None`` when even that is infeasible."""
+    kept: list[pyvrp.Activity] = []
+    for visit in list(route.schedule())[1:-1]:
+        act = pyvrp.Activity(visit.type, visit.idx)
+        if act.is_delivery() and not any(k.is_pickup() and k.idx == act.idx for k in kept):
+            continue  # its pickup was dropped
+        trial = pyvrp.Route(data, [*kept, act], route.vehicle_type())
+        if trial.is_feasible() or act.is_pickup():  # a pickup is judged with its delivery
+            kept.append(act)
+        elif act.is_delivery():  # cannot deliver: drop the pickup too
+            kept = [k for k in kept if not (k.is_pickup() and k.idx == act.idx)]
+    delivered = {k.idx for k in kept if k.is_delivery()}
+    kept = [k for k in kept if not k.is_pickup() or k.idx in delivered]
+    done = pyvrp.Route(data, kept, route.vehicle_type())
+    return done if done.is_feasible() and (done.num_clients() or done.num_shipments()) else None
+
+
+def _repair(data: pyvrp.ProblemData, routes: list[pyvrp.Route]) -> list[pyvrp.Route]:
+    """A feasible plan from PyVRP's best infeasible one: stops that break a route are left
+    unserved (and reported with their ids) instead of a plan that breaks its windows."""
+    out = []
+    for route in routes:
+        fixed = route if route.is_feasible() else _trimmed(data, route)
+        if fixed is not None:
+            out.append(fixed)
+    return out
+
+
 def _cost_scale(problem: Problem) -> int:
     """Largest unit cost of the fleet (1 for VRPLIB, ~1000 for tables in micro-currency)."""
     units = [max(v.unit_distance_cost, v.unit_duration_cost, 1) for v in problem.vehicles]
@@ -275,7 +305,8 @@ def solve_problem(
     best = result.best
     if not best.is_feasible() and init is not None and init.is_feasible():
         best = init
-    routes = [_route(problem, layout, r) for r in best.routes()]
+    pv_routes = best.routes() if best.is_feasible() else _repair(data, best.routes())
+    routes = [_route(problem, layout, r) for r in pv_routes]
     served = {i for r in routes for i in r.orders()}
     unserved = [int(o) for o in problem.origin if int(o) not in served]
     return SolveOutcome(routes, unserved, bool(best.is_feasible()), int(result.num_iterations))

@@ -9,6 +9,7 @@ stopped and the run fails with a clear message instead of hanging.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -78,7 +79,9 @@ class LocalRunner:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+        return ProcessPoolExecutor(
+            max_workers=self._workers, mp_context=context, initializer=_ignore_interrupts
+        )
 
     def _hard_end(self, tasks: list[SolveTask]) -> float:
         """Wall-clock time by which every task must have ended, grace included."""
@@ -91,7 +94,11 @@ class LocalRunner:
         """Solve ``tasks`` in parallel; order of results follows ``tasks``."""
         futures = [self._pool.submit(self.task_fn, task) for task in tasks]
         timeout = max(0.0, self._hard_end(tasks) - time.time())
-        done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+        try:
+            done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+        except BaseException:  # Ctrl-C: the workers ignore it, so stop them here, at once
+            self._stop_workers(restart=False)
+            raise
         failed = [exc for f in done if (exc := f.exception()) is not None]
         if pending:
             self._stop_workers()  # a failed batch or a hung solve: nothing may keep running
@@ -108,15 +115,22 @@ class LocalRunner:
             )
         return [f.result() for f in futures]
 
-    def _stop_workers(self) -> None:
+    def _stop_workers(self, *, restart: bool = True) -> None:
         """Kill the worker processes (a hung native solve ignores cancellation) and start a
-        fresh pool, so the runner stays usable."""
+        fresh pool unless interrupted, so the runner stays usable."""
         # ProcessPoolExecutor has no public way to kill busy workers before Python 3.14.
-        for proc in list(getattr(self._pool, "_processes", {}).values()):
+        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
             proc.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = self._new_pool()
+        if restart:
+            self._pool = self._new_pool()
 
     def close(self) -> None:
         """Stop the worker processes."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """Worker start-up: Ctrl-C reaches the whole process group, but only the driver acts on
+    it (it kills the workers), so no worker dies mid-task with a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

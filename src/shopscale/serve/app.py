@@ -14,14 +14,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shopscale.events import MAX_POSTED_ID_LENGTH
+from shopscale.events import MAX_ID_LENGTH
 from shopscale.serve import schemas
 from shopscale.serve.catalogue import text
 from shopscale.serve.metrics import Metrics
 from shopscale.serve.score import code_of
 from shopscale.serve.service import Service
 
-Id = Annotated[str, Path(max_length=MAX_POSTED_ID_LENGTH)]
+Id = Annotated[str, Path(max_length=MAX_ID_LENGTH)]
 QUERY_NAMES = {"n", "exclude", "action"}
 
 
@@ -225,7 +225,7 @@ def _add_writes(app: FastAPI, service: Service) -> None:
         from every list at once."""
         attrs = await _body(request, config.max_body_bytes)
         if not isinstance(attrs, dict) or not all(
-            isinstance(v, str | int | float | bool) and len(text(v)) <= MAX_POSTED_ID_LENGTH
+            isinstance(v, str | int | float | bool) and len(text(v)) <= MAX_ID_LENGTH
             for v in attrs.values()
         ):
             raise HTTPException(422, "the body must be a JSON object of short scalar values")

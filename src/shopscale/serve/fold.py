@@ -18,7 +18,7 @@ from pathlib import Path
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.recommend.model import read_state
-from shopscale.recommend.pipeline import MODEL
+from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.update import update
 from shopscale.serve.folder import current_version, new_version
 from shopscale.serve.served import BUNDLE, FOLD_FILE, build_indicators, checkpoint
@@ -68,16 +68,15 @@ def fold_version(root: str, fold_file: str) -> str:
 
     Refuses when the current version is not folded exactly up to where the file starts (a
     version published by someone else meanwhile): no log record is ever folded twice."""
-    current = current_version(Path(root))
     found = FOLD_FILE.search(Path(fold_file).name)
     assert found is not None
-    state = read_state(current / MODEL)
-    if checkpoint(state, found["wal"]) != int(found["start"]):
-        raise ShopscaleError(
-            f"{current}: the published model is not folded up to position {found['start']} "
-            "of the log (another writer published it); reload and fold again"
-        )
-    with new_version(Path(root)) as staging:
+    with new_version(Path(root)) as staging:  # locked: the current version cannot move
+        current = current_version(Path(root))
+        if checkpoint(read_state(current / MODEL), found["wal"]) != int(found["start"]):
+            raise ShopscaleError(
+                f"{current}: the published model is not folded up to position "
+                f"{found['start']} of the log (another writer published it); reload, fold again"
+            )
         summary = update(current, [Path(fold_file)], out=staging, lists=False)
         if summary.rejected:
             raise ShopscaleError(

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 from shopscale.engine.local.engine import LocalEngine
 from shopscale.engine.local.state import adopt
 from shopscale.recommend.model import ModelState, read_state
-from shopscale.recommend.pipeline import MODEL, SIMILAR_ITEMS
+from shopscale.recommend.pipeline import MODEL_DIR as MODEL
+from shopscale.recommend.pipeline import SIMILAR_ITEMS
 from shopscale.recommend.ranking import unprompted_prior
 
 BUNDLE = "serving.npz"

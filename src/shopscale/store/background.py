@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 
 import pyarrow as pa
 
+from shopscale.store.faults import fault_point
+
 _DONE = object()
 
 
@@ -35,7 +37,10 @@ class BackgroundLoad:
         self._thread.start()
 
     def _batches(self, name: str) -> Iterator[pa.RecordBatch]:
-        """What the producer puts for ``name``, until it says done (or failed)."""
+        """What the producer puts for ``name``, until it says done (or failed).
+
+        Fault point ``load:<name>``: once the first batch is in the database (for the
+        fault-injection tests, ``store.faults``)."""
         q = self._queues[name]
         while True:
             item = q.get()
@@ -44,6 +49,7 @@ class BackgroundLoad:
             if isinstance(item, _Failed):
                 raise item.error
             yield item
+            fault_point(f"load:{name}")
 
     def _work(self) -> None:
         from shopscale.store.sql import write_tables

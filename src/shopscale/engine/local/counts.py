@@ -100,7 +100,7 @@ def count_users(
         counts.right_total[ch] = np.bincount(ri, minlength=n_items).astype(np.int64)
         counts.k11[ch] = left_t @ right
         if ch in engaging:  # a primary pair this user also engaged with otherwise
-            engaged |= _contains(ru.astype(np.int64) * n_items + ri, left_key)
+            engaged |= contains(ru.astype(np.int64) * n_items + ri, left_key)
     counts.unprompted += np.bincount(li[~engaged], minlength=n_items)
     # popularity reuses the left side's counts when it is the same selection
     for name, pop in ((ANY, counts.pop_any), (params.primary, counts.pop_primary)):
@@ -111,7 +111,7 @@ def count_users(
     return counts
 
 
-def _contains(
+def contains(
     sorted_keys: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
     """Whether each key occurs in ``sorted_keys`` (ascending): a binary search per key, far

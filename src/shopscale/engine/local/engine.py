@@ -4,6 +4,10 @@ shard of users; NumPy scores pairs; a numba kernel ranks each shard of users.
 Memory is bounded by one shard of users plus the item-item result, not by the input: DuckDB
 spills to disk, and the map and rank stages fetch one shard at a time (always at least two
 shards, so an order-dependent reduce fails here and not first on a cluster).
+
+After ``map`` the engine holds a model's whole state (``recommend.model``): ``write_model``
+stores it, and ``load_model`` + ``read`` + ``fold`` bring a stored model, updated with new
+events, back to that same point, so the unchanged ``reduce`` and ``rank`` finish an update.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from shopscale.engine.local.reduce import (
     vote_matrix,
 )
 from shopscale.engine.local.spill import new_spill_dir, sweep_stale
-from shopscale.engine.local.state import adopt, batch_state
+from shopscale.engine.local.state import adopt, write_batch_model
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
@@ -366,20 +370,21 @@ class LocalEngine:
             return
         assert self._read is not None and self._read_from is not None
         paths, events = self._read_from
-        write_state(folder, batch_state(self, params, events, paths, self._read))
+        write_batch_model(self, folder, params, events, paths, self._read)
 
     def load_model(self, folder: Path) -> ModelState:
         """Load a stored model that ``read`` and ``fold`` continue."""
         self.model = read_state(folder)
         return self.model
 
-    def fold(self, files: list[dict[str, object]]) -> CatalogSizes:
+    def fold(self, files: list[dict[str, object]], *, lists: bool = True) -> CatalogSizes:
         """Fold the events read into the loaded model (``files``: their names and hashes),
-        then stand where ``map`` leaves a batch run: ``reduce`` and ``rank`` follow."""
+        then stand where ``map`` leaves a batch run: ``reduce`` and (only with ``lists``)
+        ``rank`` follow."""
         assert self.model is not None and self._read is not None
         self.model = fold_events(self.con, self.model, positions=self._read.positions, files=files)
         self.con.execute("DROP TABLE events")
-        adopt(self, self.model.in_string_order())
+        adopt(self, self.model.in_string_order(histories=lists), histories=lists)
         m = self.model
         return CatalogSizes(len(m.users), len(m.items), tuple(m.actions), m.history.u.size)
 

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from shopscale.engine.local.counts import Shard, channels_for, count_users
+from shopscale.engine.local.counts import Shard, channels_for, contains, count_users
 from shopscale.ids import append_ids, string_order
 from shopscale.recommend.model import Counts, History, ModelState
 from shopscale.recommend.params import RecommendParams
@@ -34,7 +34,7 @@ def fold_events(
     params = state.params
     channels = channels_for(params, actions)
     n_items = len(items)
-    touched = np.unique(rows.u)
+    touched = sorted_unique(rows.u)
     flag = np.zeros(len(users), dtype=bool)
     flag[touched] = True
     in_touched = flag[old.u]
@@ -102,7 +102,7 @@ def excluded_keys(h: History, params: RecommendParams, actions: list[str], n_ite
         mask = h.a == actions.index(params.primary)
     else:
         mask = np.zeros(h.u.size, dtype=bool)
-    return np.unique(h.u[mask].astype(np.int64) * n_items + h.i[mask])
+    return sorted_unique(h.u[mask].astype(np.int64) * n_items + h.i[mask])
 
 
 def _fold_exclusions(
@@ -119,17 +119,28 @@ def _fold_exclusions(
     params = state.params
     eu, ei = state.excluded
     old_keys = eu.astype(np.int64) * n_items + ei
-    mine = np.isin(eu, touched)
-    ever = np.union1d(
-        old_keys[mine],
-        np.union1d(
-            excluded_keys(before, params, actions, n_items),
-            excluded_keys(rows, params, actions, n_items),
-        ),
+    flag = np.zeros(state.n_users + 1, dtype=bool)
+    flag[touched[touched < state.n_users]] = True
+    mine = flag[eu]
+    ever = sorted_unique(
+        np.concatenate(
+            [
+                old_keys[mine],
+                excluded_keys(before, params, actions, n_items),
+                excluded_keys(rows, params, actions, n_items),
+            ]
+        )
     )
-    extra = np.setdiff1d(ever, excluded_keys(after, params, actions, n_items))
-    keys = np.union1d(old_keys[~mine], extra)
+    extra = ever[~contains(excluded_keys(after, params, actions, n_items), ever)]
+    keys = sorted_unique(np.concatenate([old_keys[~mine], extra]))
     return (keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32)
+
+
+def sorted_unique(x: npt.NDArray) -> npt.NDArray:
+    """The distinct values, ascending (a sort: NumPy's hashing ``unique`` is far slower on
+    wide int64 keys)."""
+    s = np.sort(x)
+    return s[np.r_[s.size > 0, s[1:] != s[:-1]][: s.size]]
 
 
 def _count(

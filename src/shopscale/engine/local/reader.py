@@ -1,22 +1,45 @@
 """Read and validate events into a DuckDB table, counting and keeping every rejected row.
 
-Each file is parsed by DuckDB (parallel, spilling to disk). Rows DuckDB cannot split into the
-expected columns come back from its rejects table with their line; rows that split but fail our
-rules (empty id, unknown action, unparsable timestamp) are found in SQL, and their lines are
-recovered by one sequential pass over that file only when there are any.
+Each file is parsed by DuckDB (``scans``: parallel, spilling to disk) and checked in SQL
+(``checks``). A clean file is read once. When rows break a rule, one light pass over the file
+(``records.locate``) gives their lines and original text, after checking it sees the records
+DuckDB saw. When DuckDB cannot split a line (or that check fails), the file is read again by
+the exact reader (``records``), which sees the records a plain CSV or JSON Lines reader sees,
+and its rows go through the same checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from shopscale.engine.local.checks import checked_sql
+from shopscale.engine.local.records import (
+    NOT_UTF8,
+    Record,
+    Unplaced,
+    locate,
+    read_records,
+    texts,
+    undecodable,
+)
+from shopscale.engine.local.scans import (
+    NO_KINDS,
+    first_line,
+    scan_csv,
+    scan_jsonl,
+    scan_parquet,
+    select_jsonl,
+)
 from shopscale.errors import InputError
-from shopscale.events import EventsParams, Source, record_lines, sniff
+from shopscale.events import EventsParams, Source, sniff
 from shopscale.log import get_logger
 
 log = get_logger("engine.local.reader")
@@ -54,107 +77,142 @@ class ReadReport:
         )
 
 
-def _sql_str(value: str) -> str:
-    """Quote a string literal for DuckDB SQL."""
-    return "'" + value.replace("'", "''") + "'"
+BATCH_ROWS = 65_536
+"""Records the exact reader hands to DuckDB at a time."""
+_FIELDS = ("user_id", "action", "item_id", "timestamp")
+_WRONG_UNIT = re.compile(r"timestamp ('.*') looks like (\w+), not seconds")
 
 
-def _scan_csv(source: Source, params: EventsParams, tag: str) -> str:
-    """A read_csv() call with every column as text, keeping structural errors in a table."""
-    cols = ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in source.columns)
-    ts = "timestamp" if "timestamp" in source.columns else "NULL"
-    return (
-        f"SELECT user_id, action, item_id, {ts} AS ts_raw, NULL::VARCHAR AS bad, "
-        "NULL::VARCHAR AS raw_line "
-        f"FROM read_csv({_sql_str(str(source.path))}, columns={{{cols}}}, "
-        f"header={str(source.header).lower()}, delim={_sql_str(source.delimiter)}, "
-        f"quote='\"', escape='\"', store_rejects=true, rejects_table='rej_{tag}', "
-        f"rejects_scan='scan_{tag}', auto_detect=false, strict_mode=true)"
-    )
+def _batches(records: Iterable[Record], source: Source) -> Iterator[pa.Table]:
+    """Records as Arrow tables of text columns, ``BATCH_ROWS`` at a time."""
+    index = {name: n for n, name in enumerate(source.columns)}
+    places = [index.get(name) if source.format == "csv" else None for name in _FIELDS]
+    it = iter(records)
+    while batch := list(islice(it, BATCH_ROWS)):
+        try:
+            yield _table(batch, places)
+        except UnicodeEncodeError:  # bytes that were not UTF-8: those records are rejected
+            fixed = [r._replace(fields=[], bad=NOT_UTF8) if undecodable(r) else r for r in batch]
+            yield _table(fixed, places)
 
 
-def _scan_jsonl(source: Source, params: EventsParams, tag: str) -> str:
-    """Each line as text, then JSON fields pulled out; invalid JSON becomes a reject reason."""
-    names = {
-        "user_id": params.user_column,
-        "action": params.action_column,
-        "item_id": params.item_column,
-        "ts_raw": params.timestamp_column,
+def _table(batch: list[Record], places: list[int | None]) -> pa.Table:
+    """One batch of records as an Arrow table with the columns of ``exact``."""
+    cols: dict[str, list[object]] = {
+        "line": [r.line for r in batch],
+        "last": [r.last for r in batch],
+        "raw_line": [r.text for r in batch],
+        "bad": [r.bad for r in batch],
     }
-    fields = ", ".join(
-        f"CASE WHEN json_valid(line) THEN json_extract_string(line, {_sql_str('$.' + src)}) END"
-        f" AS {dst}"
-        for dst, src in names.items()
-    )
-    return (
-        f"SELECT {fields}, CASE WHEN NOT json_valid(line) THEN 'invalid JSON' "
-        "WHEN json_type(line) <> 'OBJECT' THEN 'JSON line is not an object' END AS bad, "
-        "line AS raw_line "
-        f"FROM read_csv({_sql_str(str(source.path))}, columns={{'line': 'VARCHAR'}}, "
-        "header=false, delim='\\x01', quote='', escape='', auto_detect=false, "
-        f"store_rejects=true, rejects_table='rej_{tag}', rejects_scan='scan_{tag}') "
-        "WHERE line IS NOT NULL AND trim(line) <> ''"
-    )
+    for name, k in zip(("user_id", "action", "item_id", "ts_raw"), places, strict=True):
+        cols[name] = (
+            [None] * len(batch) if k is None else [None if r.bad else r.fields[k] for r in batch]
+        )
+    return pa.table(cols)
 
 
-def _scan_parquet(source: Source, params: EventsParams, con: duckdb.DuckDBPyConnection) -> str:
-    """A read_parquet() call with our columns cast to text (missing columns are an error)."""
-    path = _sql_str(str(source.path))
+def _load_exact(con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams) -> None:
+    """Fill ``raw`` from the exact reader (every record, with its line and original text)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE exact (line BIGINT, last BIGINT, raw_line VARCHAR, "
+        "bad VARCHAR, user_id VARCHAR, action VARCHAR, item_id VARCHAR, ts_raw VARCHAR)"
+    )
+    for batch in _batches(read_records(source), source):
+        con.register("exact_batch", batch)
+        con.execute("INSERT INTO exact BY NAME SELECT * FROM exact_batch")
+        con.unregister("exact_batch")
+    if source.format == "jsonl":
+        select = select_jsonl("exact", params)
+    else:
+        select = f"SELECT *, {NO_KINDS} FROM exact"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {select}")
+    con.execute("DROP TABLE exact")
+
+
+def _scan_fast(
+    con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams, tag: str
+) -> set[int] | None:
+    """Parse with DuckDB into ``raw``; return the lines it could not split into the file's
+    columns (CSV), or None when it failed or JSON Lines had such lines."""
+    if source.format == "parquet":
+        scan = scan_parquet(source, params, con)
+    elif source.format == "csv":
+        scan = scan_csv(source, tag)
+    else:
+        scan = scan_jsonl(source, params, tag)
     try:
-        have = {
-            r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()
-        }
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {scan}")
+        if source.format == "parquet":
+            return set()
+        lines = {int(r[0]) for r in con.execute(f"SELECT DISTINCT line FROM rej_{tag}").fetchall()}
+        return lines if source.format == "csv" or not lines else None
     except duckdb.Error as exc:
-        raise InputError(source.path, f"cannot read Parquet: {exc}") from None
-    need = [params.user_column, params.action_column, params.item_column]
-    missing = [c for c in need if c not in have]
-    if missing:
-        raise InputError(source.path, f"missing column(s) {', '.join(missing)}")
-    ts = (
-        f'CAST("{params.timestamp_column}" AS VARCHAR)'
-        if params.timestamp_column in have
-        else "NULL"
-    )
-    return (
-        f'SELECT CAST("{params.user_column}" AS VARCHAR) AS user_id, '
-        f'CAST("{params.action_column}" AS VARCHAR) AS action, '
-        f'CAST("{params.item_column}" AS VARCHAR) AS item_id, {ts} AS ts_raw, '
-        f"NULL::VARCHAR AS bad, NULL::VARCHAR AS raw_line FROM read_parquet({path})"
-    )
+        if source.format == "parquet":
+            raise InputError(source.path, f"cannot read Parquet: {first_line(exc)}") from None
+        return None
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS rej_{tag}; DROP TABLE IF EXISTS scan_{tag}")
 
 
-def _reason_sql(params: EventsParams, has_ts: bool) -> str:
-    """SQL CASE naming the first rule a parsed row breaks, or NULL when it is valid."""
-    checks = [
-        "WHEN bad IS NOT NULL THEN bad",
-        "WHEN user_id IS NULL OR user_id = '' THEN 'empty user_id'",
-        "WHEN item_id IS NULL OR item_id = '' THEN 'empty item_id'",
-        "WHEN action IS NULL OR action = '' THEN 'empty action'",
+def _load_fast(
+    con: duckdb.DuckDBPyConnection, source: Source, checked: str, structural: set[int]
+) -> list[tuple[int, str, str]] | None:
+    """Append ``raw``'s valid rows; return every reject with its line (``structural`` lines
+    included), or None (nothing appended) when the records are not what DuckDB saw."""
+    con.execute("BEGIN TRANSACTION")
+    rejects: list[tuple[int, str, str]] | None = None
+    try:
+        inserted = _insert_valid(con, checked)
+        if inserted == _count(con) and not structural:
+            rejects = []
+        elif source.format == "parquet":
+            rejects = _rejects(con, checked, source)
+        else:
+            unplaced = _unplaced_rejects(con, checked) if inserted < _count(con) else []
+            rejects = locate(source, _count(con), unplaced, structural)
+    finally:
+        con.execute("ROLLBACK" if rejects is None else "COMMIT")
+    return rejects
+
+
+def _count(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows in ``raw``."""
+    return int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
+
+
+def _rejects(
+    con: duckdb.DuckDBPyConnection, checked: str, source: Source
+) -> list[tuple[int, str, str]]:
+    """(line, reason, original row) of the rows of ``raw`` that break a rule, in file order;
+    CSV rows from the exact reader have their text read back from the file."""
+    rows = con.execute(
+        f"SELECT line, last, reason, raw_line FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
+    ).fetchall()
+    spans = {
+        n: (int(line), int(last)) for n, (line, last, _, text) in enumerate(rows) if text is None
+    }
+    found = texts(source, spans) if spans else {}
+    return [
+        (int(line), str(reason), str(found.get(int(line), "") if text is None else text))
+        for line, _, reason, text in rows
     ]
-    if params.actions:
-        allowed = ", ".join(_sql_str(a) for a in params.actions)
-        checks.append(f"WHEN action NOT IN ({allowed}) THEN 'unknown action ''' || action || ''''")
-    if has_ts:
-        checks.append("WHEN ts_raw IS NULL OR trim(ts_raw) = '' THEN 'empty timestamp'")
-        checks.append("WHEN t IS NULL THEN 'unparsable timestamp ''' || ts_raw || ''''")
-    return "CASE " + " ".join(checks) + " END"
 
 
-def _rename_sql(params: EventsParams) -> str:
-    """SQL expression mapping raw action names to canonical ones."""
-    if not params.rename_actions:
-        return "trim(action)"
-    whens = " ".join(
-        f"WHEN {_sql_str(k)} THEN {_sql_str(v)}" for k, v in params.rename_actions.items()
-    )
-    return f"CASE trim(action) {whens} ELSE trim(action) END"
+def _unplaced_rejects(con: duckdb.DuckDBPyConnection, checked: str) -> list[Unplaced]:
+    """Rejected rows of a DuckDB scan: ordinal, reason, and the fields DuckDB split."""
+    rows = con.execute(
+        "SELECT ord, reason, [user_id_src, action_src, item_id_src, ts_raw, raw_line] "
+        f"FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
+    ).fetchall()
+    return [Unplaced(int(o), str(r), tuple(v)) for o, r, v in rows]
 
 
-TS_SQL = (
-    "coalesce(TRY_CAST(trim(ts_raw) AS BIGINT), "
-    "TRY_CAST(floor(TRY_CAST(trim(ts_raw) AS DOUBLE)) AS BIGINT), "
-    "TRY_CAST(epoch(TRY_CAST(trim(ts_raw) AS TIMESTAMPTZ)) AS BIGINT))"
-)
+def _insert_valid(con: duckdb.DuckDBPyConnection, checked: str) -> int:
+    """Append the rows that break no rule to ``events``; return how many."""
+    result = con.execute(
+        f"INSERT INTO events SELECT user_id, action, item_id, t FROM {checked} WHERE reason IS NULL"
+    ).fetchall()
+    return int(result[0][0])
 
 
 def create_events_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -172,86 +230,58 @@ def load_file(
     *,
     tag: str,
     seq_offset: int,
+    bounds: tuple[int, int],
     report: ReadReport,
 ) -> int:
-    """Append one file's valid rows to ``events``; record its rejects; return rows parsed."""
-    if source.format == "csv":
-        scan = _scan_csv(source, params, tag)
-    elif source.format == "jsonl":
-        scan = _scan_jsonl(source, params, tag)
-    else:
-        scan = _scan_parquet(source, params, con)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {scan}")
-    except duckdb.Error as exc:
-        raise InputError(source.path, f"cannot read: {str(exc).splitlines()[0]}") from None
-    has_ts = source.has_timestamp
-    t_expr = TS_SQL if has_ts else f"(rowid + {seq_offset})"
-    checked = (
-        f"(SELECT *, {_reason_sql(params, has_ts)} AS reason FROM (SELECT rowid AS ord, "
-        f"trim(user_id) AS user_id, {_rename_sql(params)} AS action, trim(item_id) AS item_id, "
-        f"ts_raw, {t_expr} AS t, bad, raw_line FROM raw))"
-    )
-    before = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-    con.execute(
-        f"INSERT INTO events SELECT user_id, action, item_id, t FROM {checked} WHERE reason IS NULL"
-    )
-    parsed = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
-    inserted = con.execute("SELECT count(*) FROM events").fetchall()[0][0] - before
-    bad_rows = []
-    if inserted < parsed:  # only then look for the rows that broke a rule
-        bad_rows = con.execute(
-            "SELECT ord, reason, "
-            "coalesce(raw_line, concat_ws(',', user_id, action, item_id, ts_raw)) "
-            f"FROM {checked} WHERE reason IS NOT NULL ORDER BY ord"
-        ).fetchall()
-    structural = _structural_rejects(con, source, tag)
-    _record(report, source, parsed, bad_rows, structural)
+    """Append one file's valid rows to ``events``; record its rejects; return records read."""
+    checked = checked_sql(params, source.has_timestamp, bounds, seq_offset)
+    structural = _scan_fast(con, source, params, tag)
+    bad_rows = None if structural is None else _load_fast(con, source, checked, structural)
+    if structural is None or bad_rows is None:
+        structural = set()
+        _load_exact(con, source, params)
+        inserted = _insert_valid(con, checked)
+        bad_rows = [] if inserted == _count(con) else _rejects(con, checked, source)
+    parsed = _count(con) + len(structural)
     con.execute("DROP TABLE raw")
-    return int(parsed)
+    if parsed == 0:
+        raise InputError(
+            source.path, "no rows after the header" if source.header else "file has no rows"
+        )
+    _refuse_wrong_unit(source, parsed, bad_rows)
+    _record(report, source, parsed, bad_rows)
+    return parsed
 
 
-def _structural_rejects(
-    con: duckdb.DuckDBPyConnection, source: Source, tag: str
-) -> list[tuple[int, str, str]]:
-    """Lines DuckDB could not split into columns (one entry per line)."""
-    if source.format == "parquet":
-        return []
-    rows = con.execute(
-        f"SELECT line, first(error_message ORDER BY column_idx), first(csv_line) "
-        f"FROM rej_{tag} GROUP BY line ORDER BY line"
-    ).fetchall()
-    con.execute(f"DROP TABLE rej_{tag}; DROP TABLE scan_{tag}")
-    return [
-        (int(line), str(msg).split("\n")[0], str(text or "").strip("\r\n"))
-        for line, msg, text in rows
-    ]
+def _refuse_wrong_unit(
+    source: Source, parsed: int, bad_rows: Sequence[tuple[int, str, str]]
+) -> None:
+    """A file whose every row has its time in one wrong unit is one error, not n rejects."""
+    if len(bad_rows) < parsed:
+        return
+    found = [_WRONG_UNIT.fullmatch(reason) for _, reason, _ in bad_rows]
+    units = {m.group(2) if m else None for m in found}
+    if len(units) == 1 and found[0] is not None:
+        unit, value = found[0].group(2), found[0].group(1)
+        raise InputError(
+            source.path,
+            f"every timestamp looks like {unit}, not seconds (here {value}); "
+            "give epoch seconds or ISO-8601",
+            bad_rows[0][0],
+        )
 
 
 def _record(
-    report: ReadReport,
-    source: Source,
-    parsed: int,
-    bad_rows: Sequence[tuple[int, str, str]],
-    structural: Sequence[tuple[int, str, str]],
+    report: ReadReport, source: Source, read: int, bad_rows: Sequence[tuple[int, str, str]]
 ) -> None:
     """Add one file's counts and rejects (with line numbers) to the report."""
     name = str(source.path)
-    skip = {line for line, _, _ in structural}
-    if source.format == "parquet":
-        lines = {ord_: ord_ + 1 for ord_, _, _ in bad_rows}
-    else:
-        lines = record_lines(source, [o for o, _, _ in bad_rows], skip)
-    for line, msg, text in structural:
-        report.rejects.append((name, line, msg, text))
-    for ord_, reason, text in bad_rows:
-        report.rejects.append((name, lines.get(ord_, -1), reason, text))
-    read = parsed + len(structural)
-    rejected = len(structural) + len(bad_rows)
+    for line, reason, text in bad_rows:
+        report.rejects.append((name, int(line), str(reason), str(text or "")))
     report.rows_read += read
-    report.rejected += rejected
-    report.accepted += read - rejected
-    report.files.append({"file": name, "rows_read": read, "rejected": rejected})
+    report.rejected += len(bad_rows)
+    report.accepted += read - len(bad_rows)
+    report.files.append({"file": name, "rows_read": read, "rejected": len(bad_rows)})
 
 
 def read_events(
@@ -262,16 +292,25 @@ def read_events(
     seq_start: int = 0,
 ) -> ReadReport:
     """Read every file into the ``events`` table; rows read = accepted + rejected. Untimed
-    rows get file-order times from ``seq_start`` on (a model update continues its log)."""
+    rows get file-order times from ``seq_start`` on (a model update continues its log).
+
+    Timestamps are checked against ``params.time_bounds`` as of now; files a folder held but
+    whose type is unknown (``InputFiles.skipped``) are listed in the report with why.
+    """
     con.execute("SET TimeZone = 'UTC'")
     create_events_table(con)
     report = ReadReport()
+    bounds = params.time_bounds(time.time())
     seq = seq_start
     for n, path in enumerate(paths):
         source = sniff(path, params)
         log.debug("reading %s as %s", path, source)
         report.timed = report.timed and source.has_timestamp
-        seq += load_file(con, source, params, tag=str(n), seq_offset=seq, report=report)
+        seq += load_file(
+            con, source, params, tag=str(n), seq_offset=seq, bounds=bounds, report=report
+        )
+    for path, why in getattr(paths, "skipped", ()):
+        report.files.append({"file": str(path), "rows_read": 0, "rejected": 0, "skipped": why})
     report.rejects.sort(key=lambda r: (r[0], r[1]))
     report.positions = seq
     return report

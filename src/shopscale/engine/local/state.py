@@ -10,42 +10,58 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from shopscale.engine.local.fold import excluded_keys
+from shopscale.engine.local.fold import excluded_keys, sorted_unique
 from shopscale.engine.local.reader import ReadReport
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
-from shopscale.recommend.model import Counts, History, ModelState, file_sha256
+from shopscale.recommend.model import (
+    EXCLUDED,
+    HISTORY,
+    Counts,
+    History,
+    ModelState,
+    file_sha256,
+    write_state,
+)
 from shopscale.recommend.params import RecommendParams
+from shopscale.store.files import atomic_path
 
 if TYPE_CHECKING:
     from shopscale.engine.local.engine import LocalEngine
 
 
-def batch_state(
+def write_batch_model(
     engine: LocalEngine,
+    folder: Path,
     params: RecommendParams,
     events: EventsParams,
     paths: list[Path],
     report: ReadReport,
-) -> ModelState:
-    """The state of a batch run after ``map``: its string-order codes are append-only codes
-    of a model that has not been updated yet."""
-    tbl = engine.con.sql("SELECT u, a, i, t FROM inter ORDER BY u, a, i").to_arrow_table()
-    history = History(*(tbl.column(n).to_numpy() for n in ("u", "a", "i", "t")))
-    n_items = len(engine.items)
-    extra = np.zeros(0, dtype=np.int64)
+) -> None:
+    """Write the state of a batch run after ``map`` (its string-order codes are the
+    append-only codes of a model not updated yet). DuckDB streams the histories and the
+    extra exclusions to Parquet, so they never sit in Python memory."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _copy(engine, "SELECT u, a, i, t FROM inter ORDER BY u, a, i", folder / HISTORY)
     if engine.full_exclusions:  # excluded items downsampling dropped from the history
-        ex = engine.con.sql("SELECT u, i FROM excluded ORDER BY u, i").to_arrow_table()
-        keys = ex.column("u").to_numpy().astype(np.int64) * n_items + ex.column("i").to_numpy()
-        extra = np.setdiff1d(keys, excluded_keys(history, params, engine.actions, n_items))
+        code = engine.actions.index(params.primary) if params.primary in engine.actions else -1
+        kept = "" if params.exclude == "any" else f"WHERE a = {int(code)}"
+        query = (
+            "SELECT u, i FROM (SELECT u, i FROM excluded EXCEPT "
+            f"SELECT u, i FROM inter {kept}) ORDER BY u, i"
+        )
+        _copy(engine, query, folder / EXCLUDED)
+    else:
+        _copy(engine, "SELECT 0::INTEGER AS u, 0::INTEGER AS i LIMIT 0", folder / EXCLUDED)
     t = engine.totals
-    return ModelState(
+    empty = np.zeros(0, dtype=np.int32)
+    state = ModelState(
         users=engine.users.ids,
         items=engine.items.ids,
         actions=list(engine.actions),
         channels=list(engine.channels),
-        history=history,
-        excluded=((extra // n_items).astype(np.int32), (extra % n_items).astype(np.int32)),
+        history=History(empty, empty.astype(np.int8), empty, empty.astype(np.int64)),
+        excluded=(empty, empty),
         counts=Counts(
             dict(t.k11), t.left_total, dict(t.right_total), t.pop_any, t.pop_primary, t.unprompted
         ),
@@ -56,11 +72,20 @@ def batch_state(
         events=events,
         files=[{"file": str(p), "sha256": file_sha256(p)} for p in paths],
     )
+    write_state(folder, state, histories=False)
 
 
-def adopt(engine: LocalEngine, state: ModelState) -> None:
+def _copy(engine: LocalEngine, query: str, path: Path) -> None:
+    """Stream a query's rows into one Parquet file, atomically."""
+    with atomic_path(path) as tmp:
+        target = str(tmp).replace("'", "''")
+        engine.con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+
+
+def adopt(engine: LocalEngine, state: ModelState, *, histories: bool = True) -> None:
     """Make a string-ordered state the engine's own, as if ``encode`` and ``map`` had run:
-    ids, counts, ``t_ref``, and the ``inter`` and ``excluded`` tables ``rank`` reads."""
+    ids, counts, ``t_ref``, and (with ``histories``) the ``inter`` and ``excluded`` tables
+    ``rank`` reads."""
     engine.users = IdMap(state.users)
     engine.items = IdMap(state.items)
     engine.actions = list(state.actions)
@@ -70,6 +95,12 @@ def adopt(engine: LocalEngine, state: ModelState) -> None:
         dict(c.k11), c.left_total, dict(c.right_total), c.pop_any, c.pop_primary, c.unprompted
     )
     engine.t_ref = state.t_ref
+    if histories:
+        _history_tables(engine, state)
+
+
+def _history_tables(engine: LocalEngine, state: ModelState) -> None:
+    """The ``inter`` and ``excluded`` tables ``rank`` reads, from a string-ordered state."""
     h = state.history
     con = engine.con
     con.register("adopt_inter", pa.table({"u": h.u, "a": h.a, "i": h.i, "t": h.t}))
@@ -77,7 +108,9 @@ def adopt(engine: LocalEngine, state: ModelState) -> None:
     con.unregister("adopt_inter")
     n_items = len(state.items)
     extra = state.excluded[0].astype(np.int64) * n_items + state.excluded[1]
-    keys = np.union1d(excluded_keys(h, state.params, state.actions, n_items), extra)
+    keys = sorted_unique(
+        np.concatenate([excluded_keys(h, state.params, state.actions, n_items), extra])
+    )
     ex = {"u": (keys // n_items).astype(np.int32), "i": (keys % n_items).astype(np.int32)}
     con.register("adopt_excluded", pa.table(ex))
     con.execute("CREATE OR REPLACE TABLE excluded AS SELECT * FROM adopt_excluded ORDER BY u, i")

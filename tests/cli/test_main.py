@@ -1,0 +1,46 @@
+"""The ``shopscale`` entry point: how a Ctrl-C ends a command, whoever catches it first."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.store.results import shopscale_env
+
+# A command that runs a DuckDB query for ever; DuckDB answers Ctrl-C with RuntimeError.
+SPIN = """
+import duckdb
+from shopscale.cli import main
+
+@main.app.command("spin")
+def spin() -> None:
+    con = duckdb.connect()
+    print("ready", flush=True)
+    con.execute("SELECT count(*) FROM range(10000000000000) t(x) WHERE x % 7 = 3").fetchall()
+
+main.main()
+"""
+
+
+def test_ctrl_c_inside_a_duckdb_query_exits_130(tmp_path: Path) -> None:
+    """A Ctrl-C that DuckDB turns into RuntimeError('Query interrupted') still ends the
+    command with exit 130 and "interrupted", not as an unexpected error (or exit 0)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SPIN, "spin"],
+        env=shopscale_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)  # let the query start (a signal before it is the KeyboardInterrupt path)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a command that ignored the Ctrl-C must not outlive the test
+    assert proc.returncode == 130, err
+    assert err.strip() == "interrupted"
