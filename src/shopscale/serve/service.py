@@ -22,7 +22,7 @@ import numpy as np
 from shopscale.events import PostedEvent, check_event
 from shopscale.log import get_logger
 from shopscale.serve.catalogue import Catalogue
-from shopscale.serve.fold import die_with_parent, fold_version, write_fold_file
+from shopscale.serve.fold import fold_version, fold_worker_init, write_fold_file
 from shopscale.serve.folder import current_version
 from shopscale.serve.metrics import Metrics
 from shopscale.serve.overlay import Overlay
@@ -144,14 +144,15 @@ class Service:
         """Fold every acknowledged event into a new published version and swap to it;
         the number of events folded (0: nothing to fold)."""
         async with self._fold_lock:
-            start = self.served.checkpoint
-            upto = self.wal.roll()
-            records = list(self.wal.read(start, upto))
+            # every disk wait (fsync, the log's lock) runs off the event loop thread
+            start, began = self.served.checkpoint, time.perf_counter()
+            upto = await asyncio.to_thread(self.wal.roll)
+            records = await asyncio.to_thread(lambda: list(self.wal.read(start, upto)))
             n = sum(len(r.events) for r in records)
             if not records:
                 return 0
-            began = time.perf_counter()
-            path = write_fold_file(
+            path = await asyncio.to_thread(
+                write_fold_file,
                 self.config.wal,
                 self.wal.wal_id,
                 records,
@@ -164,7 +165,7 @@ class Service:
             )
             served = await asyncio.to_thread(load_served, Path(version), self.wal.wal_id)
             self._swap(served)
-            path.unlink(missing_ok=True)
+            await asyncio.to_thread(self._forget, path)
             self.folds += 1
             self.metrics.folds.inc()
             self.metrics.folded.inc(n)
@@ -175,7 +176,7 @@ class Service:
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=fold_worker_init
             )
         return self._pool
 
@@ -199,13 +200,19 @@ class Service:
         if version != self.served.version:
             served = await asyncio.to_thread(load_served, version, self.wal.wal_id)
             self._swap(served)
+            await asyncio.to_thread(self._forget, None)
+
+    def _forget(self, fold_file: Path | None) -> None:
+        """Delete what the served model holds for good: folded log segments, the fold file."""
+        self.wal.drop_before(self.served.checkpoint)
+        if fold_file is not None:
+            fold_file.unlink(missing_ok=True)
 
     def _swap(self, served: Served) -> None:
         """Serve ``served`` from now on (one reference assignment on the loop thread)."""
         self.catalogue.bind(served.items)
         self.served = served
         self.overlay.prune(served.checkpoint)
-        self.wal.drop_before(served.checkpoint)
         self.metrics.unfolded.set(self.overlay.size)
 
     def start(self) -> None:
