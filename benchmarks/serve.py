@@ -229,24 +229,28 @@ def main() -> None:
         server = start_server(model, port, args.fold_every, Path(tmp) / "serve.log")
         url = f"http://127.0.0.1:{port}"
         try:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--client",
-                    url,
-                    "--client-ids",
-                    str(ids),
-                    "--rate",
-                    str(args.rate),
-                    "--duration",
-                    str(args.duration),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            report = json.loads(out.stdout.strip().splitlines()[-1])
+            try:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--client",
+                        url,
+                        "--client-ids",
+                        str(ids),
+                        "--rate",
+                        str(args.rate),
+                        "--duration",
+                        str(args.duration),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=args.duration + 240,
+                )
+                report = json.loads(out.stdout.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                report = {"error": f"the client did not finish within {args.duration + 240:.0f} s"}
             metrics = httpx.get(f"{url}/metrics", timeout=30).text
         finally:
             server.send_signal(signal.SIGTERM)

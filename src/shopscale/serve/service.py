@@ -216,7 +216,9 @@ class Service:
         self.metrics.unfolded.set(self.overlay.size)
 
     def start(self) -> None:
-        """Start background folds (when ``fold_every_s`` > 0)."""
+        """Start the fold worker (its process start blocks the caller, so it happens before
+        the first request, not in the middle of serving) and background folds."""
+        self._workers().submit(int).result()
         if self.config.fold_every_s > 0:
             self._task = asyncio.get_running_loop().create_task(self._fold_forever())
 
