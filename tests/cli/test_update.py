@@ -92,7 +92,8 @@ def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
 
 def test_update_over_reject_budget_keeps_result_and_rejects(tmp_path: Path) -> None:
     """An update over the reject budget exits 2 with one error line naming the rejects it
-    kept outside the result (which stays as it was), and that file lists the bad rows."""
+    kept outside the result (which stays as it was), and that file lists the bad rows; a
+    later ``--no-lists`` update publishes no lists, and ``show`` says so in one line."""
     _log(
         tmp_path / "a.csv",
         ["u1,viewed,i1,1", "u1,purchased,i1,2", "u2,viewed,i1,3"],
@@ -110,3 +111,11 @@ def test_update_over_reject_budget_keeps_result_and_rejects(tmp_path: Path) -> N
     assert errors[0].endswith("see recs/last-failed/rejects.csv")
     assert kept.read_text().count("b.csv") == 2
     assert _results(tmp_path / "recs") == before
+    # a --no-lists update publishes no lists: show says so in one line, similar still works
+    _log(tmp_path / "c.csv", ["u3,viewed,i1,6", "u3,purchased,i1,7"])
+    assert shopscale(tmp_path, "update", "recs", "c.csv", "--no-lists").returncode == 0
+    assert not (tmp_path / "recs" / "recommendations.parquet").exists()
+    shown = shopscale(tmp_path, "show", "recs", "--user", "u1")
+    errors = [line for line in shown.stderr.splitlines() if line.startswith("error:")]
+    assert shown.returncode == 2 and len(errors) == 1
+    assert errors[0].endswith("this result has no recommendations (written by update --no-lists)")

@@ -45,6 +45,8 @@ def _named_in_summary(version: Path, stem: str) -> Path | None:
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
+        if stem not in doc["outputs"] and "summary" in doc["outputs"]:  # update --no-lists
+            raise InputError(path, f"this result has no {stem} (written by update --no-lists)")
         name = doc["outputs"][stem]
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(path, f"not a shopscale summary ({type(err).__name__}: {err})") from None

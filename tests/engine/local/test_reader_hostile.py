@@ -364,8 +364,10 @@ def test_time_bounds_are_settings(tmp_path: Path) -> None:
     assert report.accepted == 1
     with pytest.raises(ValueError, match="min_time must be an ISO-8601 date"):
         EventsParams(min_time="yesterday")
-    with pytest.raises(ValueError, match="max_future_days must be >= 0"):
+    with pytest.raises(ValueError, match="max_future_days must be a finite number"):
         EventsParams(max_future_days=float("nan"))
+    with pytest.raises(ValueError, match="max_future_days must be >= 0"):
+        EventsParams(max_future_days=-1.0)
 
 
 FIELD = st.sampled_from(["u1", "", "a b", '"', '""', '"a,b"', "x\ny", "viewed", "9", "a\tb", ";"])
