@@ -1,13 +1,15 @@
 """Recommendations, end to end: shopscale vs implicit's CosineRecommender vs plain SciPy.
 
-Generates one synthetic log (cached in ``--data-dir``), then runs each contender as its own
-subprocess, one after the other, from reading the CSV to written top-10 lists. Wall time is
-measured around the child; peak memory is the child's own ``ru_maxrss`` from ``os.wait4``.
-Prints a table and writes ``benchmarks/results/recommend-<date>T<time>-<events>.json``.
+For each log shape of ``shopscale generate`` (``--shape``), generates one synthetic log (cached
+in ``--data-dir``), then runs each contender as its own subprocess, one after the other, from
+reading the log to written top-10 lists. Wall time is measured around the child; peak memory is
+the child's own ``ru_maxrss`` from ``os.wait4``; a child whose resident memory passes
+``--rss-limit-gib`` is killed and reported as such. Prints a table per shape and writes
+``benchmarks/results/recommend-<date>T<time>-<events>.json``.
 
-    python benchmarks/recommend.py                      # 10M events, every contender
-    python benchmarks/recommend.py --events 200000      # quick mode, seconds
-    python benchmarks/recommend.py --events 100000 --only implicit,scipy
+    python benchmarks/recommend.py                      # 10M events, every shape and contender
+    python benchmarks/recommend.py --events 200000      # quick mode, seconds per shape
+    python benchmarks/recommend.py --shape longtail --events 100000 --only implicit,scipy
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import datetime as dt
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -29,11 +33,12 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from shopscale.generate import GenerateParams, write_events
+from shopscale.generate import SHAPES, GenerateParams, write_events
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
 CONTENDERS = ("shopscale", "implicit", "scipy")
+RSS_POLL_S = 0.2
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 
@@ -51,51 +56,110 @@ class Run:
     error: str = ""
 
 
-def command(name: str, csv: Path, out: Path, shopscale_args: list[str]) -> list[str]:
+def command(name: str, log: Path, out: Path, shopscale_args: list[str]) -> list[str]:
     """The child process for a contender; shopscale is the CLI next to this Python."""
     if name == "shopscale":
         exe = Path(sys.executable).with_name("shopscale")
-        return [str(exe), "recommend", str(csv), "--out", str(out), *shopscale_args]
+        return [str(exe), "recommend", str(log), "--out", str(out), *shopscale_args]
     script = {"implicit": "implicit_cosine.py", "scipy": "scipy_cooc.py"}[name]
-    return [sys.executable, str(PEERS / script), str(csv), str(out)]
+    return [sys.executable, str(PEERS / script), str(log), str(out)]
 
 
-def measure(cmd: list[str], log_dir: Path) -> tuple[int, float, float, str, str]:
-    """Run ``cmd``; return exit code, wall seconds, peak RSS (MiB), stdout and stderr."""
+@dataclass
+class Measured:
+    """What one child process did: exit code, wall seconds, peak RSS, output, memory kill."""
+
+    code: int
+    wall_s: float
+    peak_rss_mib: float
+    stdout: str
+    stderr: str
+    over_limit: bool = False
+
+
+def measure(cmd: list[str], log_dir: Path, rss_limit_mib: float | None = None) -> Measured:
+    """Run ``cmd``; peak RSS is the child's ``ru_maxrss``; above ``rss_limit_mib`` it is killed."""
     with (log_dir / "stdout").open("w+b") as out, (log_dir / "stderr").open("w+b") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        killed, done = threading.Event(), threading.Event()
+        if rss_limit_mib:
+            args = (proc.pid, os.pidfd_open(proc.pid), rss_limit_mib, killed, done)
+            threading.Thread(target=_guard_rss, args=args, daemon=True).start()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return (
+        return Measured(
             proc.returncode,
             wall,
             usage.ru_maxrss / 1024,
-            out.read().decode(),
-            err.read().decode(),
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            killed.is_set(),
         )
 
 
-def run_contender(name: str, csv: Path, repeat: int, shopscale_args: list[str]) -> Run:
+def _guard_rss(
+    pid: int, pidfd: int, limit_mib: float, killed: threading.Event, done: threading.Event
+) -> None:
+    """Kill the child when its resident memory (``/proc/<pid>/status`` VmRSS) passes the limit.
+
+    The kill goes through a pidfd, so it can never reach another process that reused the pid.
+    """
+    status = Path(f"/proc/{pid}/status")
+    try:
+        while not done.is_set():
+            try:
+                text = status.read_text()
+            except OSError:  # gone (reaped)
+                return
+            rss_kib = next((int(x.split()[1]) for x in text.splitlines() if x[:6] == "VmRSS:"), 0)
+            if rss_kib / 1024 > limit_mib:
+                killed.set()
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                return
+            time.sleep(RSS_POLL_S)
+    except ProcessLookupError:  # exited between the read and the kill
+        return
+    finally:
+        os.close(pidfd)
+
+
+def failure(m: Measured, limit_mib: float | None) -> tuple[str, str]:
+    """Status and reason of a failed child: out of memory (our limit or the OS), or its error."""
+    if m.over_limit and limit_mib:
+        return "out of memory", f"RSS passed the {limit_mib / 1024:.2f} GiB limit (killed)"
+    text = m.stderr + m.stdout
+    if m.code == -9 or "MemoryError" in text or "std::bad_alloc" in text:
+        return "out of memory", f"exit {m.code}: the process ran out of memory"
+    tail = "\n".join((m.stderr or m.stdout).strip().splitlines()[-8:])
+    return "failed", f"exit {m.code}: {tail}"
+
+
+def run_contender(
+    name: str,
+    log: Path,
+    repeat: int,
+    shopscale_args: list[str],
+    rss_limit_mib: float | None = None,
+) -> Run:
     """Run one contender ``repeat`` times in fresh output folders; keep the fastest."""
     run = Run(name)
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
             out = Path(tmp) / "out"
-            code, wall, rss, stdout, stderr = measure(
-                command(name, csv, out, shopscale_args), Path(tmp)
-            )
-            if code != 0:
-                tail = "\n".join((stderr or stdout).strip().splitlines()[-8:])
-                return Run(name, status="failed", error=f"exit {code}: {tail}")
-            if not run.walls_s or wall < min(run.walls_s):
-                run.wall_s, run.rows = round(wall, 3), count_rows(out)
-                run.stages = shopscale_stages(out) if name == "shopscale" else peer_stages(stdout)
-            run.walls_s.append(round(wall, 3))
-            run.peak_rss_mib = round(max(run.peak_rss_mib, rss), 1)
+            m = measure(command(name, log, out, shopscale_args), Path(tmp), rss_limit_mib)
+            if m.code != 0:
+                status, error = failure(m, rss_limit_mib)
+                return Run(name, status=status, peak_rss_mib=round(m.peak_rss_mib, 1), error=error)
+            if not run.walls_s or m.wall_s < min(run.walls_s):
+                run.wall_s, run.rows = round(m.wall_s, 3), count_rows(out)
+                run.stages = shopscale_stages(out) if name == "shopscale" else peer_stages(m.stdout)
+            run.walls_s.append(round(m.wall_s, 3))
+            run.peak_rss_mib = round(max(run.peak_rss_mib, m.peak_rss_mib), 1)
     return run
 
 
@@ -123,15 +187,17 @@ def peer_stages(stdout: str) -> dict[str, float]:
     return {}
 
 
-def ensure_data(args: argparse.Namespace) -> tuple[Path, GenerateParams]:
-    """Generate the log once per size and seed; later runs reuse the cached file."""
-    params = GenerateParams(events=args.events, users=args.users, items=args.items, seed=42)
-    name = f"events-{params.events}-{params.n_users}u-{params.n_items}i-seed{params.seed}.csv"
-    path = args.data_dir / name
+def ensure_data(
+    data_dir: Path, params: GenerateParams, suffix: str = ".csv"
+) -> tuple[Path, GenerateParams]:
+    """Generate the log once per shape, size, seed and format; later runs reuse the file."""
+    shape = "" if params.shape == "bundles" else f"{params.shape}-"  # bundles: the old names
+    name = f"{shape}events-{params.events}-{params.n_users}u-{params.n_items}i-seed{params.seed}"
+    path = data_dir / f"{name}{suffix}"
     if not path.exists():
         console.print(f"generating {path} ...")
         start = time.perf_counter()
-        write_events(params, path)
+        write_events(params, path, fmt="parquet" if suffix == ".parquet" else "csv")
         console.print(f"generated in {time.perf_counter() - start:.1f} s")
     return path, params
 
@@ -151,9 +217,9 @@ def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
     }
 
 
-def show(runs: list[Run], rel: dict[str, dict[str, float]]) -> None:
+def show(runs: list[Run], rel: dict[str, dict[str, float]], title: str) -> None:
     """Print the results table."""
-    table = Table(title="recommendations, end to end (read CSV -> written top-10)")
+    table = Table(title=f"{title}: recommendations, end to end (read the log -> written top-10)")
     for col in (
         "contender",
         "status",
@@ -172,7 +238,7 @@ def show(runs: list[Run], rel: dict[str, dict[str, float]]) -> None:
             r.name,
             r.status,
             f"{r.wall_s:.2f}" if r.status == "ok" else "-",
-            f"{r.peak_rss_mib:,.0f}" if r.status == "ok" else "-",
+            f"{r.peak_rss_mib:,.0f}",
             f"{r.rows:,}",
             ", ".join(f"{k} {v:.1f}" for k, v in r.stages.items()),
             f"{ratio['time_x']:.2f}x time, {ratio['memory_x']:.2f}x mem" if ratio else "",
@@ -180,7 +246,7 @@ def show(runs: list[Run], rel: dict[str, dict[str, float]]) -> None:
     console.print(table)
     for r in runs:
         if r.status != "ok":
-            console.print(f"[red]{r.name} failed[/]:\n{r.error}", highlight=False)
+            console.print(f"[red]{r.name}: {r.status}[/]\n{r.error}", highlight=False)
 
 
 def cpu_model() -> str:
@@ -215,8 +281,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--events", type=int, default=10_000_000)
-    p.add_argument("--users", type=int, default=None, help="default: events/20")
-    p.add_argument("--items", type=int, default=None, help="default: events/100")
+    p.add_argument("--shape", default=",".join(SHAPES), help="comma list of log shapes")
+    p.add_argument("--users", type=int, default=None, help="default: the shape's (bundles: /20)")
+    p.add_argument("--items", type=int, default=None, help="default: the shape's (bundles: /100)")
     p.add_argument("--only", default=",".join(CONTENDERS), help="comma list of contenders")
     p.add_argument("--repeat", type=int, default=1, help="runs per contender; the best counts")
     p.add_argument("--data-dir", type=Path, default=HERE / ".data")
@@ -224,38 +291,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--shopscale-args", default="", help="extra flags for `shopscale recommend`, one string"
     )
+    p.add_argument(
+        "--rss-limit-gib",
+        type=float,
+        default=default_rss_limit_gib(),
+        help="kill a contender above this resident memory and report it (default: 85%% of RAM)",
+    )
     args = p.parse_args(argv)
-    unknown = set(args.only.split(",")) - set(CONTENDERS)
-    if unknown:
-        p.error(f"unknown contenders {sorted(unknown)}; choose from {', '.join(CONTENDERS)}")
+    for flag, chosen, known in (("--only", args.only, CONTENDERS), ("--shape", args.shape, SHAPES)):
+        unknown = set(chosen.split(",")) - set(known)
+        if unknown:
+            p.error(f"{flag}: unknown {sorted(unknown)}; choose from {', '.join(known)}")
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Generate (or reuse) the log, run the contenders one by one, report."""
-    args = parse_args(argv)
-    csv, params = ensure_data(args)
+def default_rss_limit_gib() -> float:
+    """85 % of physical memory: a contender that needs more is reported, not left to swap."""
+    return round(0.85 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+
+
+def run_shape(args: argparse.Namespace, shape: str) -> dict[str, object]:
+    """Generate (or reuse) one shape's log, run the contenders one by one, show and return."""
+    params = GenerateParams(
+        events=args.events, users=args.users, items=args.items, seed=42, shape=shape
+    )
+    log, params = ensure_data(args.data_dir, params)
     runs = []
     for name in [c for c in CONTENDERS if c in args.only.split(",")]:
-        console.print(f"running {name} ...")
-        runs.append(run_contender(name, csv, args.repeat, args.shopscale_args.split()))
+        console.print(f"{shape}: running {name} ...")
+        limit = args.rss_limit_gib * 1024 if args.rss_limit_gib else None
+        runs.append(run_contender(name, log, args.repeat, args.shopscale_args.split(), limit))
     rel = ratios(runs)
-    show(runs, rel)
+    show(runs, rel, f"{shape}, {params.events:,} events")
+    data = {
+        "shape": shape,
+        "events": params.events,
+        "users": params.n_users,
+        "items": params.n_items,
+        "seed": params.seed,
+        "csv_bytes": log.stat().st_size,
+    }
+    return {"data": data, "runs": [asdict(r) for r in runs], "ratios_vs_shopscale": rel}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """For each shape: generate (or reuse) the log, run the contenders, report; save JSON."""
+    args = parse_args(argv)
+    shapes = {shape: run_shape(args, shape) for shape in args.shape.split(",")}
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")  # one file per run, never overwritten
-    path = args.results_dir / f"recommend-{stamp}-{params.events}.json"
+    path = args.results_dir / f"recommend-{stamp}-{args.events}.json"
     report = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "data": {
-            "events": params.events,
-            "users": params.n_users,
-            "items": params.n_items,
-            "seed": params.seed,
-            "csv_bytes": csv.stat().st_size,
-        },
+        "command": sys.argv,
+        "rss_limit_gib": args.rss_limit_gib,
+        "shopscale_args": args.shopscale_args,
         "machine": machine(),
-        "runs": [asdict(r) for r in runs],
-        "ratios_vs_shopscale": rel,
+        "shapes": shapes,
     }
     path.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"results in {path}")

@@ -36,15 +36,15 @@ METRICS = ("ndcg@10", "recall@10")
 
 def validation_sets(name: str, seeds: list[int], data_dir: Path) -> list[tuple[str, int, Prepared]]:
     """(split, seed, prepared validation split) for every split screened on ``name``."""
-    split = DATASETS[name][2]
+    _, _, split, primary = DATASETS[name]
     data = load_dataset(name, data_dir)
-    splits = [split, "leave-last-out"] if data.has_time else [split]
+    splits = list(dict.fromkeys([split, "leave-last-out"])) if data.has_time else [split]
     out = []
     for rule in splits:
         for seed in seeds if rule.startswith("holdout") else [42]:
             params = parse_split(rule, seed=seed)
-            val = validation_split(split_events(data, params, "purchased"), params, "purchased")
-            out.append((rule, seed, prepare(val, "purchased", TASKS)))
+            val = validation_split(split_events(data, params, primary), params, primary)
+            out.append((rule, seed, prepare(val, primary, TASKS)))
     return out
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 import typer
@@ -19,6 +22,7 @@ from shopscale.errors import ConfigError
 from shopscale.generate import (
     ACTIONS,
     COLUMNS,
+    SHAPES,
     START_EPOCH_S,
     GenerateParams,
     iter_event_blocks,
@@ -115,19 +119,20 @@ def test_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.csv"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     events=st.integers(1, 400),
     users=st.one_of(st.none(), st.integers(1, 600)),
     items=st.one_of(st.none(), st.integers(4, 300)),
     chunk_events=st.integers(1, 500),
     days=st.integers(1, 40),
+    shape=st.sampled_from(SHAPES),
 )
 def test_exact_events_and_ids_in_range(
-    events: int, users: int | None, items: int | None, chunk_events: int, days: int
+    events: int, users: int | None, items: int | None, chunk_events: int, days: int, shape
 ) -> None:
-    """Any sizes give exactly ``events`` rows, ids within 1..n and times within the span."""
-    params = GenerateParams(events, users, items, days=days, chunk_events=chunk_events)
+    """Any sizes and shape give exactly ``events`` rows, ids within 1..n, times in the span."""
+    params = GenerateParams(events, users, items, days=days, chunk_events=chunk_events, shape=shape)
     table = pa.concat_tables(iter_event_blocks(params))
     assert table.num_rows == events
     user = np.asarray(table["user_id"].to_pylist(), dtype=np.int64)
@@ -139,6 +144,78 @@ def test_exact_events_and_ids_in_range(
     assert item.max() <= params.n_items
     assert ts.min() >= START_EPOCH_S
     assert ts.max() < START_EPOCH_S + days * 86_400
+
+
+# SHA-256 of SMALL as CSV, written by the generator before the shapes existed (commit ae1e6c4).
+BUNDLES_SMALL_SHA256 = "e8d9b861ef5e7712642717cb3daba47f12d8eccc89b3d4b56091808abd740dd4"
+
+
+def test_bundles_shape_writes_the_same_bytes_as_before(tmp_path: Path) -> None:
+    """The default shape (and ``shape="bundles"``) still writes the bytes it wrote before."""
+    for params in (
+        SMALL,
+        GenerateParams(events=6_000, chunk_events=2_500, seed=7, shape="bundles"),
+    ):
+        write_events(params, tmp_path / "e.csv")
+        assert hashlib.sha256((tmp_path / "e.csv").read_bytes()).hexdigest() == BUNDLES_SMALL_SHA256
+
+
+@pytest.mark.parametrize("shape", ["longtail", "catalog"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_sparse_shapes_are_deterministic(tmp_path: Path, shape, suffix: str) -> None:
+    """A sparse shape writes identical bytes for one seed, other bytes for another seed or shape."""
+    params = GenerateParams(events=6_000, chunk_events=2_500, seed=7, shape=shape)
+    other_seed = GenerateParams(events=6_000, chunk_events=2_500, seed=8, shape=shape)
+    names = ("a", "b", "c", "d")
+    fmt = "parquet" if suffix == ".parquet" else "csv"
+    for name, p in zip(names, (params, params, other_seed, SMALL), strict=True):
+        write_events(p, tmp_path / f"{name}{suffix}", fmt=fmt)
+    data = [(tmp_path / f"{name}{suffix}").read_bytes() for name in names]
+    assert data[0] == data[1]
+    assert data[0] != data[2]
+    assert data[0] != data[3]
+
+
+def test_shape_sizes_follow_the_issue() -> None:
+    """longtail: 5M events give about 240k users and 60k items; catalog: 100M events give 10M
+    users and 1M items, and the catalogue never grows past 1M items."""
+    longtail = GenerateParams(events=5_000_000, shape="longtail")
+    assert (longtail.n_users, longtail.n_items) == (238_095, 60_240)
+    catalog = GenerateParams(events=100_000_000, shape="catalog")
+    assert (catalog.n_users, catalog.n_items) == (10_000_000, 1_000_000)
+    assert GenerateParams(events=300_000_000, shape="catalog").n_items == 1_000_000
+    assert GenerateParams(events=10_000_000, shape="catalog").n_items == 1_000_000
+
+
+def _shape_stats(shape: str) -> dict[str, float]:
+    """Events per user (mean, median), top-1 % item share and share of items with <= 2 events."""
+    params = GenerateParams(events=200_000, chunk_events=60_000, seed=5, shape=shape)
+    table = pa.concat_tables(iter_event_blocks(params))
+    per_user = pc.value_counts(table["user_id"]).field("counts").to_numpy()
+    per_item = np.sort(pc.value_counts(table["item_id"]).field("counts").to_numpy())[::-1]
+    top = per_item[: params.n_items // 100].sum() / table.num_rows
+    return {
+        "users": len(per_user) / params.n_users,
+        "mean": float(per_user.mean()),
+        "median": float(np.median(per_user)),
+        "top1": float(top),
+        "rare": float(np.mean(per_item <= 2) * len(per_item) / params.n_items),
+    }
+
+
+@pytest.mark.parametrize(
+    ("shape", "mean", "rare_at_least"), [("longtail", 21.0, 0.0), ("catalog", 10.0, 0.2)]
+)
+def test_sparse_shape_statistics(shape: str, mean: float, rare_at_least: float) -> None:
+    """Every user acts; events per user average as designed with a heavy tail (median well
+    below the mean); the top 1 % of items take 15-45 % of events; the catalogue has a long
+    tail of items seen at most twice."""
+    stats = _shape_stats(shape)
+    assert stats["users"] == 1.0
+    assert stats["mean"] == pytest.approx(mean, rel=0.01)
+    assert stats["median"] <= 0.8 * stats["mean"]
+    assert 0.15 <= stats["top1"] <= 0.45
+    assert stats["rare"] >= rare_at_least
 
 
 def test_defaults_scale_with_events() -> None:
@@ -243,7 +320,16 @@ def test_cli_help_lists_the_options() -> None:
     """``generate --help`` exits 0 and names every option."""
     result = CliRunner().invoke(_app(), ["generate", "--help"])
     assert result.exit_code == 0
-    for flag in ("--events", "--out", "--users", "--items", "--seed", "--days", "--format"):
+    for flag in (
+        "--events",
+        "--out",
+        "--users",
+        "--items",
+        "--seed",
+        "--days",
+        "--format",
+        "--shape",
+    ):
         assert flag in result.output
 
 
@@ -257,8 +343,24 @@ def test_cli_writes_the_requested_events(tmp_path: Path) -> None:
     assert duckdb.connect().execute(f"SELECT count(*) FROM '{gz}'").fetchone() == (3000,)
 
 
+def test_cli_shape_writes_that_shape(tmp_path: Path) -> None:
+    """``generate --shape catalog`` writes the catalog log of the library, row for row."""
+    out = tmp_path / "events.parquet"
+    args = ["generate", "--events", "3000", "--out", str(out), "--shape", "catalog"]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    expected = pa.concat_tables(iter_event_blocks(GenerateParams(events=3000, shape="catalog")))
+    assert pq.read_table(out).equals(expected)
+
+
 @pytest.mark.parametrize(
-    "args", [["--format", "xml"], ["--events", "0"], ["--format", "parquet", "--gzip"]]
+    "args",
+    [
+        ["--format", "xml"],
+        ["--events", "0"],
+        ["--format", "parquet", "--gzip"],
+        ["--shape", "dense"],
+    ],
 )
 def test_cli_rejects_bad_flags_with_config_error(tmp_path: Path, args: list[str]) -> None:
     """A bad flag is a ConfigError (exit 2 in the real CLI), and nothing is written."""

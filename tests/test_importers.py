@@ -31,7 +31,20 @@ FOLDERS = {
         100_836,
         {"purchased": 48_580, "rated": 52_256},
     ),
+    "bookcrossing-caserec": (
+        "bookcrossing-caserec-subset",
+        272_678,
+        {"accessed": 210_022, "rated": 62_656},
+    ),
+    "lastfm-hetrec2011": (
+        "lastfm-hetrec2011-2k",
+        279_313,
+        {"listened": 92_834, "tagged": 186_479},
+    ),
+    "diginetica": ("diginetica", 30_416, {"purchased": 18_025, "viewed": 12_391}),
+    "yoochoose": ("yoochoose-sample", 83_846, {"clicked": 83_846}),
 }
+UNTIMED = {"retailrocket-caserec", "bookcrossing-caserec", "lastfm-hetrec2011"}
 
 
 @pytest.mark.realdata
@@ -43,7 +56,137 @@ def test_import_counts_match_the_readmes(shared_data: Path, name: str) -> None:
     assert table.num_rows == rows
     counts = {r["values"]: r["counts"] for r in pc.value_counts(table["action"]).to_pylist()}
     assert counts == actions
-    assert ("timestamp" in table.column_names) == (name != "retailrocket-caserec")
+    assert ("timestamp" in table.column_names) == (name not in UNTIMED)
+    assert table.column_names[:3] == ["user_id", "action", "item_id"]
+
+
+def _slice(src: Path, dst: Path, name: str, lines: list[int]) -> None:
+    """Copy the given 1-based lines of the real file ``src/name`` to ``dst/name``, bytes as is."""
+    dst.mkdir(exist_ok=True)
+    raw = (src / name).read_bytes().splitlines(keepends=True)
+    (dst / name).write_bytes(b"".join(raw[n - 1] for n in lines))
+
+
+@pytest.mark.realdata
+def test_bookcrossing_slice(shared_data: Path, tmp_path: Path) -> None:
+    """User 1's 162 history rows become 130 accessed and 32 rated events (the rated ones are
+    exactly the books in the ratings file), in history order, without timestamps."""
+    src = shared_data / "bookcrossing-caserec-subset"
+    _slice(src, tmp_path, "book_history.dat", list(range(1, 164)))
+    _slice(src, tmp_path, "book_ratings.dat", list(range(1, 34)))
+    table = import_dataset("bookcrossing-caserec", tmp_path)
+    assert table.column_names == ["user_id", "action", "item_id"]
+    rows = table.to_pylist()
+    assert len(rows) == 162 and {r["user_id"] for r in rows} == {"1"}
+    assert [r["item_id"] for r in rows[:3]] == ["152", "153", "2176"]
+    rated = {r["item_id"] for r in rows if r["action"] == "rated"}
+    ratings = (src / "book_ratings.dat").read_text().splitlines()[1:33]
+    assert rated == {line.split("\t")[1] for line in ratings} and len(rated) == 32
+    assert sum(r["action"] == "accessed" for r in rows) == 130
+
+
+@pytest.mark.realdata
+def test_lastfm_slice(shared_data: Path, tmp_path: Path) -> None:
+    """Listens (CRLF file) come first in file order, then tag assignments by date."""
+    src = shared_data / "lastfm-hetrec2011-2k"
+    _slice(src, tmp_path, "user_artists.dat", [1, 2, 3])
+    _slice(src, tmp_path, "user_taggedartists.dat", [1, 2, 3, 4, 103, 104])
+    table = import_dataset("lastfm-hetrec2011", tmp_path)
+    assert table.column_names == ["user_id", "action", "item_id"]
+    got = [(r["user_id"], r["action"], r["item_id"]) for r in table.to_pylist()]
+    assert got == [
+        ("2", "listened", "51"),
+        ("2", "listened", "52"),
+        ("4", "tagged", "51"),  # March 2007 (line 104)
+        ("4", "tagged", "51"),  # December 2007 (line 103)
+        ("2", "tagged", "52"),
+        ("2", "tagged", "52"),
+        ("2", "tagged", "52"),
+    ]
+
+
+@pytest.mark.realdata
+def test_diginetica_slice(shared_data: Path, tmp_path: Path) -> None:
+    """Purchases and views get their day as timestamp and come in (day, session, timeframe)
+    order; anonymous sessions are users ``s<session>``, known users ``u<user>``."""
+    src = shared_data / "diginetica"
+    _slice(src, tmp_path, "train-purchases.csv", [1, 2, 3, 4])
+    _slice(src, tmp_path, "sample_train-item-views.csv", [1, 2, 3, 4])
+    rows = import_dataset("diginetica", tmp_path).to_pylist()
+    may6, may9, may27 = 1_462_492_800, 1_462_752_000, 1_464_307_200
+    assert rows == [
+        {"user_id": "u18278", "action": "purchased", "item_id": "25911", "timestamp": may6},
+        {"user_id": "s151", "action": "purchased", "item_id": "175874", "timestamp": may6},
+        {"user_id": "s1", "action": "viewed", "item_id": "32118", "timestamp": may9},
+        {"user_id": "s1", "action": "viewed", "item_id": "81766", "timestamp": may9},
+        {"user_id": "s1", "action": "viewed", "item_id": "31331", "timestamp": may9},
+        {"user_id": "u7", "action": "purchased", "item_id": "35324", "timestamp": may27},
+    ]
+
+
+@pytest.mark.realdata
+def test_yoochoose_slice(shared_data: Path, tmp_path: Path) -> None:
+    """Both prepared click files become ``clicked`` events of session users, times cut to the
+    whole second."""
+    src = shared_data / "yoochoose-sample"
+    _slice(src, tmp_path, "yoochoose-clicks-100k_train_full.txt", [1, 2, 3])
+    _slice(src, tmp_path, "yoochoose-clicks-100k_test.txt", [1, 2])
+    rows = import_dataset("yoochoose", tmp_path).to_pylist()
+    assert rows == [
+        {"user_id": "1", "action": "clicked", "item_id": "214536502", "timestamp": 1396860669},
+        {"user_id": "3", "action": "clicked", "item_id": "214716935", "timestamp": 1396437466},
+        {"user_id": "3", "action": "clicked", "item_id": "214832672", "timestamp": 1396438212},
+    ]
+
+
+def test_yoochoose_buys_are_bought(tmp_path: Path) -> None:
+    """The challenge's buys file, when present, adds ``bought`` events at their ISO times."""
+    (tmp_path / "x_test.txt").write_text("SessionId\tItemId\tTime\n7\t42\t100.9\n")
+    (tmp_path / "yoochoose-buys.dat").write_text("7,1970-01-01T00:03:20.123Z,42,99,1\n")
+    rows = import_dataset("yoochoose", tmp_path).to_pylist()
+    assert [(r["action"], r["timestamp"]) for r in rows] == [("clicked", 100), ("bought", 200)]
+
+
+BAD_FILES = [
+    (
+        "diginetica",
+        "train-purchases.csv",
+        "sessionId;userId;timeframe;eventdate;ordernumber;itemId\n"
+        "1;NA;5;2016-01-02;9;77\n2;NA;5;2016-13-02;9;78\n",
+        "train-purchases.csv:3: date",
+    ),
+    (
+        "yoochoose",
+        "a_test.txt",
+        "SessionId\tItemId\tTime\n1\t2\t3.5\n1\t2\tnoon\n",
+        "a_test.txt:3: time is not a number",
+    ),
+    (
+        "lastfm-hetrec2011",
+        "user_artists.dat",
+        "userID\tartistID\tweight\n2\t51\tmany\n",
+        "user_artists.dat:2: listen count is not an integer",
+    ),
+    (
+        "bookcrossing-caserec",
+        "book_history.dat",
+        "user\titem\taccessed\n1\t2\t1\n",
+        "book_ratings.dat: missing file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "file", "text", "words"), BAD_FILES)
+def test_new_importers_name_the_bad_line(
+    tmp_path: Path, name: str, file: str, text: str, words: str
+) -> None:
+    """A bad value (or a missing file) in the new data sets is one InputError naming the file,
+    the line and the reason."""
+    (tmp_path / file).write_text(text)
+    if name == "lastfm-hetrec2011":
+        (tmp_path / "user_taggedartists.dat").write_text("userID\tartistID\ttagID\td\tm\ty\n")
+    with pytest.raises(InputError, match=words.replace(".", r"\.")):
+        import_dataset(name, tmp_path)
 
 
 def test_movielens_ratings_split_at_four(tmp_path: Path) -> None:

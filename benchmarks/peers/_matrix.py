@@ -1,4 +1,5 @@
-"""What every peer shares, end to end like shopscale: read CSV, encode ids, build X, write top-N.
+"""What every peer shares, end to end like shopscale: read the log (CSV or Parquet), encode ids,
+build X, write top-N.
 
 A peer is a script ``peers/<name>.py`` whose ``recommend(data) -> TopN`` holds only its
 algorithm; ``run_peer`` times the stages around it and prints them as one JSON line.
@@ -44,14 +45,22 @@ class TopN:
     score: np.ndarray
 
 
-def read_interactions(path: Path) -> Interactions:
-    """Read the CSV with pyarrow, dictionary-encode ids, build binary CSR matrices."""
-    table = pacsv.read_csv(
+def read_table(path: Path) -> pa.Table:
+    """The user, action and item columns of a CSV or Parquet log, ids as strings."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        table = pq.read_table(path, columns=list(SCHEMA))
+        return table.cast(pa.schema(list(SCHEMA.items())))
+    return pacsv.read_csv(
         path,
         convert_options=pacsv.ConvertOptions(
             column_types=SCHEMA, include_columns=["user_id", "action", "item_id"]
         ),
     )
+
+
+def read_interactions(path: Path) -> Interactions:
+    """Read the log with pyarrow, dictionary-encode ids, build binary CSR matrices."""
+    table = read_table(path)
     users = pc.dictionary_encode(table["user_id"].combine_chunks())
     items = pc.dictionary_encode(table["item_id"].combine_chunks())
     u = users.indices.to_numpy()
@@ -125,7 +134,8 @@ def stage(timings: dict[str, float], name: str) -> Iterator[None]:
 
 
 def run_peer(recommend: Callable[[Interactions, dict[str, float]], TopN]) -> None:
-    """``<peer>.py EVENTS_CSV OUT_DIR``: read, recommend, write; print timings as JSON."""
+    """``<peer>.py EVENTS_FILE OUT_DIR`` (CSV or Parquet): read, recommend, write; print timings
+    as JSON."""
     csv_path, out = Path(sys.argv[1]), Path(sys.argv[2])
     timings: dict[str, float] = {}
     with stage(timings, "read+encode"):

@@ -11,6 +11,9 @@ The model, in the order the code draws it:
   re-view; a cart is a recently viewed item; a purchase is a recently carted item (or a viewed
   one when nothing was carted yet).
 
+This is the ``bundles`` shape; ``shape="longtail"`` and ``shape="catalog"`` draw sparse logs
+with the same users, blocks and timestamps (``generate_sparse.py``).
+
 Users are processed in blocks of about ``chunk_events`` events; each block has its own seeded
 random stream, so the same params give the same rows, and rows within a block are ordered by
 time. Everything is vectorised NumPy: no Python loop runs per user or per event.
@@ -24,22 +27,28 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from gzip import GzipFile
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
+from shopscale._event_writers import COLUMNS, WRITERS
 from shopscale.config import check_fields
 from shopscale.log import get_logger
 
 log = get_logger("generate")
 
 Format = Literal["csv", "jsonl", "parquet"]
+Shape = Literal["bundles", "longtail", "catalog"]
+SHAPES: tuple[Shape, ...] = ("bundles", "longtail", "catalog")
+# Default sizes per shape: events per user, events per item, at most this many items.
+_SIZES: dict[str, tuple[int, int, int | None]] = {
+    "bundles": (20, 100, None),
+    "longtail": (21, 83, None),
+    "catalog": (10, 10, 1_000_000),
+}
 ACTIONS = ("viewed", "carted", "purchased")
-COLUMNS = ("user_id", "action", "item_id", "timestamp")
 START_EPOCH_S = 1_704_067_200  # 2024-01-01T00:00:00Z
 _ACTION_P = (0.85, 0.084, 0.066)  # before turning cart-less purchases into carts
 _CART_FIRST_P = 0.7  # a purchase with no cart before it becomes a cart with this chance
@@ -62,6 +71,7 @@ class GenerateParams:
     seed: int = 42
     zipf: float = 1.0
     chunk_events: int = 1_000_000
+    shape: Shape = "bundles"
 
     def __post_init__(self) -> None:
         """Reject sizes that cannot make a log."""
@@ -79,13 +89,19 @@ class GenerateParams:
 
     @property
     def n_users(self) -> int:
-        """Users: given, or one per 20 events."""
-        return self.users if self.users is not None else max(1, self.events // 20)
+        """Users: given, or one per 20 events (``longtail``: 21, ``catalog``: 10)."""
+        per_user = _SIZES[self.shape][0]
+        return self.users if self.users is not None else max(1, self.events // per_user)
 
     @property
     def n_items(self) -> int:
-        """Items: given, or one per 100 events and at least 50."""
-        return self.items if self.items is not None else max(50, self.events // 100)
+        """Items: given, or one per 100 events (``longtail``: 83; ``catalog``: 10, at most
+        1M), and at least 50."""
+        if self.items is not None:
+            return self.items
+        _, per_item, most = _SIZES[self.shape]
+        n = max(50, self.events // per_item)
+        return n if most is None else min(n, most)
 
 
 @dataclass(frozen=True)
@@ -152,11 +168,16 @@ def iter_event_blocks(params: GenerateParams) -> Iterator[pa.Table]:
     bounds = np.unique(np.concatenate(([0], cuts + 1, [len(counts)])))
     bounds = bounds[bounds <= len(counts)]
     seeds = np.random.SeedSequence(params.seed, spawn_key=(1,)).spawn(len(bounds) - 1)
+    make_block: Callable[..., pa.Table] = _make_block
+    if params.shape != "bundles":
+        from shopscale.generate_sparse import block_maker  # it builds on this module
+
+        make_block = block_maker(params.shape)
     for lo, hi, seed in zip(bounds[:-1], bounds[1:], seeds, strict=True):
         ids = lo + np.flatnonzero(counts[lo:hi])
         if len(ids):
             slots = Slots.of(counts[ids])
-            yield _make_block(cat, slots, ids + 1, params.days, np.random.default_rng(seed))
+            yield make_block(cat, slots, ids + 1, params.days, np.random.default_rng(seed))
 
 
 @dataclass(frozen=True)
@@ -189,7 +210,9 @@ class Slots:
         return total - (total[self.start] - values[self.start])[self.user]
 
 
-def _make_block(cat: Catalogue, slots: Slots, user_ids: np.ndarray, days: int, rng) -> pa.Table:
+def _make_block(
+    cat: Catalogue, slots: Slots, user_ids: np.ndarray, days: int, rng: np.random.Generator
+) -> pa.Table:
     """Draw one block of users' events and return it ordered by time."""
     action = _draw_actions(slots, rng)
     item = _draw_views(cat, slots, action, rng)
@@ -343,61 +366,9 @@ def write_events(
                         filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
                     )
                 )
-            _WRITERS[fmt](counted(), sink)
+            WRITERS[fmt](counted(), sink)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     log.debug("wrote %d events to %s", rows, out)
     return rows
-
-
-def _write_csv(blocks: Iterator[pa.Table], sink: pa.NativeFile | BinaryIO) -> None:
-    """CSV with a plain header; nothing is quoted (no value holds a comma or a quote)."""
-    sink.write(",".join(COLUMNS).encode() + b"\n")
-    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-    writer: pacsv.CSVWriter | None = None
-    for block in blocks:
-        if writer is None:
-            writer = pacsv.CSVWriter(sink, block.schema, write_options=options)
-        writer.write_table(block)
-    if writer is not None:
-        writer.close()
-
-
-def _write_jsonl(blocks: Iterator[pa.Table], sink: pa.NativeFile | BinaryIO) -> None:
-    """One JSON object a line; ids are strings, the timestamp a number."""
-    for block in blocks:
-        user, action, item, ts = block.columns
-        line = pc.binary_join_element_wise(
-            '{"user_id":"',
-            user,
-            '","action":"',
-            action,
-            '","item_id":"',
-            item,
-            '","timestamp":',
-            pc.cast(ts, pa.string()),
-            "}\n",
-            "",
-        ).combine_chunks()
-        offsets = np.frombuffer(line.buffers()[1], dtype=np.int32, count=len(line) + 1)
-        data = line.buffers()[2]
-        sink.write(data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
-
-
-def _write_parquet(blocks: Iterator[pa.Table], sink: pa.NativeFile | BinaryIO) -> None:
-    """Parquet (zstd), one row group per block."""
-    writer: pq.ParquetWriter | None = None
-    for block in blocks:
-        if writer is None:
-            writer = pq.ParquetWriter(sink, block.schema, compression="zstd")
-        writer.write_table(block)
-    if writer is not None:
-        writer.close()
-
-
-_WRITERS: dict[str, Callable[[Iterator[pa.Table], pa.NativeFile | BinaryIO], None]] = {
-    "csv": _write_csv,
-    "jsonl": _write_jsonl,
-    "parquet": _write_parquet,
-}

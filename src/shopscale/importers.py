@@ -8,10 +8,21 @@ timestamp]``), so ``recommend`` and ``evaluate`` read them like any shop's log.
 - ``movielens-100k`` (``u.data``), ``movielens-latest-small`` (``ratings.csv``): rating >= 4 ->
   purchased (the primary action), lower -> rated
 
-RetailRocket (CaseRecommender subset) has no timestamps: the output has **no timestamp column**
-and lists views, then carts, then purchases, each file in its own order.
-shopscale then treats file order as time order, which here is *not* real time: evaluate it with
-a per-user random holdout (``holdout:0.2``), not a time split, and do not use time decay on it.
+- ``bookcrossing-caserec``: ``book_history.dat`` (every book a user touched) and
+  ``book_ratings.dat`` (the explicit subset) -> accessed (touched, never rated), rated
+- ``lastfm-hetrec2011``: ``user_artists.dat`` -> listened (one event per user and artist; the
+  listen count is dropped), ``user_taggedartists.dat`` -> tagged (one per tag assignment)
+- ``diginetica``: ``train-purchases.csv`` -> purchased, ``[sample_]train-item-views.csv`` ->
+  viewed; a session without a user is its own user (ids ``u<userId>``, ``s<sessionId>``)
+- ``yoochoose``: ``*_train_full.txt`` and ``*_test.txt`` (session-rec's prepared clicks) ->
+  clicked, and ``yoochoose-buys.dat`` (the original challenge file) -> bought when present;
+  sessions are the users
+
+RetailRocket, Book-Crossing and Last.fm have no (usable) timestamps: the output has **no
+timestamp column**. shopscale then treats file order as time order, which here is *not* real
+time: evaluate them with a per-user random holdout (``holdout:0.2``), not a time split, and do
+not use time decay on them. docs/data.md says, per data set, which action is the primary one
+and how real its times are.
 """
 
 from __future__ import annotations
@@ -29,7 +40,16 @@ import pyarrow.csv as pacsv
 from shopscale.errors import InputError
 from shopscale.store.files import FileFormat, write_table
 
-DatasetName = Literal["retailrocket-caserec", "taobao", "movielens-100k", "movielens-latest-small"]
+DatasetName = Literal[
+    "retailrocket-caserec",
+    "taobao",
+    "movielens-100k",
+    "movielens-latest-small",
+    "bookcrossing-caserec",
+    "lastfm-hetrec2011",
+    "diginetica",
+    "yoochoose",
+]
 PRIMARY = "purchased"
 RATED = "rated"
 LIKED_RATING = 4.0
@@ -139,12 +159,7 @@ def import_taobao(src: Path) -> pa.Table:
 
 def _ratings(path: Path, table: pa.Table, *, header: bool) -> pa.Table:
     """Ratings >= 4 become ``purchased`` (the primary action), lower ones ``rated``."""
-    try:
-        rating = pc.cast(table["r"], pa.float64())
-    except pa.ArrowInvalid:
-        bad = [n for n, v in enumerate(table["r"].to_pylist()) if not _is_number(v)]
-        line = bad[0] + 1 + header if bad else None
-        raise InputError(path, "rating is not a number", line=line) from None
+    rating = _as_float(path, table["r"], "rating", header=header)
     actions = pc.if_else(pc.greater_equal(rating, LIKED_RATING), PRIMARY, RATED)
     ts = _as_int(path, table["ts"], "timestamp", header=header)
     return _events(table["u"], actions, table["i"], ts)
@@ -172,11 +187,160 @@ def import_movielens_latest_small(src: Path) -> pa.Table:
     return _ratings(path, table, header=True)
 
 
+def _row_order(table: pa.Table) -> pa.Table:
+    """``table`` with its file position as column ``_row`` (joins do not keep order)."""
+    return table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
+def import_bookcrossing(src: Path) -> pa.Table:
+    """``book_history.dat`` (user, item, accessed) and ``book_ratings.dat`` (user, item, rating).
+
+    Every rated book is also in the history (the history is every interaction): a history row
+    becomes ``rated`` when the book has a rating, else ``accessed`` (Book-Crossing's implicit
+    "rating 0"), so each (user, book) is one event and neither action reveals the other. Ratings
+    not in the history are kept as ``rated`` too. File order: history order.
+    """
+    hist_path, rate_path = _need(src / "book_history.dat"), _need(src / "book_ratings.dat")
+    hist = _read(hist_path, ["u", "i", "x"], delimiter="\t", header=True)
+    rates = _read(rate_path, ["u", "i", "r"], delimiter="\t", header=True)
+    _as_float(rate_path, rates["r"], "rating", header=True)
+    hist = _row_order(hist.select(["u", "i"]))
+    rated = rates.select(["u", "i"]).append_column("rated", pa.repeat(True, rates.num_rows))
+    joined = hist.join(rated, ["u", "i"], join_type="left outer").sort_by("_row")
+    actions = pc.if_else(pc.is_null(joined["rated"]), "accessed", RATED)
+    extra = rates.select(["u", "i"]).join(hist, ["u", "i"], join_type="left anti")
+    return pa.concat_tables(
+        [
+            _events(joined["u"], actions, joined["i"]),
+            _events(extra["u"], pa.repeat(pa.scalar(RATED), extra.num_rows), extra["i"]),
+        ]
+    )
+
+
+def import_lastfm(src: Path) -> pa.Table:
+    """``user_artists.dat`` -> ``listened`` (file order), then ``user_taggedartists.dat`` ->
+    ``tagged`` in date order (day, month, year: month resolution; listens have no date)."""
+    listen_path = _need(src / "user_artists.dat")
+    tag_path = _need(src / "user_taggedartists.dat")
+    listens = _read(listen_path, ["u", "i", "w"], delimiter="\t", header=True)
+    _as_int(listen_path, listens["w"], "listen count", header=True)
+    tags = _read(tag_path, ["u", "i", "g", "d", "m", "y"], delimiter="\t", header=True)
+    date = [_as_int(tag_path, tags[c], what, header=True) for c, what in _DATE_PARTS]
+    order = pc.sort_indices(
+        pa.table({"y": date[2], "m": date[1], "d": date[0]}),
+        sort_keys=[("y", "ascending"), ("m", "ascending"), ("d", "ascending")],
+    )
+    tags = tags.take(order)
+    return pa.concat_tables(
+        [
+            _events(listens["u"], pa.repeat(pa.scalar("listened"), listens.num_rows), listens["i"]),
+            _events(tags["u"], pa.repeat(pa.scalar("tagged"), tags.num_rows), tags["i"]),
+        ]
+    )
+
+
+_DATE_PARTS = (("d", "day"), ("m", "month"), ("y", "year"))
+
+
+def _as_float(path: Path, column: pa.ChunkedArray, what: str, *, header: bool) -> pa.ChunkedArray:
+    """Parse a text column as float64, or fail naming the first bad row's line."""
+    try:
+        return pc.cast(column, pa.float64())
+    except pa.ArrowInvalid:
+        bad = [n for n, v in enumerate(column.to_pylist()) if not _is_number(v)]
+        line = bad[0] + 1 + header if bad else None
+        raise InputError(path, f"{what} is not a number", line=line) from None
+
+
+def _as_day(path: Path, column: pa.ChunkedArray, *, header: bool) -> pa.ChunkedArray:
+    """``YYYY-MM-DD`` text -> epoch seconds of that day's 00:00 UTC, or a named bad line."""
+    try:
+        return pc.cast(pc.strptime(column, format="%Y-%m-%d", unit="s"), pa.int64())
+    except pa.ArrowInvalid:
+        values = column.to_pylist()
+        good = pc.is_valid(pc.strptime(column, format="%Y-%m-%d", unit="s", error_is_null=True))
+        bad = [n for n, ok in enumerate(good.to_pylist()) if not ok or values[n] is None]
+        line = bad[0] + 1 + header if bad else None
+        raise InputError(path, "date is not YYYY-MM-DD", line=line) from None
+
+
+def _diginetica_part(path: Path, cols: list[str], action: str) -> pa.Table:
+    """One DIGINETICA file as (user, action, item, day, session, timeframe) columns."""
+    t = _read(path, cols, delimiter=";", header=True)
+    session = _as_int(path, t["s"], "session id", header=True)
+    user = pc.if_else(
+        pc.equal(t["u"], "NA"),
+        pc.binary_join_element_wise("s", t["s"], ""),
+        pc.binary_join_element_wise("u", t["u"], ""),
+    )
+    return pa.table(
+        {
+            "user_id": user,
+            "action": pa.repeat(pa.scalar(action), t.num_rows),
+            "item_id": t["i"],
+            "timestamp": _as_day(path, t["d"], header=True),
+            "_session": session,
+            "_frame": _as_int(path, t["f"], "timeframe", header=True),
+        }
+    )
+
+
+def import_diginetica(src: Path) -> pa.Table:
+    """``train-purchases.csv`` -> purchased, the item views (``train-item-views.csv``, else the
+    ``sample_`` one, if either is there) -> viewed; events in (day, session, timeframe) order.
+
+    Timestamps are the event's day (00:00 UTC): the day is real, the time of day is not in the
+    data (``timeframe`` counts from the session's start), so it orders events within a day.
+    """
+    parts = []
+    for name in ("train-item-views.csv", "sample_train-item-views.csv"):
+        if (src / name).is_file():
+            parts.append(_diginetica_part(src / name, ["s", "u", "i", "f", "d"], "viewed"))
+            break
+    purchases = _need(src / "train-purchases.csv")
+    parts.append(_diginetica_part(purchases, ["s", "u", "f", "d", "o", "i"], PRIMARY))
+    table = pa.concat_tables(parts)
+    keys = [("timestamp", "ascending"), ("_session", "ascending"), ("_frame", "ascending")]
+    return table.take(pc.sort_indices(table, sort_keys=keys)).drop_columns(["_session", "_frame"])
+
+
+def _yoochoose_buys(path: Path) -> pa.Table:
+    """The challenge's ``yoochoose-buys.dat``: session, ISO time, item, price, quantity."""
+    t = _read(path, ["s", "ts", "i", "p", "q"], delimiter=",", header=False)
+    try:
+        ts = pc.strptime(pc.utf8_slice_codeunits(t["ts"], 0, 19), "%Y-%m-%dT%H:%M:%S", "s")
+    except pa.ArrowInvalid:
+        raise InputError(path, "timestamp is not YYYY-MM-DDTHH:MM:SS…") from None
+    return _events(
+        t["s"], pa.repeat(pa.scalar("bought"), t.num_rows), t["i"], pc.cast(ts, pa.int64())
+    )
+
+
+def import_yoochoose(src: Path) -> pa.Table:
+    """session-rec's prepared clicks (``*_train_full.txt``, ``*_test.txt``: SessionId, ItemId,
+    Time in seconds with a fraction) -> clicked, whole seconds; ``yoochoose-buys.dat`` -> bought."""
+    files = sorted([*src.glob("*_train_full.txt"), *src.glob("*_test.txt")])
+    if not files:
+        raise InputError(src, "no *_train_full.txt or *_test.txt click file in this folder")
+    parts = []
+    for path in files:
+        t = _read(path, ["s", "i", "ts"], delimiter="\t", header=True)
+        seconds = pc.cast(pc.floor(_as_float(path, t["ts"], "time", header=True)), pa.int64())
+        parts.append(_events(t["s"], pa.repeat(pa.scalar("clicked"), t.num_rows), t["i"], seconds))
+    if (src / "yoochoose-buys.dat").is_file():
+        parts.append(_yoochoose_buys(src / "yoochoose-buys.dat"))
+    return pa.concat_tables(parts)
+
+
 IMPORTERS: dict[str, Callable[[Path], pa.Table]] = {
     "retailrocket-caserec": import_retailrocket,
     "taobao": import_taobao,
     "movielens-100k": import_movielens_100k,
     "movielens-latest-small": import_movielens_latest_small,
+    "bookcrossing-caserec": import_bookcrossing,
+    "lastfm-hetrec2011": import_lastfm,
+    "diginetica": import_diginetica,
+    "yoochoose": import_yoochoose,
 }
 
 

@@ -85,7 +85,7 @@ def test_reject_budget_failure_keeps_rejects_outside_the_result(tmp_path: Path) 
     run(src, out=out)
     before = read_results(out)
     bad = tmp_path / "bad.csv"
-    bad.write_text("user_id,action,item_id,timestamp\nu1,viewed,a,1\nu2,,b,2\n")
+    bad.write_text("user_id,action,item_id,timestamp\nu1,viewed,a,1700000001\nu2,,b,1700000002\n")
     with pytest.raises(ShopscaleError, match=r"1 of 2 rows rejected.*last-failed/rejects.csv"):
         run(bad, out=out)
     assert (out / "last-failed" / "rejects.csv").read_text().count("\n") == 2

@@ -16,9 +16,11 @@ from shopscale.generate import Format, GenerateParams, infer_format, write_event
 from shopscale.store.paths import check_output_file, writing
 
 HELP = (
-    "Write a synthetic log (user_id,action,item_id,timestamp) with Zipf item popularity, "
-    "latent categories and bundles, and a view -> cart -> purchase funnel. Same seed, same "
-    "bytes."
+    "Write a synthetic log (user_id,action,item_id,timestamp) with Zipf item popularity and a "
+    "view -> cart -> purchase funnel, in one of three shapes: bundles (dense sessions around "
+    "complements, the default), longtail (about 21 events per user, weak taste clusters) or "
+    "catalog (a large catalogue: 10 events per user and per item, up to 1M items). Written in "
+    "blocks, so memory does not grow with --events. Same seed, same bytes."
 )
 
 
@@ -28,14 +30,23 @@ def generate(
     ],
     events: Annotated[int, typer.Option(help="Number of events (rows), exactly.")] = 1_000_000,
     users: Annotated[
-        int | None, typer.Option(help="Number of users (default: events/20).", show_default=False)
+        int | None,
+        typer.Option(
+            help="Number of users (default: events/20; longtail events/21, catalog events/10).",
+            show_default=False,
+        ),
     ] = None,
     items: Annotated[
         int | None,
         typer.Option(
-            help="Number of items (default: events/100, at least 50).", show_default=False
+            help="Number of items (default: events/100, at least 50; longtail events/83, "
+            "catalog events/10 up to 1M).",
+            show_default=False,
         ),
     ] = None,
+    shape: Annotated[
+        str, typer.Option(help="bundles, longtail or catalog (see the command's help).")
+    ] = "bundles",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     days: Annotated[int, typer.Option(help="Days the log spans, from 2024-01-01 UTC.")] = 30,
     fmt: Annotated[
@@ -49,7 +60,14 @@ def generate(
 ) -> None:
     """Write a synthetic shop action log."""
     setup_logging(verbose)
-    values = {"events": events, "users": users, "items": items, "seed": seed, "days": days}
+    values = {
+        "events": events,
+        "users": users,
+        "items": items,
+        "seed": seed,
+        "days": days,
+        "shape": shape,
+    }
     params = make_params(
         GenerateParams,
         {k: v for k, v in values.items() if v is not None},

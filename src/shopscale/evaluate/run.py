@@ -112,7 +112,8 @@ def tune_model(
     """Best configuration of ``spec`` on the validation split, and every trial."""
     trials = []
     best: tuple[float, dict[str, Any]] = (-1.0, {})
-    for config in candidates(spec, params.budget, params.split.seed):
+    has_time = val.train.events.has_time
+    for config in candidates(spec, params.budget, params.split.seed, has_time=has_time):
         scored = fit_and_score(
             spec, config, val, (10,) if "@10" in params.tune_metric else params.k
         )

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from shopscale.evaluate.models import ModelSpec
-from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.params import DECAYS, RecommendParams
 from shopscale.store.files import atomic_path
 
 WEIGHT_PRESETS: list[dict[str, float]] = [
@@ -61,9 +61,18 @@ BLEND_GRID: dict[str, list[Any]] = {
 }
 
 
-def candidates(spec: ModelSpec, budget: int, seed: int) -> list[dict[str, Any]]:
-    """At most ``budget`` configurations of ``spec.grid``, defaults first when on the grid."""
-    return grid_sample(spec.grid, spec.defaults, budget, seed)
+def candidates(
+    spec: ModelSpec, budget: int, seed: int, *, has_time: bool = True
+) -> list[dict[str, Any]]:
+    """At most ``budget`` configurations of ``spec.grid``, defaults first when on the grid.
+
+    Without timestamps the decays (``DECAYS``) are pinned to off in the grid and the defaults
+    alike, so no configuration of the budget is spent on a setting that cannot act."""
+    grid, defaults = dict(spec.grid), dict(spec.defaults)
+    if not has_time:
+        grid.update({k: [0.0] for k in DECAYS if k in grid})
+        defaults.update({k: 0.0 for k in DECAYS if k in defaults})
+    return grid_sample(grid, defaults, budget, seed)
 
 
 def grid_sample(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -62,11 +62,6 @@ class TablePlan:
 def one_line(text: str) -> str:
     """Collapse a (driver) message to one line so errors print as one line."""
     return " ".join(str(text).split())
-
-
-def row_tuples(batch: pa.RecordBatch) -> zip[tuple[Any, ...]]:
-    """The batch as Python row tuples, converted column by column (fast in Arrow)."""
-    return zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
 def quote(name: str) -> str:

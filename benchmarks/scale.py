@@ -1,0 +1,161 @@
+"""Scaling: each contender end to end on growing logs of one shape, from CSV and from Parquet.
+
+For every size in ``--events`` and every input format, the log of ``shopscale generate --shape``
+is generated once (cached in ``--data-dir``) and each contender runs as its own subprocess, one
+after the other (``recommend.py`` does the measuring): wall time, events per second, and peak
+RSS from the OS (the child's ``ru_maxrss``). A contender killed above ``--rss-limit-gib``, or
+that fails for memory, is reported as "out of memory" at that size, not dropped. "cost/event"
+is the wall time per event relative to the smallest size of the same contender and format:
+1.0 means the cost grows linearly with events, above 1 worse than linearly.
+
+    python benchmarks/scale.py                                    # longtail, 10M, 30M, 100M
+    python benchmarks/scale.py --events 100000,200000             # smoke run, seconds
+    python benchmarks/scale.py --only shopscale --shopscale-args "--memory-limit 4GB"
+
+Writes ``benchmarks/results/scale-<date>T<time>-<shape>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from recommend import (
+    CONTENDERS,
+    HERE,
+    Run,
+    console,
+    default_rss_limit_gib,
+    ensure_data,
+    machine,
+    run_contender,
+)
+from shopscale.generate import SHAPES, GenerateParams
+
+FORMATS = {"csv": ".csv", "parquet": ".parquet"}
+
+
+@dataclass
+class Point:
+    """One contender at one size and input format."""
+
+    events: int
+    format: str
+    run: Run
+    events_per_s: float = 0.0
+    cost_per_event_x: float | None = None  # wall/event over that of the smallest size
+
+
+def measure_size(args: argparse.Namespace, events: int, fmt: str) -> list[Point]:
+    """Generate (or reuse) the log of ``events`` in ``fmt``; run every chosen contender on it."""
+    params = GenerateParams(events=events, seed=42, shape=args.shape)
+    log, _ = ensure_data(args.data_dir, params, FORMATS[fmt])
+    limit = args.rss_limit_gib * 1024 if args.rss_limit_gib else None
+    points = []
+    for name in [c for c in CONTENDERS if c in args.only.split(",")]:
+        console.print(f"{events:,} events, {fmt}: running {name} ...")
+        run = run_contender(name, log, 1, args.shopscale_args.split(), limit)
+        speed = events / run.wall_s if run.status == "ok" and run.wall_s > 0 else 0.0
+        points.append(Point(events, fmt, run, round(speed)))
+    return points
+
+
+def add_growth(points: list[Point]) -> None:
+    """Set each point's cost per event relative to the smallest size of its contender/format."""
+    base: dict[tuple[str, str], Point] = {}
+    for p in sorted(points, key=lambda p: p.events):
+        if p.run.status != "ok":
+            continue
+        first = base.setdefault((p.run.name, p.format), p)
+        p.cost_per_event_x = round((p.run.wall_s / p.events) / (first.run.wall_s / first.events), 2)
+
+
+def show(points: list[Point], shape: str) -> None:
+    """Print one row per size, format and contender."""
+    table = Table(title=f"{shape}: end to end (read the log -> written top-10), by size")
+    columns = ("events", "input", "contender", "status", "wall s", "events/s", "peak RSS MiB")
+    for col in (*columns, "cost/event"):
+        table.add_column(
+            col, justify="left" if col in ("input", "contender", "status") else "right"
+        )
+    for p in points:
+        ok = p.run.status == "ok"
+        table.add_row(
+            f"{p.events:,}",
+            p.format,
+            p.run.name,
+            p.run.status,
+            f"{p.run.wall_s:.1f}" if ok else "-",
+            f"{p.events_per_s:,.0f}" if ok else "-",
+            f"{p.run.peak_rss_mib:,.0f}",
+            f"{p.cost_per_event_x:.2f}x" if p.cost_per_event_x is not None else "",
+        )
+    console.print(table)
+    for p in points:
+        if p.run.status != "ok":
+            console.print(f"[red]{p.run.name} at {p.events:,} ({p.format})[/]: {p.run.error}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--shape", default="longtail", choices=SHAPES)
+    p.add_argument("--events", default="10000000,30000000,100000000", help="comma list of sizes")
+    p.add_argument("--formats", default="csv,parquet", help="comma list: csv, parquet")
+    p.add_argument("--only", default=",".join(CONTENDERS), help="comma list of contenders")
+    p.add_argument("--data-dir", type=Path, default=HERE / ".data")
+    p.add_argument("--results-dir", type=Path, default=HERE / "results")
+    p.add_argument("--shopscale-args", default="", help="extra flags for `shopscale recommend`")
+    p.add_argument(
+        "--rss-limit-gib",
+        type=float,
+        default=default_rss_limit_gib(),
+        help="kill a contender above this resident memory and report it (default: 85%% of RAM)",
+    )
+    args = p.parse_args(argv)
+    args.sizes = sorted(int(x) for x in args.events.split(","))
+    for flag, chosen, known in (
+        ("--only", args.only, CONTENDERS),
+        ("--formats", args.formats, FORMATS),
+    ):
+        unknown = set(chosen.split(",")) - set(known)
+        if unknown:
+            p.error(f"{flag}: unknown {sorted(unknown)}; choose from {', '.join(known)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every size and format, print the table, save the JSON."""
+    args = parse_args(argv)
+    points = [
+        point
+        for events in args.sizes
+        for fmt in args.formats.split(",")
+        for point in measure_size(args, events, fmt)
+    ]
+    add_growth(points)
+    show(points, args.shape)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
+    path = args.results_dir / f"scale-{stamp}-{args.shape}.json"
+    report = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "shape": args.shape,
+        "shopscale_args": args.shopscale_args,
+        "rss_limit_gib": args.rss_limit_gib,
+        "machine": machine(),
+        "points": [asdict(p) for p in points],
+    }
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"results in {path}")
+
+
+if __name__ == "__main__":
+    main()
