@@ -13,6 +13,8 @@ import gzip
 import io
 import json
 import math
+import re
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -336,3 +338,129 @@ def _csv_layout(
     if len(fields) == 4:
         return Source(path, "csv", False, EVENT_COLUMNS, compressed, delim)
     return None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BLANK = re.compile(r"[\s\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
+PostedEvent = tuple[str, str, str, int | None]
+"""A valid posted event: user_id, action (trimmed, before renaming), item_id, t or None."""
+
+
+def check_event(
+    record: object, params: EventsParams, *, timed: bool
+) -> tuple[PostedEvent | None, str | None]:
+    """One posted event (a decoded JSON value) checked by the rules a file row meets
+    (``engine.local.checks``): the event, or None and the reason in the reader's words.
+    ``timed``: the event must carry a
+    timestamp (else it must not: the model's times are file order)."""
+    if not isinstance(record, dict):
+        return None, "JSON line is not an object"
+    names = {
+        "user_id": params.user_column,
+        "item_id": params.item_column,
+        "action": params.action_column,
+    }
+    ids: dict[str, str] = {}
+    for name, key in names.items():
+        value, reason = _posted_id(name, record.get(key))
+        if reason is not None:
+            return None, reason
+        ids[name] = value
+    action = params.rename_actions.get(ids["action"], ids["action"])
+    if params.actions and action not in params.actions:
+        return None, f"unknown action {_shown(action)}"
+    raw = record.get(params.timestamp_column)
+    if not timed:
+        if raw is not None:
+            return None, "the model's times are file order: events carry no timestamp"
+        return (ids["user_id"], ids["action"], ids["item_id"], None), None
+    t, reason = _posted_time(raw)
+    if reason is None:
+        t, reason = _in_range(t, raw)
+    if reason is None:
+        reason = _plausible(t, raw, params)
+    if reason is not None:
+        return None, reason
+    return (ids["user_id"], ids["action"], ids["item_id"], t), None
+
+
+def _shown(value: str) -> str:
+    """A value in quotes, cut after 40 characters."""
+    return "'" + value[:40] + ("..." if len(value) > 40 else "") + "'"
+
+
+def _posted_id(name: str, value: object) -> tuple[str, str | None]:
+    """A posted id as text (spaces trimmed, a whole JSON number made an integer), or the
+    reason it is no id."""
+    if isinstance(value, bool | dict | list):
+        kind = {bool: "boolean", dict: "object", list: "array"}[type(value)]
+        return "", f"{name} is a JSON {kind}, not an id"
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value == math.floor(value) and abs(value) < 2**53):
+            return "", f"{name} {_shown(str(value))} is not a whole number"
+        value = int(value)
+    text = "" if value is None else str(value).strip(" ")
+    if not text:
+        return "", f"empty {name}"
+    if _BLANK.fullmatch(text):
+        return "", f"{name} is only whitespace"
+    found = _CONTROL.search(text)
+    if found:
+        return "", f"{name} contains control character U+{ord(found.group()):04X}"
+    if len(text) > MAX_ID_LENGTH:
+        return "", f"{name} is {len(text)} characters long (at most {MAX_ID_LENGTH})"
+    return text, None
+
+
+def _posted_time(raw: object) -> tuple[int, str | None]:
+    """Epoch seconds of a posted timestamp (whole, fractional floored, or ISO-8601 text)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return 0, "empty timestamp"
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw, None
+    if isinstance(raw, float) and math.isfinite(raw):
+        return math.floor(raw), None
+    text = raw.strip() if isinstance(raw, str) else ""
+    found = _CONTROL.search(text)
+    if found:
+        return 0, f"timestamp contains control character U+{ord(found.group()):04X}"
+    if _WHOLE.fullmatch(text):
+        return int(text), None
+    if _NUMBER.fullmatch(text) and math.isfinite(float(text)):
+        return math.floor(float(text)), None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        when = None
+    if when is None:
+        return 0, f"unparsable timestamp {_shown(str(raw))}"
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()), None
+
+
+def _plausible(t: int, raw: object, params: EventsParams) -> str | None:
+    """Why a time is implausible (before ``min_time``, in the future, or in milliseconds
+    given as seconds), as the reader words it; None when it is plausible."""
+    lo, hi = params.time_bounds(time.time())
+    value = _shown(str(raw).strip())
+    if t < lo:
+        return f"timestamp {value} is before {params.min_time}"
+    if t > hi:
+        numeric = isinstance(raw, int) or bool(_NUMBER.fullmatch(str(raw).strip()))
+        for factor, unit in (
+            (1_000, "milliseconds"),
+            (10**6, "microseconds"),
+            (10**9, "nanoseconds"),
+        ):
+            if numeric and lo <= t // factor <= hi:
+                return f"timestamp {value} looks like {unit}, not seconds"
+        return f"timestamp {value} is in the future"
+    return None
+
+
+def _in_range(t: int, raw: object) -> tuple[int, str | None]:
+    """A time that fits the engines' 64-bit integers, or the reason it does not."""
+    if -(2**63) <= t < 2**63:
+        return t, None
+    return 0, f"timestamp {_shown(str(raw))} is out of range"

@@ -17,6 +17,7 @@ from shopscale.cli import (
     import_,
     recommend,
     routes,
+    serve,
     show,
     update,
     versions,
@@ -41,6 +42,7 @@ app = typer.Typer(
 
 for _module in (generate, recommend, update, show, versions, doctor, routes, import_, evaluate):
     _module.register(app)
+serve.register(app)
 
 
 def _usage_error(exc: Exception) -> bool:

@@ -1,0 +1,1 @@
+"""The recommendation service: ``shopscale serve`` (docs/serving.md)."""

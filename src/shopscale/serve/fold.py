@@ -1,0 +1,97 @@
+"""The server's fold: the log's new records become one event file, folded by the same exact
+fold as ``shopscale update --no-lists`` into a new model version, published atomically.
+
+The file's name carries the log's id and the positions it covers, and the model state lists
+every file folded: so the new version records its own checkpoint, switched with it in the
+same rename. Runs in a worker process (``fold_version``), so a long fold neither holds the
+server's interpreter nor shares its numba thread pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+from pathlib import Path
+
+from shopscale.errors import ShopscaleError
+from shopscale.events import EventsParams
+from shopscale.recommend.model import read_state
+from shopscale.recommend.pipeline import MODEL_DIR as MODEL
+from shopscale.recommend.update import update
+from shopscale.serve.folder import current_version, new_version
+from shopscale.serve.served import BUNDLE, FOLD_FILE, build_indicators, checkpoint
+from shopscale.store.wal import Record
+
+FOLDS = "folds"
+
+
+def write_fold_file(
+    wal_dir: Path,
+    wal_id: str,
+    records: list[Record],
+    events: EventsParams,
+    *,
+    timed: bool,
+) -> Path:
+    """The records' events as JSON Lines in the model's column names (an event file like
+    any other); each line also names its record's position, so no two files are equal."""
+    start, end = records[0].start, records[-1].end
+    path = wal_dir / FOLDS / f"wal-{wal_id}-{start}-{end}.jsonl"
+    path.parent.mkdir(exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for record in records:
+            for user, action, item, t in record.events:
+                row: dict[str, object] = {
+                    events.user_column: user,
+                    events.action_column: action,
+                    events.item_column: item,
+                }
+                if timed:
+                    row[events.timestamp_column] = t
+                row["wal_position"] = record.start
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def fold_worker_init() -> None:
+    """Worker initializer: the fold worker dies with the server (Linux), so a killed server
+    never leaves a fold running that publishes behind its back; and it runs at a lower
+    priority on one thread, so requests keep the cores while a fold runs."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def fold_version(root: str, fold_file: str) -> str:
+    """Fold one file into the current version of results folder ``root`` (``update`` with
+    ``lists=False``), save the serving indicators beside it, publish; the new version.
+
+    Refuses when the current version is not folded exactly up to where the file starts (a
+    version published by someone else meanwhile): no log record is ever folded twice."""
+    found = FOLD_FILE.search(Path(fold_file).name)
+    assert found is not None
+    with new_version(Path(root)) as staging:  # locked: the current version cannot move
+        current = current_version(Path(root))
+        if checkpoint(read_state(current / MODEL), found["wal"]) != int(found["start"]):
+            raise ShopscaleError(
+                f"{current}: the published model is not folded up to position "
+                f"{found['start']} of the log (another writer published it); reload, fold again"
+            )
+        summary = update(
+            current, [Path(fold_file)], out=staging, lists=False, engine_options={"threads": 1}
+        )
+        if summary.rejected:
+            raise ShopscaleError(
+                f"{fold_file}: {summary.rejected} logged event(s) rejected by the reader; "
+                "nothing published (see rejects.csv of the failed fold)"
+            )
+        state = read_state(staging / MODEL).in_string_order()
+        build_indicators(state).save(staging / BUNDLE)
+    return str(current_version(Path(root)))

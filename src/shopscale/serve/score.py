@@ -1,0 +1,176 @@
+"""A user's list at request time, by the batch rank stage's own functions: the user's
+history (the model's rows merged with posted, not yet folded events by the fold's window
+rules), the same channel weights and decays, the same exclusions, one user through
+the kernel of ``kernels.score_users`` with the same votes, prior and backfill.
+
+Posted events may name items the model does not know yet: they take part in the window and
+in the sequence decay (as they will after the fold), but vote for nothing until folded.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from shopscale.engine.local.counts import Shard, selection
+from shopscale.engine.local.fold import excluded_keys, window
+from shopscale.engine.local.kernels import _score_block
+from shopscale.recommend.model import History
+from shopscale.recommend.ranking import decay_weights, sequence_weights
+from shopscale.serve.served import CSR, Served
+
+Posted = tuple[str, str, int]
+"""A posted event of one user: action (canonical), item_id, t."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One list entry."""
+
+    item_id: str
+    score: float
+    source: str
+
+
+def code_of(ids: list[str], value: str) -> int:
+    """Code of an id in a sorted id list, or -1."""
+    k = bisect.bisect_left(ids, value)
+    return k if k < len(ids) and ids[k] == value else -1
+
+
+@dataclass(frozen=True)
+class UserView:
+    """A user's rows in local item codes (the string order of the items involved)."""
+
+    history: History
+    """After the fold's dedup and window rules: what the model will hold after a fold."""
+    ever: History
+    """Every row before the window (the model's and the posted ones): what excludes."""
+    items: list[str]
+    model_code: npt.NDArray[np.int32]
+    """Model code of each local item, -1 for items the model does not know."""
+    actions: list[str]
+
+
+def user_view(served: Served, user_id: str, posted: Sequence[Posted]) -> UserView:
+    """The user's rows, the model's merged with the posted ones as a fold merges them."""
+    s = served.state
+    u = code_of(served.users, user_id)
+    lo, hi = (int(served.user_ptr[u]), int(served.user_ptr[u + 1])) if u >= 0 else (0, 0)
+    h = s.history
+    base = [served.items[i] for i in h.i[lo:hi].tolist()]
+    names = sorted(set(base) | {p[1] for p in posted})
+    local = {name: k for k, name in enumerate(names)}
+    actions = list(s.actions) + sorted({p[0] for p in posted} - set(s.actions))
+    ever = History(
+        np.zeros(hi - lo + len(posted), dtype=np.int32),
+        np.r_[h.a[lo:hi], [actions.index(p[0]) for p in posted]].astype(np.int8),
+        np.array([local[x] for x in base] + [local[p[1]] for p in posted], dtype=np.int32),
+        np.r_[h.t[lo:hi], [p[2] for p in posted]].astype(np.int64),
+    )
+    merged = ever
+    if posted:
+        keep = s.params.max_items_per_user
+        merged = window(ever, keep, np.arange(len(names), dtype=np.int32))
+    codes = np.array([code_of(served.items, name) for name in names], dtype=np.int32)
+    return UserView(merged, ever, names, codes, actions)
+
+
+def exclusions(served: Served, user_id: str, view: UserView) -> npt.NDArray[np.int32]:
+    """Model codes the user must not get: what the batch job excludes (every event of the
+    excluded kind, also those downsampling dropped)."""
+    s = served.state
+    keys = excluded_keys(view.ever, s.params, view.actions, max(len(view.items), 1))
+    mine = view.model_code[keys] if keys.size else np.zeros(0, np.int32)
+    u = code_of(served.users, user_id)
+    extra = np.zeros(0, np.int32)
+    if u >= 0:
+        extra = s.excluded[1][served.excluded_ptr[u] : served.excluded_ptr[u + 1]]
+    both = np.union1d(mine.astype(np.int64), extra.astype(np.int64))
+    return both[both >= 0].astype(np.int32)
+
+
+def history_csr(served: Served, view: UserView, t_ref: int) -> CSR:
+    """One user's history as the rank stage weighs it (``LocalEngine._history``): channel
+    weight x time decay x sequence decay; entries of unknown items dropped after the
+    sequence decay counted them."""
+    s, params = served.state, served.state.params
+    n_items, n_local = len(served.items), max(len(view.items), 1)
+    h = view.history
+    shard = Shard(0, 1, h.u, h.a, h.i, h.t)
+    parts_j, parts_w, parts_t = [], [], []
+    for c, ch in enumerate(s.channels):
+        _, i, t = selection(shard, ch, view.actions, n_local)
+        code = view.model_code[i].astype(np.int64)
+        parts_j.append(np.where(code >= 0, c * n_items + code, -1))
+        parts_w.append(params.weight(ch) * decay_weights(t, t_ref, params.half_life_days))
+        parts_t.append(t)
+    t_all = np.concatenate(parts_t)
+    w = np.concatenate(parts_w) * sequence_weights(
+        np.zeros(t_all.size, np.int32), t_all, params.half_life_events
+    )
+    j = np.concatenate(parts_j)
+    keep = j >= 0
+    j, w = j[keep], w[keep]
+    order = np.argsort(j, kind="stable")
+    indptr = np.array([0, j.size], dtype=np.int64)
+    return indptr, j[order].astype(np.int32), w[order].astype(np.float64)
+
+
+def recommend(
+    served: Served,
+    user_id: str,
+    posted: Sequence[Posted],
+    *,
+    t_ref: int,
+    n: int,
+    blocked: npt.NDArray[np.int32],
+) -> list[Entry]:
+    """The user's top n now; ``blocked``: model codes no list may show (request filters)."""
+    view = user_view(served, user_id, posted)
+    history = history_csr(served, view, t_ref)
+    excl = np.union1d(exclusions(served, user_id, view), blocked).astype(np.int32)
+    items, scores, source = _score_one(served, history, excl, n)
+    return [
+        Entry(served.items[int(i)], float(sc), "model" if src == 1 else "backfill")
+        for i, sc, src in zip(items[0], scores[0], source[0], strict=True)
+        if src != 0
+    ]
+
+
+def _score_one(
+    served: Served, history: CSR, excluded: npt.NDArray[np.int32], n: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """``kernels.score_users`` for one user: the same block kernel it runs on each block of
+    users, called directly (a parallel launch for one user costs more than the scoring)."""
+    ind = served.indicators
+    items = np.full((1, n), -1, dtype=np.int32)
+    scores = np.zeros((1, n), dtype=np.float64)
+    source = np.zeros((1, n), dtype=np.int8)
+    prior_items, prior_values = ind.prior
+    _score_block(
+        0,
+        1,
+        history[0],
+        history[1],
+        history[2],
+        ind.votes[0],
+        ind.votes[1],
+        ind.votes[2],
+        np.array([0, excluded.size], dtype=np.int64),
+        excluded,
+        prior_items.astype(np.int32),
+        prior_values.astype(np.float64),
+        ind.popular,
+        len(served.items),
+        n,
+        served.state.params.backfill,
+        items,
+        scores,
+        source,
+    )
+    return items, scores, source

@@ -1,0 +1,155 @@
+"""One published model made ready to answer requests: the string-ordered state and the
+serving indicators (vote matrix, item prior, popularity order), built by the batch job's own
+reduce code on the state (``LocalEngine`` adopts it, then ``reduce`` runs unchanged).
+
+A ``Served`` is never changed after it is built; a fold builds a new one and the service swaps
+the reference, so a request reads one consistent model from start to end.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from shopscale.engine.local.engine import LocalEngine
+from shopscale.engine.local.state import adopt
+from shopscale.recommend.model import ModelState, read_state
+from shopscale.recommend.pipeline import MODEL_DIR as MODEL
+from shopscale.recommend.pipeline import SIMILAR_ITEMS
+from shopscale.recommend.ranking import unprompted_prior
+
+BUNDLE = "serving.npz"
+"""Serving indicators a fold saves beside the model, so the server only loads them."""
+FOLD_FILE = re.compile(r"wal-(?P<wal>[0-9a-f]+)-(?P<start>\d+)-(?P<end>\d+)\.jsonl$")
+"""Name of the file a server fold reads: the log's id and the positions it covers. The model
+state lists every file folded, so it records how far the log is folded (the checkpoint)."""
+
+CSR = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class Indicators:
+    """What ``rank`` reads besides a user's history: votes, the prior and popularity order."""
+
+    votes: CSR
+    prior: tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]
+    popular: npt.NDArray[np.int32]
+
+    def save(self, path: Path) -> None:
+        """Write the indicators as one NumPy archive."""
+        np.savez(
+            path,
+            indptr=self.votes[0],
+            indices=self.votes[1],
+            data=self.votes[2],
+            prior_items=self.prior[0],
+            prior_values=self.prior[1],
+            popular=self.popular,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Indicators:
+        """Read indicators written by ``save``."""
+        with np.load(path) as z:
+            return cls(
+                (z["indptr"], z["indices"], z["data"]),
+                (z["prior_items"], z["prior_values"]),
+                z["popular"],
+            )
+
+
+def build_indicators(state: ModelState) -> Indicators:
+    """The batch job's reduce on a string-ordered state, and rank's popularity and prior."""
+    params = state.params
+    eng = LocalEngine(threads=1)
+    try:
+        adopt(eng, state)
+        for _ in eng.reduce(params):
+            pass
+        m = eng.votes
+        votes = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64))
+    finally:
+        eng.close()
+    c, n_items = state.counts, len(state.items)
+    # as LocalEngine.rank: popularity ties by item, only items seen after downsampling
+    order = np.lexsort((np.arange(n_items), -c.pop_any, -c.pop_primary))
+    popular = order[c.pop_any[order] > 0].astype(np.int32)
+    prior = np.zeros(n_items)
+    if params.similarity == "llr":
+        prior = unprompted_prior(
+            c.unprompted,
+            c.left_total,
+            state.n_users,
+            params.unprompted_weight,
+            params.max_similar_per_item,
+        )
+    items = np.flatnonzero(prior > 0).astype(np.int32)
+    return Indicators(votes, (items, prior[items]), popular)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A published model version as the server answers from it."""
+
+    version: Path
+    state: ModelState
+    """String-ordered: code order is id order, as in a batch run."""
+    indicators: Indicators
+    users: list[str]
+    items: list[str]
+    user_ptr: npt.NDArray[np.int64]
+    """History rows of user u: ``user_ptr[u]:user_ptr[u + 1]``."""
+    excluded_ptr: npt.NDArray[np.int64]
+    similar: pa.Table
+    similar_ptr: npt.NDArray[np.int64]
+    checkpoint: int
+    """The log position folded into this model (every record before it is in)."""
+    loaded_at: float
+
+
+def load_served(version: Path, wal_id: str) -> Served:
+    """Load a version: its state, indicators (saved by a fold, else built now), similar
+    items and the checkpoint of log ``wal_id``."""
+    state = read_state(version / MODEL).in_string_order()
+    bundle = version / BUNDLE
+    indicators = Indicators.load(bundle) if bundle.is_file() else build_indicators(state)
+    n_users, n_items = len(state.users), len(state.items)
+    similar = pq.read_table(version / f"{SIMILAR_ITEMS}.parquet")
+    codes = pc.index_in(similar.column("item_id"), value_set=state.items)
+    counts = np.bincount(np.asarray(codes.to_numpy(zero_copy_only=False)), minlength=n_items)
+    return Served(
+        version=version,
+        state=state,
+        indicators=indicators,
+        users=state.users.to_pylist(),
+        items=state.items.to_pylist(),
+        user_ptr=_ptr(state.history.u, n_users),
+        excluded_ptr=_ptr(state.excluded[0], n_users),
+        similar=similar,
+        similar_ptr=np.r_[0, np.cumsum(counts)].astype(np.int64),
+        checkpoint=checkpoint(state, wal_id),
+        loaded_at=time.time(),
+    )
+
+
+def _ptr(sorted_codes: npt.NDArray, n: int) -> npt.NDArray[np.int64]:
+    """CSR row pointers of rows sorted by code."""
+    return np.searchsorted(sorted_codes, np.arange(n + 1)).astype(np.int64)
+
+
+def checkpoint(state: ModelState, wal_id: str) -> int:
+    """How far log ``wal_id`` is folded into ``state``: the end of its last fold file."""
+    ends = [0]
+    for entry in state.files:
+        found = FOLD_FILE.search(str(entry["file"]))
+        if found and found["wal"] == wal_id:
+            ends.append(int(found["end"]))
+    return max(ends)

@@ -1,0 +1,70 @@
+"""The write-ahead log keeps every acknowledged batch, in order, across reopenings; a torn
+last record (a crash mid-append) is cut off; folded segments can be dropped."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from shopscale.errors import ShopscaleError
+from shopscale.store.wal import WriteAheadLog
+
+
+def _events(wal: WriteAheadLog, start: int = 0) -> list[list[object]]:
+    return [r.events for r in wal.read(start)]
+
+
+def test_appends_survive_reopening_in_order(tmp_path: Path) -> None:
+    """Batches read back in append order, with positions that chain, after a reopen."""
+    wal = WriteAheadLog(tmp_path)
+    spans = [wal.append([["u1", "viewed", "i1", 5]]), wal.append([["ü", "a", "i", None]] * 2)]
+    wal.close()
+    again = WriteAheadLog(tmp_path)
+    assert again.wal_id == wal.wal_id
+    records = list(again.read(0))
+    assert [(r.start, r.end) for r in records] == spans
+    assert spans[0][0] == 0 and spans[0][1] == spans[1][0] and again.end == spans[1][1]
+    assert records[1].events == [["ü", "a", "i", None]] * 2
+    assert _events(again, spans[1][0]) == [records[1].events]
+
+
+@pytest.mark.parametrize("cut", [1, 5, 13, -1])
+def test_a_torn_last_record_is_cut_off(tmp_path: Path, cut: int) -> None:
+    """A last record cut short (or with a flipped byte) is dropped on open; the records
+    before it stay, and the next append follows them."""
+    wal = WriteAheadLog(tmp_path)
+    _, first_end = wal.append([["u1", "viewed", "i1", 5]])
+    wal.append([["u2", "viewed", "i2", 6]])
+    wal.close()
+    segment = next(tmp_path.glob("*.seg"))
+    data = segment.read_bytes()
+    if cut > 0:
+        segment.write_bytes(data[: first_end + cut])
+    else:  # same length, one payload byte changed: the CRC no longer matches
+        segment.write_bytes(data[:-2] + bytes([data[-2] ^ 1]) + data[-1:])
+    again = WriteAheadLog(tmp_path)
+    assert _events(again) == [[["u1", "viewed", "i1", 5]]]
+    assert segment.stat().st_size == first_end
+    again.append([["u3", "viewed", "i3", 7]])
+    assert _events(WriteAheadLog(tmp_path)) == [
+        [["u1", "viewed", "i1", 5]],
+        [["u3", "viewed", "i3", 7]],
+    ]
+
+
+def test_roll_and_drop(tmp_path: Path) -> None:
+    """Rolling starts a new segment at the end; dropping removes only segments wholly
+    before a position, and reading before what is kept is refused in one line."""
+    wal = WriteAheadLog(tmp_path)
+    wal.append([["a"]])
+    upto = wal.roll()
+    assert wal.roll() == upto  # nothing new: no empty segment
+    wal.append([["b"]])
+    wal.drop_before(upto)
+    assert wal.first == upto
+    assert _events(wal, upto) == [[["b"]]]
+    with pytest.raises(ShopscaleError, match="no longer holds position 0"):
+        list(wal.read(0))
+    assert len(os.listdir(tmp_path)) == 2  # wal.json and one segment
