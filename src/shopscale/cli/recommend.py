@@ -237,16 +237,17 @@ def recommend(
             progress=progress,
             engine_options={"threads": threads, "memory_limit": memory_limit},
         )
-    _print_summary(summary)
+    print_summary(summary, "shopscale recommend")
     if preview > 0:
         from shopscale.cli.show import print_preview
 
         print_preview(Path(summary.outputs["recommendations"]), preview)
 
 
-def _print_summary(s: RunSummary) -> None:
-    """The run summary as a table: counts, then seconds per stage."""
-    table = Table(title="shopscale recommend", show_header=False, title_justify="left")
+def print_summary(s: RunSummary, title: str) -> None:
+    """A run's summary (``recommend`` or ``update``) as a table: counts, then seconds per
+    stage, then the output paths."""
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in [
@@ -258,9 +259,10 @@ def _print_summary(s: RunSummary) -> None:
         ("interactions kept", s.interactions),
         ("recommendations", s.recommendations),
         ("similar-item rows", s.similar_items),
-        ("users with model recs", s.users_with_model_recs),
     ]:
         table.add_row(label, f"{value:,}")
+    if s.recommendations:  # ``update --no-lists`` ranks nobody
+        table.add_row("users with model recs", f"{s.users_with_model_recs:,}")
     table.add_row("actions", ", ".join(s.actions))
     for stage, secs in s.seconds.items():
         table.add_row(f"time: {stage}", f"{secs:.2f} s")

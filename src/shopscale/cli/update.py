@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from shopscale.cli._common import VerboseOption, out, setup_logging
+from shopscale.cli._common import VerboseOption, setup_logging
+from shopscale.cli.recommend import print_summary
 from shopscale.errors import ShopscaleError
-from shopscale.recommend.pipeline import FAILED_DIR, REJECTS, RunSummary
+from shopscale.recommend.pipeline import FAILED_DIR, REJECTS
 from shopscale.recommend.update import update
 from shopscale.store.versions import VersionedFolder
 
@@ -66,30 +66,7 @@ def update_command(
             engine_options={"threads": threads, "memory_limit": memory_limit},
         )
     shutil.rmtree(model_dir / FAILED_DIR, ignore_errors=True)  # an earlier failure's rejects
-    _print_summary(summary)
-
-
-def _print_summary(s: RunSummary) -> None:
-    """What the fold did: rows read, the model's size after it, seconds per stage."""
-    table = Table(title="shopscale update", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for label, value in [
-        ("rows read", s.rows_read),
-        ("accepted", s.accepted),
-        ("rejected", s.rejected),
-        ("users", s.users),
-        ("items", s.items),
-        ("interactions kept", s.interactions),
-        ("recommendations", s.recommendations),
-        ("similar-item rows", s.similar_items),
-    ]:
-        table.add_row(label, f"{value:,}")
-    for stage, secs in s.seconds.items():
-        table.add_row(f"time: {stage}", f"{secs:.2f} s")
-    out.print(table)
-    for name, path in s.outputs.items():
-        out.print(f"  [dim]{name:>16}[/] {path}")
+    print_summary(summary, "shopscale update")
 
 
 def register(app: typer.Typer) -> None:

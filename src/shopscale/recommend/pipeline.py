@@ -345,7 +345,7 @@ def _reduce_rank_write(
         summary.similar_items = write_batches(sim_path, sims, SIMILAR_ITEMS_SCHEMA)
     fault_point("after:reduce")
     with timed(log, "rank", t):
-        recs = _count_model(eng.rank(params), summary)
+        recs = count_model_users(eng.rank(params), summary)
         if loader is not None:
             recs = loader.tee(RECOMMENDATIONS, recs)
         summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
@@ -363,7 +363,7 @@ def _reduce_rank_write(
         summary.outputs[path.name.split(".")[0]] = str(out / path.name)
 
 
-def _count_model(
+def count_model_users(
     batches: Iterator[pa.RecordBatch], summary: RunSummary
 ) -> Iterator[pa.RecordBatch]:
     """Pass batches through, counting users whose first entry came from the model."""

@@ -9,13 +9,10 @@ rejects, summary and the new state: the same bytes ``recommend`` gives on all ev
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
 from shopscale.engine.local.engine import LocalEngine
@@ -31,6 +28,7 @@ from shopscale.recommend.pipeline import (
     SUMMARY,
     RunSummary,
     check_rejects,
+    count_model_users,
 )
 from shopscale.store.files import write_batches, write_json, write_table
 
@@ -122,7 +120,7 @@ def _fold_and_write(
     if lists:
         with timed(log, "rank", t):
             rec_path = out / f"{RECOMMENDATIONS}.parquet"
-            recs = _count_model(eng.rank(params), summary)
+            recs = count_model_users(eng.rank(params), summary)
             summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
         summary.outputs[RECOMMENDATIONS] = str(rec_path)
 
@@ -154,15 +152,3 @@ def check_timed(paths: list[Path], meta: dict[str, Any]) -> None:
             raise InputError(
                 path, f"has {what} but the model was built from {model}; they cannot be mixed"
             )
-
-
-def _count_model(
-    batches: Iterator[pa.RecordBatch], summary: RunSummary
-) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, counting users whose first entry came from the model."""
-    for batch in batches:
-        first = pc.and_(
-            pc.equal(batch.column("rank"), 1), pc.equal(batch.column("source"), "model")
-        )
-        summary.users_with_model_recs += pc.sum(first).as_py() or 0
-        yield batch
