@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
+from hypothesis import assume
 from hypothesis import strategies as st
 
 ACTIONS = ("carted", "purchased", "viewed")
+Event = tuple[str, str, str, int]
 
 
 @st.composite
@@ -56,3 +60,17 @@ def write_events_csv(path, events) -> None:  # type: ignore[no-untyped-def]
         fh.write("user_id,action,item_id,timestamp\n")
         for u, a, i, t in events:
             fh.write(f"{u},{a},{i},{T0 + t}\n")
+
+
+@st.composite
+def split_logs(draw: st.DrawFn) -> list[list[Event]]:
+    """A log cut at random points into a first part (with a purchase, so LLR can learn) and
+    one to three increments; later parts bring new users and items and old times too."""
+    max_time = draw(st.sampled_from([2, 50]))
+    events = draw(st.one_of(event_logs(max_time=max_time), logs_with_addon()))
+    first_buy = next(k for k, e in enumerate(events) if e[1] == "purchased")
+    assume(len(events) > first_buy + 1)
+    points = st.integers(first_buy + 1, len(events) - 1)
+    cuts = sorted(draw(st.lists(points, min_size=1, max_size=3, unique=True)))
+    bounds = [0, *cuts, len(events)]
+    return [events[a:b] for a, b in itertools.pairwise(bounds)]

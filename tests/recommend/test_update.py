@@ -3,7 +3,6 @@ bytes recommend gives on all events at once; what it must refuse, it refuses."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 from pathlib import Path
@@ -19,7 +18,7 @@ from shopscale.recommend.model import read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.update import update
-from tests.strategies import T0, event_logs, logs_with_addon
+from tests.strategies import T0, split_logs
 
 OUTPUTS = ("similar_items.parquet", "recommendations.parquet")
 Event = tuple[str, str, str, int]
@@ -40,20 +39,6 @@ params_strategy = st.builds(
     vote=st.sampled_from(["llr", "geometric", "conditional"]),
     unprompted_weight=st.sampled_from([0.0, 1e5]),
 )
-
-
-@st.composite
-def split_logs(draw: st.DrawFn) -> list[list[Event]]:
-    """A log cut at random points into a first part (with a purchase, so LLR can learn) and
-    one to three increments; later parts bring new users and items and old times too."""
-    max_time = draw(st.sampled_from([2, 50]))
-    events = draw(st.one_of(event_logs(max_time=max_time), logs_with_addon()))
-    first_buy = next(k for k, e in enumerate(events) if e[1] == "purchased")
-    assume(len(events) > first_buy + 1)
-    points = st.integers(first_buy + 1, len(events) - 1)
-    cuts = sorted(draw(st.lists(points, min_size=1, max_size=3, unique=True)))
-    bounds = [0, *cuts, len(events)]
-    return [events[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def part_text(events: list[Event], *, timed: bool) -> str:

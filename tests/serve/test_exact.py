@@ -3,7 +3,6 @@ and one fold, answers every user with the batch job's list on the whole log."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shopscale.recommend.params import RecommendParams
@@ -30,7 +29,7 @@ from tests.serve.conftest import (
     served_list,
     write_log,
 )
-from tests.strategies import event_logs, logs_with_addon
+from tests.strategies import split_logs
 
 params_strategy = st.builds(
     RecommendParams,
@@ -46,17 +45,6 @@ params_strategy = st.builds(
     vote=st.sampled_from(["llr", "geometric", "conditional"]),
     unprompted_weight=st.sampled_from([0.0, 1e5]),
 )
-
-
-@st.composite
-def split_logs(draw: st.DrawFn) -> list[list[Event]]:
-    """A log cut into a first part (with a purchase) and one to three increments."""
-    events = draw(st.one_of(event_logs(max_time=draw(st.sampled_from([2, 50]))), logs_with_addon()))
-    first_buy = next(k for k, e in enumerate(events) if e[1] == "purchased")
-    assume(len(events) > first_buy + 1)
-    points = st.integers(first_buy + 1, len(events) - 1)
-    cuts = sorted(draw(st.lists(points, min_size=1, max_size=3, unique=True)))
-    return [events[a:b] for a, b in itertools.pairwise([0, *cuts, len(events)])]
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from shopscale.errors import InputError
 from shopscale.log import get_logger
+from shopscale.store.paths import process_alive
 
 log = get_logger("routing.publish")
 
@@ -40,24 +41,13 @@ class Staging:
         return self.out.parent / f".{self.out.name}.old-{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists (so its staging folder may be in use)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sweep(out: Path) -> None:
     """Remove staging folders of dead runs; put back a plan a dead run had moved aside."""
     for kind in ("staging", "old"):
         prefix = f".{out.name}.{kind}-"
         for path in sorted(p for p in out.parent.iterdir() if p.name.startswith(prefix)):
             pid = path.name.rsplit("-", 1)[-1]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not pid.isdigit() or process_alive(int(pid)):
                 continue
             if kind == "old" and not out.exists():
                 log.warning("restoring the previous plan %s left aside by a killed run", out)

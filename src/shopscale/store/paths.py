@@ -67,3 +67,15 @@ def writing(path: str | Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one we may not signal counts as alive): the
+    sweeps of staging and spill folders named after their run never remove a live run's."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

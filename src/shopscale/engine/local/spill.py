@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from shopscale.log import get_logger
+from shopscale.store.paths import process_alive
 
 log = get_logger("engine.local.spill")
 
@@ -26,24 +27,13 @@ def new_spill_dir(root: Path | None = None) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root))
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists (one we may not signal counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale(root: Path | None = None) -> list[Path]:
     """Remove spill folders left by processes that are gone; return what was removed."""
     base = Path(root or tempfile.gettempdir())
     removed = []
     for path in base.glob(f"{PREFIX}*"):
         match = _NAME.match(path.name)
-        if not path.is_dir() or match is None or _alive(int(match.group(1))):
+        if not path.is_dir() or match is None or process_alive(int(match.group(1))):
             continue
         shutil.rmtree(path, ignore_errors=True)
         if not path.exists():
