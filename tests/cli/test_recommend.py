@@ -26,8 +26,9 @@ from tests.store.results import (
 
 
 def test_recommend_writes_every_output(shopscale: Runner, small_log: Path, tmp_path: Path) -> None:
-    """One run writes recommendations, similar items, SQLite, rejects and a summary that adds up."""
-    shopscale("recommend", str(small_log), "--out", "recs", "--top", "7")
+    """One run writes recommendations, similar items, the SQLite export asked for, rejects
+    and a summary that adds up."""
+    shopscale("recommend", str(small_log), "--out", "recs", "--top", "7", "--db", "sqlite")
     out = tmp_path / "recs"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows_read"] == 3000 == summary["accepted"] + summary["rejected"]

@@ -65,7 +65,7 @@ def test_every_output_is_published_in_one_version(tmp_path: Path) -> None:
     src = tmp_path / "events.csv"
     write_events_csv(src, EVENTS)
     out = tmp_path / "out"
-    summary = run(src, out=out)
+    summary = run(src, out=out, output=OutputParams(db="sqlite"))
     version = VersionedFolder(out).current()
     assert version is not None
     names = {"recommendations.parquet", "similar_items.parquet", "shopscale.sqlite"}
@@ -114,10 +114,11 @@ def test_non_finite_summary_fails_loudly(tmp_path: Path) -> None:
 
 
 def test_sqlite_holds_what_the_files_hold(tmp_path: Path) -> None:
-    """The default SQLite database has, for every user, exactly the rows of the Parquet file."""
+    """The SQLite export has, for every user, exactly the rows of the Parquet file."""
     src = tmp_path / "events.csv"
     write_events_csv(src, EVENTS)
-    summary = run(src, out=tmp_path / "out", params=RecommendParams(n=2))
+    output = OutputParams(db="sqlite")
+    summary = run(src, out=tmp_path / "out", params=RecommendParams(n=2), output=output)
     rows = pq.read_table(tmp_path / "out" / "recommendations.parquet").to_pylist()
     for user in ("u1", "u2", "u3", "u4"):
         assert read_recommendations(summary.outputs["db"], user) == [
@@ -191,3 +192,20 @@ def test_summary_model_reproduces_the_run(tmp_path: Path) -> None:
     run(src, out=tmp_path / "again", params=again, output=OutputParams(db="none"))
     first = pq.read_table(tmp_path / "first" / "recommendations.parquet")
     assert first.equals(pq.read_table(tmp_path / "again" / "recommendations.parquet"))
+
+
+def test_default_outputs_are_the_files_and_the_model(tmp_path: Path) -> None:
+    """Without --db, a run publishes the files and the model state and no database."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    summary = run(src, out=tmp_path / "out")
+    version = VersionedFolder(tmp_path / "out").current()
+    assert version is not None
+    assert {p.name for p in version.iterdir()} == {
+        "recommendations.parquet",
+        "similar_items.parquet",
+        "rejects.csv",
+        "summary.json",
+        "model",
+    }
+    assert "db" not in summary.outputs

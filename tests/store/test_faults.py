@@ -44,6 +44,8 @@ POINTS = {
     "publish:before-switch": "A",
     "publish:after-switch": "B",
 }
+WITH_SQLITE = ("--db", "sqlite")
+"""The kill points include the SQL export's loads, so those runs ask for it."""
 
 
 class Runs:
@@ -109,11 +111,12 @@ def rerun_is_clean(out: Path, runs: Runs, *args: str) -> None:
 @pytest.mark.parametrize("point", list(POINTS))
 def test_kill_at_point_leaves_old_or_new_result(runs: Runs, tmp_path: Path, point: str) -> None:
     """Killed at ``point``, run B leaves exactly A's result (B's once switched); reruns clean."""
-    out = runs.folder_with_a(tmp_path)
-    proc = run_recommend(runs.b, out, env={**runs.env, "SHOPSCALE_FAULT": point})
+    out = runs.folder_with_a(tmp_path, *WITH_SQLITE)
+    env = {**runs.env, "SHOPSCALE_FAULT": point}
+    proc = run_recommend(runs.b, out, *WITH_SQLITE, env=env)
     assert proc.returncode == -signal.SIGKILL, f"never reached {point}: {proc.stderr}"
-    assert_whole(out, runs, POINTS[point])
-    rerun_is_clean(out, runs)
+    assert_whole(out, runs, POINTS[point], *WITH_SQLITE)
+    rerun_is_clean(out, runs, *WITH_SQLITE)
 
 
 @pytest.mark.parametrize(

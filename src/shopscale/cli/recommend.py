@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shopscale.cli._common import (
@@ -17,6 +16,7 @@ from shopscale.cli._common import (
     out,
     setup_logging,
 )
+from shopscale.cli._progress import human_rate, stage_progress
 from shopscale.config import check_sections, load_params
 from shopscale.errors import ConfigError
 from shopscale.events import EventsParams
@@ -116,7 +116,10 @@ def recommend(
     ] = None,
     db: Annotated[
         str | None,
-        typer.Option(help="sqlite (in --out) | sqlite:///path | postgresql://... | none [sqlite]."),
+        typer.Option(
+            help="Also export to SQL, loaded in bulk: sqlite (shopscale.sqlite in --out) | "
+            "sqlite:///path | postgresql://... (COPY) | none [none]."
+        ),
     ] = None,
     keep_versions: Annotated[
         int | None,
@@ -157,8 +160,8 @@ def recommend(
 
     Reads user action logs (user_id, action, item_id, timestamp), learns cross-occurrence
     indicators scored by log-likelihood ratio, and publishes recommendations.parquet,
-    similar_items.parquet, shopscale.sqlite, rejects.csv and summary.json into --out as one
-    new version (`shopscale versions`, `shopscale rollback`).
+    similar_items.parquet, the model state (model/), rejects.csv and summary.json into --out as
+    one new version (`shopscale versions`, `shopscale rollback`); --db sqlite adds an SQL copy.
 
     Example:  shopscale recommend sample/events.csv --out recs/ --top 20
     """
@@ -212,21 +215,7 @@ def recommend(
         source=source,
         overrides={"format": fmt, "db": db, "keep_versions": keep_versions},
     )
-    with Progress(
-        TextColumn("[bold]{task.description:<7}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress(console) as progress:
         summary = run(
             inputs,
             out=out_dir,
@@ -264,9 +253,9 @@ def print_summary(s: RunSummary, title: str) -> None:
     if s.recommendations:  # ``update --no-lists`` ranks nobody
         table.add_row("users with model recs", f"{s.users_with_model_recs:,}")
     table.add_row("actions", ", ".join(s.actions))
-    for stage, secs in s.seconds.items():
-        table.add_row(f"time: {stage}", f"{secs:.2f} s")
-    table.add_row("time: total", f"{sum(s.seconds.values()):.2f} s")
+    for stage, secs in [*s.seconds.items(), ("total", sum(s.seconds.values()))]:
+        rate = f"  {human_rate(s.rows_read / secs):>6} events/s" if secs > 0 else ""
+        table.add_row(f"time: {stage}", f"{secs:.2f} s{rate}")
     out.print(table)
     for name, path in s.outputs.items():
         out.print(f"  [dim]{name:>16}[/] {path}")

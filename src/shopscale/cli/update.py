@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from shopscale.cli._common import VerboseOption, setup_logging
+from shopscale.cli._common import VerboseOption, console, setup_logging
+from shopscale.cli._progress import stage_progress
 from shopscale.cli.recommend import print_summary
 from shopscale.errors import ShopscaleError
 from shopscale.recommend.pipeline import FAILED_DIR, REJECTS
@@ -56,15 +57,17 @@ def update_command(
         current = folder.current()
         if current is None:
             raise ShopscaleError(f"{model_dir}: no published result; run shopscale recommend")
-        summary = update(
-            current,
-            inputs,
-            out=staging,
-            lists=not no_lists,
-            shown_as=model_dir,
-            failed_rejects=model_dir / FAILED_DIR / REJECTS,
-            engine_options={"threads": threads, "memory_limit": memory_limit},
-        )
+        with stage_progress(console) as progress:
+            summary = update(
+                current,
+                inputs,
+                out=staging,
+                lists=not no_lists,
+                shown_as=model_dir,
+                failed_rejects=model_dir / FAILED_DIR / REJECTS,
+                progress=progress,
+                engine_options={"threads": threads, "memory_limit": memory_limit},
+            )
     shutil.rmtree(model_dir / FAILED_DIR, ignore_errors=True)  # an earlier failure's rejects
     print_summary(summary, "shopscale update")
 

@@ -26,7 +26,7 @@ from shopscale.engine import get_engine
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, Engine
 from shopscale.errors import ConfigError, InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs
-from shopscale.log import get_logger, timed
+from shopscale.log import get_logger, report_progress, timed
 from shopscale.recommend.params import DECAYS, RecommendParams
 from shopscale.store.background import BackgroundLoad
 from shopscale.store.faults import fault_point
@@ -62,9 +62,10 @@ class OutputParams:
 
     format: FileFormat = "parquet"
     """Format of the recommendations file (similar items are always Parquet)."""
-    db: str | None = "sqlite"
-    """``sqlite`` (a shopscale.sqlite in the output folder), a ``sqlite:///`` or
-    ``postgresql://`` URL, or ``none``."""
+    db: str | None = "none"
+    """An SQL export a user asks for: ``sqlite`` (a shopscale.sqlite in the output folder), a
+    ``sqlite:///`` or ``postgresql://`` URL, or ``none`` (the default: most users read the
+    Parquet files, and a database load is time nobody asked for)."""
     keep_versions: int = 3
     """Published versions kept in the output folder (the current one included), >= 1."""
 
@@ -267,6 +268,7 @@ def _read(
     with timed(log, "read+validate", summary.seconds):
         counts = eng.read(paths, events)
     summary.rows_read, summary.accepted = counts.rows_read, counts.accepted
+    report_progress("read+validate", counts.rows_read, counts.rows_read)
     summary.rejected, summary.files = counts.rejected, counts.files
     log.info(
         "read %s rows: %s accepted, %s rejected",
