@@ -43,6 +43,38 @@ def test_ctrl_c_inside_a_duckdb_query_exits_130(tmp_path: Path) -> None:
     assert err.strip() == "interrupted"
 
 
+# A Ctrl-C that lands while the sub-commands (and DuckDB, Arrow, NumPy under them) load.
+CTRL_C_WHILE_LOADING = """
+import sys
+
+class CtrlCOnLoad:
+    def find_spec(self, name, path=None, target=None):
+        if name == "shopscale.cli.recommend":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlCOnLoad())
+from shopscale.cli import main
+
+main.main()
+"""
+
+
+def test_ctrl_c_while_the_command_loads_exits_130(tmp_path: Path) -> None:
+    """A Ctrl-C while the heavy libraries load (the first second of every command) ends it
+    with exit 130 and "interrupted", not a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING, "recommend", "--help"],
+        env=shopscale_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "interrupted"
+
+
 def _interrupt_until_it_ends(proc: subprocess.Popen[str], tries: int = 60) -> str:
     """Press Ctrl-C every few seconds until the command ends, as a user would; return its stderr.
 

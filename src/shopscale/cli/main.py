@@ -10,18 +10,6 @@ from types import FrameType
 import typer
 from rich.markup import escape
 
-from shopscale.cli import (
-    doctor,
-    evaluate,
-    generate,
-    import_,
-    recommend,
-    routes,
-    serve,
-    show,
-    update,
-    versions,
-)
 from shopscale.cli._common import console, log_path
 from shopscale.errors import ShopscaleError
 
@@ -40,9 +28,32 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-for _module in (generate, recommend, update, show, versions, doctor, routes, import_, evaluate):
-    _module.register(app)
-serve.register(app)
+_REGISTERED: list[bool] = []
+
+
+def _register_commands() -> None:
+    """Import the sub-commands and add them to ``app`` (once). Done inside ``main`` rather
+    than at import, so a Ctrl-C while the heavy libraries load is an interruption, not a
+    traceback."""
+    if _REGISTERED:
+        return
+    from shopscale.cli import (
+        doctor,
+        evaluate,
+        generate,
+        import_,
+        recommend,
+        routes,
+        serve,
+        show,
+        update,
+        versions,
+    )
+
+    for module in (generate, recommend, update, show, versions, doctor, routes, import_, evaluate):
+        module.register(app)
+    serve.register(app)
+    _REGISTERED.append(True)
 
 
 def _usage_error(exc: Exception) -> bool:
@@ -89,6 +100,7 @@ def main() -> None:
     try:
         # Without standalone mode, typer turns an exit (typer.Exit, and Ctrl-C as exit 130)
         # into the return value instead of exiting: that value is the exit code.
+        _register_commands()
         code = app(standalone_mode=False)
     except ShopscaleError as exc:
         if _SIGINTS:  # the error is how a library reported the Ctrl-C
