@@ -143,7 +143,7 @@ def test_own_engagement_and_votes_are_labelled_with_their_history_item(tmp_path:
     got = explain(model, h_idx, h_val, [(items.index(i), src) for i, _, src in lists["me"]])
     by_item = {e.item_id: e for e in got}
     hat, sock = by_item["hat"], by_item["sock"]
-    assert (hat.reason, [(t.kind, t.action, t.item_id) for t in hat.terms][0]) == (
+    assert (hat.reason, next((t.kind, t.action, t.item_id) for t in hat.terms)) == (
         "own",
         ("own", "carted", "hat"),
     )

@@ -92,7 +92,7 @@ def user_rows(
     """A user's history rows (action code, item code, latest time) of a string-ordered state,
     sorted by (action, item); empty for a user the model does not know."""
     users = state.users
-    u = bisect.bisect_left(users, user_id, key=lambda v: v.as_py())  # type: ignore[arg-type]
+    u = bisect.bisect_left(users, user_id, key=lambda v: v.as_py())
     h = state.history
     if u >= len(users) or users[u].as_py() != user_id:
         return h.a[:0], h.i[:0], h.t[:0]
@@ -196,9 +196,7 @@ def _explain_one(
         )
         for kind, c, j, v in terms
     )
-    reason, tier = (
-        ("backfill", 0.0) if source == "backfill" else readable(terms, model.params)
-    )
+    reason, tier = ("backfill", 0.0) if source == "backfill" else readable(terms, model.params)
     return Explanation(model.items[code], rank, score, source, reason, tier, labelled)
 
 
@@ -208,7 +206,7 @@ def readable(
     """The kind of the largest part of a score (ties in ``KINDS`` order) and that part in
     its kind's unit: own engagement / ``self_weight``, prior / ``unprompted_weight``,
     similar-item votes as they are."""
-    parts = {kind: 0.0 for kind in KINDS}
+    parts = dict.fromkeys(KINDS, 0.0)
     for kind, _, _, v in terms:
         parts[kind] += v
     reason = max(KINDS, key=lambda k: (parts[k], -KINDS.index(k)))
