@@ -77,9 +77,14 @@ def terms_text(e: Explanation) -> str:
         elif t.kind == "own":
             label = f"own {t.action}"
         else:
-            label = f"{t.item_id} ({t.action})"
-        parts.append(f"{label} {t.share:.1%}")
+            label = f"{t.action} {t.item_id!r}"
+        parts.append(f"{label} {_percent(t.share)}")
     rest = ranked[TOP_TERMS:]
     if rest:
-        parts.append(f"+{len(rest)} more {sum(t.share for t in rest):.1%}")
+        parts.append(f"+{len(rest)} more {_percent(sum(t.share for t in rest))}")
     return "; ".join(parts)
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage; a positive share too small to show is "<0.1%", not 0."""
+    return "<0.1%" if 0 < share < 0.0005 else f"{share:.1%}"

@@ -8,9 +8,11 @@ from the entry of item i itself (with self votes on) is the user's own engagemen
 
 ``explain`` repeats exactly those additions, one term each, so the terms, added in the order
 they are listed, give the very float the ranker wrote (not merely a close one: the same
-products added in the same order round the same way). The history weights come from the
-ranking rules themselves (``history_weights``: channel weight x ``ranking.decay_weights`` x
-``ranking.sequence_weights``, as ``LocalEngine._history`` weighs a shard).
+products added in the same order round the same way; numba compiles the kernel without
+fast-math, so it neither fuses the multiply-add nor reorders the sum). The history weights
+come from the ranking rules themselves (``history_weights``: channel weight x
+``ranking.decay_weights`` x ``ranking.sequence_weights``, as ``LocalEngine._history`` weighs
+a shard).
 
 Readable scores: the stored score stays the ranking key (own engagement weighs 1e6, the prior
 1e5, a similar item's vote 1-50), so lists and every exactness property are unchanged. Each
