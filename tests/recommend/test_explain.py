@@ -1,5 +1,6 @@
-"""Explanations of real batch runs: the terms of every listed item add up to its score, bit
-for bit, and the scores the terms give every candidate rank into exactly the published list."""
+"""Explanations of real batch runs and updates: the terms of every listed item add up to its
+score, bit for bit, and the scores the terms give every candidate rank into exactly the
+published list."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shopscale.cli._explain import explain_rows
 from shopscale.recommend.explain import (
     KINDS,
     Model,
@@ -25,8 +27,9 @@ from shopscale.recommend.model import read_state
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.ranking import reference_top_n
+from shopscale.recommend.update import update
 from shopscale.serve.served import build_indicators
-from tests.strategies import Event, event_logs, logs_with_addon, write_events_csv
+from tests.strategies import Event, event_logs, logs_with_addon, split_logs, write_events_csv
 
 Lists = dict[str, list[tuple[str, float, str]]]
 
@@ -106,6 +109,31 @@ def test_terms_add_up_to_every_listed_score(tmp_path_factory, events, params) ->
             params.backfill,
         )
         assert [(items[i], s, src) for i, s, src in ranked] == listed
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(parts=split_logs(), params=decayed_params)
+def test_updated_models_explain_their_lists(tmp_path_factory, parts, params) -> None:  # type: ignore[no-untyped-def]
+    """After recommend on a first part and update with each later one (decays on), the
+    folder's model explains every listed score exactly, as ``show --explain`` reads it."""
+    tmp = tmp_path_factory.mktemp("explain-update")
+    files = [tmp / f"part{k}.csv" for k in range(len(parts))]
+    for path, part in zip(files, parts, strict=True):
+        write_events_csv(path, part)
+    run(files[0], out=tmp / "v0", params=params, output=OutputParams(db="none"))
+    for k, path in enumerate(files[1:], start=1):
+        update(tmp / f"v{k - 1}", [path], out=tmp / f"v{k}")
+    last = tmp / f"v{len(files) - 1}"
+    rows = pq.read_table(last / "recommendations.parquet").to_pylist()
+    by_user: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    for row in rows:
+        by_user[row["user_id"]].append(tuple(row.values()))
+    for user, mine in by_user.items():
+        got = explain_rows(last, user, mine)
+        assert [(e.item_id, e.score, e.source) for e in got] == [(r[2], r[3], r[4]) for r in mine]
+        assert all(_in_order([t.value for t in e.terms]) == e.score for e in got)
 
 
 def _in_order(values: list[float]) -> float:
