@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from shopscale.cli._common import out
+from shopscale.cli._explain import explain_rows, explain_table
 from shopscale.errors import InputError
 from shopscale.store.versions import VersionedFolder
 
@@ -81,12 +82,25 @@ def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table
 def show(
     results: Annotated[Path, typer.Argument(help="Output folder of `shopscale recommend`.")],
     user: Annotated[str, typer.Option("--user", "-u", help="User id to show.")],
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Show why each item is listed: the terms of its score (own engagement, the "
+            "unprompted prior, the history items that voted) from the folder's model.",
+        ),
+    ] = False,
 ) -> None:
-    """Print one user's ranked list.  Example:  shopscale show recs/ --user 42"""
+    """Print one user's ranked list.  Example:  shopscale show recs/ --user 42 --explain"""
     path = _find(results, "recommendations")
     rows = _query(path, "CAST(user_id AS VARCHAR) = ?", [user], "CAST(rank AS INTEGER)")
     if not rows:
         raise InputError(path, f"user {user!r} has no recommendations (unknown user?)")
+    if explain:
+        if results.is_file():
+            raise InputError(results, "--explain needs the results folder (it reads model/)")
+        out.print(explain_table(user, explain_rows(path.parent, user, rows)))
+        return
     out.print(
         _table(
             f"recommendations for user {user}",

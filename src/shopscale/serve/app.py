@@ -17,12 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shopscale.events import MAX_ID_LENGTH
 from shopscale.serve import schemas
 from shopscale.serve.catalogue import text
+from shopscale.serve.explain import explained_list
 from shopscale.serve.metrics import Metrics
 from shopscale.serve.score import code_of
 from shopscale.serve.service import Service
 
 Id = Annotated[str, Path(max_length=MAX_ID_LENGTH)]
-QUERY_NAMES = {"n", "exclude", "action"}
+QUERY_NAMES = {"n", "exclude", "action", "explain"}
 
 
 def create_app(service: Service) -> FastAPI:
@@ -110,15 +111,22 @@ def _add_reads(app: FastAPI, service: Service) -> None:
         user_id: Id,
         n: Annotated[int | None, Query(ge=1, le=1000)] = None,
         exclude: Annotated[list[str] | None, Query()] = None,
-    ) -> schemas.Recommendations:
+        explain: Annotated[bool, Query(description="add the terms of each score")] = False,
+    ) -> schemas.Recommendations | JSONResponse:
         """The user's list now: model plus their posted events; unknown users get the
-        popular backfill. Any other query parameter filters on an item attribute."""
+        popular backfill. Any other query parameter filters on an item attribute.
+        ``explain=true`` adds each item's reason, tier score and score terms."""
         filters = {k: v for k, v in request.query_params.items() if k not in QUERY_NAMES}
         unknown = sorted(set(filters) - service.catalogue.columns)
         if unknown:
             known = ", ".join(sorted(service.catalogue.columns)) or "none"
             raise HTTPException(422, f"unknown filter {unknown[0]!r} (item attributes: {known})")
         served = service.served
+        if explain:  # a separate path: the default answer does none of its work
+            body = explained_list(
+                service, user_id, n or served.state.params.n, exclude or [], filters
+            )
+            return JSONResponse(body.model_dump())
         entries = service.recommend(user_id, n or served.state.params.n, exclude or [], filters)
         known_user = code_of(served.users, user_id) >= 0 or user_id in service.overlay.by_user
         return schemas.Recommendations(
