@@ -9,14 +9,15 @@ from pathlib import Path
 
 from tests.store.results import shopscale_env
 
-# A command that runs a DuckDB query for ever; DuckDB answers Ctrl-C with RuntimeError.
+# A command that runs a DuckDB query for ever on the engine's own connection; DuckDB answers
+# Ctrl-C with RuntimeError.
 SPIN = """
-import duckdb
 from shopscale.cli import main
+from shopscale.engine.local.engine import LocalEngine
 
 @main.app.command("spin")
 def spin() -> None:
-    con = duckdb.connect()
+    con = LocalEngine().con
     print("ready", flush=True)
     con.execute("SELECT count(*) FROM range(10000000000000) t(x) WHERE x % 7 = 3").fetchall()
 
@@ -26,7 +27,9 @@ main.main()
 
 def test_ctrl_c_inside_a_duckdb_query_exits_130(tmp_path: Path) -> None:
     """A Ctrl-C that DuckDB turns into RuntimeError('Query interrupted') still ends the
-    command with exit 130 and "interrupted", not as an unexpected error (or exit 0)."""
+    command with exit 130 and "interrupted", not as an unexpected error (or exit 0); so does
+    one that DuckDB never notices (it landed just before the query) or deadlocks on (the
+    watchdog ends the command INTERRUPT_GRACE_S later)."""
     proc = subprocess.Popen(
         [sys.executable, "-c", SPIN, "spin"],
         env=shopscale_env(tmp_path),
@@ -35,8 +38,9 @@ def test_ctrl_c_inside_a_duckdb_query_exits_130(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)  # wherever it lands: in the query, or just before it
     try:
-        err = _interrupt_until_it_ends(proc)
+        _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()  # a command that ignored the Ctrl-C must not outlive the test
     assert proc.returncode == 130, err
@@ -75,16 +79,37 @@ def test_ctrl_c_while_the_command_loads_exits_130(tmp_path: Path) -> None:
     assert proc.stderr.strip() == "interrupted"
 
 
-def _interrupt_until_it_ends(proc: subprocess.Popen[str], tries: int = 60) -> str:
-    """Press Ctrl-C every few seconds until the command ends, as a user would; return its stderr.
+# A command whose code swallows the Ctrl-C and goes on, as native code stuck in a lock does.
+DEAF = """
+import signal, time
+from shopscale.cli import main
 
-    One press can land between ``print`` and the query, where Python only notes the signal
-    and DuckDB, once running, never looks at it; and on a loaded machine DuckDB can take tens
-    of seconds to notice a press inside the query."""
-    for _ in range(tries):
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.communicate(timeout=3.0)[1]
-        except subprocess.TimeoutExpired:
-            continue
-    raise AssertionError(f"{tries} Ctrl-C presses did not end the command")
+@main.app.command("deaf")
+def deaf() -> None:
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    print("ready", flush=True)
+    while True:
+        time.sleep(0.1)
+
+main.main()
+"""
+
+
+def test_a_command_that_does_not_stop_is_ended_after_the_grace(tmp_path: Path) -> None:
+    """A Ctrl-C the command never acts on still ends it (exit 130, "interrupted"): the
+    watchdog does, once INTERRUPT_GRACE_S have passed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DEAF, "deaf"],
+        env=shopscale_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip() == "interrupted"

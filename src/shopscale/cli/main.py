@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
+import threading
+import time
 from types import FrameType
 
 import typer
@@ -81,10 +85,43 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     signal.default_int_handler(signum, frame)
 
 
+INTERRUPT_GRACE_S = 10.0
+"""After a Ctrl-C, how long a command has to stop by itself before it is ended."""
+
+
 def _watch_sigint() -> None:
-    """Install ``_on_sigint`` unless SIGINT is ignored (a background job of a shell)."""
+    """Install ``_on_sigint`` unless SIGINT is ignored (a background job of a shell), and the
+    watchdog that ends a command which a Ctrl-C did not stop."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+        _start_interrupt_watchdog()
+
+
+def _start_interrupt_watchdog() -> None:
+    """End the process INTERRUPT_GRACE_S after a Ctrl-C if it is still running.
+
+    Python runs signal handlers only when the main thread runs Python code; native code that
+    never returns (DuckDB 2.0 can deadlock when a Ctrl-C interrupts a query) would keep the
+    terminal for ever. The C-level handler writes each signal to the wakeup fd whatever the
+    main thread does, so a thread waiting on it sees the Ctrl-C. Ending the process there is
+    safe: results are published by one rename, so an unfinished run leaves the old ones whole.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    try:
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: nobody to watch for
+        return
+
+    def watch() -> None:
+        assert writer.fileno() >= 0  # the closure keeps the writing end open as long as this
+        while reader.recv(1) != bytes([signal.SIGINT]):
+            continue
+        time.sleep(INTERRUPT_GRACE_S)
+        os.write(2, b"interrupted\n")
+        os._exit(130)
+
+    threading.Thread(target=watch, name="ctrl-c-watchdog", daemon=True).start()
 
 
 def _interrupted() -> None:

@@ -81,6 +81,9 @@ class LocalEngine:
         if memory_limit:
             config["memory_limit"] = memory_limit
         self.con = duckdb.connect(config=config)
+        # our own display shows the stages; DuckDB's bar would print over it (and a Ctrl-C that
+        # lands while it prints can be lost: duckdb/duckdb#10545)
+        self.con.execute("SET enable_progress_bar = false")
         self.progress = progress or (lambda stage, done, total: None)
         self.model: ModelState | None = None
         """The stored model this run continues (``load_model``), folded by ``fold``."""
