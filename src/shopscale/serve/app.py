@@ -16,13 +16,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopscale.events import MAX_ID_LENGTH
 from shopscale.serve import schemas
+from shopscale.serve._json import dumps
 from shopscale.serve.catalogue import text
 from shopscale.serve.metrics import Metrics
+from shopscale.serve.query import PARAMETERS, QUERY_NAMES, read_list_query
 from shopscale.serve.score import code_of
 from shopscale.serve.service import Service
 
 Id = Annotated[str, Path(max_length=MAX_ID_LENGTH)]
-QUERY_NAMES = {"n", "exclude", "action"}
+
+
+class JSONBytes(Response):
+    """A JSON answer serialised without a model: orjson when installed (the ``serve``
+    extra), else the standard library; both write floats so they read back exactly."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
 
 
 def create_app(service: Service) -> FastAPI:
@@ -104,28 +115,23 @@ def _add_metrics(app: FastAPI, service: Service) -> None:
 def _add_reads(app: FastAPI, service: Service) -> None:
     """GET recommendations and similar items."""
 
-    @app.get("/users/{user_id}/recommendations", response_model=schemas.Recommendations)
-    async def recommendations(
-        request: Request,
-        user_id: Id,
-        n: Annotated[int | None, Query(ge=1, le=1000)] = None,
-        exclude: Annotated[list[str] | None, Query()] = None,
-    ) -> schemas.Recommendations:
+    @app.get(
+        "/users/{user_id}/recommendations",
+        response_model=schemas.Recommendations,
+        openapi_extra={"parameters": PARAMETERS},
+    )
+    async def recommendations(request: Request) -> Response:
         """The user's list now: model plus their posted events; unknown users get the
-        popular backfill. Any other query parameter filters on an item attribute."""
-        filters = {k: v for k, v in request.query_params.items() if k not in QUERY_NAMES}
-        unknown = sorted(set(filters) - service.catalogue.columns)
-        if unknown:
-            known = ", ".join(sorted(service.catalogue.columns)) or "none"
-            raise HTTPException(422, f"unknown filter {unknown[0]!r} (item attributes: {known})")
+        popular backfill. Any other query parameter filters on an item attribute.
+        (The hot path: the query is read by ``query.read_list_query`` and the body
+        serialised directly; ``schemas.Recommendations`` documents it.)"""
+        q = read_list_query(request, service.catalogue.columns)
         served = service.served
-        entries = service.recommend(user_id, n or served.state.params.n, exclude or [], filters)
-        known_user = code_of(served.users, user_id) >= 0 or user_id in service.overlay.by_user
-        return schemas.Recommendations(
-            user_id=user_id,
-            known=known_user,
-            items=[schemas.Recommendation(**vars(e)) for e in entries],
-        )
+        n = q.n or served.state.params.n
+        entries = service.recommend(q.user_id, n, q.exclude, q.filters)
+        known = served.user_code(q.user_id) >= 0 or q.user_id in service.overlay.by_user
+        body = {"user_id": q.user_id, "known": known, "items": [vars(e) for e in entries]}
+        return JSONBytes(body)
 
     @app.get("/items/{item_id}/similar", response_model=schemas.Similar)
     async def similar(
