@@ -39,6 +39,9 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 
+from shopscale.recommend.model import read_state
+from shopscale.serve.served import BUNDLE, build_indicators
+
 HERE = Path(__file__).resolve().parent
 SHOPSCALE = [sys.executable, "-m", "shopscale"]
 LUA = HERE / "serve_wrk.lua"
@@ -57,16 +60,17 @@ def ensure_model(events: int, work: Path, env: dict[str, str]) -> tuple[Path, fl
             env=env,
         )
     model = work / f"model-{events}"
-    if (model / "current").exists():
-        return model, None
-    began = time.perf_counter()
-    subprocess.run(
-        [*SHOPSCALE, "recommend", str(log), "--out", str(model), "--db", "none", "--preview", "0"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        env=env,
-    )
-    return model, time.perf_counter() - began
+    took = None
+    if not (model / "current").exists():
+        began = time.perf_counter()
+        cmd = [*SHOPSCALE, "recommend", str(log), "--out", str(model), "--db", "none"]
+        subprocess.run([*cmd, "--preview", "0"], check=True, stdout=subprocess.DEVNULL, env=env)
+        took = time.perf_counter() - began
+    bundle = model / "current" / BUNDLE
+    if not bundle.exists():  # what a server fold saves; else every start would rebuild it
+        state = read_state(model / "current" / "model").in_string_order()
+        build_indicators(state).save(bundle)
+    return model, took
 
 
 def fresh_copy(model: Path, dest: Path) -> Path:
@@ -117,6 +121,14 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def rss_gib(pid: int) -> float:
+    """Resident memory of a process now, GiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 2**20, 2)
+    return 0.0
 
 
 def write_ids(users: list[str], items: list[str], threads: int, folder: Path) -> None:
@@ -230,12 +242,14 @@ def measure_rate(
     row = summarise(done, sent, socket_errors, rate, args)
     row["server_cpu_s"] = round(cpu, 1)
     row["server_cpu_share"] = round(cpu / (time.perf_counter() - wall0), 2)
+    row["server_cpu_ms_per_request"] = round(cpu * 1000 / max(row["answered"], 1), 3)
     row["effect_ms"] = {
         "n": len(effects),
         "p50": round(float(np.median(effects)) * 1000, 1) if effects else None,
         "max": round(max(effects) * 1000, 1) if effects else None,
     }
     row["load_after"] = os.getloadavg()
+    row["server_rss_gib"] = rss_gib(server_pid)
     return row
 
 
@@ -328,7 +342,7 @@ def print_table(report: dict) -> None:  # type: ignore[type-arg]
     """The README's table: one row per rate."""
     print(
         "| rate req/s | answered req/s | p50 ms | p99 ms | max ms | GET p99 | POST p99 "
-        "| errors | server CPU | POST->effect p50/max ms |"
+        "| errors | server CPU (cores, ms/req) | POST->effect p50/max ms |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in report["runs"]:
@@ -336,7 +350,8 @@ def print_table(report: dict) -> None:  # type: ignore[type-arg]
         print(
             f"| {r['rate_rps']:g} | {r['throughput_rps']} | {lat['all']['p50']} | "
             f"{lat['all']['p99']} | {lat['all']['max']} | {lat['get']['p99']} | "
-            f"{lat['post']['p99']} | {r['errors']} | {r['server_cpu_share']} | "
+            f"{lat['post']['p99']} | {r['errors']} | "
+            f"{r['server_cpu_share']}, {r['server_cpu_ms_per_request']} | "
             f"{e['p50']}/{e['max']} |"
         )
 

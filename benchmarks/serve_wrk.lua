@@ -13,7 +13,8 @@
 -- Settings come from the environment: SERVE_RATE (requests/s), SERVE_THREADS (T),
 -- SERVE_DURATION (s), SERVE_POST_SHARE (0.1), SERVE_IDS (folder with users-<id>.txt and
 -- items-<id>.txt, one id a line), SERVE_T_EVENT (timestamp of posted events), SERVE_OUT
--- (file for one line per answered request: kind, latency in microseconds, HTTP status).
+-- (file for one line per answered request: kind, latency in microseconds, HTTP status, and
+-- its slot in microseconds after the start).
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -60,10 +61,10 @@ function init(args)
   math.randomseed(42 + id)
   k = 0 -- next slot of this thread
   due = {} -- slot times of sent requests not answered yet (one connection: in order)
-  kinds = {}
+  kinds, whom = {}, {}
   head, tail = 1, 0
-  done_kind, done_us, done_status = {}, {}, {}
-  scheduled = 0
+  done_kind, done_us, done_status, done_at = {}, {}, {}, {}
+  scheduled, lost = 0, 0
 end
 
 local function slot(n)
@@ -89,6 +90,7 @@ function request()
   tail = tail + 1
   due[tail] = s
   local user = users[math.random(#users)]
+  whom[tail] = user
   if math.random() < post_share then
     kinds[tail] = "post"
     local body = string.format(
@@ -104,28 +106,57 @@ function request()
   return wrk.format("GET", "/users/" .. user .. "/recommendations")
 end
 
+-- Whether an answer is the one to the request at the head of the queue: a list names its
+-- user, an events answer says accepted or detail. After a broken connection wrk reconnects
+-- and sends anew, and the lost request never gets an answer: skip it (counted as lost).
+local function answers(n, status, body)
+  if status ~= 200 then
+    return true
+  end
+  if kinds[n] == "get" then
+    return string.find(body, '"user_id":"' .. whom[n] .. '"', 1, true) ~= nil
+  end
+  return string.find(body, '"accepted"', 1, true) ~= nil
+end
+
 function response(status, headers, body)
+  while head <= tail and not answers(head, status, body) do
+    lost = lost + 1
+    due[head], kinds[head], whom[head] = nil, nil, nil
+    head = head + 1
+  end
+  if head > tail then
+    return
+  end
   local n = #done_us + 1
   done_us[n] = now_us() - due[head]
   done_kind[n] = kinds[head]
   done_status[n] = status
-  due[head], kinds[head] = nil, nil
+  done_at[n] = due[head] - t0
+  due[head], kinds[head], whom[head] = nil, nil, nil
   head = head + 1
 end
 
 function done(summary, latency, requests)
   local out = assert(io.open(os.getenv("SERVE_OUT"), "w"))
-  local sent = 0
+  local sent, skipped = 0, 0
   for _, thread in ipairs(threads) do
     sent = sent + thread:get("scheduled")
+    skipped = skipped + thread:get("lost")
     local kind, us, status = thread:get("done_kind"), thread:get("done_us"), thread:get("done_status")
+    local at = thread:get("done_at")
     for n = 1, #us do
-      out:write(string.format("%s %d %d\n", kind[n], us[n], status[n]))
+      out:write(string.format("%s %d %d %d\n", kind[n], us[n], status[n], at[n]))
     end
   end
   local e = summary.errors
   out:write(
-    string.format("# sent %d socket_errors %d\n", sent, e.connect + e.read + e.write + e.timeout)
+    string.format(
+      "# sent %d socket_errors %d lost %d\n",
+      sent,
+      e.connect + e.read + e.write + e.timeout,
+      skipped
+    )
   )
   out:close()
 end
