@@ -266,45 +266,17 @@ def extras_present(env: dict[str, str]) -> dict[str, bool]:
     return found
 
 
-def main() -> None:
-    """Build (once), serve a fresh copy, drive it at each rate, report."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--events", type=int, default=10_000_000)
-    p.add_argument("--rates", default="1000", help="requests per second, comma-separated")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of load per rate")
-    p.add_argument("--threads", type=int, default=64, help="wrk threads (one connection each)")
-    p.add_argument("--fold-every", type=float, default=30.0)
-    p.add_argument("--work", type=Path, default=HERE / ".data" / "serve")
-    args = p.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    model, recommend_s = ensure_model(args.events, args.work, env)
-    state = model / "current" / "model"
-    users = pq.read_table(state / "users.parquet").column(0).to_pylist()
-    items = pq.read_table(state / "items.parquet").column(0).to_pylist()
-    t_event = (
-        int(
-            pq.read_table(args.work / f"events-{args.events}.parquet", columns=["timestamp"])
-            .column(0)
-            .to_numpy()
-            .max()
-        )
-        + 60
-    )
-    report: dict = {  # type: ignore[type-arg]
-        "events": args.events,
-        "users": len(users),
-        "items": len(items),
-        "wrk_threads": args.threads,
-        "duration_s": args.duration,
-        "fold_every_s": args.fold_every,
-        "cores": os.cpu_count(),
-        "extras": extras_present(env),
-        "load_before": os.getloadavg(),
-        "runs": [],
-    }
-    if recommend_s is not None:
-        report["recommend_s"] = round(recommend_s, 1)
+def serve_and_drive(
+    model: Path,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    users: list[str],
+    items: list[str],
+    t_event: int,
+    report: dict,  # type: ignore[type-arg]
+) -> None:
+    """Serve a fresh copy of the model, drive it at each rate, add the rows and the fold
+    counts to ``report``; the server is stopped (SIGTERM) whatever happens."""
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         served = fresh_copy(model, Path(tmp) / "recs")
         ids = Path(tmp) / "ids"
@@ -326,6 +298,41 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=120)
+
+
+def main() -> None:
+    """Build (once), serve a fresh copy, drive it at each rate, report."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--rates", default="1000", help="requests per second, comma-separated")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load per rate")
+    p.add_argument("--threads", type=int, default=64, help="wrk threads (one connection each)")
+    p.add_argument("--fold-every", type=float, default=30.0)
+    p.add_argument("--work", type=Path, default=HERE / ".data" / "serve")
+    args = p.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    model, recommend_s = ensure_model(args.events, args.work, env)
+    state = model / "current" / "model"
+    users = pq.read_table(state / "users.parquet").column(0).to_pylist()
+    items = pq.read_table(state / "items.parquet").column(0).to_pylist()
+    log = args.work / f"events-{args.events}.parquet"
+    t_event = int(pq.read_table(log, columns=["timestamp"]).column(0).to_numpy().max()) + 60
+    report: dict = {  # type: ignore[type-arg]
+        "events": args.events,
+        "users": len(users),
+        "items": len(items),
+        "wrk_threads": args.threads,
+        "duration_s": args.duration,
+        "fold_every_s": args.fold_every,
+        "cores": os.cpu_count(),
+        "extras": extras_present(env),
+        "load_before": os.getloadavg(),
+        "runs": [],
+    }
+    if recommend_s is not None:
+        report["recommend_s"] = round(recommend_s, 1)
+    serve_and_drive(model, args, env, users, items, t_event, report)
     print_table(report)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M")
     results = HERE / "results" / f"serve-{stamp}-{args.events}.json"

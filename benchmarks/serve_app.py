@@ -19,6 +19,25 @@ import time
 from pathlib import Path
 
 
+def list_scope(path: str) -> dict:  # type: ignore[type-arg]
+    """The ASGI scope of a GET of ``path`` as uvicorn would pass it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"bench")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+        "state": {},
+    }
+
+
 def measure(model: Path, requests: int) -> float:
     """CPU microseconds per list request through the app (best of 3 passes)."""
     from shopscale.serve.app import create_app
