@@ -112,6 +112,19 @@ def test_limits(server: Server) -> None:
     assert c.post("/events", content=b"{not json").status_code == 422
 
 
+def test_list_query_is_checked(server: Server) -> None:
+    """A list request with n outside 1..1000 or not a number is refused with 422 naming n;
+    a valid n sets the length and every repeated exclude is honoured."""
+    c = server.client
+    for bad in ("0", "1001", "abc", "-3", "2.5"):
+        r = c.get("/users/nobody/recommendations", params={"n": bad})
+        assert r.status_code == 422 and "n must be" in r.json()["detail"], (bad, r.text)
+    full = [item for item, _, _ in served_list(c, "nobody", n=4)]
+    assert len(full) == 4
+    fewer = [item for item, _, _ in served_list(c, "nobody", n=4, exclude=full[:2])]
+    assert fewer[:2] == full[2:] and not set(fewer) & set(full[:2])
+
+
 def test_health_and_metrics(server: Server) -> None:
     """/health names the model served; /metrics counts requests, events and folds."""
     c = server.client

@@ -98,3 +98,9 @@ def test_posted_engagement_is_explained_as_own(decayed_server: Server) -> None:
         "sock",
     )
     assert _in_order([t["value"] for t in sock["terms"]]) == sock["score"]
+
+
+def test_a_user_without_history_is_explained_as_backfill(decayed_server: Server) -> None:
+    """A user the model does not know gets the popular backfill, explained with no terms."""
+    items = _explained(decayed_server, "nobody-at-all")
+    assert items and {i["source"] for i in items} == {"backfill"}

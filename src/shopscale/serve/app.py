@@ -4,6 +4,7 @@ item attributes, folds, health and Prometheus metrics. docs/serving.md describes
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,14 +17,73 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopscale.events import MAX_ID_LENGTH
 from shopscale.serve import schemas
+from shopscale.serve._json import dumps
 from shopscale.serve.catalogue import text
 from shopscale.serve.explain import explained_list
 from shopscale.serve.metrics import Metrics
+from shopscale.serve.query import PARAMETERS, QUERY_NAMES, read_list_query
 from shopscale.serve.score import code_of
 from shopscale.serve.service import Service
 
 Id = Annotated[str, Path(max_length=MAX_ID_LENGTH)]
-QUERY_NAMES = {"n", "exclude", "action", "explain"}
+
+
+class JSONBytes(Response):
+    """A JSON answer serialised without a model: orjson when installed (the ``serve``
+    extra), else the standard library; both write floats so they read back exactly."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+LIST_ROUTE = "/users/{user_id}/recommendations"
+LIST_PATH = re.compile(r"/users/(?P<user_id>[^/]+)/recommendations")
+LIST_DOCS = {"parameters": PARAMETERS}
+
+
+def list_answer(service: Service, request: Request) -> Response:
+    """``GET /users/{id}/recommendations``: the query read by hand (``query.py``), the list
+    scored at request time, the body serialised directly (``schemas.Recommendations``
+    documents it)."""
+    q = read_list_query(request, service.catalogue.columns)
+    served = service.served
+    n = q.n or served.state.params.n
+    if q.explain:  # a separate path: the default answer does none of its work
+        return JSONBytes(explained_list(service, q.user_id, n, q.exclude, q.filters).model_dump())
+    entries = service.recommend(q.user_id, n, q.exclude, q.filters)
+    known = served.user_code(q.user_id) >= 0 or q.user_id in service.overlay.by_user
+    body = {"user_id": q.user_id, "known": known, "items": [vars(e) for e in entries]}
+    return JSONBytes(body)
+
+
+class ListFastPath:
+    """ASGI middleware: a list request goes straight to ``list_answer``, past the router and
+    FastAPI's request machinery, which cost several times the list itself. Errors answer as
+    FastAPI's would (``{"detail": ...}``); the route stays for the OpenAPI page."""
+
+    def __init__(self, app: ASGIApp, service: Service, route: object) -> None:
+        self.app = app
+        self.service = service
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = None
+        if scope["type"] == "http" and scope["method"] == "GET":
+            found = LIST_PATH.fullmatch(scope["path"])
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route  # the metrics label, as for a routed request
+        scope["path_params"] = {"user_id": found["user_id"]}
+        try:
+            response = list_answer(self.service, Request(scope, receive))
+        except HTTPException as exc:
+            response = JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        await response(scope, receive, send)
 
 
 def create_app(service: Service) -> FastAPI:
@@ -41,9 +101,11 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    _add_metrics(app, service)
     _add_reads(app, service)
     _add_writes(app, service)
+    route = next(r for r in app.routes if getattr(r, "path", None) == LIST_ROUTE)
+    app.add_middleware(ListFastPath, service=service, route=route)
+    _add_metrics(app, service)  # its middleware last: the outermost, so it counts every call
     return app
 
 
@@ -105,35 +167,13 @@ def _add_metrics(app: FastAPI, service: Service) -> None:
 def _add_reads(app: FastAPI, service: Service) -> None:
     """GET recommendations and similar items."""
 
-    @app.get("/users/{user_id}/recommendations", response_model=schemas.Recommendations)
-    async def recommendations(
-        request: Request,
-        user_id: Id,
-        n: Annotated[int | None, Query(ge=1, le=1000)] = None,
-        exclude: Annotated[list[str] | None, Query()] = None,
-        explain: Annotated[bool, Query(description="add the terms of each score")] = False,
-    ) -> schemas.Recommendations | JSONResponse:
+    @app.get(LIST_ROUTE, response_model=schemas.Recommendations, openapi_extra=LIST_DOCS)
+    async def recommendations(request: Request) -> Response:
         """The user's list now: model plus their posted events; unknown users get the
         popular backfill. Any other query parameter filters on an item attribute.
-        ``explain=true`` adds each item's reason, tier score and score terms."""
-        filters = {k: v for k, v in request.query_params.items() if k not in QUERY_NAMES}
-        unknown = sorted(set(filters) - service.catalogue.columns)
-        if unknown:
-            known = ", ".join(sorted(service.catalogue.columns)) or "none"
-            raise HTTPException(422, f"unknown filter {unknown[0]!r} (item attributes: {known})")
-        served = service.served
-        if explain:  # a separate path: the default answer does none of its work
-            body = explained_list(
-                service, user_id, n or served.state.params.n, exclude or [], filters
-            )
-            return JSONResponse(body.model_dump())
-        entries = service.recommend(user_id, n or served.state.params.n, exclude or [], filters)
-        known_user = code_of(served.users, user_id) >= 0 or user_id in service.overlay.by_user
-        return schemas.Recommendations(
-            user_id=user_id,
-            known=known_user,
-            items=[schemas.Recommendation(**vars(e)) for e in entries],
-        )
+        (Requests are answered by ``ListFastPath`` with the same ``list_answer``; this
+        route documents the call and answers what the fast path does not match.)"""
+        return list_answer(service, request)
 
     @app.get("/items/{item_id}/similar", response_model=schemas.Similar)
     async def similar(

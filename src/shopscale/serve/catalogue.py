@@ -36,6 +36,9 @@ class Catalogue:
         self._items: list[str] = []
         self._arrays: dict[str, npt.NDArray[np.object_]] = {}
         self._out = np.zeros(0, dtype=bool)
+        self._out_codes: npt.NDArray[np.int32] | None = None
+        """Codes of the sold-out items (the blocked set of a request without filters),
+        computed on first use after a change."""
 
     @classmethod
     def read(cls, path: Path) -> Catalogue:
@@ -62,6 +65,7 @@ class Catalogue:
         self._items = items
         self._arrays = {c: self._array(c) for c in self.columns}
         self._out = np.array([self._sold_out(i) for i in items], dtype=bool)
+        self._out_codes = None
 
     def _sold_out(self, item_id: str) -> bool:
         return self.rows.get(item_id, {}).get(IN_STOCK) in FALSE
@@ -81,10 +85,15 @@ class Catalogue:
                 self._arrays[column][code] = mine[column]
         if code >= 0:
             self._out[code] = self._sold_out(item_id)
+            self._out_codes = None
         return dict(mine)
 
     def blocked(self, filters: dict[str, str]) -> npt.NDArray[np.int32]:
-        """Codes no list may show: out of stock, or not matching every filter."""
+        """Codes no list may show, sorted: out of stock, or not matching every filter."""
+        if not filters:
+            if self._out_codes is None:
+                self._out_codes = np.flatnonzero(self._out).astype(np.int32)
+            return self._out_codes
         n = len(self._items)
         ok = ~self._out if self._out.size == n else np.ones(n, dtype=bool)
         for column, value in filters.items():

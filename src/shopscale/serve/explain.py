@@ -48,7 +48,7 @@ def explained_list(
     served = service.served
     entries = service.recommend(user_id, n, exclude, filters)
     view = user_view(served, user_id, service.overlay.posted(user_id))
-    _, h_idx, h_val = history_csr(served, view, service.t_ref())
+    h_idx, h_val = history_csr(served, view, service.t_ref())
     ind, state = served.indicators, served.state
     model = Model(ind.votes, ind.prior, served.items, state.channels, state.params)
     listed = [(code_of(served.items, e.item_id), e.source) for e in entries]

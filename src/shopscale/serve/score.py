@@ -1,7 +1,9 @@
 """A user's list at request time, by the batch rank stage's own functions: the user's
 history (the model's rows merged with posted, not yet folded events by the fold's window
 rules), the same channel weights and decays, the same exclusions, one user through
-the kernel of ``kernels.score_users`` with the same votes, prior and backfill.
+``kernels.score_user`` (the block kernel of the batch ``score_users``) with the same votes,
+prior and backfill. A user without posted events (nearly every request) only slices the
+arrays ``serve.rows`` precomputed for the served model.
 
 Posted events may name items the model does not know yet: they take part in the window and
 in the sequence decay (as they will after the fold), but vote for nothing until folded.
@@ -18,10 +20,10 @@ import numpy.typing as npt
 
 from shopscale.engine.local.counts import Shard, selection
 from shopscale.engine.local.fold import excluded_keys, window
-from shopscale.engine.local.kernels import _score_block
+from shopscale.engine.local.kernels import score_user
 from shopscale.recommend.model import History
 from shopscale.recommend.ranking import decay_weights, sequence_weights
-from shopscale.serve.served import CSR, Served
+from shopscale.serve.served import Served
 
 Posted = tuple[str, str, int]
 """A posted event of one user: action (canonical), item_id, t."""
@@ -57,9 +59,10 @@ class UserView:
 
 
 def user_view(served: Served, user_id: str, posted: Sequence[Posted]) -> UserView:
-    """The user's rows, the model's merged with the posted ones as a fold merges them."""
+    """The rows of a user with posted events: the model's merged with the posted ones as a
+    fold merges them."""
     s = served.state
-    u = code_of(served.users, user_id)
+    u = served.user_code(user_id)
     lo, hi = (int(served.user_ptr[u]), int(served.user_ptr[u + 1])) if u >= 0 else (0, 0)
     h = s.history
     base = [served.items[i] for i in h.i[lo:hi].tolist()]
@@ -72,10 +75,7 @@ def user_view(served: Served, user_id: str, posted: Sequence[Posted]) -> UserVie
         np.array([local[x] for x in base] + [local[p[1]] for p in posted], dtype=np.int32),
         np.r_[h.t[lo:hi], [p[2] for p in posted]].astype(np.int64),
     )
-    merged = ever
-    if posted:
-        keep = s.params.max_items_per_user
-        merged = window(ever, keep, np.arange(len(names), dtype=np.int32))
+    merged = window(ever, s.params.max_items_per_user, np.arange(len(names), dtype=np.int32))
     codes = np.array([code_of(served.items, name) for name in names], dtype=np.int32)
     return UserView(merged, ever, names, codes, actions)
 
@@ -86,7 +86,7 @@ def exclusions(served: Served, user_id: str, view: UserView) -> npt.NDArray[np.i
     s = served.state
     keys = excluded_keys(view.ever, s.params, view.actions, max(len(view.items), 1))
     mine = view.model_code[keys] if keys.size else np.zeros(0, np.int32)
-    u = code_of(served.users, user_id)
+    u = served.user_code(user_id)
     extra = np.zeros(0, np.int32)
     if u >= 0:
         extra = s.excluded[1][served.excluded_ptr[u] : served.excluded_ptr[u + 1]]
@@ -94,10 +94,12 @@ def exclusions(served: Served, user_id: str, view: UserView) -> npt.NDArray[np.i
     return both[both >= 0].astype(np.int32)
 
 
-def history_csr(served: Served, view: UserView, t_ref: int) -> CSR:
+def history_csr(
+    served: Served, view: UserView, t_ref: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
     """One user's history as the rank stage weighs it (``LocalEngine._history``): channel
     weight x time decay x sequence decay; entries of unknown items dropped after the
-    sequence decay counted them."""
+    sequence decay counted them; sorted by entry."""
     s, params = served.state, served.state.params
     n_items, n_local = len(served.items), max(len(view.items), 1)
     h = view.history
@@ -117,8 +119,7 @@ def history_csr(served: Served, view: UserView, t_ref: int) -> CSR:
     keep = j >= 0
     j, w = j[keep], w[keep]
     order = np.argsort(j, kind="stable")
-    indptr = np.array([0, j.size], dtype=np.int64)
-    return indptr, j[order].astype(np.int32), w[order].astype(np.float64)
+    return j[order].astype(np.int32), w[order].astype(np.float64)
 
 
 def recommend(
@@ -130,47 +131,35 @@ def recommend(
     n: int,
     blocked: npt.NDArray[np.int32],
 ) -> list[Entry]:
-    """The user's top n now; ``blocked``: model codes no list may show (request filters)."""
-    view = user_view(served, user_id, posted)
-    history = history_csr(served, view, t_ref)
-    excl = np.union1d(exclusions(served, user_id, view), blocked).astype(np.int32)
-    items, scores, source = _score_one(served, history, excl, n)
+    """The user's top n now; ``blocked``: sorted model codes no list may show (request
+    filters, sold-out items)."""
+    u = served.user_code(user_id)
+    params = served.state.params
+    if posted:
+        view = user_view(served, user_id, posted)
+        history = history_csr(served, view, t_ref)
+        excl = exclusions(served, user_id, view)
+    elif u >= 0:
+        history = served.rows.history(u, t_ref, params.half_life_days)
+        excl = served.rows.excluded_of(u)
+    else:
+        history, excl = (np.zeros(0, np.int32), np.zeros(0)), np.zeros(0, np.int32)
+    if blocked.size:
+        excl = np.union1d(excl, blocked).astype(np.int32)
+    ind = served.indicators
+    items, scores, source = score_user(
+        history,
+        ind.votes,
+        excl,
+        ind.popular,
+        n_items=len(served.items),
+        n=n,
+        backfill=params.backfill,
+        prior=ind.prior,
+    )
+    names = served.items
     return [
-        Entry(served.items[int(i)], float(sc), "model" if src == 1 else "backfill")
-        for i, sc, src in zip(items[0], scores[0], source[0], strict=True)
+        Entry(names[i], sc, "model" if src == 1 else "backfill")
+        for i, sc, src in zip(items.tolist(), scores.tolist(), source.tolist(), strict=True)
         if src != 0
     ]
-
-
-def _score_one(
-    served: Served, history: CSR, excluded: npt.NDArray[np.int32], n: int
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
-    """``kernels.score_users`` for one user: the same block kernel it runs on each block of
-    users, called directly (a parallel launch for one user costs more than the scoring)."""
-    ind = served.indicators
-    items = np.full((1, n), -1, dtype=np.int32)
-    scores = np.zeros((1, n), dtype=np.float64)
-    source = np.zeros((1, n), dtype=np.int8)
-    prior_items, prior_values = ind.prior
-    _score_block(
-        0,
-        1,
-        history[0],
-        history[1],
-        history[2],
-        ind.votes[0],
-        ind.votes[1],
-        ind.votes[2],
-        np.array([0, excluded.size], dtype=np.int64),
-        excluded,
-        prior_items.astype(np.int32),
-        prior_values.astype(np.float64),
-        ind.popular,
-        len(served.items),
-        n,
-        served.state.params.backfill,
-        items,
-        scores,
-        source,
-    )
-    return items, scores, source

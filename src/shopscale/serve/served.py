@@ -25,6 +25,7 @@ from shopscale.recommend.model import ModelState, read_state
 from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.pipeline import SIMILAR_ITEMS
 from shopscale.recommend.ranking import unprompted_prior
+from shopscale.serve.rows import UserRows, user_rows
 
 BUNDLE = "serving.npz"
 """Serving indicators a fold saves beside the model, so the server only loads them."""
@@ -61,8 +62,8 @@ class Indicators:
         with np.load(path) as z:
             return cls(
                 (z["indptr"], z["indices"], z["data"]),
-                (z["prior_items"], z["prior_values"]),
-                z["popular"],
+                (z["prior_items"].astype(np.int32), z["prior_values"].astype(np.float64)),
+                z["popular"].astype(np.int32),
             )
 
 
@@ -113,12 +114,20 @@ class Served:
     checkpoint: int
     """The log position folded into this model (every record before it is in)."""
     loaded_at: float
+    rows: UserRows
+    """Per-user arrays for the requests of users without posted events."""
+    user_codes: dict[str, int]
+
+    def user_code(self, user_id: str) -> int:
+        """The user's code, or -1 (a dict: bisecting 10^5+ strings costs more per request)."""
+        return self.user_codes.get(user_id, -1)
 
 
 def load_served(version: Path, wal_id: str) -> Served:
     """Load a version: its state, indicators (saved by a fold, else built now), similar
     items and the checkpoint of log ``wal_id``."""
     state = read_state(version / MODEL).in_string_order()
+    users = state.users.to_pylist()
     bundle = version / BUNDLE
     indicators = Indicators.load(bundle) if bundle.is_file() else build_indicators(state)
     n_users, n_items = len(state.users), len(state.items)
@@ -129,7 +138,7 @@ def load_served(version: Path, wal_id: str) -> Served:
         version=version,
         state=state,
         indicators=indicators,
-        users=state.users.to_pylist(),
+        users=users,
         items=state.items.to_pylist(),
         user_ptr=_ptr(state.history.u, n_users),
         excluded_ptr=_ptr(state.excluded[0], n_users),
@@ -137,6 +146,8 @@ def load_served(version: Path, wal_id: str) -> Served:
         similar_ptr=np.r_[0, np.cumsum(counts)].astype(np.int64),
         checkpoint=checkpoint(state, wal_id),
         loaded_at=time.time(),
+        rows=user_rows(state),
+        user_codes={user: u for u, user in enumerate(users)},
     )
 
 

@@ -228,6 +228,18 @@ class Service:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+        self._stop_workers()
         self.wal.close()
+
+    def _stop_workers(self) -> None:
+        """End the fold worker now, abandoning a fold in progress: safe (it publishes with
+        one rename, and an unpublished fold's staging folder is swept; the log keeps its
+        events), and waiting could hold a SIGTERM for minutes on a large model."""
+        if self._pool is None:
+            return
+        # ProcessPoolExecutor has no public way to end a running task: kill its processes
+        workers = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.kill()
+        self._pool = None

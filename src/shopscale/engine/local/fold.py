@@ -84,6 +84,8 @@ def window(h: History, keep: int, item_rank: npt.NDArray[np.int32]) -> History:
     window, and then its latest time is that new event's time. Items are ranked by
     ``item_rank`` (id string order), not by their append-only codes.
     """
+    if h.u.size == 0:  # a user with no history (yet): nothing to keep
+        return h
     s = h.take(np.lexsort((-h.t, h.i, h.a, h.u)))
     first = np.r_[True, (s.u[1:] != s.u[:-1]) | (s.a[1:] != s.a[:-1]) | (s.i[1:] != s.i[:-1])]
     s = s.take(np.flatnonzero(first))

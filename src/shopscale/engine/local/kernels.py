@@ -241,6 +241,49 @@ def score_users(
     return out_items, out_scores, out_source
 
 
+def score_user(
+    history: tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]],
+    similar: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]],
+    excluded: npt.NDArray[np.int32],
+    popular: npt.NDArray[np.int32],
+    *,
+    n_items: int,
+    n: int,
+    backfill: bool,
+    prior: tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]],
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """``score_users`` for ONE user (history entries and weights, excluded item codes): the
+    same block kernel on the calling thread, without a parallel launch (which would cost more
+    than the scoring). The service ranks with it at request time, by the batch rule."""
+    items = np.full((1, n), -1, dtype=np.int32)
+    scores = np.zeros((1, n), dtype=np.float64)
+    source = np.zeros((1, n), dtype=np.int8)
+    h_ptr = np.array([0, history[0].size], dtype=np.int64)
+    e_ptr = np.array([0, excluded.size], dtype=np.int64)
+    _score_block(
+        0,
+        1,
+        h_ptr,
+        history[0],
+        history[1],
+        similar[0],
+        similar[1],
+        similar[2],
+        e_ptr,
+        excluded,
+        prior[0],
+        prior[1],
+        popular,
+        n_items,
+        n,
+        backfill,
+        items,
+        scores,
+        source,
+    )
+    return items[0], scores[0], source[0]
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _top_k_rows(indptr, indices, scores, k, out_pos):
     """Per CSR row, positions of the k best entries by (score desc, column asc), score > 0."""
