@@ -330,6 +330,23 @@ def test_own_history_conversion_weights_drop_actions_that_never_convert() -> Non
     ]
 
 
+@pytest.mark.parametrize("weights", ["conversion", "cart3-view1", "uniform", "tiers"])
+def test_own_history_without_weighted_actions_is_all_backfill(weights: str) -> None:
+    """On a log with none of a preset's actions (MovieLens has only rated and purchased), every
+    weight preset fits and leaves every list to the popular backfill instead of failing."""
+    rows = [("v", "purchased", "a", 1), ("u", "purchased", "b", 2), ("w", "purchased", "a", 3)]
+    if weights != "uniform":  # uniform counts every non-primary action: give it none
+        rows.append(("u", "rated", "c", 4))
+    train = TrainData(from_arrays(rows), "purchased")
+    model = MODELS["own-history"].build({"weights": weights})
+    model.fit(train)
+    users = np.arange(train.n_users)
+    lists = model.recommend(users, Exclusion("primary", train.binary("purchased")), 2)
+    assert not lists.from_model.any()
+    u = int(np.flatnonzero(train.events.user_ids == "u")[0])
+    assert train.events.item_ids[lists.items[u, 0]] == "a"  # u's most popular unbought item
+
+
 @pytest.mark.parametrize("has_time", [True, False])
 def test_own_history_tuning_starts_at_the_default_and_pins_decay_without_time(
     has_time: bool,

@@ -111,7 +111,7 @@ class OwnHistory:
         if self.weights == "tiers":
             value = w[ga] + mass / (1.0 + mass)  # the best action's tier first, then its amount
             order = np.lexsort((-latest, -value, pair))
-            first = np.r_[True, pair[order][1:] != pair[order][:-1]]
+            first = np.r_[order.size > 0, pair[order][1:] != pair[order][:-1]][: order.size]
             pick = order[first]
             self.pair, self.score, self.latest = pair[pick], value[pick], latest[pick]
         else:
