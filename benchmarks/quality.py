@@ -24,6 +24,7 @@ every number to ``benchmarks/results/quality-<date>.json``.
     python benchmarks/quality.py                      # all eight logs, every model, budget 4
     python benchmarks/quality.py --datasets retailrocket --models popularity,own-history,shopscale
     python benchmarks/quality.py --datasets taobao,ml-100k,ml-latest-small --split leave-last-out
+    python benchmarks/quality.py --summarize benchmarks/results/quality-2026-12-01*.json
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 from shopscale.evaluate.catalogue import resolve_models
 from shopscale.evaluate.data import Interactions, load_events
-from shopscale.evaluate.report import compare_with_best, verdict
+from shopscale.evaluate.report import NOT_BASELINES, compare_with_best, verdict
 from shopscale.evaluate.run import EvaluateParams, evaluate
 from shopscale.evaluate.split import parse_split
 from shopscale.importers import import_dataset, write_events
@@ -129,6 +130,78 @@ def print_comparisons(results: dict[str, dict[str, Any]]) -> None:
                 )
 
 
+PURCHASE_LOGS = ("retailrocket", "taobao", "diginetica")
+"""Logs whose primary action is a purchase: the target is to beat every baseline there; on
+the others (ratings >= 4, listens, clicks) to be within 5 % of the best."""
+
+
+def seed_runs(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """Per data set, its results from every JSON of ``paths`` (one per seed), seed order."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for path in paths:
+        for ds, result in json.loads(path.read_text())["results"].items():
+            runs.setdefault(ds, []).append(result)
+    for results in runs.values():
+        results.sort(key=lambda r: int(r["params"]["split"]["seed"]))
+    return runs
+
+
+def seed_row(ds: str, task: str, results: list[dict[str, Any]]) -> str:
+    """One summary row: shopscale and the best baseline over the seeds, and the verdict."""
+    cmps = [compare_with_best(r, task, "ndcg@10") for r in results]
+    cmps = [c for c in cmps if c is not None]
+    if not cmps:
+        return ""
+    mine = sum(r["models"]["shopscale"]["tasks"][task]["ndcg@10"] for r in results) / len(results)
+    names = [n for n in results[0]["models"] if n != "shopscale" and n not in NOT_BASELINES]
+    best = {
+        n: sum(r["models"][n]["tasks"][task]["ndcg@10"] for r in results) / len(results)
+        for n in names
+    }
+    top = max(sorted(best), key=lambda n: best[n])
+    higher = sum(c["difference"] > 0 for c in cmps)
+    ahead = sum(c["low"] > 0 for c in cmps)
+    behind = sum(c["high"] < 0 for c in cmps)
+    intervals = "; ".join(f"{c['low']:+.3f} … {c['high']:+.3f}" for c in cmps)
+    if ds in PURCHASE_LOGS and task == "next-purchase":
+        met = "met" if higher == len(cmps) and behind == 0 else "**not met**"
+        goal = "beat every baseline"
+    else:
+        met = "met" if mine >= 0.95 * best[top] else "**not met**"
+        goal = "within 5 % of best"
+    seeds = ",".join(str(r["params"]["split"]["seed"]) for r in results)
+    users = "/".join(sorted({str(r["data"]["test_users"][task]) for r in results}))
+    return (
+        f"| {ds} | {task} | {results[0]['params']['split']['label']} | {seeds} | {users} "
+        f"| {mine:.3f} | {top} {best[top]:.3f} | {higher}/{len(cmps)} | {ahead}/{behind} "
+        f"| {intervals} | {goal}: {met} |"
+    )
+
+
+def print_summary(paths: list[Path]) -> None:
+    """Across seeds: shopscale vs the best baseline of each seed, NDCG@10, and the target."""
+    head = (
+        "data set",
+        "task",
+        "split",
+        "seeds",
+        "test users",
+        "shopscale (mean)",
+        "best baseline (mean)",
+        "seeds higher",
+        "seeds ahead / behind at 95 %",
+        "95 % paired intervals vs that seed's best baseline",
+        "target",
+    )
+    print("| " + " | ".join(head) + " |")
+    print("|---|---|---|---|---:|---:|---|---:|---:|---|---|")
+    for ds, results in seed_runs(paths).items():
+        for task in results[0]["params"]["tasks"]:
+            row = seed_row(ds, task, results)
+            if row:
+                print(row)
+
+
 def main() -> None:
     """Parse options, run every data set, print the table, save the JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -148,7 +221,16 @@ def main() -> None:
     )
     ap.add_argument("--data-dir", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON")
+    ap.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        help="print the across-seeds table of these result JSONs (one per seed) and stop",
+    )
     args = ap.parse_args()
+    if args.summarize:
+        print_summary(args.summarize)
+        return
     unknown = [d for d in args.datasets.split(",") if d not in DATASETS]
     if unknown:
         ap.error(f"unknown data set(s) {', '.join(unknown)} (known: {', '.join(DATASETS)})")
