@@ -135,14 +135,21 @@ PURCHASE_LOGS = ("retailrocket", "taobao", "diginetica")
 the others (ratings >= 4, listens, clicks) to be within 5 % of the best."""
 
 
-def seed_runs(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
-    """Per data set, its results from every JSON of ``paths`` (one per seed), seed order."""
-    runs: dict[str, list[dict[str, Any]]] = {}
+def seed_runs(paths: list[Path]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Per data set and split, one result per seed, seed order, from the JSONs of ``paths``;
+    runs of other models on the same data set, split and seed are merged into one result."""
+    merged: dict[tuple[str, str, int], dict[str, Any]] = {}
     for path in paths:
         for ds, result in json.loads(path.read_text())["results"].items():
-            runs.setdefault(ds, []).append(result)
-    for results in runs.values():
-        results.sort(key=lambda r: int(r["params"]["split"]["seed"]))
+            split = result["params"]["split"]
+            key = (ds, split["label"], int(split["seed"]))
+            if key in merged:
+                merged[key]["models"].update(result["models"])
+            else:
+                merged[key] = result
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key in sorted(merged, key=lambda k: (list(DATASETS).index(k[0]), k[1], k[2])):
+        runs.setdefault(key[:2], []).append(merged[key])
     return runs
 
 
@@ -195,7 +202,7 @@ def print_summary(paths: list[Path]) -> None:
     )
     print("| " + " | ".join(head) + " |")
     print("|---|---|---|---|---:|---:|---|---:|---:|---|---|")
-    for ds, results in seed_runs(paths).items():
+    for (ds, _), results in seed_runs(paths).items():
         for task in results[0]["params"]["tasks"]:
             row = seed_row(ds, task, results)
             if row:
@@ -241,6 +248,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"-{args.split.replace(':', '')}" if args.split else ""
     tag += f"-seed{args.seed}" if args.seed != 42 else ""
+    for name in ("datasets", "models"):  # a subset never overwrites the full run
+        if getattr(args, name) != ap.get_default(name):
+            tag += "-" + "+".join(getattr(args, name).split(","))
     path = args.out / f"quality-{time.strftime('%Y-%m-%d')}{tag}.json"
     doc = {
         "machine": platform.uname()._asdict(),
