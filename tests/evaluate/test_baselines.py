@@ -356,7 +356,8 @@ def test_own_history_tuning_starts_at_the_default_and_pins_decay_without_time(
     the old strict rule are points of its grid."""
     spec = MODELS["own-history"]
     picks = candidates(spec, 6, seed=42, has_time=has_time)
-    assert len(picks) == 6 and picks[0] == {**spec.defaults}
+    off = {} if has_time else {"half_life_days": 0.0}
+    assert len(picks) == 6 and picks[0] == {**spec.defaults, **off}
     if not has_time:
         assert {p["half_life_days"] for p in picks} == {0.0}
     assert OWN_HISTORY_ISSUE in [

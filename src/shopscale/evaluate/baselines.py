@@ -67,8 +67,8 @@ class OwnHistory:
     def __init__(
         self,
         weights: OwnWeights = "conversion",
-        repeats: bool = False,
-        half_life_days: float = 0.0,
+        repeats: bool = True,
+        half_life_days: float = 1.0,
         tiebreak: Literal["recent", "buyers"] = "buyers",
     ) -> None:
         self.weights, self.repeats = weights, repeats
