@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shopscale.evaluate.catalogue import resolve_models
+from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import Interactions, load_events
 from shopscale.evaluate.report import NOT_BASELINES, compare_with_best, verdict
 from shopscale.evaluate.run import EvaluateParams, evaluate
@@ -185,6 +185,23 @@ def seed_row(ds: str, task: str, results: list[dict[str, Any]]) -> str:
     )
 
 
+def print_means(runs: dict[tuple[str, str], list[dict[str, Any]]], task: str) -> None:
+    """Data set x model: NDCG@10 on ``task``, mean over the seeds run ("–" = not run)."""
+    models = [m for m in MODELS if any(m in r["models"] for rs in runs.values() for r in rs)]
+    models = [m for m in models if m not in NOT_BASELINES]
+    print(f"\n{task}, NDCG@10 (mean over seeds)\n")
+    print("| data set | split | seeds | " + " | ".join(models) + " |")
+    print("|---|---|---:|" + "---:|" * len(models))
+    for (ds, label), results in runs.items():
+        cells = []
+        for m in models:
+            got = [r["models"][m]["tasks"][task]["ndcg@10"] for r in results if m in r["models"]]
+            cells.append(f"{sum(got) / len(got):.3f}" if len(got) == len(results) else "–")
+        best = max((float(c) for c in cells if c != "–"), default=0.0)
+        cells = [f"**{c}**" if c != "–" and float(c) == best else c for c in cells]
+        print(f"| {ds} | {label} | {len(results)} | " + " | ".join(cells) + " |")
+
+
 def print_summary(paths: list[Path]) -> None:
     """Across seeds: shopscale vs the best baseline of each seed, NDCG@10, and the target."""
     head = (
@@ -202,11 +219,14 @@ def print_summary(paths: list[Path]) -> None:
     )
     print("| " + " | ".join(head) + " |")
     print("|---|---|---|---|---:|---:|---|---:|---:|---|---|")
-    for (ds, _), results in seed_runs(paths).items():
+    runs = seed_runs(paths)
+    for (ds, _), results in runs.items():
         for task in results[0]["params"]["tasks"]:
             row = seed_row(ds, task, results)
             if row:
                 print(row)
+    for task in ("next-purchase", "discovery"):
+        print_means(runs, task)
 
 
 def main() -> None:

@@ -170,10 +170,10 @@ def prepared_addon() -> Prepared:
 
 
 def test_prototype_is_the_engine_with_the_unprompted_prior(prepared_addon: Prepared) -> None:
-    """With an add-on bought unprompted, the prototype still lists what the engine lists at
-    the engine's defaults, the prior is on, and it puts the add-on into users' lists."""
-    engine = MODELS["shopscale"].build({})
-    proto = MODELS["shopscale-blend"].build({})
+    """With an add-on bought unprompted and the prior on (1e5; off by default), the prototype
+    still lists what the engine lists, and the prior puts the add-on into users' lists."""
+    engine = MODELS["shopscale"].build({"unprompted_weight": 1e5})
+    proto = MODELS["shopscale-blend"].build({"unprompted_weight": 1e5})
     engine.fit(prepared_addon.train)
     proto.fit(prepared_addon.train)
     addon = int(np.flatnonzero(proto.prior > 0)[0])  # type: ignore[attr-defined]

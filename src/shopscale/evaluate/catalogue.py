@@ -24,7 +24,7 @@ BLEND_DEFAULTS: dict[str, object] = {
     "half_life_days": 30.0,
     "half_life_events": 20.0,
     "max_similar_per_item": 50,
-    "unprompted_weight": 100_000.0,
+    "unprompted_weight": 0.0,
 }
 
 # Tried first by tuning: chosen on validation splits only (docs/evaluation.md, "The
