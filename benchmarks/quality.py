@@ -160,7 +160,11 @@ def seed_row(ds: str, task: str, results: list[dict[str, Any]]) -> str:
     if not cmps:
         return ""
     mine = sum(r["models"]["shopscale"]["tasks"][task]["ndcg@10"] for r in results) / len(results)
-    names = [n for n in results[0]["models"] if n != "shopscale" and n not in NOT_BASELINES]
+    names = [  # baselines run in every seed (a seed may have run fewer models)
+        n
+        for n in results[0]["models"]
+        if n != "shopscale" and n not in NOT_BASELINES and all(n in r["models"] for r in results)
+    ]
     best = {
         n: sum(r["models"][n]["tasks"][task]["ndcg@10"] for r in results) / len(results)
         for n in names
