@@ -24,6 +24,7 @@ every number to ``benchmarks/results/quality-<date>.json``.
     python benchmarks/quality.py                      # all eight logs, every model, budget 4
     python benchmarks/quality.py --datasets retailrocket --models popularity,own-history,shopscale
     python benchmarks/quality.py --datasets taobao,ml-100k,ml-latest-small --split leave-last-out
+    python benchmarks/quality.py --summarize benchmarks/results/quality-2026-12-01*.json
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shopscale.evaluate.catalogue import resolve_models
+from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import Interactions, load_events
-from shopscale.evaluate.report import compare_with_best, verdict
+from shopscale.evaluate.report import NOT_BASELINES, compare_with_best, verdict
 from shopscale.evaluate.run import EvaluateParams, evaluate
 from shopscale.evaluate.split import parse_split
 from shopscale.importers import import_dataset, write_events
@@ -129,6 +130,109 @@ def print_comparisons(results: dict[str, dict[str, Any]]) -> None:
                 )
 
 
+PURCHASE_LOGS = ("retailrocket", "taobao", "diginetica")
+"""Logs whose primary action is a purchase: the target is to beat every baseline there; on
+the others (ratings >= 4, listens, clicks) to be within 5 % of the best."""
+
+
+def seed_runs(paths: list[Path]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Per data set and split, one result per seed, seed order, from the JSONs of ``paths``;
+    runs of other models on the same data set, split and seed are merged into one result."""
+    merged: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for path in paths:
+        for ds, result in json.loads(path.read_text())["results"].items():
+            split = result["params"]["split"]
+            key = (ds, split["label"], int(split["seed"]))
+            if key in merged:
+                merged[key]["models"].update(result["models"])
+            else:
+                merged[key] = result
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key in sorted(merged, key=lambda k: (list(DATASETS).index(k[0]), k[1], k[2])):
+        runs.setdefault(key[:2], []).append(merged[key])
+    return runs
+
+
+def seed_row(ds: str, task: str, results: list[dict[str, Any]]) -> str:
+    """One summary row: shopscale and the best baseline over the seeds, and the verdict."""
+    cmps = [compare_with_best(r, task, "ndcg@10") for r in results]
+    cmps = [c for c in cmps if c is not None]
+    if not cmps:
+        return ""
+    mine = sum(r["models"]["shopscale"]["tasks"][task]["ndcg@10"] for r in results) / len(results)
+    names = [  # baselines run in every seed (a seed may have run fewer models)
+        n
+        for n in results[0]["models"]
+        if n != "shopscale" and n not in NOT_BASELINES and all(n in r["models"] for r in results)
+    ]
+    best = {
+        n: sum(r["models"][n]["tasks"][task]["ndcg@10"] for r in results) / len(results)
+        for n in names
+    }
+    top = max(sorted(best), key=lambda n: best[n])
+    higher = sum(c["difference"] > 0 for c in cmps)
+    ahead = sum(c["low"] > 0 for c in cmps)
+    behind = sum(c["high"] < 0 for c in cmps)
+    intervals = "; ".join(f"{c['low']:+.3f} … {c['high']:+.3f}" for c in cmps)
+    if ds in PURCHASE_LOGS and task == "next-purchase":
+        met = "met" if higher == len(cmps) and behind == 0 else "**not met**"
+        goal = "beat every baseline"
+    else:
+        met = "met" if mine >= 0.95 * best[top] else "**not met**"
+        goal = "within 5 % of best"
+    seeds = ",".join(str(r["params"]["split"]["seed"]) for r in results)
+    users = "/".join(sorted({str(r["data"]["test_users"][task]) for r in results}))
+    return (
+        f"| {ds} | {task} | {results[0]['params']['split']['label']} | {seeds} | {users} "
+        f"| {mine:.3f} | {top} {best[top]:.3f} | {higher}/{len(cmps)} | {ahead}/{behind} "
+        f"| {intervals} | {goal}: {met} |"
+    )
+
+
+def print_means(runs: dict[tuple[str, str], list[dict[str, Any]]], task: str) -> None:
+    """Data set x model: NDCG@10 on ``task``, mean over the seeds run ("–" = not run)."""
+    models = [m for m in MODELS if any(m in r["models"] for rs in runs.values() for r in rs)]
+    models = [m for m in models if m not in NOT_BASELINES]
+    print(f"\n{task}, NDCG@10 (mean over seeds)\n")
+    print("| data set | split | seeds | " + " | ".join(models) + " |")
+    print("|---|---|---:|" + "---:|" * len(models))
+    for (ds, label), results in runs.items():
+        cells = []
+        for m in models:
+            got = [r["models"][m]["tasks"][task]["ndcg@10"] for r in results if m in r["models"]]
+            cells.append(f"{sum(got) / len(got):.3f}" if len(got) == len(results) else "–")
+        best = max((float(c) for c in cells if c != "–"), default=0.0)
+        cells = [f"**{c}**" if c != "–" and float(c) == best else c for c in cells]
+        print(f"| {ds} | {label} | {len(results)} | " + " | ".join(cells) + " |")
+
+
+def print_summary(paths: list[Path]) -> None:
+    """Across seeds: shopscale vs the best baseline of each seed, NDCG@10, and the target."""
+    head = (
+        "data set",
+        "task",
+        "split",
+        "seeds",
+        "test users",
+        "shopscale (mean)",
+        "best baseline (mean)",
+        "seeds higher",
+        "seeds ahead / behind at 95 %",
+        "95 % paired intervals vs that seed's best baseline",
+        "target",
+    )
+    print("| " + " | ".join(head) + " |")
+    print("|---|---|---|---|---:|---:|---|---:|---:|---|---|")
+    runs = seed_runs(paths)
+    for (ds, _), results in runs.items():
+        for task in results[0]["params"]["tasks"]:
+            row = seed_row(ds, task, results)
+            if row:
+                print(row)
+    for task in ("next-purchase", "discovery"):
+        print_means(runs, task)
+
+
 def main() -> None:
     """Parse options, run every data set, print the table, save the JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -148,7 +252,16 @@ def main() -> None:
     )
     ap.add_argument("--data-dir", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON")
+    ap.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        help="print the across-seeds table of these result JSONs (one per seed) and stop",
+    )
     args = ap.parse_args()
+    if args.summarize:
+        print_summary(args.summarize)
+        return
     unknown = [d for d in args.datasets.split(",") if d not in DATASETS]
     if unknown:
         ap.error(f"unknown data set(s) {', '.join(unknown)} (known: {', '.join(DATASETS)})")
@@ -159,6 +272,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"-{args.split.replace(':', '')}" if args.split else ""
     tag += f"-seed{args.seed}" if args.seed != 42 else ""
+    for name in ("datasets", "models"):  # a subset never overwrites the full run
+        if getattr(args, name) != ap.get_default(name):
+            tag += "-" + "+".join(getattr(args, name).split(","))
     path = args.out / f"quality-{time.strftime('%Y-%m-%d')}{tag}.json"
     doc = {
         "machine": platform.uname()._asdict(),

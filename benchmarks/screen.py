@@ -10,6 +10,7 @@ pipeline), exactly as ``shopscale tune`` runs it.
     python benchmarks/screen.py --candidates '{"llr vote": {"vote": "llr"}}'
     python benchmarks/screen.py --datasets retailrocket --seeds 42,43,44,45,46,47 \\
         --reference '{"vote": "llr"}' --candidates '{"geometric": {"vote": "geometric"}}'
+    python benchmarks/screen.py --model own-history --candidates '{"tiers": {"weights": "tiers"}}'
 
 A mark after an interval: ``+`` the candidate is ahead (interval above 0), ``-`` behind
 (interval below 0), nothing when the validation users cannot tell the two apart.
@@ -72,6 +73,12 @@ def main() -> None:
         "--candidates", required=True, help='JSON {"label": {setting: value, ...}, ...}'
     )
     ap.add_argument("--reference", default="{}", help="JSON settings of the reference [defaults]")
+    ap.add_argument(
+        "--model",
+        default="shopscale",
+        choices=sorted(MODELS),
+        help="catalogue model screened (default shopscale; own-history for its family's default)",
+    )
     ap.add_argument("--seeds", default="42", help="holdout seeds (logs without timestamps)")
     ap.add_argument("--data-dir", type=Path, default=DATA)
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
@@ -79,9 +86,9 @@ def main() -> None:
     if not args.data_dir.is_dir():
         raise SystemExit(f"data folder {args.data_dir} not found: see benchmarks/README.md")
     candidates: dict[str, dict[str, Any]] = json.loads(args.candidates)
-    reference: dict[str, Any] = json.loads(args.reference)
+    spec = MODELS[args.model]
+    reference: dict[str, Any] = {**spec.defaults, **json.loads(args.reference)}
     seeds = [int(s) for s in args.seeds.split(",")]
-    spec = MODELS["shopscale"]
     head = [f"{t} {m}" for t in TASKS for m in METRICS]
     cols = "| data set | split | seed | users (next, disc.) | config | "
     print(cols + " | ".join(head) + " | s |")

@@ -170,10 +170,10 @@ def prepared_addon() -> Prepared:
 
 
 def test_prototype_is_the_engine_with_the_unprompted_prior(prepared_addon: Prepared) -> None:
-    """With an add-on bought unprompted, the prototype still lists what the engine lists at
-    the engine's defaults, the prior is on, and it puts the add-on into users' lists."""
-    engine = MODELS["shopscale"].build({})
-    proto = MODELS["shopscale-blend"].build({})
+    """With an add-on bought unprompted and the prior on (1e5; off by default), the prototype
+    still lists what the engine lists, and the prior puts the add-on into users' lists."""
+    engine = MODELS["shopscale"].build({"unprompted_weight": 1e5})
+    proto = MODELS["shopscale-blend"].build({"unprompted_weight": 1e5})
     engine.fit(prepared_addon.train)
     proto.fit(prepared_addon.train)
     addon = int(np.flatnonzero(proto.prior > 0)[0])  # type: ignore[attr-defined]
@@ -330,6 +330,23 @@ def test_own_history_conversion_weights_drop_actions_that_never_convert() -> Non
     ]
 
 
+@pytest.mark.parametrize("weights", ["conversion", "cart3-view1", "uniform", "tiers"])
+def test_own_history_without_weighted_actions_is_all_backfill(weights: str) -> None:
+    """On a log with none of a preset's actions (MovieLens has only rated and purchased), every
+    weight preset fits and leaves every list to the popular backfill instead of failing."""
+    rows = [("v", "purchased", "a", 1), ("u", "purchased", "b", 2), ("w", "purchased", "a", 3)]
+    if weights != "uniform":  # uniform counts every non-primary action: give it none
+        rows.append(("u", "rated", "c", 4))
+    train = TrainData(from_arrays(rows), "purchased")
+    model = MODELS["own-history"].build({"weights": weights})
+    model.fit(train)
+    users = np.arange(train.n_users)
+    lists = model.recommend(users, Exclusion("primary", train.binary("purchased")), 2)
+    assert not lists.from_model.any()
+    u = int(np.flatnonzero(train.events.user_ids == "u")[0])
+    assert train.events.item_ids[lists.items[u, 0]] == "a"  # u's most popular unbought item
+
+
 @pytest.mark.parametrize("has_time", [True, False])
 def test_own_history_tuning_starts_at_the_default_and_pins_decay_without_time(
     has_time: bool,
@@ -339,7 +356,8 @@ def test_own_history_tuning_starts_at_the_default_and_pins_decay_without_time(
     the old strict rule are points of its grid."""
     spec = MODELS["own-history"]
     picks = candidates(spec, 6, seed=42, has_time=has_time)
-    assert len(picks) == 6 and picks[0] == {**spec.defaults}
+    off = {} if has_time else {"half_life_days": 0.0}
+    assert len(picks) == 6 and picks[0] == {**spec.defaults, **off}
     if not has_time:
         assert {p["half_life_days"] for p in picks} == {0.0}
     assert OWN_HISTORY_ISSUE in [

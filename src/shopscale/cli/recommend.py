@@ -100,7 +100,7 @@ def recommend(
         float | None,
         typer.Option(
             help="Weight of the prior for items bought without a view or cart far more often "
-            "than usual (add-ons); 0 = off [1e5]."
+            "than usual (add-ons); 0 = off [0]."
         ),
     ] = None,
     exclude: Annotated[

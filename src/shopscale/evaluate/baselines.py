@@ -67,8 +67,8 @@ class OwnHistory:
     def __init__(
         self,
         weights: OwnWeights = "conversion",
-        repeats: bool = False,
-        half_life_days: float = 0.0,
+        repeats: bool = True,
+        half_life_days: float = 1.0,
         tiebreak: Literal["recent", "buyers"] = "buyers",
     ) -> None:
         self.weights, self.repeats = weights, repeats
@@ -111,7 +111,7 @@ class OwnHistory:
         if self.weights == "tiers":
             value = w[ga] + mass / (1.0 + mass)  # the best action's tier first, then its amount
             order = np.lexsort((-latest, -value, pair))
-            first = np.r_[True, pair[order][1:] != pair[order][:-1]]
+            first = np.r_[order.size > 0, pair[order][1:] != pair[order][:-1]][: order.size]
             pick = order[first]
             self.pair, self.score, self.latest = pair[pick], value[pick], latest[pick]
         else:
