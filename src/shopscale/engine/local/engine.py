@@ -290,9 +290,10 @@ class LocalEngine:
 
         votes, diagonals = VoteParts(len(self.channels)), []
         shards = range(store.n_shards)
-        for s, (kept, diags) in enumerate(
-            ordered_map(shard, shards, threads=self.threads, ahead=self.threads + 1)
-        ):
+        # one worker: numba kernels are launched from one thread at a time (OpenMP gives each
+        # launching thread its own team of spinning workers; two teams on two cores made rank
+        # 20x slower), while this thread writes the shard before
+        for s, (kept, diags) in enumerate(ordered_map(shard, shards, threads=1, ahead=2)):
             yield from similar_batches(kept, self.channels, self.items)
             for k in kept:
                 votes.add(k)
@@ -332,15 +333,10 @@ class LocalEngine:
         if prior_items.size:
             log.info("unprompted-purchase prior on %d item(s)", prior_items.size)
 
-        def prepare(users: tuple[int, int]) -> tuple[Shard, _Csr, tuple[npt.NDArray, npt.NDArray]]:
+        def recommend(users: tuple[int, int]) -> tuple[int, pa.RecordBatch]:
             shard = self._fetch(users)
-            return shard, self._history(shard, params), self._exclusions(shard, params)
-
-        # the next shard is fetched and prepared on another thread while the kernel (on
-        # every core) and the writer work on this one
-        for shard, history, exclude in ordered_map(
-            prepare, self._ranges(params), threads=1, ahead=2
-        ):
+            history = self._history(shard, params)
+            exclude = self._exclusions(shard, params)
             items, scores, source = score_users(
                 history,
                 votes,
@@ -351,8 +347,13 @@ class LocalEngine:
                 backfill=params.backfill,
                 prior=(prior_items, prior[prior_items]),
             )
-            yield self._decode_recs(shard, items, scores, source)
-            self.progress("rank", shard.lo + shard.n_users, len(self.users))
+            return users[1], self._decode_recs(shard, items, scores, source)
+
+        # one worker fetches, scores (the kernel on every core) and decodes each shard while
+        # the writer works on the one before (one kernel-launching thread: see ``reduce``)
+        for hi, batch in ordered_map(recommend, self._ranges(params), threads=1, ahead=2):
+            yield batch
+            self.progress("rank", hi, len(self.users))
 
     def _history(self, shard: Shard, params: RecommendParams) -> _Csr:
         """CSR users x (channel*items) with each channel's weight times time and sequence
