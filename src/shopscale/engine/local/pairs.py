@@ -202,8 +202,16 @@ class PairStore:
             return Block(lo, hi, z["indptr"], z["indices"], z["data"])
 
     def matrix(self, c: int) -> sp.csr_matrix:
-        """Channel c's whole n_items x n_items matrix (for the model file)."""
-        return stack([self.block(c, s) for s in range(self.n_shards)], self.n_items)
+        """Channel c's whole n_items x n_items matrix (for the model file). Blocks held in
+        memory become views of it, so holding it costs no second copy of them."""
+        m = stack([self.block(c, s) for s in range(self.n_shards)], self.n_items)
+        for s in range(self.n_shards):
+            held = self._blocks.get((c, s))
+            if isinstance(held, Block):
+                a, b = int(m.indptr[held.lo]), int(m.indptr[held.hi])
+                indptr = m.indptr[held.lo : held.hi + 1] - a
+                self._blocks[(c, s)] = Block(held.lo, held.hi, indptr, m.indices[a:b], m.data[a:b])
+        return m
 
     @classmethod
     def of_matrices(cls, matrices: list[sp.csr_matrix], folder: Path) -> PairStore:
