@@ -27,21 +27,28 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from shopscale.engine.base import (
-    RECOMMENDATIONS_SCHEMA,
     CatalogSizes,
     ReadCounts,
 )
-from shopscale.engine.local.counts import ANY, Shard, channels_for, count_users, selection
+from shopscale.engine.local.counts import (
+    ANY,
+    Shard,
+    add_marginals,
+    channels_for,
+    count_users,
+    selection,
+)
 from shopscale.engine.local.fold import fold_events
 from shopscale.engine.local.kernels import score_users
+from shopscale.engine.local.lists import decode_lists, weighted_history
 from shopscale.engine.local.pairs import PairStore, parse_bytes, physical_memory
 from shopscale.engine.local.parallel import ordered_map
 from shopscale.engine.local.reader import ReadReport, read_events
-from shopscale.engine.local.reduce import PairScoring, csr_from_sorted, self_votes, vote_matrix
+from shopscale.engine.local.reduce import csr_from_sorted, self_votes, vote_matrix
 from shopscale.engine.local.similar import (
     VoteParts,
     block_diagonal,
-    diagonal_matrix,
+    channel_scorings,
     rebatch,
     score_block,
     similar_batches,
@@ -55,8 +62,6 @@ from shopscale.log import get_logger
 from shopscale.recommend.model import Counts, ModelState, read_state, write_state
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import (
-    decay_weights,
-    sequence_weights,
     unprompted_prior,
 )
 
@@ -64,7 +69,7 @@ log = get_logger("engine.local")
 
 ProgressFn = Callable[[str, int, int], None]
 _Csr = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]
-_SOURCES = pa.array(["model", "backfill"], pa.string())
+_Exclusions = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]
 PAIR_BUDGET_SHARE = 4
 """The pair counts may hold 1/PAIR_BUDGET_SHARE of the memory limit before going to disk."""
 
@@ -242,7 +247,7 @@ class LocalEngine:
             count, ranges, threads=self.threads, ahead=self.threads + 1
         ):
             self.pairs.add([part.k11.pop(ch) for ch in self.channels], len(ranges))
-            _add_marginals(self.totals, part)
+            add_marginals(self.totals, part)
             self.progress("map", hi, len(self.users))
         self.pairs.finish()
         if self.pairs.spills:
@@ -267,20 +272,7 @@ class LocalEngine:
 
     def _reduce_shards(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
         n_items, store = len(self.items), self._pair_store()
-        # (i, i) scores 0 in the primary channel and for classic similarities; with self
-        # votes on, in every channel: an item's own engagement then votes through its
-        # conversion rate instead (``self_votes``)
-        scorings = [
-            PairScoring(
-                self.totals.left_total,
-                self.totals.right_total[ch],
-                len(self.users),
-                zero_diagonal=params.similarity != "llr"
-                or ch == params.primary
-                or params.self_weight > 0,
-            )
-            for ch in self.channels
-        ]
+        scorings = channel_scorings(self.totals, self.channels, len(self.users), params)
         own = [c for c, ch in enumerate(self.channels) if _self_votes_on(params, ch)]
 
         def shard(s: int) -> tuple[list, list]:
@@ -288,26 +280,23 @@ class LocalEngine:
             kept = [score_block(b, scorings[c], params, c, n_items) for c, b in enumerate(blocks)]
             return kept, [block_diagonal(blocks[c]) for c in own]
 
-        votes, diagonals = VoteParts(len(self.channels)), []
-        shards = range(store.n_shards)
+        votes = VoteParts(len(self.channels))
         # one worker: numba kernels are launched from one thread at a time (OpenMP gives each
         # launching thread its own team of spinning workers; two teams on two cores made rank
         # 20x slower), while this thread writes the shard before
-        for s, (kept, diags) in enumerate(ordered_map(shard, shards, threads=1, ahead=2)):
+        shards = ordered_map(shard, range(store.n_shards), threads=1, ahead=2)
+        for s, (kept, diags) in enumerate(shards):
             yield from similar_batches(kept, self.channels, self.items)
             for k in kept:
                 votes.add(k)
-            diagonals.append(diags)
+            for c, diag in zip(own, diags, strict=True):
+                votes.add_diagonal(c, *diag)
             self.progress("reduce", s + 1, store.n_shards)
-        own_votes = []
-        for x, c in enumerate(own):
-            items = np.concatenate([d[x][0] for d in diagonals] + [np.zeros(0, np.int32)])
-            values = np.concatenate([d[x][1] for d in diagonals] + [np.zeros(0, np.int64)])
-            counts = diagonal_matrix(items, values, n_items)
-            rate_items, rates = self_votes(
-                counts, self.totals.right_total[self.channels[c]], params
-            )
-            own_votes.append((rate_items, rates, c))
+        own_votes = [
+            (*self_votes(votes.diagonal(c, n_items), self.totals.right_total[ch], params), c)
+            for c, ch in enumerate(self.channels)
+            if c in own
+        ]
         self.votes = vote_matrix(votes.merged(), own_votes, n_items)
         self.pairs = None
         shutil.rmtree(self._tmp / "pairs", ignore_errors=True)
@@ -333,10 +322,14 @@ class LocalEngine:
         if prior_items.size:
             log.info("unprompted-purchase prior on %d item(s)", prior_items.size)
 
-        def recommend(users: tuple[int, int]) -> tuple[int, pa.RecordBatch]:
+        def prepare(users: tuple[int, int]) -> tuple[Shard, _Csr, _Exclusions]:
             shard = self._fetch(users)
-            history = self._history(shard, params)
-            exclude = self._exclusions(shard, params)
+            return shard, self._history(shard, params), self._exclusions(shard, params)
+
+        def recommend(
+            prepared: tuple[Shard, _Csr, _Exclusions],
+        ) -> tuple[int, pa.RecordBatch]:
+            shard, history, exclude = prepared
             items, scores, source = score_users(
                 history,
                 votes,
@@ -347,39 +340,23 @@ class LocalEngine:
                 backfill=params.backfill,
                 prior=(prior_items, prior[prior_items]),
             )
-            return users[1], self._decode_recs(shard, items, scores, source)
+            return shard.lo + shard.n_users, self._decode_recs(shard, items, scores, source)
 
-        # one worker fetches, scores (the kernel on every core) and decodes each shard while
-        # the writer works on the one before (one kernel-launching thread: see ``reduce``)
-        for hi, batch in ordered_map(recommend, self._ranges(params), threads=1, ahead=2):
+        # a pipeline of shards: one thread fetches and prepares the next, one scores (the
+        # kernel on every core) and decodes, this one writes; a single thread launches the
+        # kernels (see ``reduce``)
+        prepared = ordered_map(prepare, self._ranges(params), threads=1, ahead=2)
+        for hi, batch in ordered_map(recommend, prepared, threads=1, ahead=2):
             yield batch
             self.progress("rank", hi, len(self.users))
 
     def _history(self, shard: Shard, params: RecommendParams) -> _Csr:
-        """CSR users x (channel*items) with each channel's weight times time and sequence
-        decay (the sequence runs over the user's entries of every channel)."""
-        n_items = len(self.items)
-        parts_u, parts_j, parts_w, parts_t = [], [], [], []
-        for c, ch in enumerate(self.channels):
-            u, i, t = selection(shard, ch, self.actions, n_items)
-            parts_u.append(u)
-            parts_j.append(c * n_items + i.astype(np.int64))
-            parts_w.append(params.weight(ch) * decay_weights(t, self.t_ref, params.half_life_days))
-            parts_t.append(t)
-        u = np.concatenate(parts_u)
-        j = np.concatenate(parts_j)
-        w = np.concatenate(parts_w) * sequence_weights(
-            u, np.concatenate(parts_t), params.half_life_events
+        """The shard's weighted history (``lists.weighted_history``)."""
+        return weighted_history(
+            shard, self.channels, self.actions, len(self.items), params, self.t_ref
         )
-        # each part is sorted by (user, item) and parts come in channel order, so a stable
-        # sort by user (a merge of sorted runs) gives (user, channel, item) order
-        order = np.argsort(u, kind="stable")
-        m = csr_from_sorted(
-            u[order], j[order], shard.n_users, len(self.channels) * n_items, data=w[order]
-        )
-        return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
 
-    def _exclusions(self, shard: Shard, params: RecommendParams) -> tuple[npt.NDArray, npt.NDArray]:
+    def _exclusions(self, shard: Shard, params: RecommendParams) -> _Exclusions:
         """CSR users x items of what each user must not be recommended: from every event,
         not only the ones downsampling kept."""
         n_items = len(self.items)
@@ -405,23 +382,8 @@ class LocalEngine:
     def _decode_recs(
         self, shard: Shard, items: npt.NDArray, scores: npt.NDArray, source: npt.NDArray
     ) -> pa.RecordBatch:
-        """Flatten a shard's (users x n) lists into output rows with string ids."""
-        filled = source.ravel() != 0
-        users = np.repeat(np.arange(shard.n_users, dtype=np.int32) + shard.lo, items.shape[1])[
-            filled
-        ]
-        ranks = np.tile(np.arange(1, items.shape[1] + 1, dtype=np.int32), shard.n_users)[filled]
-        src = _SOURCES.take(pa.array(source.ravel()[filled] - 1, pa.int8()))
-        return pa.RecordBatch.from_arrays(
-            [
-                self.users.decode(users),
-                pa.array(ranks, pa.int32()),
-                self.items.decode(items.ravel()[filled]),
-                pa.array(scores.ravel()[filled], pa.float64()),
-                src,
-            ],
-            schema=RECOMMENDATIONS_SCHEMA,
-        )
+        """A shard's lists as output rows (``lists.decode_lists``)."""
+        return decode_lists(shard.lo, items, scores, source, self.users, self.items)
 
     # -- the model state ------------------------------------------------------------------
     def write_model(self, folder: Path, params: RecommendParams) -> None:
@@ -461,14 +423,6 @@ class LocalEngine:
         """Close DuckDB and remove its spill folder."""
         self.con.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-
-def _add_marginals(totals: Counts, part: Counts) -> None:
-    """Add every count of ``part`` but its pair counts (those go to the pair store)."""
-    for ch, right in part.right_total.items():
-        totals.right_total[ch] += right
-    for name in ("left_total", "pop_any", "pop_primary", "unprompted"):
-        getattr(totals, name)[:] += getattr(part, name)
 
 
 def _self_votes_on(params: RecommendParams, channel: str) -> bool:

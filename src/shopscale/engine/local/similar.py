@@ -19,11 +19,31 @@ from shopscale.engine.base import SIMILAR_ITEMS_SCHEMA
 from shopscale.engine.local.pairs import Block
 from shopscale.engine.local.reduce import Kept, PairScoring, csr_from_sorted, score_channel
 from shopscale.ids import IdMap
+from shopscale.recommend.model import Counts
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows
 
 BATCH_ROWS = 1_000_000
 """Rows per written batch (and Parquet row group) of ``similar_items``."""
+
+
+def channel_scorings(
+    totals: Counts, channels: list[str], n_users: int, params: RecommendParams
+) -> list[PairScoring]:
+    """What scoring each channel's pairs needs besides k11. (i, i) scores 0 in the primary
+    channel and for classic similarities; with self votes on, in every channel: an item's own
+    engagement then votes through its conversion rate instead (``reduce.self_votes``)."""
+    return [
+        PairScoring(
+            totals.left_total,
+            totals.right_total[ch],
+            n_users,
+            zero_diagonal=params.similarity != "llr"
+            or ch == params.primary
+            or params.self_weight > 0,
+        )
+        for ch in channels
+    ]
 
 
 def score_block(
@@ -84,6 +104,18 @@ class VoteParts:
 
     n_channels: int
     parts: dict[int, list[Kept]] = field(default_factory=dict)
+    diagonals: dict[int, list[tuple[npt.NDArray, npt.NDArray]]] = field(default_factory=dict)
+
+    def add_diagonal(self, channel: int, items: npt.NDArray, values: npt.NDArray) -> None:
+        """Hold a shard's diagonal pair counts k11(i, i) of a channel with self votes."""
+        self.diagonals.setdefault(channel, []).append((items, values))
+
+    def diagonal(self, channel: int, n_items: int) -> sp.csr_matrix:
+        """A channel's diagonal pair counts of every shard, as a matrix (``self_votes``)."""
+        parts = self.diagonals.pop(channel, [])
+        items = np.concatenate([p[0] for p in parts] + [np.zeros(0, np.int32)])
+        values = np.concatenate([p[1] for p in parts] + [np.zeros(0, np.int64)])
+        return diagonal_matrix(items, values, n_items)
 
     def add(self, kept: Kept) -> None:
         """Keep only what the vote matrix reads (scores are written, then dropped)."""
