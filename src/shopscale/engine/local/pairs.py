@@ -13,6 +13,7 @@ order they are added in, so the result is exactly that of the in-memory sum.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,8 +44,6 @@ def parse_bytes(text: str) -> int:
 
 def physical_memory() -> int:
     """Bytes of RAM of this machine."""
-    import os
-
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
