@@ -8,7 +8,8 @@ the child's own ``ru_maxrss`` from ``os.wait4``; a child whose resident memory p
 ``benchmarks/results/recommend-<date>T<time>-<events>.json``.
 
     python benchmarks/recommend.py                      # 10M events, every shape and contender
-    python benchmarks/recommend.py --events 200000      # quick mode, seconds per shape
+    python benchmarks/recommend.py --shape bundles,longtail,catalog --events 10M
+    python benchmarks/recommend.py --events 200k        # quick mode, seconds per shape
     python benchmarks/recommend.py --shape longtail --events 100000 --only implicit,scipy
 """
 
@@ -280,7 +281,7 @@ def machine() -> dict[str, object]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--events", type=parse_count, default=10_000_000, help="such as 10M, 200k")
     p.add_argument("--shape", default=",".join(SHAPES), help="comma list of log shapes")
     p.add_argument("--users", type=int, default=None, help="default: the shape's (bundles: /20)")
     p.add_argument("--items", type=int, default=None, help="default: the shape's (bundles: /100)")
@@ -305,6 +306,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def parse_count(text: str) -> int:
+    """A count such as ``10000000``, ``10M``, ``200k`` or ``1e8``."""
+    text = text.strip().replace("_", "").replace(",", "")
+    scale = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}.get(text[-1:].lower(), 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r} (examples: 10M, 200k)") from None
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"not a positive whole count: {text!r}")
+    return int(value)
+
+
+def stage_table(title: str, rows: list[tuple[str, dict[str, float], float]]) -> Table:
+    """Seconds per shopscale stage (from its summary.json), one row per run, with the
+    process overhead (start-up, imports, publishing) as wall minus the stages."""
+    stages = list(dict.fromkeys(k for _, seconds, _ in rows for k in seconds))
+    table = Table(title=title)
+    for col in ("run", *stages, "other", "wall s"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for name, seconds, wall in rows:
+        other = wall - sum(seconds.values())
+        cells = [f"{seconds[k]:.1f}" if k in seconds else "" for k in stages]
+        table.add_row(name, *cells, f"{other:.1f}", f"{wall:.1f}")
+    return table
+
+
 def default_rss_limit_gib() -> float:
     """85 % of physical memory: a contender that needs more is reported, not left to swap."""
     return round(0.85 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
@@ -323,6 +352,9 @@ def run_shape(args: argparse.Namespace, shape: str) -> dict[str, object]:
         runs.append(run_contender(name, log, args.repeat, args.shopscale_args.split(), limit))
     rel = ratios(runs)
     show(runs, rel, f"{shape}, {params.events:,} events")
+    done = [(r.name, r.stages, r.wall_s) for r in runs if r.name == "shopscale" and r.stages]
+    if done:
+        console.print(stage_table(f"{shape}, {params.events:,} events: shopscale stages (s)", done))
     data = {
         "shape": shape,
         "events": params.events,

@@ -9,10 +9,14 @@ is the wall time per event relative to the smallest size of the same contender a
 1.0 means the cost grows linearly with events, above 1 worse than linearly.
 
     python benchmarks/scale.py                                    # longtail, 10M, 30M, 100M
-    python benchmarks/scale.py --events 100000,200000             # smoke run, seconds
+    python benchmarks/scale.py --events 10M,30M,100M --formats parquet,csv
+    python benchmarks/scale.py --events 100k,200k                 # smoke run, seconds
     python benchmarks/scale.py --only shopscale --shopscale-args "--memory-limit 4GB"
+    python benchmarks/scale.py --replot benchmarks/results/scale-....json --plot docs/scaling.png
 
-Writes ``benchmarks/results/scale-<date>T<time>-<shape>.json``.
+Prints the sizes table and a table of shopscale's seconds per stage; writes
+``benchmarks/results/scale-<date>T<time>-<shape>.json`` and, with ``--plot``, a PNG: wall time
+against events (log-log, one line per contender and input format) beside shopscale's stages.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from recommend import (
     default_rss_limit_gib,
     ensure_data,
     machine,
+    parse_count,
     run_contender,
+    stage_table,
 )
 from shopscale.generate import SHAPES, GenerateParams
 
@@ -106,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--shape", default="longtail", choices=SHAPES)
-    p.add_argument("--events", default="10000000,30000000,100000000", help="comma list of sizes")
+    p.add_argument("--events", default="10M,30M,100M", help="comma list of sizes (10M, 1e8, ...)")
     p.add_argument("--formats", default="csv,parquet", help="comma list: csv, parquet")
     p.add_argument("--only", default=",".join(CONTENDERS), help="comma list of contenders")
     p.add_argument("--data-dir", type=Path, default=HERE / ".data")
@@ -118,8 +124,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=default_rss_limit_gib(),
         help="kill a contender above this resident memory and report it (default: 85%% of RAM)",
     )
+    p.add_argument("--plot", type=Path, default=None, help="also write this PNG (curves, stages)")
+    p.add_argument(
+        "--replot", type=Path, default=None, help="no runs: tables and --plot from a results JSON"
+    )
     args = p.parse_args(argv)
-    args.sizes = sorted(int(x) for x in args.events.split(","))
+    try:
+        args.sizes = sorted(parse_count(x) for x in args.events.split(","))
+    except argparse.ArgumentTypeError as err:
+        p.error(f"--events: {err}")
     for flag, chosen, known in (
         ("--only", args.only, CONTENDERS),
         ("--formats", args.formats, FORMATS),
@@ -130,9 +143,77 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def show_stages(points: list[Point]) -> None:
+    """Print shopscale's seconds per stage at every size and format."""
+    rows = [
+        (f"{p.events:,} {p.format}", p.run.stages, p.run.wall_s)
+        for p in points
+        if p.run.name == "shopscale" and p.run.status == "ok" and p.run.stages
+    ]
+    if rows:
+        console.print(stage_table("shopscale: seconds per stage", rows))
+
+
+def plot(points: list[Point], shape: str, path: Path) -> None:
+    """Wall time against events for every contender and format (log-log, a dotted line of
+    linear cost through each first point), and shopscale's stages as stacked bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for (name, fmt), line in _curves(points).items():
+        xs, ys = [p.events for p in line], [p.run.wall_s for p in line]
+        (drawn,) = left.plot(xs, ys, marker="o", label=f"{name} ({fmt})")
+        left.plot(xs, [ys[0] * x / xs[0] for x in xs], ":", color=drawn.get_color(), lw=1)
+    left.set(xscale="log", yscale="log", xlabel="events", ylabel="wall s (end to end)")
+    left.set_title(f"{shape}: wall time by size (dotted: linear)")
+    left.legend(fontsize=8)
+    ours = [p for p in points if p.run.name == "shopscale" and p.run.status == "ok"]
+    stages = list(dict.fromkeys(k for p in ours for k in p.run.stages))
+    labels = [f"{p.events / 1e6:g}M\n{p.format}" for p in ours]
+    bottom = [0.0] * len(ours)
+    for stage in stages:
+        heights = [p.run.stages.get(stage, 0.0) for p in ours]
+        right.bar(labels, heights, bottom=bottom, label=stage)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    right.set(ylabel="seconds", title="shopscale: where the time goes")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    console.print(f"plot in {path}")
+
+
+def _curves(points: list[Point]) -> dict[tuple[str, str], list[Point]]:
+    """The successful points of each contender and format, by size."""
+    curves: dict[tuple[str, str], list[Point]] = {}
+    for p in sorted(points, key=lambda p: p.events):
+        if p.run.status == "ok":
+            curves.setdefault((p.run.name, p.format), []).append(p)
+    return curves
+
+
+def load_points(path: Path) -> tuple[str, list[Point]]:
+    """The shape and points of a results JSON written by this script."""
+    report = json.loads(path.read_text())
+    points = [
+        Point(d["events"], d["format"], Run(**d["run"]), d["events_per_s"], d["cost_per_event_x"])
+        for d in report["points"]
+    ]
+    return report["shape"], points
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run every size and format, print the table, save the JSON."""
+    """Run every size and format, print the tables, save the JSON (and the plot)."""
     args = parse_args(argv)
+    if args.replot:
+        shape, points = load_points(args.replot)
+        show(points, shape)
+        show_stages(points)
+        if args.plot:
+            plot(points, shape, args.plot)
+        return
     points = [
         point
         for events in args.sizes
@@ -141,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     add_growth(points)
     show(points, args.shape)
+    show_stages(points)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
     path = args.results_dir / f"scale-{stamp}-{args.shape}.json"
@@ -155,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     path.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"results in {path}")
+    if args.plot:
+        plot(points, args.shape, args.plot)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Id encoding: string ids <-> dense int32 codes.
 
+Ids can hold more than 2 GiB of text (a billion-event log's users): an Arrow ``string`` array
+cannot, so ``id_array`` keeps such ids as ``large_string`` and ``IdMap.decode`` always gives
+``string`` arrays (a batch of output rows never nears the limit).
+
 A batch run gives codes in string order (``IdMap``), so its "ties broken by id" rules can
 compare codes. A stored model's codes are append-only (``append_ids``): an update appends new
 ids and never renumbers old ones, so before ranking it maps codes to string order
@@ -9,11 +13,35 @@ ids and never renumbers old ones, so before ranking it maps codes to string orde
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+STRING_LIMIT = 2**31 - 1
+"""Most bytes of text one Arrow ``string`` array can hold (32-bit offsets)."""
+
+
+def id_array(column: Any, *, limit: int = STRING_LIMIT) -> pa.Array:
+    """One array of the ids of a table's first column (or a (chunked) array): ``string``
+    while the text fits ``limit`` bytes, else ``large_string``."""
+    if isinstance(column, pa.Table):
+        column = column.column(0)
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    text = sum(_text_bytes(c) for c in chunks)
+    kind = pa.string() if text <= limit else pa.large_string()
+    if not chunks:
+        return pa.array([], kind)
+    return pa.concat_arrays([c.cast(kind) for c in chunks])
+
+
+def _text_bytes(chunk: pa.Array) -> int:
+    """Bytes of text of one string chunk (its last offset minus its first)."""
+    if len(chunk) == 0:
+        return 0
+    return int(pc.sum(pc.binary_length(chunk)).as_py() or 0)
 
 
 @dataclass(frozen=True)
@@ -33,11 +61,12 @@ class IdMap:
 
     def decode(self, codes: npt.NDArray[np.integer]) -> pa.Array:
         """The string ids of the given codes."""
-        return self.ids.take(pa.array(codes, type=pa.int32()))
+        taken = self.ids.take(pa.array(codes, type=pa.int32()))
+        return taken.cast(pa.string()) if taken.type != pa.string() else taken
 
     def encode(self, values: list[str]) -> npt.NDArray[np.int32]:
         """Codes of known ids (-1 for unknown ones)."""
-        idx = pc.index_in(pa.array(values, type=pa.string()), value_set=self.ids)
+        idx = pc.index_in(pa.array(values, type=self.ids.type), value_set=self.ids)
         return np.asarray(idx.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int32)
 
 
@@ -47,11 +76,13 @@ def append_ids(ids: pa.Array, values: pa.Array) -> pa.Array:
     Append-only codes: code k keeps meaning ``ids[k]`` for every k that existed before, so a
     stored model never renumbers; the newcomers are appended in string order (deterministic).
     """
-    ids = ids.cast(pa.string()) if ids.type != pa.string() else ids
-    fresh = pc.unique(values.cast(pa.string()))
+    ids = ids if ids.type in (pa.string(), pa.large_string()) else ids.cast(pa.string())
+    fresh = pc.unique(values.cast(ids.type))
     fresh = fresh.filter(pc.invert(pc.is_in(fresh, value_set=ids)))
     fresh = fresh.take(pc.sort_indices(fresh))
-    return pa.concat_arrays([ids, fresh]) if len(fresh) else ids
+    if not len(fresh):
+        return ids
+    return id_array(pa.chunked_array([ids, fresh], ids.type))
 
 
 def string_order(ids: pa.Array) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:

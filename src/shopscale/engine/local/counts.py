@@ -111,6 +111,15 @@ def count_users(
     return counts
 
 
+def add_marginals(totals: Counts, part: Counts) -> None:
+    """Add every count of ``part`` but its pair counts (the map stage stores those by item
+    shard, ``pairs.PairStore``)."""
+    for ch, right in part.right_total.items():
+        totals.right_total[ch] += right
+    for name in ("left_total", "pop_any", "pop_primary", "unprompted"):
+        getattr(totals, name)[:] += getattr(part, name)
+
+
 def contains(
     sorted_keys: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:

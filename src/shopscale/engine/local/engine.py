@@ -1,9 +1,11 @@
 """The local engine: DuckDB reads, validates, encodes and downsamples; SciPy counts pairs per
-shard of users; NumPy scores pairs; a numba kernel ranks each shard of users.
+shard of users; NumPy scores pairs per shard of items; a numba kernel ranks each shard of users.
 
-Memory is bounded by one shard of users plus the item-item result, not by the input: DuckDB
-spills to disk, and the map and rank stages fetch one shard at a time (always at least two
-shards, so an order-dependent reduce fails here and not first on a cluster).
+Memory is bounded by a few shards of users plus the budget of the pair counts (a quarter of
+``memory_limit``), not by the input: DuckDB spills to disk, the map and rank stages fetch a few
+shards at a time (always at least two, so an order-dependent reduce fails here and not first on
+a cluster), and pair counts over the budget go to disk (``pairs.PairStore``). Every heavy step
+runs on ``threads`` threads (DuckDB, SciPy and numba release the GIL).
 
 After ``map`` the engine holds a model's whole state (``recommend.model``): ``write_model``
 stores it, and ``load_model`` + ``read`` + ``fold`` bring a stored model, updated with new
@@ -13,6 +15,7 @@ events, back to that same point, so the unchanged ``reduce`` and ``rank`` finish
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,44 +24,54 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import scipy.sparse as sp
 
 from shopscale.engine.base import (
-    RECOMMENDATIONS_SCHEMA,
-    SIMILAR_ITEMS_SCHEMA,
     CatalogSizes,
     ReadCounts,
 )
-from shopscale.engine.local.counts import ANY, Shard, channels_for, count_users, selection
+from shopscale.engine.local.counts import (
+    ANY,
+    Shard,
+    add_marginals,
+    channels_for,
+    count_users,
+    selection,
+)
 from shopscale.engine.local.fold import fold_events
 from shopscale.engine.local.kernels import score_users
+from shopscale.engine.local.lists import decode_lists, weighted_history
+from shopscale.engine.local.pairs import PairStore, parse_bytes, physical_memory
+from shopscale.engine.local.parallel import ordered_map
 from shopscale.engine.local.reader import ReadReport, read_events
-from shopscale.engine.local.reduce import (
-    Kept,
-    PairScoring,
-    csr_from_sorted,
-    score_channel,
-    self_votes,
-    vote_matrix,
+from shopscale.engine.local.reduce import csr_from_sorted, self_votes, vote_matrix
+from shopscale.engine.local.similar import (
+    VoteParts,
+    block_diagonal,
+    channel_scorings,
+    rebatch,
+    score_block,
+    similar_batches,
 )
 from shopscale.engine.local.spill import new_spill_dir, sweep_stale
 from shopscale.engine.local.state import adopt, write_batch_model
-from shopscale.errors import ShopscaleError
+from shopscale.errors import ConfigError, ShopscaleError
 from shopscale.events import EventsParams
-from shopscale.ids import IdMap
+from shopscale.ids import IdMap, id_array
 from shopscale.log import get_logger
 from shopscale.recommend.model import Counts, ModelState, read_state, write_state
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import (
-    decay_weights,
-    rank_in_rows,
-    sequence_weights,
     unprompted_prior,
 )
 
 log = get_logger("engine.local")
 
 ProgressFn = Callable[[str, int, int], None]
-_SOURCES = pa.array(["model", "backfill"], pa.string())
+_Csr = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]
+_Exclusions = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]
+PAIR_BUDGET_SHARE = 4
+"""The pair counts may hold 1/PAIR_BUDGET_SHARE of the memory limit before going to disk."""
 
 
 class LocalEngine:
@@ -72,7 +85,20 @@ class LocalEngine:
         threads: int | None = None,
         memory_limit: str | None = None,
         progress: ProgressFn | None = None,
+        pair_budget: int | None = None,
+        item_shards: int | None = None,
     ) -> None:
+        """``pair_budget`` (bytes; default a quarter of ``memory_limit``, itself by default
+        80 % of RAM as DuckDB's) and ``item_shards`` (default: from the budget) exist to force
+        the sharded, spilled path in tests."""
+        try:
+            limit = parse_bytes(memory_limit) if memory_limit else int(0.8 * physical_memory())
+        except ValueError as err:
+            raise ConfigError("--memory-limit", "memory_limit", str(err)) from None
+        self.threads = int(threads or os.cpu_count() or 1)
+        self.pair_budget = pair_budget or limit // PAIR_BUDGET_SHARE
+        self.item_shards = item_shards
+        self.pairs: PairStore | None = None
         sweep_stale()
         self._tmp = new_spill_dir()
         config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(self._tmp)}
@@ -162,103 +188,121 @@ class LocalEngine:
             )
         con.execute("DROP TABLE dedup")
         self.users = IdMap(
-            con.sql("SELECT user_id FROM users ORDER BY u")
-            .to_arrow_table()
-            .column(0)
-            .combine_chunks()
+            id_array(con.sql("SELECT user_id FROM users ORDER BY u").to_arrow_table())
         )
         self.items = IdMap(
-            con.sql("SELECT item_id FROM items ORDER BY i")
-            .to_arrow_table()
-            .column(0)
-            .combine_chunks()
+            id_array(con.sql("SELECT item_id FROM items ORDER BY i").to_arrow_table())
         )
         n_inter, t_max = con.execute("SELECT count(*), max(t) FROM inter").fetchall()[0]
         self.t_ref = int(t_max)
         return CatalogSizes(len(self.users), len(self.items), tuple(actions), int(n_inter))
 
     # -- map ------------------------------------------------------------------------------
-    def _shards(self, params: RecommendParams) -> Iterator[Shard]:
-        """Fetch users in contiguous code ranges; at least two shards whenever possible."""
+    def _ranges(self, params: RecommendParams) -> list[tuple[int, int]]:
+        """Users in contiguous code ranges; at least two shards whenever possible."""
         n_users = len(self.users)
         size = max(1, min(params.users_per_shard, math.ceil(n_users / 2)))
-        for lo in range(0, n_users, size):
-            hi = min(n_users, lo + size)
-            tbl = self.con.sql(
+        return [(lo, min(n_users, lo + size)) for lo in range(0, n_users, size)]
+
+    def _fetch(self, users: tuple[int, int]) -> Shard:
+        """One shard of users' interactions (a cursor of its own: called from threads)."""
+        lo, hi = users
+        with self.con.cursor() as cur:
+            tbl = cur.sql(
                 "SELECT u, a, i, t FROM inter WHERE u >= $lo AND u < $hi ORDER BY u, a, i",
                 params={"lo": lo, "hi": hi},
             ).to_arrow_table()
-            yield Shard(
-                lo=lo,
-                n_users=hi - lo,
-                u=(tbl.column("u").to_numpy() - lo).astype(np.int32),
-                a=tbl.column("a").to_numpy().astype(np.int8),
-                i=tbl.column("i").to_numpy().astype(np.int32),
-                t=tbl.column("t").to_numpy().astype(np.int64),
-            )
+        return Shard(
+            lo=lo,
+            n_users=hi - lo,
+            u=(tbl.column("u").to_numpy() - lo).astype(np.int32),
+            a=tbl.column("a").to_numpy().astype(np.int8),
+            i=tbl.column("i").to_numpy().astype(np.int32),
+            t=tbl.column("t").to_numpy().astype(np.int64),
+        )
+
+    def _shards(self, params: RecommendParams) -> Iterator[Shard]:
+        """Every shard of users, one after the other."""
+        for users in self._ranges(params):
+            yield self._fetch(users)
 
     def map(self, params: RecommendParams) -> None:
-        """Per shard: every count of the model (``counts.count_users``), summed."""
+        """Per shard of users, on every thread: every count of the model
+        (``counts.count_users``); pair counts go to the item-sharded store, the rest is summed."""
         n_items = len(self.items)
-        self.totals = Counts.zeros(n_items, self.channels)
-        for shard in self._shards(params):
-            self.totals.add(count_users(shard, self.actions, self.channels, n_items, params))
-            self.progress("map", shard.lo + shard.n_users, len(self.users))
+        self.totals = Counts.zeros(n_items, [])
+        self.totals.right_total = {ch: np.zeros(n_items, np.int64) for ch in self.channels}
+        ranges = self._ranges(params)
+        self.pairs = PairStore(
+            len(self.channels),
+            n_items,
+            folder=self._tmp / "pairs",
+            budget=self.pair_budget,
+            n_shards=self.item_shards,
+            threads=self.threads,
+        )
+
+        def count(users: tuple[int, int]) -> tuple[tuple[int, int], Counts]:
+            shard = self._fetch(users)
+            return users, count_users(shard, self.actions, self.channels, n_items, params)
+
+        for (_, hi), part in ordered_map(
+            count, ranges, threads=self.threads, ahead=self.threads + 1
+        ):
+            self.pairs.add([part.k11.pop(ch) for ch in self.channels], len(ranges))
+            add_marginals(self.totals, part)
+            self.progress("map", hi, len(self.users))
+        self.pairs.finish()
+        if self.pairs.spills:
+            log.info("pair counts spilled to disk %d time(s)", self.pairs.spills)
 
     # -- reduce ---------------------------------------------------------------------------
+    def _pair_store(self) -> PairStore:
+        """The map's store, or one over a loaded model's whole matrices (``adopt``)."""
+        if self.totals.k11:
+            n_items = len(self.items)
+            empty = sp.csr_matrix((n_items, n_items), dtype=np.int32)
+            mats = [self.totals.k11.pop(ch, empty) for ch in self.channels]
+            self.totals.k11.clear()
+            return PairStore.of_matrices(mats, self._tmp / "pairs")
+        assert self.pairs is not None, "map (or fold) runs before reduce"
+        return self.pairs
+
     def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
-        """Score every co-occurring pair, keep the top per item, and build the vote matrix."""
-        n_items = len(self.items)
-        kept: list[Kept] = []
-        own_votes: list[tuple[npt.NDArray, npt.NDArray, int]] = []
-        for c, ch in enumerate(self.channels):
-            counts = self.totals.k11.pop(ch).tocsr()
-            counts.sort_indices()
-            if _self_votes_on(params, ch):
-                rate_items, rates = self_votes(counts, self.totals.right_total[ch], params)
-                own_votes.append((rate_items, rates, c))
-            # (i, i) scores 0 in the primary channel and for classic similarities; with self
-            # votes on, in every channel: an item's own engagement then votes through its
-            # conversion rate instead (``self_votes`` above)
-            scoring = PairScoring(
-                self.totals.left_total,
-                self.totals.right_total[ch],
-                len(self.users),
-                zero_diagonal=params.similarity != "llr"
-                or ch == params.primary
-                or params.self_weight > 0,
-            )
-            kept.append(score_channel(counts, scoring, params, c))
-            self.progress("reduce", c + 1, len(self.channels))
-        self.votes = vote_matrix(kept, own_votes, n_items)
-        rows = np.concatenate([k.items for k in kept]) if kept else np.zeros(0, np.int32)
-        cols = np.concatenate([k.indicators for k in kept]) if kept else np.zeros(0, np.int32)
-        scores = np.concatenate([k.scores for k in kept]) if kept else np.zeros(0)
-        chan = (
-            np.concatenate([np.full(k.items.size, k.channel, np.int16) for k in kept])
-            if kept
-            else np.zeros(0, np.int16)
-        )
-        names = sorted(range(len(self.channels)), key=lambda c: self.channels[c])
-        name_rank = np.empty(len(self.channels), dtype=np.int16)
-        name_rank[names] = np.arange(len(names), dtype=np.int16)
-        order = np.lexsort((cols, -scores, name_rank[chan], rows))
-        rows, cols, scores, chan = rows[order], cols[order], scores[order], chan[order]
-        group = rows.astype(np.int64) * len(self.channels) + name_rank[chan]
-        ranks = rank_in_rows(group)
-        step = 1_000_000
-        for lo in range(0, max(rows.size, 1), step):
-            sl = slice(lo, lo + step)
-            yield pa.RecordBatch.from_arrays(
-                [
-                    self.items.decode(rows[sl]),
-                    pa.array(np.asarray(self.channels, dtype=object)[chan[sl]], pa.string()),
-                    pa.array(ranks[sl], pa.int32()),
-                    self.items.decode(cols[sl]),
-                    pa.array(scores[sl], pa.float64()),
-                ],
-                schema=SIMILAR_ITEMS_SCHEMA,
-            )
+        """Per shard of items, on every thread: score every co-occurring pair and keep the top
+        per item (``similar.score_block``); then build the vote matrix."""
+        yield from rebatch(self._reduce_shards(params))
+
+    def _reduce_shards(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
+        n_items, store = len(self.items), self._pair_store()
+        scorings = channel_scorings(self.totals, self.channels, len(self.users), params)
+        own = [c for c, ch in enumerate(self.channels) if _self_votes_on(params, ch)]
+
+        def shard(s: int) -> tuple[list, list]:
+            blocks = [store.block(c, s) for c in range(len(self.channels))]
+            kept = [score_block(b, scorings[c], params, c, n_items) for c, b in enumerate(blocks)]
+            return kept, [block_diagonal(blocks[c]) for c in own]
+
+        votes = VoteParts(len(self.channels))
+        # one worker: numba kernels are launched from one thread at a time (OpenMP gives each
+        # launching thread its own team of spinning workers; two teams on two cores made rank
+        # 20x slower), while this thread writes the shard before
+        shards = ordered_map(shard, range(store.n_shards), threads=1, ahead=2)
+        for s, (kept, diags) in enumerate(shards):
+            yield from similar_batches(kept, self.channels, self.items)
+            for k in kept:
+                votes.add(k)
+            for c, diag in zip(own, diags, strict=True):
+                votes.add_diagonal(c, *diag)
+            self.progress("reduce", s + 1, store.n_shards)
+        own_votes = [
+            (*self_votes(votes.diagonal(c, n_items), self.totals.right_total[ch], params), c)
+            for c, ch in enumerate(self.channels)
+            if c in own
+        ]
+        self.votes = vote_matrix(votes.merged(), own_votes, n_items)
+        self.pairs = None
+        shutil.rmtree(self._tmp / "pairs", ignore_errors=True)
 
     # -- rank -----------------------------------------------------------------------------
     def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
@@ -280,9 +324,15 @@ class LocalEngine:
         prior_items = np.flatnonzero(prior > 0).astype(np.int32)
         if prior_items.size:
             log.info("unprompted-purchase prior on %d item(s)", prior_items.size)
-        for shard in self._shards(params):
-            history = self._history(shard, params)
-            exclude = self._exclusions(shard, params)
+
+        def prepare(users: tuple[int, int]) -> tuple[Shard, _Csr, _Exclusions]:
+            shard = self._fetch(users)
+            return shard, self._history(shard, params), self._exclusions(shard, params)
+
+        def recommend(
+            prepared: tuple[Shard, _Csr, _Exclusions],
+        ) -> tuple[int, pa.RecordBatch]:
+            shard, history, exclude = prepared
             items, scores, source = score_users(
                 history,
                 votes,
@@ -293,44 +343,32 @@ class LocalEngine:
                 backfill=params.backfill,
                 prior=(prior_items, prior[prior_items]),
             )
-            yield self._decode_recs(shard, items, scores, source)
-            self.progress("rank", shard.lo + shard.n_users, len(self.users))
+            return shard.lo + shard.n_users, self._decode_recs(shard, items, scores, source)
 
-    def _history(
-        self, shard: Shard, params: RecommendParams
-    ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
-        """CSR users x (channel*items) with each channel's weight times time and sequence
-        decay (the sequence runs over the user's entries of every channel)."""
-        n_items = len(self.items)
-        parts_u, parts_j, parts_w, parts_t = [], [], [], []
-        for c, ch in enumerate(self.channels):
-            u, i, t = selection(shard, ch, self.actions, n_items)
-            parts_u.append(u)
-            parts_j.append(c * n_items + i.astype(np.int64))
-            parts_w.append(params.weight(ch) * decay_weights(t, self.t_ref, params.half_life_days))
-            parts_t.append(t)
-        u = np.concatenate(parts_u)
-        j = np.concatenate(parts_j)
-        w = np.concatenate(parts_w) * sequence_weights(
-            u, np.concatenate(parts_t), params.half_life_events
-        )
-        # each part is sorted by (user, item) and parts come in channel order, so a stable
-        # sort by user (a merge of sorted runs) gives (user, channel, item) order
-        order = np.argsort(u, kind="stable")
-        m = csr_from_sorted(
-            u[order], j[order], shard.n_users, len(self.channels) * n_items, data=w[order]
-        )
-        return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
+        # a pipeline of shards: one thread fetches and prepares the next, one scores (the
+        # kernel on every core) and decodes, this one writes; a single thread launches the
+        # kernels (see ``reduce``)
+        prepared = ordered_map(prepare, self._ranges(params), threads=1, ahead=2)
+        for hi, batch in ordered_map(recommend, prepared, threads=1, ahead=2):
+            yield batch
+            self.progress("rank", hi, len(self.users))
 
-    def _exclusions(self, shard: Shard, params: RecommendParams) -> tuple[npt.NDArray, npt.NDArray]:
+    def _history(self, shard: Shard, params: RecommendParams) -> _Csr:
+        """The shard's weighted history (``lists.weighted_history``)."""
+        return weighted_history(
+            shard, self.channels, self.actions, len(self.items), params, self.t_ref
+        )
+
+    def _exclusions(self, shard: Shard, params: RecommendParams) -> _Exclusions:
         """CSR users x items of what each user must not be recommended: from every event,
         not only the ones downsampling kept."""
         n_items = len(self.items)
         if self.full_exclusions:
-            tbl = self.con.sql(
-                "SELECT u, i FROM excluded WHERE u >= $lo AND u < $hi ORDER BY u, i",
-                params={"lo": shard.lo, "hi": shard.lo + shard.n_users},
-            ).to_arrow_table()
+            with self.con.cursor() as cur:  # called from a thread
+                tbl = cur.sql(
+                    "SELECT u, i FROM excluded WHERE u >= $lo AND u < $hi ORDER BY u, i",
+                    params={"lo": shard.lo, "hi": shard.lo + shard.n_users},
+                ).to_arrow_table()
             u = (tbl.column("u").to_numpy() - shard.lo).astype(np.int32)
             i = tbl.column("i").to_numpy().astype(np.int32)
         elif params.exclude == "none":
@@ -347,23 +385,8 @@ class LocalEngine:
     def _decode_recs(
         self, shard: Shard, items: npt.NDArray, scores: npt.NDArray, source: npt.NDArray
     ) -> pa.RecordBatch:
-        """Flatten a shard's (users x n) lists into output rows with string ids."""
-        filled = source.ravel() != 0
-        users = np.repeat(np.arange(shard.n_users, dtype=np.int32) + shard.lo, items.shape[1])[
-            filled
-        ]
-        ranks = np.tile(np.arange(1, items.shape[1] + 1, dtype=np.int32), shard.n_users)[filled]
-        src = _SOURCES.take(pa.array(source.ravel()[filled] - 1, pa.int8()))
-        return pa.RecordBatch.from_arrays(
-            [
-                self.users.decode(users),
-                pa.array(ranks, pa.int32()),
-                self.items.decode(items.ravel()[filled]),
-                pa.array(scores.ravel()[filled], pa.float64()),
-                src,
-            ],
-            schema=RECOMMENDATIONS_SCHEMA,
-        )
+        """A shard's lists as output rows (``lists.decode_lists``)."""
+        return decode_lists(shard.lo, items, scores, source, self.users, self.items)
 
     # -- the model state ------------------------------------------------------------------
     def write_model(self, folder: Path, params: RecommendParams) -> None:
@@ -373,7 +396,15 @@ class LocalEngine:
             return
         assert self._read is not None and self._read_from is not None
         paths, events = self._read_from
-        write_batch_model(self, folder, params, events, paths, self._read)
+        if self.pairs is None or self.totals.k11:
+            write_batch_model(self, folder, params, events, paths, self._read)
+            return
+        # the model file holds whole matrices: assembled for it, dropped right after
+        self.totals.k11 = {ch: self.pairs.matrix(c) for c, ch in enumerate(self.channels)}
+        try:
+            write_batch_model(self, folder, params, events, paths, self._read)
+        finally:
+            self.totals.k11 = {}
 
     def load_model(self, folder: Path) -> ModelState:
         """Load a stored model that ``read`` and ``fold`` continue."""

@@ -7,6 +7,7 @@ excluded items never listed, backfill from popularity order); tests compare the 
 from __future__ import annotations
 
 import os
+import threading
 
 # Compiled kernels are cached per user, not inside the (possibly read-only) package folder.
 os.environ.setdefault(
@@ -16,6 +17,10 @@ os.environ.setdefault(
 import numba
 import numpy as np
 import numpy.typing as npt
+
+# One parallel kernel at a time: each uses every core already, and numba's fallback threading
+# layer (workqueue, when OpenMP and TBB are missing) aborts on concurrent launches.
+_PARALLEL = threading.Lock()
 
 # Accumulator value of an item the user must not get: votes cannot lift it near zero.
 _EXCLUDED = -1.0e300
@@ -218,26 +223,27 @@ def score_users(
     if n_users == 0:
         return out_items, out_scores, out_source
     n_blocks = max(1, min(n_users, numba.get_num_threads() * 8))
-    _score_all(
-        history[0],
-        history[1],
-        history[2],
-        similar[0],
-        similar[1],
-        similar[2],
-        exclude[0],
-        exclude[1],
-        prior_idx.astype(np.int32),
-        prior_val.astype(np.float64),
-        popular,
-        n_items,
-        n,
-        backfill,
-        out_items,
-        out_scores,
-        out_source,
-        n_blocks,
-    )
+    with _PARALLEL:
+        _score_all(
+            history[0],
+            history[1],
+            history[2],
+            similar[0],
+            similar[1],
+            similar[2],
+            exclude[0],
+            exclude[1],
+            prior_idx.astype(np.int32),
+            prior_val.astype(np.float64),
+            popular,
+            n_items,
+            n,
+            backfill,
+            out_items,
+            out_scores,
+            out_source,
+            n_blocks,
+        )
     return out_items, out_scores, out_source
 
 
@@ -329,6 +335,7 @@ def top_k_csr(
     n_rows = indptr.size - 1
     out = np.full((n_rows, k), -1, dtype=np.int64)
     if n_rows and scores.size:
-        _top_k_rows(indptr, indices, scores, k, out)
+        with _PARALLEL:
+            _top_k_rows(indptr, indices, scores, k, out)
     flat = out.ravel()
     return flat[flat >= 0]

@@ -1,0 +1,74 @@
+"""What rank needs per shard of users besides the kernel: each user's weighted history, and
+the kernel's (users x n) lists decoded into output rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA
+from shopscale.engine.local.counts import Shard, selection
+from shopscale.engine.local.reduce import csr_from_sorted
+from shopscale.ids import IdMap
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.ranking import decay_weights, sequence_weights
+
+_SOURCES = pa.array(["model", "backfill"], pa.string())
+
+
+def weighted_history(
+    shard: Shard,
+    channels: list[str],
+    actions: list[str],
+    n_items: int,
+    params: RecommendParams,
+    t_ref: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """CSR users x (channel*items) with each channel's weight times time and sequence
+    decay (the sequence runs over the user's entries of every channel)."""
+    parts_u, parts_j, parts_w, parts_t = [], [], [], []
+    for c, ch in enumerate(channels):
+        u, i, t = selection(shard, ch, actions, n_items)
+        parts_u.append(u)
+        parts_j.append(c * n_items + i.astype(np.int64))
+        parts_w.append(params.weight(ch) * decay_weights(t, t_ref, params.half_life_days))
+        parts_t.append(t)
+    u = np.concatenate(parts_u)
+    j = np.concatenate(parts_j)
+    w = np.concatenate(parts_w) * sequence_weights(
+        u, np.concatenate(parts_t), params.half_life_events
+    )
+    # each part is sorted by (user, item) and parts come in channel order, so a stable
+    # sort by user (a merge of sorted runs) gives (user, channel, item) order
+    order = np.argsort(u, kind="stable")
+    m = csr_from_sorted(u[order], j[order], shard.n_users, len(channels) * n_items, data=w[order])
+    return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
+
+
+def decode_lists(
+    first_user: int,
+    items: npt.NDArray,
+    scores: npt.NDArray,
+    source: npt.NDArray,
+    user_ids: IdMap,
+    item_ids: IdMap,
+) -> pa.RecordBatch:
+    """Flatten a shard's (users x n) lists, users from ``first_user`` on, into output rows
+    with string ids; empty slots (source 0) are left out."""
+    n_users, n = items.shape
+    filled = source.ravel() != 0
+    users = np.repeat(np.arange(n_users, dtype=np.int32) + first_user, n)[filled]
+    ranks = np.tile(np.arange(1, n + 1, dtype=np.int32), n_users)[filled]
+    src = _SOURCES.take(pa.array(source.ravel()[filled] - 1, pa.int8()))
+    return pa.RecordBatch.from_arrays(
+        [
+            user_ids.decode(users),
+            pa.array(ranks, pa.int32()),
+            item_ids.decode(items.ravel()[filled]),
+            pa.array(scores.ravel()[filled], pa.float64()),
+            src,
+        ],
+        schema=RECOMMENDATIONS_SCHEMA,
+    )
