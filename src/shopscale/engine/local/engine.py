@@ -48,11 +48,12 @@ from shopscale.ids import IdMap
 from shopscale.log import get_logger
 from shopscale.recommend.model import Counts, ModelState, read_state, write_state
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import (
-    decay_weights,
-    rank_in_rows,
-    sequence_weights,
-    unprompted_prior,
+from shopscale.recommend.ranking import rank_in_rows, unprompted_prior
+from shopscale.recommend.rules import (
+    history_entries,
+    popularity_order,
+    self_votes_on,
+    zero_diagonal,
 )
 
 log = get_logger("engine.local")
@@ -203,27 +204,23 @@ class LocalEngine:
             self.progress("map", shard.lo + shard.n_users, len(self.users))
 
     # -- reduce ---------------------------------------------------------------------------
-    def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
-        """Score every co-occurring pair, keep the top per item, and build the vote matrix."""
+    def reduce(self, params: RecommendParams, dest: Path | None = None) -> Iterator[pa.RecordBatch]:
+        """Score every co-occurring pair, keep the top per item, and build the vote matrix
+        (the batches are written to ``dest`` by the caller)."""
         n_items = len(self.items)
         kept: list[Kept] = []
         own_votes: list[tuple[npt.NDArray, npt.NDArray, int]] = []
         for c, ch in enumerate(self.channels):
             counts = self.totals.k11.pop(ch).tocsr()
             counts.sort_indices()
-            if _self_votes_on(params, ch):
+            if self_votes_on(params, ch):
                 rate_items, rates = self_votes(counts, self.totals.right_total[ch], params)
                 own_votes.append((rate_items, rates, c))
-            # (i, i) scores 0 in the primary channel and for classic similarities; with self
-            # votes on, in every channel: an item's own engagement then votes through its
-            # conversion rate instead (``self_votes`` above)
             scoring = PairScoring(
                 self.totals.left_total,
                 self.totals.right_total[ch],
                 len(self.users),
-                zero_diagonal=params.similarity != "llr"
-                or ch == params.primary
-                or params.self_weight > 0,
+                zero_diagonal=zero_diagonal(params, ch),
             )
             kept.append(score_channel(counts, scoring, params, c))
             self.progress("reduce", c + 1, len(self.channels))
@@ -258,12 +255,11 @@ class LocalEngine:
             )
 
     # -- rank -----------------------------------------------------------------------------
-    def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
-        """Per shard of users: vote, exclude, keep top n, backfill; yield decoded rows."""
+    def rank(self, params: RecommendParams, dest: Path | None = None) -> Iterator[pa.RecordBatch]:
+        """Per shard of users: vote, exclude, keep top n, backfill; yield decoded rows (the
+        caller writes them to ``dest``)."""
         n_items = len(self.items)
-        pop_any, pop_primary = self.totals.pop_any, self.totals.pop_primary
-        order = np.lexsort((np.arange(n_items), -pop_any, -pop_primary))
-        popular = order[pop_any[order] > 0].astype(np.int32)  # seen after downsampling
+        popular = popularity_order(self.totals.pop_any, self.totals.pop_primary)
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
         prior = np.zeros(n_items)
         if params.similarity == "llr":
@@ -299,24 +295,18 @@ class LocalEngine:
         """CSR users x (channel*items) with each channel's weight times time and sequence
         decay (the sequence runs over the user's entries of every channel)."""
         n_items = len(self.items)
-        parts_u, parts_j, parts_w, parts_t = [], [], [], []
-        for c, ch in enumerate(self.channels):
-            u, i, t = selection(shard, ch, self.actions, n_items)
-            parts_u.append(u)
-            parts_j.append(c * n_items + i.astype(np.int64))
-            parts_w.append(params.weight(ch) * decay_weights(t, self.t_ref, params.half_life_days))
-            parts_t.append(t)
-        u = np.concatenate(parts_u)
-        j = np.concatenate(parts_j)
-        w = np.concatenate(parts_w) * sequence_weights(
-            u, np.concatenate(parts_t), params.half_life_events
+        u, j, w = history_entries(
+            shard.u,
+            shard.a,
+            shard.i,
+            shard.t,
+            actions=self.actions,
+            channels=self.channels,
+            n_items=n_items,
+            t_ref=self.t_ref,
+            params=params,
         )
-        # each part is sorted by (user, item) and parts come in channel order, so a stable
-        # sort by user (a merge of sorted runs) gives (user, channel, item) order
-        order = np.argsort(u, kind="stable")
-        m = csr_from_sorted(
-            u[order], j[order], shard.n_users, len(self.channels) * n_items, data=w[order]
-        )
+        m = csr_from_sorted(u, j, shard.n_users, len(self.channels) * n_items, data=w)
         return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
 
     def _exclusions(self, shard: Shard, params: RecommendParams) -> tuple[npt.NDArray, npt.NDArray]:
@@ -392,8 +382,3 @@ class LocalEngine:
         """Close DuckDB and remove its spill folder."""
         self.con.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-
-def _self_votes_on(params: RecommendParams, channel: str) -> bool:
-    """Whether ``channel``'s history votes for the item itself (LLR mode, not the primary)."""
-    return params.similarity == "llr" and params.self_weight > 0 and channel != params.primary
