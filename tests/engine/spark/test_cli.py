@@ -1,0 +1,76 @@
+"""The command line on the Spark engine: flags, outputs as folders of parts, and reading them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.strategies import write_events_csv
+
+EVENTS = [
+    ("u1", "viewed", "i1", 1),
+    ("u1", "purchased", "i2", 2),
+    ("u2", "viewed", "i1", 3),
+    ("u2", "purchased", "i2", 4),
+    ("u3", "viewed", "i1", 5),
+    ("u3", "purchased", "i3", 6),
+]
+
+
+def _shopscale(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a real subprocess (the test's PYTHONPATH, so this source tree)."""
+    return subprocess.run(
+        [sys.executable, "-m", "shopscale", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=900,
+    )
+
+
+@pytest.mark.spark
+def test_recommend_on_spark_then_show_and_similar(tmp_path: Path) -> None:
+    """``recommend --engine spark --master --conf`` publishes folders of parts that ``show``,
+    ``similar`` and the SQLite export read like the local engine's files."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    out = tmp_path / "out"
+    done = _shopscale(
+        "recommend", str(src), "--engine", "spark", "--master", "local[2]",
+        "--conf", "spark.sql.shuffle.partitions=3", "--out", str(out), "--preview", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (out / "recommendations.parquet").is_dir()
+    shown = _shopscale("show", str(out), "--user", "u1")
+    assert shown.returncode == 0, shown.stderr
+    assert "i3" in shown.stdout
+    similar = _shopscale("similar", str(out), "--item", "i2")
+    assert similar.returncode == 0, similar.stderr
+    assert "i1" in similar.stdout
+    assert (out / "shopscale.sqlite").is_file()
+
+
+def test_spark_flags_need_the_spark_engine(tmp_path: Path) -> None:
+    """``--master`` without ``--engine spark`` is a one-line error (exit 2), not ignored."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    done = _shopscale("recommend", str(src), "--master", "local[2]", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2
+    assert "--engine spark" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_malformed_conf_is_a_one_line_error(tmp_path: Path) -> None:
+    """A ``--conf`` without ``=`` is refused before Spark starts, with one line."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    done = _shopscale(
+        "recommend", str(src), "--engine", "spark", "--conf", "oops", "--out", str(tmp_path / "o")
+    )
+    assert done.returncode == 2
+    assert "KEY=VALUE" in done.stderr
+    assert "Traceback" not in done.stderr
