@@ -18,7 +18,7 @@ from shopscale.recommend.model import read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.update import update
-from tests.engine.conftest import EXAMPLES
+from tests.engine.conftest import EXAMPLES, FEW_EXAMPLES
 from tests.helpers import downsample, reference_model
 from tests.strategies import T0, event_logs, logs_with_addon, write_events_csv
 
@@ -100,7 +100,7 @@ def test_lists_are_full_gapless_and_unpurchased(
     """Every user gets min(n, items not purchased) items, ranks 1..len, none already purchased,
     also when downsampling (``keep`` items per user and action) forgets older purchases."""
 
-    @settings(max_examples=EXAMPLES[engine] * 3 // 4, deadline=None)
+    @settings(max_examples=FEW_EXAMPLES[engine], deadline=None)
     @given(events=event_logs(), n=st.integers(1, 6), keep=st.sampled_from([1, 2, 500]))
     @example(events=EXAMPLE_LOG, n=3, keep=1)
     def check(events: list[tuple[str, str, str, int]], n: int, keep: int) -> None:

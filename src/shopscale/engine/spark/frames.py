@@ -37,12 +37,13 @@ def uri(path: Path) -> str:
     return Path(path).absolute().as_uri()
 
 
-def dense_codes(values: Any, column: str, code: str) -> Any:
+def dense_codes(values: Any, column: str, code: str) -> tuple[Any, int]:
     """Distinct ``column`` values with codes 0..n-1 in string (UTF-8 byte) order.
 
     A range partition sorts the values across partitions; each row's code is its partition's
     offset (rows of the partitions before it: one small count per partition) plus its
-    position in the partition. No window over one partition, no row-at-a-time Python."""
+    position in the partition. No window over one partition, no row-at-a-time Python.
+    Returns the coded values (persisted) and their number."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F  # noqa: N812
 
@@ -67,30 +68,39 @@ def dense_codes(values: Any, column: str, code: str) -> Any:
         column, (F.col("_o") + position).cast("int").alias(code)
     )
     coded = coded.persist(StorageLevel.MEMORY_AND_DISK)
-    coded.count()
+    coded.count()  # materialised while ``ranged`` (whose partitions gave the offsets) is held
     ranged.unpersist()
-    return coded
+    return coded, total
 
 
-def per_item(counts: Any, n_items: int, key: str = "i", value: str = "count") -> npt.NDArray:
-    """A (key, value) aggregate as a dense int64 array over item codes (item-sized)."""
-    table = counts.select(key, value).toArrow()
-    out = np.zeros(n_items, dtype=np.int64)
-    out[table.column(key).to_numpy()] = table.column(value).to_numpy()
-    return out
+def item_counts(
+    parts: dict[str, Any], n_items: int, n_channels: int
+) -> dict[str, list[npt.NDArray]]:
+    """Small per-item aggregates, each a DataFrame of (c, i, n), brought to the driver in one
+    Spark job as dense int64 arrays: ``name -> [array of channel 0, ...]`` (aggregates without
+    a channel use c = 0)."""
+    from pyspark.sql import functions as F  # noqa: N812
 
-
-def per_key(
-    counts: Any, n_items: int, n_keys: int, *, key: str = "j", value: str = "count"
-) -> list[npt.NDArray]:
-    """A (c, key, value) aggregate as one dense int64 array per channel c."""
-    table = counts.select("c", key, value).toArrow()
-    c = table.column("c").to_numpy()
-    k = table.column(key).to_numpy()
-    v = table.column(value).to_numpy()
-    out = [np.zeros(n_items, dtype=np.int64) for _ in range(n_keys)]
-    for n in range(n_keys):
-        out[n][k[c == n]] = v[c == n]
+    names = list(parts)
+    union = None
+    for k, name in enumerate(names):
+        df = parts[name].select(
+            F.lit(k).alias("what"),
+            F.col("c").cast("int"),
+            F.col("i").cast("int"),
+            F.col("n").cast("long"),
+        )
+        union = df if union is None else union.unionByName(df)
+    assert union is not None
+    table = union.toArrow()
+    what, c, i, n = (table.column(x).to_numpy() for x in ("what", "c", "i", "n"))
+    out: dict[str, list[npt.NDArray]] = {}
+    for k, name in enumerate(names):
+        arrays = [np.zeros(n_items, dtype=np.int64) for _ in range(n_channels)]
+        for ch in range(n_channels):
+            m = (what == k) & (c == ch)
+            arrays[ch][i[m]] = n[m]
+        out[name] = arrays
     return out
 
 

@@ -108,8 +108,9 @@ class SparkEngine:
         if not actions:
             raise ShopscaleError("no valid events to learn from")
         self.actions, self.channels = actions, channels_for(params, actions)
-        self.users = self._keep(frames.dense_codes(events.select("user_id"), "user_id", "u"))
-        self.items = self._keep(frames.dense_codes(events.select("item_id"), "item_id", "i"))
+        self.users, self.n_users = frames.dense_codes(events.select("user_id"), "user_id", "u")
+        self.items, _ = frames.dense_codes(events.select("item_id"), "item_id", "i")
+        self._cached += [self.users, self.items]
         ids = self.items.orderBy("i").select("item_id").toArrow().column(0).combine_chunks()
         order, _ = string_order(ids)  # Spark's byte order is Python's string order: check
         if not np.array_equal(order, np.arange(order.size)):
@@ -129,7 +130,6 @@ class SparkEngine:
             self.dedup.withColumn("_r", recent).filter(F.col("_r") <= keep).drop("_r")
         )
         n_inter, t_max = self.inter.agg(F.count("*"), F.max("t")).first()
-        self.n_users = self.users.count()
         self.t_ref = int(t_max)
         self.progress("encode", 1, 1)
         return CatalogSizes(self.n_users, len(ids), tuple(actions), int(n_inter))
@@ -149,22 +149,44 @@ class SparkEngine:
         self.pairs = self._keep(
             left.join(right, "u").groupBy("c", "i", "j").agg(F.count("*").alias("k11"))
         )
-        totals = Counts.zeros(n_items, [])
-        totals.left_total = frames.per_item(left.groupBy("i").count(), n_items)
-        by_channel = frames.per_key(right.groupBy("c", "j").count(), n_items, len(self.channels))
-        totals.right_total = {ch: by_channel[c] for c, ch in enumerate(self.channels)}
-        totals.pop_any = frames.per_item(self._selection(ANY).groupBy("i").count(), n_items)
-        if params.primary in self.actions:
-            primary = self._selection(params.primary).groupBy("i").count()
-            totals.pop_primary = frames.per_item(primary, n_items)
         engaging = [
             self.actions.index(ch) for ch in self.channels if ch not in (left_name(params), ANY)
         ]
         engaged = self.inter.filter(F.col("a").isin(engaging)).select("u", "i").distinct()
-        unprompted = left.join(engaged, ["u", "i"], "left_anti").groupBy("i").count()
-        totals.unprompted = frames.per_item(unprompted, n_items)
-        diag = self.pairs.filter(F.col("i") == F.col("j")).select("c", "i", "k11")
-        self.diagonal = frames.per_key(diag, n_items, len(self.channels), value="k11", key="i")
+        zero = F.lit(0).alias("c")
+        parts = {
+            "left_total": left.groupBy("i").count().select(zero, "i", F.col("count").alias("n")),
+            "right_total": right.groupBy("c", "j")
+            .count()
+            .select("c", F.col("j").alias("i"), F.col("count").alias("n")),
+            "pop_any": self._selection(ANY)
+            .groupBy("i")
+            .agg(F.count("*").alias("n"))
+            .select(zero, "i", "n"),
+            "unprompted": left.join(engaged, ["u", "i"], "left_anti")
+            .groupBy("i")
+            .agg(F.count("*").alias("n"))
+            .select(zero, "i", "n"),
+            "diagonal": self.pairs.filter(F.col("i") == F.col("j")).select(
+                "c", "i", F.col("k11").alias("n")
+            ),
+        }
+        if params.primary in self.actions:
+            parts["pop_primary"] = (
+                self._selection(params.primary)
+                .groupBy("i")
+                .agg(F.count("*").alias("n"))
+                .select(zero, "i", "n")
+            )
+        got = frames.item_counts(parts, n_items, len(self.channels))
+        totals = Counts.zeros(n_items, [])
+        totals.left_total = got["left_total"][0]
+        totals.right_total = {ch: got["right_total"][c] for c, ch in enumerate(self.channels)}
+        totals.pop_any = got["pop_any"][0]
+        if "pop_primary" in got:
+            totals.pop_primary = got["pop_primary"][0]
+        totals.unprompted = got["unprompted"][0]
+        self.diagonal = got["diagonal"]
         self.totals = totals
         self.progress("map", 1, 1)
 
