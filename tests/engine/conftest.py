@@ -16,6 +16,8 @@ SPARK_CONF = {
 }
 EXAMPLES = {"local": 40, "spark": 25}
 """Hypothesis examples per engine: Spark jobs take seconds each, CI stays under 30 minutes."""
+SPARK_TIMEOUT_S = 3600
+"""Per-test limit of a Spark property (many Spark runs; pyproject's 600 s is per test)."""
 FEW_EXAMPLES = {"local": 30, "spark": 10}
 """For properties the reference comparison covers already (list shape)."""
 

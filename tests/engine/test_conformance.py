@@ -18,7 +18,7 @@ from shopscale.recommend.model import read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.update import update
-from tests.engine.conftest import EXAMPLES, FEW_EXAMPLES
+from tests.engine.conftest import EXAMPLES, FEW_EXAMPLES, SPARK_TIMEOUT_S
 from tests.helpers import downsample, reference_model
 from tests.strategies import T0, event_logs, logs_with_addon, write_events_csv
 
@@ -61,6 +61,7 @@ params_strategy = st.builds(
 )
 
 
+@pytest.mark.timeout(SPARK_TIMEOUT_S)
 def test_engine_matches_reference(tmp_path_factory: pytest.TempPathFactory, engine: str) -> None:
     """Recommendations and similar items equal the reference model's, ranks and ties included."""
 
@@ -94,6 +95,7 @@ EXAMPLE_LOG = [  # u0's purchase of i1 is older than the one item downsampling k
 ]
 
 
+@pytest.mark.timeout(SPARK_TIMEOUT_S)
 def test_lists_are_full_gapless_and_unpurchased(
     tmp_path_factory: pytest.TempPathFactory, engine: str
 ) -> None:
@@ -183,6 +185,7 @@ def _both(tmp: Path, src: Path | list[Path], params: RecommendParams) -> list[st
 
 
 @pytest.mark.spark
+@pytest.mark.timeout(SPARK_TIMEOUT_S)
 def test_spark_equals_local(
     spark_session: object, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

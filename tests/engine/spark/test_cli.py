@@ -28,11 +28,12 @@ def _shopscale(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env=os.environ.copy(),
-        timeout=900,
+        timeout=1500,
     )
 
 
 @pytest.mark.spark
+@pytest.mark.timeout(1800)  # a new JVM and Spark session per command: slow on a busy machine
 def test_recommend_on_spark_then_show_and_similar(tmp_path: Path) -> None:
     """``recommend --engine spark --master --conf`` publishes folders of parts that ``show``,
     ``similar`` and the SQLite export read like the local engine's files."""
