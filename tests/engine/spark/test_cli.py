@@ -19,6 +19,10 @@ EVENTS = [
     ("u2", "purchased", "i2", 4),
     ("u3", "viewed", "i1", 5),
     ("u3", "purchased", "i3", 6),
+    ("u4", "viewed", "i4", 7),  # i4 viewed -> i5 bought: a positively associated pair
+    ("u4", "purchased", "i5", 8),
+    ("u5", "viewed", "i4", 9),
+    ("u5", "purchased", "i5", 10),
 ]
 
 
