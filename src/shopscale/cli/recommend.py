@@ -148,6 +148,14 @@ def recommend(
     ] = None,
     delimiter: Annotated[str | None, typer.Option(help="CSV field delimiter [,].")] = None,
     engine: Annotated[str, typer.Option(help="local (DuckDB + NumPy) | spark.")] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(help="Spark master (--engine spark): local[N], spark://host:port, yarn."),
+    ] = None,
+    conf: Annotated[
+        list[str] | None,
+        typer.Option(help="Spark setting KEY=VALUE (--engine spark; repeatable)."),
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="Worker threads [all cores].")] = None,
     memory_limit: Annotated[
         str | None,
@@ -224,13 +232,31 @@ def recommend(
             params=params,
             output=output,
             progress=progress,
-            engine_options={"threads": threads, "memory_limit": memory_limit},
+            engine_options=_engine_options(engine, threads, memory_limit, master, conf),
         )
     print_summary(summary, "shopscale recommend")
     if preview > 0:
         from shopscale.cli.show import print_preview
 
         print_preview(Path(summary.outputs["recommendations"]), preview)
+
+
+def _engine_options(
+    engine: str,
+    threads: int | None,
+    memory_limit: str | None,
+    master: str | None,
+    conf: list[str] | None,
+) -> dict[str, object]:
+    """What the chosen engine is started with; a Spark flag with another engine is an error
+    (it would be silently ignored)."""
+    if engine != "spark":
+        if master or conf:
+            raise ConfigError("--master/--conf", "engine", "Spark settings need --engine spark")
+        return {"threads": threads, "memory_limit": memory_limit}
+    from shopscale.engine.spark.session import parse_conf
+
+    return {"master": master or "local[2]", "conf": parse_conf(conf)}
 
 
 def print_summary(s: RunSummary, title: str) -> None:

@@ -31,8 +31,8 @@ def _find(results: Path, stem: str) -> Path:
     named = _named_in_summary(version, stem)
     candidates = [named] if named else [version / f"{stem}{suffix}" for suffix in _READERS]
     for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+        if candidate.is_file() or (candidate.suffix == ".parquet" and candidate.is_dir()):
+            return candidate  # a folder of Parquet parts: written by the Spark engine
     raise InputError(
         results,
         f"not a results folder: no {stem}.parquet/.csv/.jsonl here; run `shopscale recommend`",
@@ -62,8 +62,9 @@ def _query(path: Path, where: str, args: list[Any], order: str) -> list[tuple[An
     reader = _READERS[path.suffix]
     opts = ", all_varchar=true" if reader == "read_csv" else ""
     sql = f"SELECT * FROM {reader}(?{opts}) WHERE {where} ORDER BY {order}"
+    target = str(path / "*.parquet") if path.is_dir() else str(path)  # Spark's part files
     try:
-        return duckdb.connect().execute(sql, [str(path), *args]).fetchall()
+        return duckdb.connect().execute(sql, [target, *args]).fetchall()
     except duckdb.Error as err:
         text = " ".join(str(err).replace(f"'{path}'", "it").split()) or type(err).__name__
         raise InputError(path, f"cannot read it as a results file ({text})") from None

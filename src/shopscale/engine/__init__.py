@@ -17,7 +17,7 @@ def get_engine(name: str, **options: object) -> Engine:
 
         return LocalEngine(**options)  # type: ignore[arg-type]
     if name == "spark":
-        raise ShopscaleError(
-            "the Spark engine for recommendations is not built yet; use --engine local"
-        )
+        from shopscale.engine.spark.recommend import SparkEngine
+
+        return SparkEngine(**options)  # type: ignore[arg-type]
     raise ShopscaleError(f"unknown engine {name!r} (choose: local, spark)")

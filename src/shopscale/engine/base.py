@@ -2,7 +2,10 @@
 
 ``recommend.pipeline`` calls these in one fixed order (read -> validate -> encode -> map ->
 reduce -> rank -> write). Engines own their data between stages; what crosses the contract is
-small (counts, sizes) or already in the output schema (Arrow record batches).
+small (counts, sizes) or an output. An output is either streamed back as Arrow record batches in
+the output schema, which the pipeline writes (the local engine), or written by the engine's own
+workers into the staging path the pipeline gives (a distributed engine: a folder of Parquet
+parts, ``Written``), so nothing proportional to users x items passes through one process.
 """
 
 from __future__ import annotations
@@ -52,6 +55,21 @@ class ReadCounts:
 
 
 @dataclass(frozen=True)
+class Written:
+    """An output an engine wrote itself: a folder of Parquet part files at ``path`` (read as
+    one data set by pyarrow and DuckDB), with its row count and, for recommendations, the
+    users whose first entry came from the model."""
+
+    path: Path
+    rows: int
+    model_users: int = 0
+
+
+Output = Iterator[pa.RecordBatch] | Written
+"""What ``reduce`` and ``rank`` give: batches for the pipeline to write, or ``Written``."""
+
+
+@dataclass(frozen=True)
 class CatalogSizes:
     """Sizes after encoding and downsampling."""
 
@@ -83,12 +101,14 @@ class Engine(Protocol):
         ``folder``; called after ``map``, before ``reduce``, so ``update`` can continue it."""
         ...
 
-    def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
-        """Sum the shard counts, score pairs and keep the top similar items per item."""
+    def reduce(self, params: RecommendParams, dest: Path) -> Output:
+        """Sum the shard counts, score pairs and keep the top similar items per item; the
+        similar items are yielded, or written to ``dest`` (``Written``)."""
         ...
 
-    def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
-        """Score candidates for every user and keep the top n (with backfill)."""
+    def rank(self, params: RecommendParams, dest: Path) -> Output:
+        """Score candidates for every user and keep the top n (with backfill); the lists are
+        yielded, or written to ``dest`` (``Written``)."""
         ...
 
     def close(self) -> None:

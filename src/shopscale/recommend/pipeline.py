@@ -20,10 +20,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from shopscale.config import check_fields
 from shopscale.engine import get_engine
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, Engine
+from shopscale.engine.base import (
+    RECOMMENDATIONS_SCHEMA,
+    SIMILAR_ITEMS_SCHEMA,
+    Engine,
+    Output,
+    Written,
+)
 from shopscale.errors import ConfigError, InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs
 from shopscale.log import get_logger, report_progress, timed
@@ -341,16 +348,18 @@ def _reduce_rank_write(
     sim_path = staging / output_name(SIMILAR_ITEMS, "parquet")
     rec_path = staging / output_name(RECOMMENDATIONS, "parquet")
     with timed(log, "reduce", t):
-        sims = eng.reduce(params)
-        if loader is not None:
-            sims = loader.tee(SIMILAR_ITEMS, sims)
-        summary.similar_items = write_batches(sim_path, sims, SIMILAR_ITEMS_SCHEMA)
+        sims = eng.reduce(params, sim_path)
+        summary.similar_items = _write(sims, sim_path, SIMILAR_ITEMS, SIMILAR_ITEMS_SCHEMA, loader)
     fault_point("after:reduce")
     with timed(log, "rank", t):
-        recs = count_model_users(eng.rank(params), summary)
-        if loader is not None:
-            recs = loader.tee(RECOMMENDATIONS, recs)
-        summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
+        recs = eng.rank(params, rec_path)
+        if isinstance(recs, Written):
+            summary.users_with_model_recs += recs.model_users
+        else:
+            recs = count_model_users(recs, summary)
+        summary.recommendations = _write(
+            recs, rec_path, RECOMMENDATIONS, RECOMMENDATIONS_SCHEMA, loader
+        )
     fault_point("after:rank")
     with timed(log, "write", t):
         if loader is not None:
@@ -358,11 +367,44 @@ def _reduce_rank_write(
             summary.outputs["db"] = output.db_url(out) or ""
         if output.format != "parquet":
             converted = staging / output_name(RECOMMENDATIONS, output.format)
-            write_batches(converted, read_batches(rec_path), RECOMMENDATIONS_SCHEMA, output.format)
-            rec_path.unlink()
+            write_batches(
+                converted,
+                output_batches(rec_path, RECOMMENDATIONS_SCHEMA),
+                RECOMMENDATIONS_SCHEMA,
+                output.format,
+            )
+            if rec_path.is_dir():
+                shutil.rmtree(rec_path)
+            else:
+                rec_path.unlink()
             rec_path = converted
     for path in (rec_path, sim_path):
         summary.outputs[path.name.split(".")[0]] = str(out / path.name)
+
+
+def _write(
+    result: Output, path: Path, name: str, schema: pa.Schema, loader: BackgroundLoad | None
+) -> int:
+    """Write an engine's output to ``path`` (unless its workers did) and load it into the
+    database alongside; return its rows."""
+    if isinstance(result, Written):
+        if loader is not None:  # streamed from the parts, never held whole
+            for _ in loader.tee(name, output_batches(result.path, schema)):
+                pass
+        return result.rows
+    if loader is not None:
+        result = loader.tee(name, result)
+    return write_batches(path, result, schema)
+
+
+def output_batches(path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Stream an output back in its schema: one Parquet file, or a folder of part files
+    (written by a distributed engine) read in part order."""
+    if not path.is_dir():
+        yield from read_batches(path)
+        return
+    for batch in ds.dataset(path, format="parquet").to_batches(batch_size=500_000):
+        yield from pa.Table.from_batches([batch]).select(schema.names).cast(schema).to_batches()
 
 
 def count_model_users(

@@ -17,8 +17,17 @@ from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.errors import ShopscaleError
 from shopscale.recommend.model import Counts
 from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.rules import ANY, channel_rows, left_name
 
-ANY = "any"
+__all__ = [
+    "ANY",
+    "Shard",
+    "channels_for",
+    "contains",
+    "count_users",
+    "left_name",
+    "selection",
+]
 
 
 @dataclass
@@ -38,21 +47,8 @@ def selection(
     shard: Shard, channel: str, actions: list[str], n_items: int
 ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
     """(local user, item, latest time) of one action, or of any action for ``any``; sorted by
-    (user, item)."""
-    if channel != ANY:
-        mask = shard.a == actions.index(channel)
-        return shard.u[mask], shard.i[mask], shard.t[mask]
-    key = shard.u.astype(np.int64) * n_items + shard.i
-    order = np.lexsort((-shard.t, key))
-    key_sorted = key[order]
-    first = np.r_[key_sorted.size > 0, key_sorted[1:] != key_sorted[:-1]][: key_sorted.size]
-    pick = order[first]
-    return shard.u[pick], shard.i[pick], shard.t[pick]
-
-
-def left_name(params: RecommendParams) -> str:
-    """The left side of every pair: the primary action (LLR) or any action (classic)."""
-    return ANY if params.similarity != "llr" else params.primary
+    (user, item) (``rules.channel_rows``)."""
+    return channel_rows(shard.u, shard.a, shard.i, shard.t, channel, actions, n_items)
 
 
 def channels_for(params: RecommendParams, actions: list[str]) -> list[str]:

@@ -61,8 +61,10 @@ from shopscale.ids import IdMap, id_array
 from shopscale.log import get_logger
 from shopscale.recommend.model import Counts, ModelState, read_state, write_state
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import (
-    unprompted_prior,
+from shopscale.recommend.ranking import unprompted_prior
+from shopscale.recommend.rules import (
+    popularity_order,
+    self_votes_on,
 )
 
 log = get_logger("engine.local")
@@ -268,7 +270,7 @@ class LocalEngine:
         assert self.pairs is not None, "map (or fold) runs before reduce"
         return self.pairs
 
-    def reduce(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
+    def reduce(self, params: RecommendParams, dest: Path | None = None) -> Iterator[pa.RecordBatch]:
         """Per shard of items, on every thread: score every co-occurring pair and keep the top
         per item (``similar.score_block``); then build the vote matrix."""
         yield from rebatch(self._reduce_shards(params))
@@ -276,7 +278,7 @@ class LocalEngine:
     def _reduce_shards(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
         n_items, store = len(self.items), self._pair_store()
         scorings = channel_scorings(self.totals, self.channels, len(self.users), params)
-        own = [c for c, ch in enumerate(self.channels) if _self_votes_on(params, ch)]
+        own = [c for c, ch in enumerate(self.channels) if self_votes_on(params, ch)]
 
         def shard(s: int) -> tuple[list, list]:
             blocks = [store.block(c, s) for c in range(len(self.channels))]
@@ -305,12 +307,11 @@ class LocalEngine:
         shutil.rmtree(self._tmp / "pairs", ignore_errors=True)
 
     # -- rank -----------------------------------------------------------------------------
-    def rank(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
-        """Per shard of users: vote, exclude, keep top n, backfill; yield decoded rows."""
+    def rank(self, params: RecommendParams, dest: Path | None = None) -> Iterator[pa.RecordBatch]:
+        """Per shard of users: vote, exclude, keep top n, backfill; yield decoded rows (the
+        caller writes them to ``dest``)."""
         n_items = len(self.items)
-        pop_any, pop_primary = self.totals.pop_any, self.totals.pop_primary
-        order = np.lexsort((np.arange(n_items), -pop_any, -pop_primary))
-        popular = order[pop_any[order] > 0].astype(np.int32)  # seen after downsampling
+        popular = popularity_order(self.totals.pop_any, self.totals.pop_primary)
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
         prior = np.zeros(n_items)
         if params.similarity == "llr":
@@ -426,8 +427,3 @@ class LocalEngine:
         """Close DuckDB and remove its spill folder."""
         self.con.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-
-def _self_votes_on(params: RecommendParams, channel: str) -> bool:
-    """Whether ``channel``'s history votes for the item itself (LLR mode, not the primary)."""
-    return params.similarity == "llr" and params.self_weight > 0 and channel != params.primary

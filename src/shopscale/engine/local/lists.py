@@ -9,11 +9,11 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA
-from shopscale.engine.local.counts import Shard, selection
+from shopscale.engine.local.counts import Shard
 from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.ids import IdMap
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import decay_weights, sequence_weights
+from shopscale.recommend.rules import history_entries
 
 _SOURCES = pa.array(["model", "backfill"], pa.string())
 
@@ -28,22 +28,18 @@ def weighted_history(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
     """CSR users x (channel*items) with each channel's weight times time and sequence
     decay (the sequence runs over the user's entries of every channel)."""
-    parts_u, parts_j, parts_w, parts_t = [], [], [], []
-    for c, ch in enumerate(channels):
-        u, i, t = selection(shard, ch, actions, n_items)
-        parts_u.append(u)
-        parts_j.append(c * n_items + i.astype(np.int64))
-        parts_w.append(params.weight(ch) * decay_weights(t, t_ref, params.half_life_days))
-        parts_t.append(t)
-    u = np.concatenate(parts_u)
-    j = np.concatenate(parts_j)
-    w = np.concatenate(parts_w) * sequence_weights(
-        u, np.concatenate(parts_t), params.half_life_events
+    u, j, w = history_entries(
+        shard.u,
+        shard.a,
+        shard.i,
+        shard.t,
+        actions=actions,
+        channels=channels,
+        n_items=n_items,
+        t_ref=t_ref,
+        params=params,
     )
-    # each part is sorted by (user, item) and parts come in channel order, so a stable
-    # sort by user (a merge of sorted runs) gives (user, channel, item) order
-    order = np.argsort(u, kind="stable")
-    m = csr_from_sorted(u[order], j[order], shard.n_users, len(channels) * n_items, data=w[order])
+    m = csr_from_sorted(u, j, shard.n_users, len(channels) * n_items, data=w)
     return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
 
 

@@ -2,7 +2,8 @@
 and assemble the vote matrix the rank kernel reads.
 
 Pure functions over SciPy/NumPy arrays; the math itself (LLR, classic similarities, self
-conversion) lives in ``recommend.llr`` and ``recommend.ranking``, shared with every engine.
+conversion, pair scoring) lives in ``recommend.llr``, ``recommend.ranking`` and
+``recommend.rules``, shared with every engine.
 """
 
 from __future__ import annotations
@@ -14,9 +15,19 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from shopscale.engine.local.kernels import top_k_csr
-from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import classic_scores, self_conversion, vote_values
+from shopscale.recommend.ranking import vote_values
+from shopscale.recommend.rules import PairScoring, pair_scores, self_vote_values
+
+__all__ = [
+    "Kept",
+    "PairScoring",
+    "csr_from_sorted",
+    "pair_scores",
+    "score_channel",
+    "self_votes",
+    "vote_matrix",
+]
 
 REDUCE_BLOCK_NNZ = 20_000_000
 """Pairs scored at once: bounds the temporary arrays of one block (about 1 GB)."""
@@ -46,38 +57,6 @@ def csr_from_sorted(
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     values = np.ones(rows.size, dtype=np.int32) if data is None else data
     return sp.csr_matrix((values, cols.astype(np.int32), indptr), shape=(n_rows, n_cols))
-
-
-@dataclass(frozen=True)
-class PairScoring:
-    """What scoring one channel's pairs needs besides k11: the marginals and N.
-
-    ``left_total[i]``: users who did the primary action on i; ``right_total[j]``: users who
-    did this channel's action on j; ``n_users``: N; ``zero_diagonal``: pairs (i, i) score 0.
-    """
-
-    left_total: npt.NDArray[np.int64]
-    right_total: npt.NDArray[np.int64]
-    n_users: int
-    zero_diagonal: bool
-
-
-def pair_scores(
-    rows: npt.NDArray,
-    cols: npt.NDArray,
-    k11: npt.NDArray,
-    scoring: PairScoring,
-    params: RecommendParams,
-) -> npt.NDArray[np.float64]:
-    """LLR (or a classic similarity) of each pair (rows[p], cols[p]) with count k11[p]."""
-    left, right = scoring.left_total[rows], scoring.right_total[cols]
-    if params.similarity == "llr":
-        scores = indicator_scores(k11, left, right, scoring.n_users)
-    else:
-        scores = classic_scores(params.similarity, k11, left, right, scoring.n_users)
-    if scoring.zero_diagonal:
-        scores = np.where(rows == cols, 0.0, scores)
-    return scores
 
 
 def score_channel(
@@ -126,10 +105,7 @@ def self_votes(
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
     """(item, self_weight * conversion rate) of every item with a positive rate: an engaged,
     unbought item votes for itself (the diagonal of the pair counts is k11(i, i))."""
-    diag = counts.diagonal().astype(np.int64)
-    rate = self_conversion(diag, right_total, params.self_prior)
-    items = np.flatnonzero(rate > 0).astype(np.int32)
-    return items, params.self_weight * rate[items]
+    return self_vote_values(counts.diagonal(), right_total, params)
 
 
 def vote_matrix(

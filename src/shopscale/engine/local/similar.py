@@ -22,6 +22,7 @@ from shopscale.ids import IdMap
 from shopscale.recommend.model import Counts
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows
+from shopscale.recommend.rules import zero_diagonal
 
 BATCH_ROWS = 1_000_000
 """Rows per written batch (and Parquet row group) of ``similar_items``."""
@@ -38,9 +39,7 @@ def channel_scorings(
             totals.left_total,
             totals.right_total[ch],
             n_users,
-            zero_diagonal=params.similarity != "llr"
-            or ch == params.primary
-            or params.self_weight > 0,
+            zero_diagonal=zero_diagonal(params, ch),
         )
         for ch in channels
     ]

@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-from shopscale.errors import ShopscaleError
+from shopscale.errors import ConfigError, ShopscaleError
+
+DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.memory": "2g",
+    "spark.python.worker.reuse": "true",
+    # Arrow carries every pandas batch between the JVM and the Python workers
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+"""Settings a ``--conf`` of the same key overrides."""
 
 
-def get_spark(master: str = "local[2]", app_name: str = "shopscale") -> Any:
-    """Return a (shared) ``SparkSession`` on ``master``; says what to install if missing."""
+def parse_conf(pairs: list[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` (the ``--conf`` flags) as a dict; a pair without ``=`` is an error."""
+    conf: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--conf", "conf", f"expected KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def get_spark(
+    master: str = "local[2]", app_name: str = "shopscale", conf: Mapping[str, str] | None = None
+) -> Any:
+    """Return a (shared) ``SparkSession`` on ``master`` with ``conf`` over shopscale's
+    defaults; says what to install if pyspark is missing."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -20,13 +45,9 @@ def get_spark(master: str = "local[2]", app_name: str = "shopscale") -> Any:
     # Executors must run the same interpreter (and so the same installed shopscale).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    spark = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "2g")
-        .config("spark.python.worker.reuse", "true")
-        .getOrCreate()
-    )
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in {**DEFAULTS, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

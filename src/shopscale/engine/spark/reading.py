@@ -1,0 +1,117 @@
+"""The read + validate stage on Spark: one task per input file runs the local engine's reader
+(``tasks.read_files``), so every rule, line number and reason is the local engine's own.
+
+The tasks give one stream of rows: accepted events (kept in Spark, never collected) and, per
+file, its rejects, its counts and its content hash (small, collected to the driver). Untimed
+files get their file-order times here: a file's first row continues the previous files' rows,
+as the local reader numbers them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shopscale.engine.base import ReadCounts
+from shopscale.engine.local.reader import REJECTS_SCHEMA
+from shopscale.engine.spark.frames import ddl
+from shopscale.engine.spark.tasks import ERROR, EVENT, FILE, READ_SCHEMA, REJECT, read_files
+from shopscale.errors import InputError
+from shopscale.events import EventsParams
+
+
+@dataclass
+class SparkRead:
+    """What reading leaves: the counts for the pipeline, the accepted events as a Spark
+    DataFrame (user_id, action, item_id, t), and each input's name and content hash."""
+
+    counts: ReadCounts
+    events: Any
+    hashes: list[dict[str, object]]
+    positions: int
+
+
+def read(spark: Any, paths: Sequence[Path], params: EventsParams) -> SparkRead:
+    """Read and validate every file on the executors; raise the first unusable file's error
+    (in path order, as the local engine meets it)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F  # noqa: N812
+
+    rows = [(n, str(Path(p).absolute())) for n, p in enumerate(paths)]
+    files = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("file int, path string")
+    bounds = params.time_bounds(time.time())
+    task = partial(read_files, params=params, bounds=bounds)
+    raw = files.mapInArrow(task, ddl(READ_SCHEMA))
+    raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
+    info = raw.filter(F.col("kind") != EVENT).toArrow()
+    _raise_first_error(info, paths)
+    stats = info.filter(pc.equal(info.column("kind"), FILE)).sort_by("file").to_pylist()
+    offsets, seq = {}, 0
+    for stat in stats:
+        if not stat["timed"]:
+            offsets[int(stat["file"])] = seq
+        seq += int(stat["rows"])
+    events = raw.filter(F.col("kind") == EVENT).select("file", "user_id", "action", "item_id", "t")
+    if offsets:
+        table = spark.createDataFrame(list(offsets.items()), "file int, offset long")
+        events = events.join(F.broadcast(table), "file", "left").withColumn(
+            "t", F.col("t") + F.coalesce(F.col("offset"), F.lit(0))
+        )
+    counts = _counts(info, stats, paths)
+    hashes = [{"file": str(paths[int(s["file"])]), "sha256": s["sha256"]} for s in stats]
+    return SparkRead(counts, events.select("user_id", "action", "item_id", "t"), hashes, seq)
+
+
+def _raise_first_error(info: pa.Table, paths: Sequence[Path]) -> None:
+    """The error of the first unusable file, as the local reader would raise it."""
+    errors = info.filter(pc.equal(info.column("kind"), ERROR)).sort_by("file").to_pylist()
+    if errors:
+        first = errors[0]
+        line = first["line"]
+        raise InputError(paths[int(first["file"])], str(first["reason"]), line)
+
+
+def _counts(info: pa.Table, stats: list[dict[str, Any]], paths: Sequence[Path]) -> ReadCounts:
+    """Rows read = accepted + rejected, per file and in total; rejects by (file, line)."""
+    rejects = info.filter(pc.equal(info.column("kind"), REJECT)).to_pylist()
+    per_file: dict[int, int] = {}
+    found = []
+    for r in rejects:
+        per_file[int(r["file"])] = per_file.get(int(r["file"]), 0) + 1
+        found.append((str(paths[int(r["file"])]), int(r["line"]), str(r["reason"]), r["row"] or ""))
+    found.sort(key=lambda r: (r[0], r[1]))
+    table = pa.table(
+        [
+            pa.array(list(c), t.type)
+            for c, t in zip(zip(*found, strict=True), REJECTS_SCHEMA, strict=True)
+        ]
+        if found
+        else [pa.array([], t.type) for t in REJECTS_SCHEMA],
+        schema=REJECTS_SCHEMA,
+    )
+    read_total = sum(int(s["rows"]) for s in stats)
+    files: list[dict[str, object]] = [
+        {
+            "file": str(paths[int(s["file"])]),
+            "rows_read": int(s["rows"]),
+            "rejected": per_file.get(int(s["file"]), 0),
+        }
+        for s in stats
+    ]
+    for path, why in getattr(paths, "skipped", ()):
+        files.append({"file": str(path), "rows_read": 0, "rejected": 0, "skipped": why})
+    return ReadCounts(
+        rows_read=read_total,
+        accepted=read_total - len(found),
+        rejected=len(found),
+        rejects=table,
+        timed=all(bool(s["timed"]) for s in stats),
+        files=files,
+    )

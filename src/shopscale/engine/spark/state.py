@@ -1,0 +1,86 @@
+"""The model state (``recommend.model``, docs/model.md) written by a Spark run, so ``update``
+and ``serve`` continue a model built on a cluster.
+
+The user-sized and pair-sized files (``users``, ``history``, ``excluded``, ``pairs``) are
+folders of Parquet parts written by the executors in their documented order (a global sort,
+so the parts read in name order are sorted); ``items``, ``item_counts`` and ``state.json``
+are item-sized and written by the driver. ``recommend.model.read_state`` reads both layouts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shopscale.engine.spark.frames import write_parquet
+from shopscale.events import EventsParams
+from shopscale.recommend.model import (
+    EXCLUDED,
+    HISTORY,
+    ITEM_COUNTS,
+    STATE,
+    History,
+    ModelState,
+    _meta,
+)
+from shopscale.recommend.params import RecommendParams
+from shopscale.store.files import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from shopscale.engine.spark.reading import SparkRead
+    from shopscale.engine.spark.recommend import SparkEngine
+
+
+def write_spark_model(
+    eng: SparkEngine, folder: Path, params: RecommendParams, events: EventsParams, read: SparkRead
+) -> None:
+    """Write every state file after ``map``; ``state.json`` last (its presence = complete)."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_parquet(eng.users.orderBy("u").select("user_id"), folder / "users.parquet", count=False)
+    _single(folder / "items.parquet", pa.table({"item_id": eng.item_ids}))
+    history = eng.inter.select(
+        F.col("u").cast("int"), F.col("a").cast("byte"), F.col("i").cast("int"), "t"
+    ).orderBy("u", "a", "i")
+    write_parquet(history, folder / HISTORY, count=False)
+    kept = eng.inter
+    if params.exclude == "primary" and params.primary in eng.actions:
+        kept = kept.filter(F.col("a") == eng.actions.index(params.primary))
+    extra = eng.exclusions(params).join(kept.select("u", "i"), ["u", "i"], "left_anti")
+    write_parquet(extra.orderBy("u", "i"), folder / EXCLUDED, count=False)
+    pairs = eng.pairs.select(F.col("c").cast("short"), "i", "j", F.col("k11").cast("int")).orderBy(
+        "c", "i", "j"
+    )
+    write_parquet(pairs, folder / "pairs.parquet", count=False)
+    t = eng.totals
+    cols = {name: getattr(t, name) for name in ITEM_COUNTS}
+    cols |= {f"right_total_{n}": t.right_total[ch] for n, ch in enumerate(eng.channels)}
+    _single(folder / "item_counts.parquet", pa.table(cols))
+    empty = np.zeros(0, dtype=np.int32)
+    state = ModelState(
+        users=pa.nulls(eng.n_users),  # only its length enters state.json
+        items=eng.item_ids,
+        actions=list(eng.actions),
+        channels=list(eng.channels),
+        history=History(empty, empty.astype(np.int8), empty, empty.astype(np.int64)),
+        excluded=(empty, empty),
+        counts=t,
+        t_ref=eng.t_ref,
+        timed=read.counts.timed,
+        next_position=read.positions,
+        params=params,
+        events=events,
+        files=read.hashes,
+    )
+    write_json(folder / STATE, _meta(state))
+
+
+def _single(path: Path, table: pa.Table) -> None:
+    """One item-sized Parquet file, written atomically by the driver."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")

@@ -1,0 +1,161 @@
+"""Rules every engine must apply identically, as pure functions over NumPy arrays.
+
+The local engine calls them over a shard of users held in NumPy, the Spark engine over a
+partition of users or item pairs inside ``mapInPandas``; a rule written once here cannot drift
+between engines. Codes are in id string order, so "ties by id" compares codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from shopscale.recommend.llr import indicator_scores
+from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.ranking import (
+    classic_scores,
+    decay_weights,
+    self_conversion,
+    sequence_weights,
+)
+
+ANY = "any"
+"""The channel of every action together (classic similarities; ``exclude = "any"``)."""
+RECENT_FIRST = "t DESC, i ASC"
+"""Downsampling order within one (user, action), as SQL both DuckDB and Spark SQL run: the
+most recent distinct items first, ties by item id (its string-order code)."""
+
+
+def left_name(params: RecommendParams) -> str:
+    """The left side of every pair: the primary action (LLR) or any action (classic)."""
+    return ANY if params.similarity != "llr" else params.primary
+
+
+def self_votes_on(params: RecommendParams, channel: str) -> bool:
+    """Whether ``channel``'s history votes for the item itself (LLR mode, not the primary)."""
+    return params.similarity == "llr" and params.self_weight > 0 and channel != params.primary
+
+
+def zero_diagonal(params: RecommendParams, channel: str) -> bool:
+    """Whether the pair (i, i) scores 0 in ``channel``: for classic similarities, in the
+    primary channel, and in every channel while self votes are on (an item's own engagement
+    then votes through its conversion rate instead)."""
+    return params.similarity != "llr" or channel == params.primary or params.self_weight > 0
+
+
+def excluded_actions(params: RecommendParams, actions: list[str]) -> list[int] | None:
+    """Action codes whose items a user is never shown: None means every action (``any``),
+    an empty list means nothing (``none``, or a primary action absent from the data)."""
+    if params.exclude == "any":
+        return None
+    if params.exclude == "primary" and params.primary in actions:
+        return [actions.index(params.primary)]
+    return []
+
+
+def popularity_order(
+    pop_any: npt.NDArray[np.integer], pop_primary: npt.NDArray[np.integer]
+) -> npt.NDArray[np.int32]:
+    """Backfill order: users with the primary action, then users with any action, then item
+    id; only items seen after downsampling."""
+    order = np.lexsort((np.arange(pop_any.size), -pop_any, -pop_primary))
+    return order[pop_any[order] > 0].astype(np.int32)
+
+
+@dataclass(frozen=True)
+class PairScoring:
+    """What scoring one channel's pairs needs besides k11: the marginals and N.
+
+    ``left_total[i]``: users who did the primary action on i; ``right_total[j]``: users who
+    did this channel's action on j; ``n_users``: N; ``zero_diagonal``: pairs (i, i) score 0.
+    """
+
+    left_total: npt.NDArray[np.int64]
+    right_total: npt.NDArray[np.int64]
+    n_users: int
+    zero_diagonal: bool
+
+
+def pair_scores(
+    rows: npt.NDArray,
+    cols: npt.NDArray,
+    k11: npt.NDArray,
+    scoring: PairScoring,
+    params: RecommendParams,
+) -> npt.NDArray[np.float64]:
+    """LLR (or a classic similarity) of each pair (rows[p], cols[p]) with count k11[p]."""
+    left, right = scoring.left_total[rows], scoring.right_total[cols]
+    if params.similarity == "llr":
+        scores = indicator_scores(k11, left, right, scoring.n_users)
+    else:
+        scores = classic_scores(params.similarity, k11, left, right, scoring.n_users)
+    if scoring.zero_diagonal:
+        scores = np.where(rows == cols, 0.0, scores)
+    return scores
+
+
+def self_vote_values(
+    diag: npt.NDArray[np.integer], right_total: npt.NDArray[np.int64], params: RecommendParams
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """(item, self_weight * conversion rate) of every item with a positive rate, from the
+    diagonal k11(i, i) of a channel's pair counts: an engaged, unbought item votes for itself."""
+    rate = self_conversion(np.asarray(diag, dtype=np.int64), right_total, params.self_prior)
+    items = np.flatnonzero(rate > 0).astype(np.int32)
+    return items, params.self_weight * rate[items]
+
+
+def history_entries(
+    u: npt.NDArray[np.int32],
+    a: npt.NDArray[np.int8],
+    i: npt.NDArray[np.int32],
+    t: npt.NDArray[np.int64],
+    *,
+    actions: list[str],
+    channels: list[str],
+    n_items: int,
+    t_ref: int,
+    params: RecommendParams,
+) -> tuple[npt.NDArray, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(user, channel * n_items + item, weight) of every vote of some users' histories, sorted
+    by (user, channel, item): each channel's weight times time and sequence decay (the sequence
+    runs over the user's entries of every channel). Rows must be sorted by (u, a, i)."""
+    parts_u, parts_j, parts_w, parts_t = [], [], [], []
+    for c, ch in enumerate(channels):
+        cu, ci, ct = channel_rows(u, a, i, t, ch, actions, n_items)
+        parts_u.append(cu)
+        parts_j.append(c * n_items + ci.astype(np.int64))
+        parts_w.append(params.weight(ch) * decay_weights(ct, t_ref, params.half_life_days))
+        parts_t.append(ct)
+    uu = np.concatenate(parts_u)
+    jj = np.concatenate(parts_j)
+    w = np.concatenate(parts_w) * sequence_weights(
+        uu, np.concatenate(parts_t), params.half_life_events
+    )
+    # each part is sorted by (user, item) and parts come in channel order, so a stable
+    # sort by user (a merge of sorted runs) gives (user, channel, item) order
+    order = np.argsort(uu, kind="stable")
+    return uu[order], jj[order], w[order]
+
+
+def channel_rows(
+    u: npt.NDArray,
+    a: npt.NDArray,
+    i: npt.NDArray,
+    t: npt.NDArray,
+    channel: str,
+    actions: list[str],
+    n_items: int,
+) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
+    """(user, item, latest time) of one action, or of any action for ``any``; sorted by
+    (user, item)."""
+    if channel != ANY:
+        mask = a == actions.index(channel)
+        return u[mask], i[mask], t[mask]
+    key = u.astype(np.int64) * n_items + i
+    order = np.lexsort((-t, key))
+    key_sorted = key[order]
+    first = np.r_[key_sorted.size > 0, key_sorted[1:] != key_sorted[:-1]][: key_sorted.size]
+    pick = order[first]
+    return u[pick], i[pick], t[pick]
