@@ -1,6 +1,9 @@
 """Dunning's log-likelihood ratio (G^2) on a 2x2 contingency table, vectorised.
 
-Pure NumPy so every engine (local kernels, Spark pandas UDFs) computes the same numbers:
+Pure math every engine calls (local kernels, Spark pandas UDFs), so all compute the same
+numbers: vectorised NumPy, and the same formula as numba scalar functions (``llr_scalar``,
+``indicator_score``) for fused kernels, in the same operation order, so both give the same
+bits (tests/recommend/test_llr.py compares them on many random and extreme tables):
 
     score = 2 * (H(k11+k12, k21+k22) + H(k11+k21, k12+k22) - H(k11, k12, k21, k22))
     H(k...) = xlogx(sum k) - sum xlogx(k),  xlogx(0) = 0,  clipped at 0.
@@ -10,6 +13,7 @@ Only positively associated pairs are indicators: ``k11 * k22 > k12 * k21`` in ex
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -78,3 +82,34 @@ def indicator_scores(
     table = contingency(k11, row_total, col_total, n)
     scores = llr(*table)
     return np.where(positively_associated(*table), scores, 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def xlogx_scalar(x: float) -> float:
+    """x * ln(x) with 0 * ln(0) = 0 (one number; ``xlogx``'s operations)."""
+    return x * np.log(x) if x > 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def llr_scalar(k11: int, k12: int, k21: int, k22: int) -> float:
+    """``llr`` of one table, the NumPy path's operations in its order (sums left to right)."""
+    r1, r2 = float(k11 + k12), float(k21 + k22)
+    c1, c2 = float(k11 + k21), float(k12 + k22)
+    f11, f12, f21, f22 = float(k11), float(k12), float(k21), float(k22)
+    row = xlogx_scalar(r1 + r2) - (xlogx_scalar(r1) + xlogx_scalar(r2))
+    col = xlogx_scalar(c1 + c2) - (xlogx_scalar(c1) + xlogx_scalar(c2))
+    total = ((f11 + f12) + f21) + f22
+    cells = ((xlogx_scalar(f11) + xlogx_scalar(f12)) + xlogx_scalar(f21)) + xlogx_scalar(f22)
+    return max(2.0 * (row + col - (xlogx_scalar(total) - cells)), 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def indicator_score(k11: int, row_total: int, col_total: int, n: int) -> float:
+    """``indicator_scores`` of one pair: its LLR, or 0 if not positively associated (the
+    caller checks ``n <= MAX_USERS_EXACT`` once, as ``contingency`` does)."""
+    k12 = col_total - k11
+    k21 = row_total - k11
+    k22 = n - k11 - k12 - k21
+    if k11 * k22 <= k12 * k21:
+        return 0.0
+    return llr_scalar(k11, k12, k21, k22)

@@ -13,13 +13,10 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shopscale.engine.local.kernels import top_k_csr
+from shopscale.engine.local.score_kernels import score_top_k
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import classic_scores, self_conversion, vote_values
-
-REDUCE_BLOCK_NNZ = 20_000_000
-"""Pairs scored at once: bounds the temporary arrays of one block (about 1 GB)."""
 
 
 @dataclass(frozen=True)
@@ -83,42 +80,29 @@ def pair_scores(
 def score_channel(
     counts: sp.csr_matrix, scoring: PairScoring, params: RecommendParams, channel: int
 ) -> Kept:
-    """Score one channel's pair counts in row blocks; keep the top ``max_similar_per_item``
-    per row with score > 0 (ties by column) and what each kept pair votes with."""
-    out_r, out_c, out_s, out_v = [], [], [], []
-    n_rows = counts.shape[0]
-    indptr = counts.indptr
-    lo = 0
-    while lo < n_rows:
-        hi = int(np.searchsorted(indptr, indptr[lo] + REDUCE_BLOCK_NNZ, side="right")) - 1
-        hi = min(max(hi, lo + 1), n_rows)
-        a, b = indptr[lo], indptr[hi]
-        rows = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(indptr[lo : hi + 1]))
-        cols = counts.indices[a:b]
-        scores = pair_scores(rows, cols, counts.data[a:b], scoring, params)
-        block_ptr = (indptr[lo : hi + 1] - a).astype(np.int64)
-        keep = top_k_csr(block_ptr, cols, scores, params.max_similar_per_item)
-        out_r.append(rows[keep])
-        out_c.append(cols[keep])
-        out_s.append(scores[keep])
-        out_v.append(
-            vote_values(
-                params.vote, scores[keep], counts.data[a:b][keep], scoring.right_total[cols[keep]]
-            )
-            if params.similarity == "llr"
-            else scores[keep]
-        )
-        lo = hi
-    if not out_r:
-        empty_i, empty_f = np.zeros(0, np.int32), np.zeros(0)
-        return Kept(empty_i, empty_i, empty_f, empty_f, channel)
-    return Kept(
-        np.concatenate(out_r),
-        np.concatenate(out_c),
-        np.concatenate(out_s),
-        np.concatenate(out_v),
-        channel,
+    """Score one channel's pair counts; keep the top ``max_similar_per_item`` per row with
+    score > 0 (ties by column) and what each kept pair votes with. One fused numba pass
+    (``score_kernels.score_top_k``), bit-equal to ``pair_scores`` + ``top_k_per_row``."""
+    indptr = counts.indptr.astype(np.int64)
+    keep, scores = score_top_k(
+        indptr,
+        counts.indices,
+        counts.data,
+        scoring.left_total,
+        scoring.right_total,
+        scoring.n_users,
+        method=params.similarity,
+        zero_diagonal=scoring.zero_diagonal,
+        k=params.max_similar_per_item,
     )
+    rows = (np.searchsorted(indptr, keep, side="right") - 1).astype(np.int32)
+    cols = counts.indices[keep].astype(np.int32)
+    votes = (
+        vote_values(params.vote, scores, counts.data[keep], scoring.right_total[cols])
+        if params.similarity == "llr"
+        else scores
+    )
+    return Kept(rows, cols, scores, votes, channel)
 
 
 def self_votes(

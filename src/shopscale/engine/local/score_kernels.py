@@ -1,0 +1,122 @@
+"""Numba kernel of the reduce stage: score every pair count of a channel and keep the best per
+item in one pass, parallel over rows (both cores), no temporaries per pair.
+
+The scores are the pure math of ``recommend.llr`` (``indicator_score``, the NumPy formula as a
+scalar in the same operation order) and of ``recommend.ranking.classic_scores``; the kept
+entries follow ``ranking.top_k_per_row`` (score desc, column asc, score > 0). Tests compare the
+kernel with the NumPy path bit for bit (tests/engine/local/test_reduce_kernels.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "shopscale-numba")
+)
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from shopscale.recommend.llr import MAX_USERS_EXACT, indicator_score
+
+METHODS = {"llr": 0, "count": 1, "cosine": 2, "jaccard": 3, "lift": 4}
+"""Similarity names to the kernel's method codes."""
+ROWS_PER_CALL = 1_000_000
+"""Rows scored per kernel call: bounds the (rows x k) output buffers."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _score(method: int, k11: int, n_i: int, n_j: int, n: int) -> float:
+    """One pair's score: LLR indicator score, or ``classic_scores``' formula."""
+    if method == 0:
+        return indicator_score(k11, n_i, n_j, n)
+    c, a, b = float(k11), float(n_i), float(n_j)
+    if method == 1:
+        return c
+    if method == 2:
+        return c / np.sqrt(a * b)
+    if method == 3:
+        return c / (a + b - c)
+    return c * float(n) / (a * b)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _score_top_k(
+    indptr, indices, k11, left_total, right_total, n, method, zero_diagonal, lo, k, pos, val
+):
+    """Rows lo.. of a CSR of pair counts: per row the k best (score desc, column asc) with
+    score > 0, as positions into ``indices`` (-1 pads) and scores."""
+    n_rows = pos.shape[0]
+    n_blocks = min(n_rows, 256)
+    for b in numba.prange(n_blocks):
+        best_c = np.empty(k, dtype=np.int64)
+        for r in range(b * n_rows // n_blocks, (b + 1) * n_rows // n_blocks):
+            row = lo + r
+            best_s = val[r]
+            best_p = pos[r]
+            m = 0
+            n_i = left_total[row]
+            for p in range(indptr[row], indptr[row + 1]):
+                c = indices[p]
+                if zero_diagonal and c == row:
+                    continue
+                s = _score(method, k11[p], n_i, right_total[c], n)
+                if s <= 0.0:
+                    continue
+                if m == k and (s < best_s[m - 1] or (s == best_s[m - 1] and c > best_c[m - 1])):
+                    continue
+                at = m - 1 if m == k else m
+                if m < k:
+                    m += 1
+                while at > 0 and (
+                    best_s[at - 1] < s or (best_s[at - 1] == s and best_c[at - 1] > c)
+                ):
+                    best_s[at] = best_s[at - 1]
+                    best_c[at] = best_c[at - 1]
+                    best_p[at] = best_p[at - 1]
+                    at -= 1
+                best_s[at] = s
+                best_c[at] = c
+                best_p[at] = p
+
+
+def score_top_k(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    k11: npt.NDArray[np.integer],
+    left_total: npt.NDArray[np.int64],
+    right_total: npt.NDArray[np.int64],
+    n_users: int,
+    *,
+    method: str,
+    zero_diagonal: bool,
+    k: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Positions (into ``indices``) and scores of the kept pairs of a CSR of pair counts, row
+    by row, each row's in rank order: what ``top_k_per_row`` keeps of the NumPy scores."""
+    if method == "llr" and n_users > MAX_USERS_EXACT:
+        raise ValueError(f"{n_users} users overflow exact int64 comparison")
+    n_rows = indptr.size - 1
+    parts_p, parts_s = [], []
+    counts = np.ascontiguousarray(k11, dtype=np.int64)
+    left = np.ascontiguousarray(left_total, dtype=np.int64)
+    right = np.ascontiguousarray(right_total, dtype=np.int64)
+    idx = np.ascontiguousarray(indices)
+    ptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    for lo in range(0, n_rows, ROWS_PER_CALL):
+        rows = min(ROWS_PER_CALL, n_rows - lo)
+        pos = np.full((rows, k), -1, dtype=np.int64)
+        val = np.zeros((rows, k), dtype=np.float64)
+        if k > 0 and counts.size:
+            _score_top_k(
+                ptr, idx, counts, left, right, n_users, METHODS[method], zero_diagonal, lo, k,
+                pos, val,
+            )  # fmt: skip
+        kept = pos.ravel() >= 0
+        parts_p.append(pos.ravel()[kept])
+        parts_s.append(val.ravel()[kept])
+    if not parts_p:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(parts_p), np.concatenate(parts_s)
