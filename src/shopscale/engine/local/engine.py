@@ -38,6 +38,7 @@ from shopscale.engine.local.reduce import (
     csr_from_sorted,
     score_channel,
     self_votes,
+    similar_rows,
     vote_matrix,
 )
 from shopscale.engine.local.spill import new_spill_dir, sweep_stale
@@ -50,7 +51,6 @@ from shopscale.recommend.model import Counts, ModelState, read_state, write_stat
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import (
     decay_weights,
-    rank_in_rows,
     sequence_weights,
     unprompted_prior,
 )
@@ -228,28 +228,14 @@ class LocalEngine:
             kept.append(score_channel(counts, scoring, params, c))
             self.progress("reduce", c + 1, len(self.channels))
         self.votes = vote_matrix(kept, own_votes, n_items)
-        rows = np.concatenate([k.items for k in kept]) if kept else np.zeros(0, np.int32)
-        cols = np.concatenate([k.indicators for k in kept]) if kept else np.zeros(0, np.int32)
-        scores = np.concatenate([k.scores for k in kept]) if kept else np.zeros(0)
-        chan = (
-            np.concatenate([np.full(k.items.size, k.channel, np.int16) for k in kept])
-            if kept
-            else np.zeros(0, np.int16)
-        )
-        names = sorted(range(len(self.channels)), key=lambda c: self.channels[c])
-        name_rank = np.empty(len(self.channels), dtype=np.int16)
-        name_rank[names] = np.arange(len(names), dtype=np.int16)
-        order = np.lexsort((cols, -scores, name_rank[chan], rows))
-        rows, cols, scores, chan = rows[order], cols[order], scores[order], chan[order]
-        group = rows.astype(np.int64) * len(self.channels) + name_rank[chan]
-        ranks = rank_in_rows(group)
+        rows, cols, scores, chan, ranks = similar_rows(kept, self.channels)
         step = 1_000_000
         for lo in range(0, max(rows.size, 1), step):
             sl = slice(lo, lo + step)
             yield pa.RecordBatch.from_arrays(
                 [
                     self.items.decode(rows[sl]),
-                    pa.array(np.asarray(self.channels, dtype=object)[chan[sl]], pa.string()),
+                    pa.array(self.channels, pa.string()).take(pa.array(chan[sl])),
                     pa.array(ranks[sl], pa.int32()),
                     self.items.decode(cols[sl]),
                     pa.array(scores[sl], pa.float64()),

@@ -16,7 +16,12 @@ import scipy.sparse as sp
 from shopscale.engine.local.score_kernels import score_top_k
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import classic_scores, self_conversion, vote_values
+from shopscale.recommend.ranking import (
+    classic_scores,
+    rank_in_rows,
+    self_conversion,
+    vote_values,
+)
 
 
 @dataclass(frozen=True)
@@ -129,5 +134,36 @@ def vote_matrix(
     )
     cols = np.concatenate([k.items for k in kept] + [items for items, _, _ in self_votes])
     vals = np.concatenate([k.votes for k in kept] + [v for _, v, _ in self_votes])
-    order = np.lexsort((cols, rows))
+    order = np.argsort(rows * n_items + cols, kind="stable")  # (row, col) order, one key
     return csr_from_sorted(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
+
+
+def similar_rows(
+    kept: list[Kept], channels: list[str]
+) -> tuple[
+    npt.NDArray[np.int32],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int16],
+    npt.NDArray[np.int32],
+]:
+    """Every kept pair in ``similar_items`` order (item, channel name, score desc, indicator
+    asc) with its rank in its (item, channel): (items, indicators, scores, channel, ranks).
+
+    Each channel's pairs come out of ``score_channel`` by item, each item's in rank order, so
+    the channels concatenated in name order and stably sorted by item are in that order: a
+    merge of sorted runs, not a sort on four keys."""
+    if not kept:
+        empty = np.zeros(0, np.int32)
+        return empty, empty, np.zeros(0), np.zeros(0, np.int16), empty
+    by_name = sorted(kept, key=lambda k: channels[k.channel])
+    name_rank = np.empty(len(channels), dtype=np.int16)
+    name_rank[[k.channel for k in by_name]] = np.arange(len(by_name), dtype=np.int16)
+    rows = np.concatenate([k.items for k in by_name])
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    cols = np.concatenate([k.indicators for k in by_name])[order]
+    scores = np.concatenate([k.scores for k in by_name])[order]
+    chan = np.concatenate([np.full(k.items.size, k.channel, np.int16) for k in by_name])[order]
+    ranks = rank_in_rows(rows.astype(np.int64) * len(channels) + name_rank[chan])
+    return rows, cols, scores, chan, ranks
