@@ -91,16 +91,31 @@ def xlogx_scalar(x: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
+def entropy2(a: int, b: int) -> float:
+    """``entropy`` of two counts (one number): a table's row or column term."""
+    fa, fb = float(a), float(b)
+    return xlogx_scalar(fa + fb) - (xlogx_scalar(fa) + xlogx_scalar(fb))
+
+
+@numba.njit(cache=True, nogil=True)
+def llr_from_parts(
+    k11: int, k12: int, k21: int, k22: int, row: float, col: float, x_total: float
+) -> float:
+    """``llr`` of one table given its row and column terms (``entropy2`` of the row sums and
+    of the column sums) and xlogx of its total: a kernel computes those once per item and
+    once per N, with the very same operations, so the result has the same bits."""
+    f11, f12, f21, f22 = float(k11), float(k12), float(k21), float(k22)
+    cells = ((xlogx_scalar(f11) + xlogx_scalar(f12)) + xlogx_scalar(f21)) + xlogx_scalar(f22)
+    return max(2.0 * (row + col - (x_total - cells)), 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
 def llr_scalar(k11: int, k12: int, k21: int, k22: int) -> float:
     """``llr`` of one table, the NumPy path's operations in its order (sums left to right)."""
-    r1, r2 = float(k11 + k12), float(k21 + k22)
-    c1, c2 = float(k11 + k21), float(k12 + k22)
-    f11, f12, f21, f22 = float(k11), float(k12), float(k21), float(k22)
-    row = xlogx_scalar(r1 + r2) - (xlogx_scalar(r1) + xlogx_scalar(r2))
-    col = xlogx_scalar(c1 + c2) - (xlogx_scalar(c1) + xlogx_scalar(c2))
-    total = ((f11 + f12) + f21) + f22
-    cells = ((xlogx_scalar(f11) + xlogx_scalar(f12)) + xlogx_scalar(f21)) + xlogx_scalar(f22)
-    return max(2.0 * (row + col - (xlogx_scalar(total) - cells)), 0.0)
+    total = ((float(k11) + float(k12)) + float(k21)) + float(k22)
+    row = entropy2(k11 + k12, k21 + k22)
+    col = entropy2(k11 + k21, k12 + k22)
+    return llr_from_parts(k11, k12, k21, k22, row, col, xlogx_scalar(total))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -7,9 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shopscale.engine.local.reduce import PairScoring, csr_from_sorted, pair_scores, score_channel
+from shopscale.engine.local.reduce import (
+    PairScoring,
+    csr_from_sorted,
+    pair_scores,
+    score_channel,
+    similar_rows,
+)
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import top_k_per_row, vote_values
+from shopscale.recommend.ranking import rank_in_rows, top_k_per_row, vote_values
 
 METHODS = ["llr", "count", "cosine", "jaccard", "lift"]
 
@@ -93,3 +99,28 @@ def test_empty_channel_keeps_nothing() -> None:
     scoring = PairScoring(np.ones(3, np.int64), np.ones(3, np.int64), 5, zero_diagonal=False)
     got = score_channel(counts, scoring, RecommendParams(), channel=0)
     assert got.items.size == got.indicators.size == got.scores.size == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n_channels=st.integers(1, 4), k=st.integers(1, 5))
+def test_similar_rows_equal_a_full_sort(seed: int, n_channels: int, k: int) -> None:
+    """similar_rows orders kept pairs as a sort by (item, channel name, score desc,
+    indicator) would, ranking them within each (item, channel)."""
+    channels = ["viewed", "carted", "purchased", "any"][:n_channels]
+    kept = []
+    for c in range(n_channels):
+        rows, cols, k11, left, right = random_counts(seed + c, 12, 50, 0.6)
+        counts = csr_from_sorted(rows, cols, 12, 12, data=k11)
+        params = RecommendParams(max_similar_per_item=k, vote="llr")
+        kept.append(score_channel(counts, PairScoring(left, right, 50, True), params, c))
+    rows, cols, scores, chan, ranks = similar_rows(kept, channels)
+    r = np.concatenate([x.items for x in kept])
+    j = np.concatenate([x.indicators for x in kept])
+    s = np.concatenate([x.scores for x in kept])
+    ch = np.concatenate([np.full(x.items.size, x.channel) for x in kept])
+    name_rank = np.argsort(np.argsort(channels))
+    order = np.lexsort((j, -s, name_rank[ch], r))
+    assert rows.tolist() == r[order].tolist() and cols.tolist() == j[order].tolist()
+    assert scores.tobytes() == s[order].tobytes() and chan.tolist() == ch[order].tolist()
+    group = r[order] * n_channels + name_rank[ch[order]]
+    assert ranks.tolist() == rank_in_rows(group).tolist()

@@ -134,7 +134,7 @@ def vote_matrix(
     )
     cols = np.concatenate([k.items for k in kept] + [items for items, _, _ in self_votes])
     vals = np.concatenate([k.votes for k in kept] + [v for _, v, _ in self_votes])
-    order = np.argsort(rows * n_items + cols, kind="stable")  # (row, col) order, one key
+    order = np.argsort(rows * n_items + cols)  # keys are distinct: (row, col) order
     return csr_from_sorted(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
 
 
@@ -150,20 +150,22 @@ def similar_rows(
     """Every kept pair in ``similar_items`` order (item, channel name, score desc, indicator
     asc) with its rank in its (item, channel): (items, indicators, scores, channel, ranks).
 
-    Each channel's pairs come out of ``score_channel`` by item, each item's in rank order, so
-    the channels concatenated in name order and stably sorted by item are in that order: a
-    merge of sorted runs, not a sort on four keys."""
+    Each channel's pairs come out of ``score_channel`` by item, each item's in rank order,
+    so each pair's place follows from counts alone: no sort."""
     if not kept:
         empty = np.zeros(0, np.int32)
         return empty, empty, np.zeros(0), np.zeros(0, np.int16), empty
     by_name = sorted(kept, key=lambda k: channels[k.channel])
-    name_rank = np.empty(len(channels), dtype=np.int16)
-    name_rank[[k.channel for k in by_name]] = np.arange(len(by_name), dtype=np.int16)
-    rows = np.concatenate([k.items for k in by_name])
-    order = np.argsort(rows, kind="stable")
-    rows = rows[order]
-    cols = np.concatenate([k.indicators for k in by_name])[order]
-    scores = np.concatenate([k.scores for k in by_name])[order]
-    chan = np.concatenate([np.full(k.items.size, k.channel, np.int16) for k in by_name])[order]
-    ranks = rank_in_rows(rows.astype(np.int64) * len(channels) + name_rank[chan])
+    n_rows = max((int(k.items.max()) + 1 for k in kept if k.items.size), default=0)
+    per = np.stack([np.bincount(k.items, minlength=n_rows) for k in by_name], axis=1).ravel()
+    start = (np.cumsum(per) - per).reshape(n_rows, len(by_name))  # (item, channel) blocks
+    total = int(per.sum())
+    rows, cols = np.empty(total, np.int32), np.empty(total, np.int32)
+    scores, chan = np.empty(total), np.empty(total, np.int16)
+    ranks = np.empty(total, np.int32)
+    for at, k in enumerate(by_name):
+        rank = rank_in_rows(k.items)
+        dest = start[k.items, at] + rank - 1
+        rows[dest], cols[dest], scores[dest] = k.items, k.indicators, k.scores
+        chan[dest], ranks[dest] = k.channel, rank
     return rows, cols, scores, chan, ranks

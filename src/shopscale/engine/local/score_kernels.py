@@ -19,7 +19,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from shopscale.recommend.llr import MAX_USERS_EXACT, indicator_score
+from shopscale.recommend.llr import MAX_USERS_EXACT, entropy2, llr_from_parts, xlogx_scalar
 
 METHODS = {"llr": 0, "count": 1, "cosine": 2, "jaccard": 3, "lift": 4}
 """Similarity names to the kernel's method codes."""
@@ -28,10 +28,18 @@ ROWS_PER_CALL = 1_000_000
 
 
 @numba.njit(cache=True, nogil=True)
-def _score(method: int, k11: int, n_i: int, n_j: int, n: int) -> float:
-    """One pair's score: LLR indicator score, or ``classic_scores``' formula."""
+def _score(
+    method: int, k11: int, n_i: int, n_j: int, n: int, h_i: float, h_j: float, x_n: float
+) -> float:
+    """One pair's score: ``indicator_score`` (with the item terms ``h_i``, ``h_j`` and
+    xlogx(N) ``x_n`` computed once), or ``classic_scores``' formula."""
     if method == 0:
-        return indicator_score(k11, n_i, n_j, n)
+        k12 = n_j - k11
+        k21 = n_i - k11
+        k22 = n - k11 - k12 - k21
+        if k11 * k22 <= k12 * k21:
+            return 0.0
+        return llr_from_parts(k11, k12, k21, k22, h_j, h_i, x_n)
     c, a, b = float(k11), float(n_i), float(n_j)
     if method == 1:
         return c
@@ -43,11 +51,23 @@ def _score(method: int, k11: int, n_i: int, n_j: int, n: int) -> float:
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
+def _item_terms(totals, n):
+    """``entropy2(total, N - total)`` of every item: its side's term in every LLR."""
+    out = np.empty(totals.size, dtype=np.float64)
+    for x in numba.prange(totals.size):
+        out[x] = entropy2(totals[x], n - totals[x])
+    return out
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _score_top_k(
     indptr, indices, k11, left_total, right_total, n, method, zero_diagonal, lo, k, pos, val
 ):
     """Rows lo.. of a CSR of pair counts: per row the k best (score desc, column asc) with
     score > 0, as positions into ``indices`` (-1 pads) and scores."""
+    h_left = _item_terms(left_total, n)
+    h_right = _item_terms(right_total, n)
+    x_n = xlogx_scalar(float(n))
     n_rows = pos.shape[0]
     n_blocks = min(n_rows, 256)
     for b in numba.prange(n_blocks):
@@ -57,12 +77,12 @@ def _score_top_k(
             best_s = val[r]
             best_p = pos[r]
             m = 0
-            n_i = left_total[row]
+            n_i, h_i = left_total[row], h_left[row]
             for p in range(indptr[row], indptr[row + 1]):
                 c = indices[p]
                 if zero_diagonal and c == row:
                     continue
-                s = _score(method, k11[p], n_i, right_total[c], n)
+                s = _score(method, k11[p], n_i, right_total[c], n, h_i, h_right[c], x_n)
                 if s <= 0.0:
                     continue
                 if m == k and (s < best_s[m - 1] or (s == best_s[m - 1] and c > best_c[m - 1])):
