@@ -98,14 +98,14 @@ def entropy2(a: int, b: int) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def llr_from_parts(
-    k11: int, k12: int, k21: int, k22: int, row: float, col: float, x_total: float
+def llr_from_terms(
+    x11: float, x12: float, x21: float, x22: float, row: float, col: float, x_total: float
 ) -> float:
-    """``llr`` of one table given its row and column terms (``entropy2`` of the row sums and
-    of the column sums) and xlogx of its total: a kernel computes those once per item and
-    once per N, with the very same operations, so the result has the same bits."""
-    f11, f12, f21, f22 = float(k11), float(k12), float(k21), float(k22)
-    cells = ((xlogx_scalar(f11) + xlogx_scalar(f12)) + xlogx_scalar(f21)) + xlogx_scalar(f22)
+    """``llr`` of one table from xlogx of its four cells, its row and column terms
+    (``entropy2`` of the row sums and of the column sums) and xlogx of its total: a kernel
+    computes the item terms once per item, xlogx(N) once, and may look small cells' xlogx up
+    in a table made by ``xlogx_scalar``; the operations are the same, so are the bits."""
+    cells = ((x11 + x12) + x21) + x22
     return max(2.0 * (row + col - (x_total - cells)), 0.0)
 
 
@@ -115,7 +115,9 @@ def llr_scalar(k11: int, k12: int, k21: int, k22: int) -> float:
     total = ((float(k11) + float(k12)) + float(k21)) + float(k22)
     row = entropy2(k11 + k12, k21 + k22)
     col = entropy2(k11 + k21, k12 + k22)
-    return llr_from_parts(k11, k12, k21, k22, row, col, xlogx_scalar(total))
+    x11, x12 = xlogx_scalar(float(k11)), xlogx_scalar(float(k12))
+    x21, x22 = xlogx_scalar(float(k21)), xlogx_scalar(float(k22))
+    return llr_from_terms(x11, x12, x21, x22, row, col, xlogx_scalar(total))
 
 
 @numba.njit(cache=True, nogil=True)

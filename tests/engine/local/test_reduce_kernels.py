@@ -14,6 +14,7 @@ from shopscale.engine.local.reduce import (
     score_channel,
     similar_rows,
 )
+from shopscale.engine.local.score_kernels import row_col_order
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows, top_k_per_row, vote_values
 
@@ -124,3 +125,15 @@ def test_similar_rows_equal_a_full_sort(seed: int, n_channels: int, k: int) -> N
     assert scores.tobytes() == s[order].tobytes() and chan.tolist() == ch[order].tolist()
     group = r[order] * n_channels + name_rank[ch[order]]
     assert ranks.tolist() == rank_in_rows(group).tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    entries=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 6)), max_size=80),
+)
+def test_row_col_order_is_a_stable_sort(entries: list[tuple[int, int]]) -> None:
+    """row_col_order orders entries by (row, col), equal entries in input order."""
+    rows = np.array([r for r, _ in entries], dtype=np.int64)
+    cols = np.array([c for _, c in entries], dtype=np.int32)
+    got = row_col_order(rows, cols, 10, 7)
+    assert got.tolist() == np.lexsort((cols, rows)).tolist()

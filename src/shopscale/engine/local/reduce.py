@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shopscale.engine.local.score_kernels import score_top_k
+from shopscale.engine.local.score_kernels import row_col_order, score_top_k
 from shopscale.recommend.llr import indicator_scores
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import (
@@ -134,7 +134,7 @@ def vote_matrix(
     )
     cols = np.concatenate([k.items for k in kept] + [items for items, _, _ in self_votes])
     vals = np.concatenate([k.votes for k in kept] + [v for _, v, _ in self_votes])
-    order = np.argsort(rows * n_items + cols)  # keys are distinct: (row, col) order
+    order = row_col_order(rows, cols, len(kept) * n_items, n_items)
     return csr_from_sorted(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
 
 

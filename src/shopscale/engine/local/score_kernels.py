@@ -19,27 +19,37 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from shopscale.recommend.llr import MAX_USERS_EXACT, entropy2, llr_from_parts, xlogx_scalar
+from shopscale.recommend.llr import MAX_USERS_EXACT, entropy2, llr_from_terms, xlogx_scalar
 
 METHODS = {"llr": 0, "count": 1, "cosine": 2, "jaccard": 3, "lift": 4}
 """Similarity names to the kernel's method codes."""
 ROWS_PER_CALL = 1_000_000
 """Rows scored per kernel call: bounds the (rows x k) output buffers."""
+TABLE_MAX = 1 << 22
+"""Largest table of xlogx of small counts (32 MB); larger cells are computed."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _xl(table, k: int) -> float:
+    """xlogx(k) from the table when it holds k, else computed (the same value)."""
+    return table[k] if k < table.size else xlogx_scalar(float(k))
 
 
 @numba.njit(cache=True, nogil=True)
 def _score(
-    method: int, k11: int, n_i: int, n_j: int, n: int, h_i: float, h_j: float, x_n: float
+    method: int, k11: int, n_i: int, n_j: int, n: int, h_i: float, h_j: float, x_n: float, table
 ) -> float:
-    """One pair's score: ``indicator_score`` (with the item terms ``h_i``, ``h_j`` and
-    xlogx(N) ``x_n`` computed once), or ``classic_scores``' formula."""
+    """One pair's score: ``indicator_score`` (with the item terms ``h_i``, ``h_j``,
+    xlogx(N) ``x_n`` and small cells' xlogx ``table`` computed once), or ``classic_scores``'
+    formula."""
     if method == 0:
         k12 = n_j - k11
         k21 = n_i - k11
         k22 = n - k11 - k12 - k21
         if k11 * k22 <= k12 * k21:
             return 0.0
-        return llr_from_parts(k11, k12, k21, k22, h_j, h_i, x_n)
+        x11, x12, x21 = _xl(table, k11), _xl(table, k12), _xl(table, k21)
+        return llr_from_terms(x11, x12, x21, _xl(table, k22), h_j, h_i, x_n)
     c, a, b = float(k11), float(n_i), float(n_j)
     if method == 1:
         return c
@@ -68,6 +78,10 @@ def _score_top_k(
     h_left = _item_terms(left_total, n)
     h_right = _item_terms(right_total, n)
     x_n = xlogx_scalar(float(n))
+    top = max(left_total.max(), right_total.max()) if left_total.size else 0
+    table = np.empty(min(top + 1, TABLE_MAX), dtype=np.float64)  # every k11, k12, k21 fits
+    for x in numba.prange(table.size):
+        table[x] = xlogx_scalar(float(x))
     n_rows = pos.shape[0]
     n_blocks = min(n_rows, 256)
     for b in numba.prange(n_blocks):
@@ -82,7 +96,7 @@ def _score_top_k(
                 c = indices[p]
                 if zero_diagonal and c == row:
                     continue
-                s = _score(method, k11[p], n_i, right_total[c], n, h_i, h_right[c], x_n)
+                s = _score(method, k11[p], n_i, right_total[c], n, h_i, h_right[c], x_n, table)
                 if s <= 0.0:
                     continue
                 if m == k and (s < best_s[m - 1] or (s == best_s[m - 1] and c > best_c[m - 1])):
@@ -140,3 +154,28 @@ def score_top_k(
     if not parts_p:
         return np.zeros(0, np.int64), np.zeros(0)
     return np.concatenate(parts_p), np.concatenate(parts_s)
+
+
+@numba.njit(cache=True, nogil=True)
+def _counting_order(keys, n_keys, out):
+    """Stable order of ``keys`` (each in 0..n_keys-1): one counting pass, one placing pass."""
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for x in range(keys.size):
+        start[keys[x] + 1] += 1
+    for b in range(n_keys):
+        start[b + 1] += start[b]
+    for x in range(keys.size):
+        out[start[keys[x]]] = x
+        start[keys[x]] += 1
+
+
+def row_col_order(
+    rows: npt.NDArray[np.int64], cols: npt.NDArray[np.integer], n_rows: int, n_cols: int
+) -> npt.NDArray[np.int64]:
+    """Positions of the entries in (row, col) order, stable: two counting sorts (by col, then
+    by row), linear in the entries instead of a comparison sort."""
+    by_col = np.empty(cols.size, dtype=np.int64)
+    _counting_order(np.ascontiguousarray(cols, dtype=np.int64), n_cols, by_col)
+    by_row = np.empty(rows.size, dtype=np.int64)
+    _counting_order(np.ascontiguousarray(rows[by_col], dtype=np.int64), n_rows, by_row)
+    return by_col[by_row]
