@@ -86,13 +86,20 @@ def main() -> None:
             [*SHOPSCALE, "recommend", str(old_part), str(new_part), "--out", str(full), *common]
         ),
     }
+    stages = {
+        "update": json.loads((model / "summary.json").read_text())["seconds"],
+        "recommend (all)": json.loads((full / "summary.json").read_text())["seconds"],
+    }
     ratio = runs["recommend (all)"]["wall_s"] / runs["update --no-lists (new part)"]["wall_s"]
     equal = same_table(model / "similar_items.parquet", full / "similar_items.parquet")
     for name, run in runs.items():
         print(f"{name:<30} {run['wall_s']:>8.2f} s   peak RSS {run['peak_rss_gib']:.2f} GiB")
+    for name, secs in stages.items():
+        print(f"{name} stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in secs.items()))
     print(f"fold speed-up over recommend on all: {ratio:.2f}x; identical indicators: {equal}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M")
-    result = {"events": args.events, "new": args.new, "runs": runs, "speedup": ratio}
+    result = {"events": args.events, "new": args.new, "runs": runs, "stages": stages}
+    result |= {"speedup": ratio, "load_average_1m": os.getloadavg()[0]}
     result |= {"identical_similar_items": equal, "cores": os.cpu_count()}
     out = HERE / "results" / f"fold-{stamp}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -40,7 +40,9 @@ def _results(folder: Path) -> dict[str, bytes]:
     """Every documented file of a results folder (read through its stable links)."""
     names = ["recommendations.parquet", "similar_items.parquet", "summary.json", "rejects.csv"]
     found = {name: (folder / name).read_bytes() for name in names}
-    return found | {f"model/{p.name}": p.read_bytes() for p in (folder / "model").iterdir()}
+    model = folder / "model"
+    files = (p for p in model.rglob("*") if p.is_file())
+    return found | {f"model/{p.relative_to(model)}": p.read_bytes() for p in files}
 
 
 def _log(path: Path, rows: list[str]) -> Path:
@@ -87,7 +89,7 @@ def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
     newer = shopscale(tmp_path, "update", "recs", str(third))
     lines = [line for line in newer.stderr.splitlines() if line.strip()]
     assert newer.returncode == 2 and len(lines) == 1
-    assert "model format version 7 is newer than this shopscale reads (1)" in lines[0]
+    assert "model format version 7 is newer than this shopscale reads (2)" in lines[0]
 
 
 def test_update_over_reject_budget_keeps_result_and_rejects(tmp_path: Path) -> None:

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shopscale.recommend.llr import contingency, indicator_scores, llr, positively_associated, xlogx
+from shopscale.recommend.llr import (
+    MAX_USERS_EXACT,
+    contingency,
+    indicator_score,
+    indicator_scores,
+    llr,
+    llr_scalar,
+    positively_associated,
+    xlogx,
+)
 
 
 def test_hand_computed_perfect_pair() -> None:
@@ -66,3 +75,22 @@ def test_exact_integer_comparison_on_large_counts() -> None:
     big = 2**31 - 1
     assert positively_associated([big], [big - 1], [big + 1], [big])[0]
     assert not positively_associated([big - 1], [big], [big], [big - 1])[0]
+
+
+def test_scalar_llr_equals_numpy_bit_for_bit() -> None:
+    """The numba scalar LLR (what fused kernels call) gives the NumPy path's bits on 200,000
+    random tables, from tiny counts to counts near the exact-int64 limit."""
+    rng = np.random.default_rng(7)
+    tiny, mid = rng.integers(1, 20, 50_000), rng.integers(1, 10**6, 100_000)
+    n = np.concatenate([tiny, mid, rng.integers(10**6, MAX_USERS_EXACT, 50_000)])
+    right = rng.integers(0, n + 1)
+    left = rng.integers(0, n + 1)
+    k11 = rng.integers(np.maximum(left + right - n, 0), np.minimum(left, right) + 1)
+    k12, k21 = right - k11, left - k11
+    k22 = n - k11 - k12 - k21
+    want = np.where(positively_associated(k11, k12, k21, k22), llr(k11, k12, k21, k22), 0.0)
+    got = [indicator_score(*(int(x[p]) for x in (k11, left, right, n))) for p in range(n.size)]
+    assert np.array(got).tobytes() == want.tobytes()
+    raw = [llr_scalar(*(int(x[p]) for x in (k11, k12, k21, k22))) for p in range(1000)]
+    assert np.array(raw).tobytes() == llr(k11, k12, k21, k22)[:1000].tobytes()
+    assert indicator_scores(k11[:9], left[:9], right[:9], int(n[0])).shape == (9,)

@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -14,9 +16,10 @@ from hypothesis import strategies as st
 
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams
-from shopscale.recommend.model import read_state, state_table
+from shopscale.recommend.model import FORMAT_VERSION, read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
+from shopscale.recommend.state_files import TABLES
 from shopscale.recommend.update import update
 from tests.strategies import T0, split_logs
 
@@ -220,4 +223,34 @@ def test_untimed_positions_continue_after_rejected_rows(tmp_path: Path) -> None:
         assert (tmp_path / "v1" / name).read_bytes() == (tmp_path / "all" / name).read_bytes()
     assert state_table(read_state(tmp_path / "v1" / "model")) == state_table(
         read_state(tmp_path / "all" / "model")
+    )
+
+
+def _as_format_1(model: Path) -> None:
+    """Rewrite a model folder in format 1's layout: the big tables as Parquet files."""
+    for table, columns in TABLES.items():
+        arrays = {name: np.load(model / table / f"{name}.npy") for name in columns}
+        pq.write_table(pa.table(arrays), model / f"{table}.parquet")
+        shutil.rmtree(model / table)
+    meta = json.loads((model / "state.json").read_text())
+    (model / "state.json").write_text(json.dumps(meta | {"format_version": 1}))
+
+
+def test_format_1_model_is_still_folded(tmp_path: Path) -> None:
+    """A model stored in format 1 (Parquet tables) is read, and an update of it writes a
+    format 2 model with the bytes an update of the same model in format 2 writes."""
+    build(tmp_path, [EVENTS], RecommendParams(max_items_per_user=1), timed=True)
+    shutil.copytree(tmp_path / "v0", tmp_path / "old")
+    _as_format_1(tmp_path / "old" / "model")
+    more = write_part(tmp_path / "more.csv", MORE, timed=True)
+    update(tmp_path / "v0", [more], out=tmp_path / "from2")
+    update(tmp_path / "old", [more], out=tmp_path / "from1")
+    for name in OUTPUTS:
+        assert (tmp_path / "from1" / name).read_bytes() == (tmp_path / "from2" / name).read_bytes()
+    assert state_table(read_state(tmp_path / "from1" / "model")) == state_table(
+        read_state(tmp_path / "from2" / "model")
+    )
+    assert (
+        json.loads((tmp_path / "from1" / "model" / "state.json").read_text())["format_version"]
+        == FORMAT_VERSION
     )

@@ -1,6 +1,9 @@
 """Dunning's log-likelihood ratio (G^2) on a 2x2 contingency table, vectorised.
 
-Pure NumPy so every engine (local kernels, Spark pandas UDFs) computes the same numbers:
+Pure math every engine calls (local kernels, Spark pandas UDFs), so all compute the same
+numbers: vectorised NumPy, and the same formula as numba scalar functions (``llr_scalar``,
+``indicator_score``) for fused kernels, in the same operation order, so both give the same
+bits (tests/recommend/test_llr.py compares them on many random and extreme tables):
 
     score = 2 * (H(k11+k12, k21+k22) + H(k11+k21, k12+k22) - H(k11, k12, k21, k22))
     H(k...) = xlogx(sum k) - sum xlogx(k),  xlogx(0) = 0,  clipped at 0.
@@ -10,6 +13,7 @@ Only positively associated pairs are indicators: ``k11 * k22 > k12 * k21`` in ex
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -78,3 +82,51 @@ def indicator_scores(
     table = contingency(k11, row_total, col_total, n)
     scores = llr(*table)
     return np.where(positively_associated(*table), scores, 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def xlogx_scalar(x: float) -> float:
+    """x * ln(x) with 0 * ln(0) = 0 (one number; ``xlogx``'s operations)."""
+    return x * np.log(x) if x > 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def entropy2(a: int, b: int) -> float:
+    """``entropy`` of two counts (one number): a table's row or column term."""
+    fa, fb = float(a), float(b)
+    return xlogx_scalar(fa + fb) - (xlogx_scalar(fa) + xlogx_scalar(fb))
+
+
+@numba.njit(cache=True, nogil=True)
+def llr_from_terms(
+    x11: float, x12: float, x21: float, x22: float, row: float, col: float, x_total: float
+) -> float:
+    """``llr`` of one table from xlogx of its four cells, its row and column terms
+    (``entropy2`` of the row sums and of the column sums) and xlogx of its total: a kernel
+    computes the item terms once per item, xlogx(N) once, and may look small cells' xlogx up
+    in a table made by ``xlogx_scalar``; the operations are the same, so are the bits."""
+    cells = ((x11 + x12) + x21) + x22
+    return max(2.0 * (row + col - (x_total - cells)), 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def llr_scalar(k11: int, k12: int, k21: int, k22: int) -> float:
+    """``llr`` of one table, the NumPy path's operations in its order (sums left to right)."""
+    total = ((float(k11) + float(k12)) + float(k21)) + float(k22)
+    row = entropy2(k11 + k12, k21 + k22)
+    col = entropy2(k11 + k21, k12 + k22)
+    x11, x12 = xlogx_scalar(float(k11)), xlogx_scalar(float(k12))
+    x21, x22 = xlogx_scalar(float(k21)), xlogx_scalar(float(k22))
+    return llr_from_terms(x11, x12, x21, x22, row, col, xlogx_scalar(total))
+
+
+@numba.njit(cache=True, nogil=True)
+def indicator_score(k11: int, row_total: int, col_total: int, n: int) -> float:
+    """``indicator_scores`` of one pair: its LLR, or 0 if not positively associated (the
+    caller checks ``n <= MAX_USERS_EXACT`` once, as ``contingency`` does)."""
+    k12 = col_total - k11
+    k21 = row_total - k11
+    k22 = n - k11 - k12 - k21
+    if k11 * k22 <= k12 * k21:
+        return 0.0
+    return llr_scalar(k11, k12, k21, k22)

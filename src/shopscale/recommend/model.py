@@ -24,19 +24,17 @@ from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.ids import string_order
 from shopscale.recommend.params import RecommendParams
+from shopscale.recommend.state_files import read_columns, write_columns
 from shopscale.store.files import atomic_path, write_json
 
-FORMAT_VERSION = 1
-"""Written into ``state.json``; bump it when a file or column changes meaning."""
+FORMAT_VERSION = 2
+"""Written into ``state.json``; bump it when a file or column changes meaning (2: history,
+excluded and pairs as NumPy column files instead of Parquet)."""
 OLDEST_READABLE = 1
 """The oldest ``format_version`` this program still reads."""
 STATE = "state.json"
-HISTORY = "history.parquet"
-EXCLUDED = "excluded.parquet"
-HISTORY_SCHEMA = pa.schema(
-    [("u", pa.int32()), ("a", pa.int8()), ("i", pa.int32()), ("t", pa.int64())]
-)
-EXCLUDED_SCHEMA = pa.schema([("u", pa.int32()), ("i", pa.int32())])
+HISTORY = "history"
+EXCLUDED = "excluded"
 PAIRS_SCHEMA = pa.schema(
     [("c", pa.int16()), ("i", pa.int32()), ("j", pa.int32()), ("k11", pa.int32())]
 )
@@ -211,16 +209,16 @@ def file_sha256(path: Path) -> str:
 def write_state(folder: Path, state: ModelState, *, histories: bool = True) -> None:
     """Write every state file into ``folder``; ``state.json`` last (its presence = complete).
 
-    ``histories=False``: the caller wrote ``HISTORY`` and ``EXCLUDED`` already (an engine
+    ``histories=False``: the caller wrote the ``HISTORY`` and ``EXCLUDED`` tables already (an engine
     streaming its own tables), so ``state.history`` and ``state.excluded`` are not used."""
     folder.mkdir(parents=True, exist_ok=True)
     _parquet(folder / "users.parquet", pa.table({"user_id": state.users}))
     _parquet(folder / "items.parquet", pa.table({"item_id": state.items}))
     if histories:
         h = state.history
-        _parquet(folder / HISTORY, pa.table([h.u, h.a, h.i, h.t], schema=HISTORY_SCHEMA))
-        _parquet(folder / EXCLUDED, pa.table(list(state.excluded), schema=EXCLUDED_SCHEMA))
-    _parquet(folder / "pairs.parquet", _pairs_table(state.counts, state.channels))
+        write_columns(folder, HISTORY, {"u": h.u, "a": h.a, "i": h.i, "t": h.t})
+        write_columns(folder, EXCLUDED, {"u": state.excluded[0], "i": state.excluded[1]})
+    write_columns(folder, "pairs", _pair_columns(state.counts, state.channels))
     c = state.counts
     cols = {name: getattr(c, name) for name in ITEM_COUNTS}
     cols |= {f"right_total_{n}": c.right_total[ch] for n, ch in enumerate(state.channels)}
@@ -251,25 +249,27 @@ def _parquet(path: Path, table: pa.Table) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
-def _pairs_table(counts: Counts, channels: list[str]) -> pa.Table:
-    """Every channel's pair counts as rows (c, i, j, k11) sorted by (c, i, j)."""
-    parts = []
+def _pair_columns(counts: Counts, channels: list[str]) -> dict[str, npt.NDArray]:
+    """Every channel's pair counts as columns (c, i, j, k11) sorted by (c, i, j)."""
+    parts: dict[str, list[npt.NDArray]] = {"c": [], "i": [], "j": [], "k11": []}
     for c, ch in enumerate(channels):
         m = counts.k11[ch].tocsr()
         m.sort_indices()
         rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
-        parts.append(
-            pa.table(
-                [
-                    np.full(rows.size, c, np.int16),
-                    rows,
-                    m.indices.astype(np.int32),
-                    m.data.astype(np.int32),
-                ],
-                schema=PAIRS_SCHEMA,
-            )
-        )
-    return pa.concat_tables(parts) if parts else PAIRS_SCHEMA.empty_table()
+        parts["c"].append(np.full(rows.size, c, np.int16))
+        parts["i"].append(rows)
+        parts["j"].append(m.indices.astype(np.int32, copy=False))
+        parts["k11"].append(m.data.astype(np.int32, copy=False))
+    empty = {"c": np.int16, "i": np.int32, "j": np.int32, "k11": np.int32}
+    return {
+        name: np.concatenate(arrs) if arrs else np.zeros(0, empty[name])
+        for name, arrs in parts.items()
+    }
+
+
+def _pairs_table(counts: Counts, channels: list[str]) -> pa.Table:
+    """Every channel's pair counts as rows (c, i, j, k11) sorted by (c, i, j)."""
+    return pa.table(_pair_columns(counts, channels), schema=PAIRS_SCHEMA)
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -302,19 +302,20 @@ def read_state(folder: Path) -> ModelState:
     events = read_events_params(meta)
     channels: list[str] = list(meta["channels"])
     n_items = int(meta["n_items"])
-    h = pq.read_table(folder / HISTORY)
-    history = History(*(_np(h, name) for name in ("u", "a", "i", "t")))
+    version = int(meta["format_version"])
+    h = read_columns(folder, HISTORY, version)
+    history = History(h["u"], h["a"], h["i"], h["t"])
     if not history.is_sorted():
         raise ShopscaleError(f"{folder / HISTORY}: rows are not sorted by (u, a, i)")
-    ex = pq.read_table(folder / EXCLUDED)
+    ex = read_columns(folder, EXCLUDED, version)
     return ModelState(
         users=pq.read_table(folder / "users.parquet").column(0).combine_chunks(),
         items=pq.read_table(folder / "items.parquet").column(0).combine_chunks(),
         actions=list(meta["actions"]),
         channels=channels,
         history=history,
-        excluded=(_np(ex, "u"), _np(ex, "i")),
-        counts=_read_counts(folder, channels, n_items),
+        excluded=(ex["u"], ex["i"]),
+        counts=_read_counts(folder, channels, n_items, version),
         t_ref=int(meta["t_ref"]),
         timed=bool(meta["timed"]),
         next_position=int(meta["next_position"]),
@@ -334,10 +335,10 @@ def _np(table: pa.Table, name: str) -> npt.NDArray:
     return np.asarray(table.column(name).to_numpy())
 
 
-def _read_counts(folder: Path, channels: list[str], n_items: int) -> Counts:
+def _read_counts(folder: Path, channels: list[str], n_items: int, version: int) -> Counts:
     """Pair counts (CSR per channel) and item marginals."""
-    pairs = pq.read_table(folder / "pairs.parquet")
-    c, i, j, k = (_np(pairs, name) for name in ("c", "i", "j", "k11"))
+    pairs = read_columns(folder, "pairs", version)
+    c, i, j, k = (pairs[name] for name in ("c", "i", "j", "k11"))
     bounds = np.searchsorted(c, np.arange(len(channels) + 1))
     k11 = {}
     for n, ch in enumerate(channels):

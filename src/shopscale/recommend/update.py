@@ -14,6 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import scipy.sparse as sp
+
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
 from shopscale.engine.local.engine import LocalEngine
 from shopscale.errors import InputError, ShopscaleError
@@ -45,13 +47,15 @@ def update(
     failed_rejects: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     engine_options: dict[str, Any] | None = None,
+    on_votes: Callable[[sp.csr_matrix], None] | None = None,
 ) -> RunSummary:
     """Fold ``inputs`` into the model of the results folder ``model_dir`` and write a complete
     new results folder into ``out`` (missing or empty); ``model_dir`` is only read.
 
     ``shown_as``: where readers will find ``out``'s files once published (the summary names
     them there; default ``out``). ``failed_rejects``: where ``rejects.csv`` goes when the
-    reject budget fails the update (default: it stays in ``out``).
+    reject budget fails the update (default: it stays in ``out``). ``on_votes``: called with
+    the reduce's vote matrix (string-order codes), so a server need not reduce again.
     """
     model_dir, out = Path(model_dir), Path(out)
     shown = Path(shown_as) if shown_as is not None else out
@@ -73,6 +77,8 @@ def update(
         write_table(out / REJECTS, counts.rejects, "csv")
         _check_budget(counts.rows_read, counts.rejected, state.events, out, failed_rejects)
         _fold_and_write(eng, files, out, summary, lists=lists)
+        if on_votes is not None:
+            on_votes(eng.votes)
     finally:
         eng.close()
     written = [SIMILAR_ITEMS, MODEL_DIR] + ([RECOMMENDATIONS] if lists else [])

@@ -16,6 +16,8 @@ import os
 import signal
 from pathlib import Path
 
+import scipy.sparse as sp
+
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.recommend.model import read_state
@@ -84,8 +86,14 @@ def fold_version(root: str, fold_file: str) -> str:
                 f"{current}: the published model is not folded up to position "
                 f"{found['start']} of the log (another writer published it); reload, fold again"
             )
+        votes: list[sp.csr_matrix] = []  # the update's reduce: not run a second time
         summary = update(
-            current, [Path(fold_file)], out=staging, lists=False, engine_options={"threads": 1}
+            current,
+            [Path(fold_file)],
+            out=staging,
+            lists=False,
+            engine_options={"threads": 1},
+            on_votes=votes.append,
         )
         if summary.rejected:
             raise ShopscaleError(
@@ -93,5 +101,5 @@ def fold_version(root: str, fold_file: str) -> str:
                 "nothing published (see rejects.csv of the failed fold)"
             )
         state = read_state(staging / MODEL).in_string_order()
-        build_indicators(state).save(staging / BUNDLE)
+        build_indicators(state, votes[0]).save(staging / BUNDLE)
     return str(current_version(Path(root)))

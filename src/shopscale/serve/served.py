@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import scipy.sparse as sp
 
 from shopscale.engine.local.engine import LocalEngine
 from shopscale.engine.local.state import adopt
@@ -67,18 +68,21 @@ class Indicators:
             )
 
 
-def build_indicators(state: ModelState) -> Indicators:
-    """The batch job's reduce on a string-ordered state, and rank's popularity and prior."""
+def build_indicators(state: ModelState, votes: sp.csr_matrix | None = None) -> Indicators:
+    """The batch job's reduce on a string-ordered state, and rank's popularity and prior;
+    ``votes``: that reduce's vote matrix when the caller ran it already (a fold)."""
     params = state.params
-    eng = LocalEngine(threads=1)
-    try:
-        adopt(eng, state)
-        for _ in eng.reduce(params):
-            pass
-        m = eng.votes
-        votes = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64))
-    finally:
-        eng.close()
+    if votes is None:
+        eng = LocalEngine(threads=1)
+        try:
+            adopt(eng, state)
+            for _ in eng.reduce(params):
+                pass
+            votes = eng.votes
+        finally:
+            eng.close()
+    m = votes
+    arrays = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64))
     c, n_items = state.counts, len(state.items)
     # as LocalEngine.rank: popularity ties by item, only items seen after downsampling
     order = np.lexsort((np.arange(n_items), -c.pop_any, -c.pop_primary))
@@ -93,7 +97,7 @@ def build_indicators(state: ModelState) -> Indicators:
             params.max_similar_per_item,
         )
     items = np.flatnonzero(prior > 0).astype(np.int32)
-    return Indicators(votes, (items, prior[items]), popular)
+    return Indicators(arrays, (items, prior[items]), popular)
 
 
 @dataclass(frozen=True)

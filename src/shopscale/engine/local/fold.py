@@ -3,8 +3,9 @@ batch job builds from all events at once (docs/model.md, "Why the fold is exact"
 
 Every count of the model is a sum over users of a function of that user's downsampled history
 (``counts.count_users``), and N and ``t_ref`` are a count and a maximum. So a fold only has to
-find each touched user's new history, subtract what their old history added and add what the
-new one adds; untouched users' terms are unchanged.
+find the rows that enter or leave the histories and change the counts by what those rows add
+or take away (``fold_counts``); untouched users' terms, and rows that only get a later time,
+change nothing.
 """
 
 from __future__ import annotations
@@ -16,49 +17,101 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from shopscale.engine.local.counts import Shard, channels_for, contains, count_users
+from shopscale.engine.local.counts import channels_for, contains
+from shopscale.engine.local.fold_counts import (
+    Changes,
+    HistoryKeys,
+    Keys,
+    count_changes,
+    sorted_unique,
+)
 from shopscale.ids import append_ids, string_order
-from shopscale.recommend.model import Counts, History, ModelState
+from shopscale.recommend.model import History, ModelState
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows
 
-Keys = npt.NDArray[np.int64]
+__all__ = ["excluded_keys", "fold_events", "sorted_unique", "window"]
 
 
 def fold_events(
     con: duckdb.DuckDBPyConnection, state: ModelState, *, positions: int, files: list[dict]
 ) -> ModelState:
-    """``state`` with the ``events`` table (read by ``reader.read_events``) folded in."""
+    """``state`` with the ``events`` table (read by ``reader.read_events``) folded in.
+
+    One merge of the stored history (sorted by (u, a, i)) with the new rows, the window
+    again only for the (user, action) groups that overflow, and the counts changed by the
+    rows that entered or left the histories (``fold_counts.count_changes``): the work grows
+    with the new events, not with the model."""
     actions, users, items, old = _vocabulary(con, state)
     rows = _encode(con, users, items, actions)
     params = state.params
     channels = channels_for(params, actions)
     n_items = len(items)
-    touched = sorted_unique(rows.u)
-    flag = np.zeros(len(users), dtype=bool)
-    flag[touched] = True
-    in_touched = flag[old.u]
-    before = old.take(np.flatnonzero(in_touched))
-    after = window(_concat(before, rows), params.max_items_per_user, string_order(items)[1])
-    delta = _count(after, touched, actions, channels, n_items, params)
-    delta.add(_count(before, touched, actions, channels, n_items, params), -1)
+    keys = HistoryKeys(len(actions), n_items, len(users))
+    old_keys = keys.of(old)
+    merged, merged_keys, is_old = _merge(old, old_keys, rows, keys.of(rows))
+    kept = _trim(merged, merged_keys // n_items, params.max_items_per_user, string_order(items)[1])
+    after, after_keys = merged.take(np.flatnonzero(kept)), merged_keys[kept]
+    changes = Changes(
+        merged.take(np.flatnonzero(kept & ~is_old)), merged.take(np.flatnonzero(~kept & is_old))
+    )
     counts = state.counts.resized(n_items, channels)
-    counts.add(delta)
-    untouched = old.take(np.flatnonzero(~in_touched))
-    at = np.searchsorted(untouched.u, after.u)  # both sorted: insert each user's new block
+    before = (old, old_keys)
+    counts.add(count_changes(before, (after, after_keys), changes, keys, actions, channels, params))
+    dropped = merged.take(np.flatnonzero(~kept))
     return replace(
         state,
         users=users,
         items=items,
         actions=actions,
         channels=channels,
-        history=History(*(np.insert(getattr(untouched, c), at, getattr(after, c)) for c in "uait")),
-        excluded=_fold_exclusions(state, before, rows, after, touched, actions, n_items),
+        history=after,
+        excluded=_fold_exclusions(state, after_keys, dropped, keys, actions),
         counts=counts,
         t_ref=max(state.t_ref, int(rows.t.max()) if rows.t.size else state.t_ref),
         next_position=positions,
         files=state.files + files,
     )
+
+
+def _merge(
+    old: History, old_keys: Keys, rows: History, row_keys: Keys
+) -> tuple[History, Keys, npt.NDArray[np.bool_]]:
+    """Stored rows and new rows (both sorted by key, distinct) as one sorted history with
+    one row per (u, a, i) and its latest time; whether each row was stored before."""
+    at = np.searchsorted(old_keys, row_keys)
+    hit = at < old_keys.size
+    hit[hit] = old_keys[at[hit]] == row_keys[hit]
+    t = old.t.copy()
+    t[at[hit]] = np.maximum(t[at[hit]], rows.t[hit])
+    new = np.flatnonzero(~hit)
+    ins = at[new]
+    merged = History(
+        np.insert(old.u, ins, rows.u[new]),
+        np.insert(old.a, ins, rows.a[new]),
+        np.insert(old.i, ins, rows.i[new]),
+        np.insert(t, ins, rows.t[new]),
+    )
+    is_old = np.insert(np.ones(old_keys.size, dtype=bool), ins, False)
+    return merged, np.insert(old_keys, ins, row_keys[new]), is_old
+
+
+def _trim(
+    h: History, group: Keys, keep: int, item_rank: npt.NDArray[np.int32]
+) -> npt.NDArray[np.bool_]:
+    """Which rows of a sorted, distinct history the window keeps: in each (user, action)
+    ``group`` with more than ``keep`` rows, the ``keep`` best by (t desc, item id asc)."""
+    kept = np.ones(group.size, dtype=bool)
+    if group.size <= keep:
+        return kept
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, group.size])
+    if not np.any(sizes > keep):
+        return kept
+    rows = np.flatnonzero(np.repeat(sizes > keep, sizes))
+    order = rows[np.lexsort((item_rank[h.i[rows]], -h.t[rows], group[rows]))]
+    kept[order[rank_in_rows(group[order]) > keep]] = False
+    return kept
 
 
 def _vocabulary(
@@ -108,65 +161,29 @@ def excluded_keys(h: History, params: RecommendParams, actions: list[str], n_ite
 
 
 def _fold_exclusions(
-    state: ModelState,
-    before: History,
-    rows: History,
-    after: History,
-    touched: npt.NDArray[np.int32],
-    actions: list[str],
-    n_items: int,
+    state: ModelState, after_keys: Keys, dropped: History, keys: HistoryKeys, actions: list[str]
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    """The extra exclusions (excluded items not in the history any more) after the fold:
-    for touched users everything they were ever excluded from, minus their new history."""
-    params = state.params
+    """The extra exclusions (excluded items not in the history) after the fold: the stored
+    ones and those of rows the window dropped (old or new), minus what the new history
+    excludes itself. (Everything a user was ever excluded from that is not in the new
+    history is one of those: a row that left it, or an extra exclusion already.)"""
+    params, n_items = state.params, keys.n_items
     eu, ei = state.excluded
-    old_keys = eu.astype(np.int64) * n_items + ei
-    flag = np.zeros(state.n_users + 1, dtype=bool)
-    flag[touched[touched < state.n_users]] = True
-    mine = flag[eu]
-    ever = sorted_unique(
+    candidates = sorted_unique(
         np.concatenate(
-            [
-                old_keys[mine],
-                excluded_keys(before, params, actions, n_items),
-                excluded_keys(rows, params, actions, n_items),
-            ]
+            [eu.astype(np.int64) * n_items + ei, excluded_keys(dropped, params, actions, n_items)]
         )
     )
-    extra = ever[~contains(excluded_keys(after, params, actions, n_items), ever)]
-    keys = sorted_unique(np.concatenate([old_keys[~mine], extra]))
-    return (keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32)
-
-
-def sorted_unique(x: npt.NDArray) -> npt.NDArray:
-    """The distinct values, ascending (a sort: NumPy's hashing ``unique`` is far slower on
-    wide int64 keys)."""
-    s = np.sort(x)
-    return s[np.r_[s.size > 0, s[1:] != s[:-1]][: s.size]]
-
-
-def _count(
-    h: History,
-    touched: npt.NDArray[np.int32],
-    actions: list[str],
-    channels: list[str],
-    n_items: int,
-    params: RecommendParams,
-) -> Counts:
-    """What the touched users' histories ``h`` add to every count."""
-    local = np.searchsorted(touched, h.u).astype(np.int32)
-    shard = Shard(0, touched.size, local, h.a, h.i, h.t)
-    return count_users(shard, actions, channels, n_items, params)
-
-
-def _concat(a: History, b: History) -> History:
-    """Rows of both (not sorted)."""
-    return History(
-        np.concatenate([a.u, b.u]),
-        np.concatenate([a.a, b.a]),
-        np.concatenate([a.i, b.i]),
-        np.concatenate([a.t, b.t]),
-    )
+    u, i = candidates // n_items, candidates % n_items
+    if params.exclude == "any":
+        codes = list(range(len(actions)))
+    else:
+        codes = [actions.index(params.primary)] if params.primary in actions else []
+    held = np.zeros(candidates.size, dtype=bool)
+    for a in codes:
+        held |= contains(after_keys, keys.make(u, a, i))
+    extra = candidates[~held]
+    return (extra // n_items).astype(np.int32), (extra % n_items).astype(np.int32)
 
 
 def _distinct(con: duckdb.DuckDBPyConnection, column: str) -> pa.Array:

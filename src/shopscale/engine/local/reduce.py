@@ -14,9 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shopscale.engine.local.kernels import top_k_csr
+from shopscale.engine.local.score_kernels import row_col_order, score_top_k
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import vote_values
+from shopscale.recommend.ranking import rank_in_rows, vote_values
 from shopscale.recommend.rules import PairScoring, pair_scores, self_vote_values
 
 __all__ = [
@@ -26,11 +26,9 @@ __all__ = [
     "pair_scores",
     "score_channel",
     "self_votes",
+    "similar_rows",
     "vote_matrix",
 ]
-
-REDUCE_BLOCK_NNZ = 20_000_000
-"""Pairs scored at once: bounds the temporary arrays of one block (about 1 GB)."""
 
 
 @dataclass(frozen=True)
@@ -62,42 +60,29 @@ def csr_from_sorted(
 def score_channel(
     counts: sp.csr_matrix, scoring: PairScoring, params: RecommendParams, channel: int
 ) -> Kept:
-    """Score one channel's pair counts in row blocks; keep the top ``max_similar_per_item``
-    per row with score > 0 (ties by column) and what each kept pair votes with."""
-    out_r, out_c, out_s, out_v = [], [], [], []
-    n_rows = counts.shape[0]
-    indptr = counts.indptr
-    lo = 0
-    while lo < n_rows:
-        hi = int(np.searchsorted(indptr, indptr[lo] + REDUCE_BLOCK_NNZ, side="right")) - 1
-        hi = min(max(hi, lo + 1), n_rows)
-        a, b = indptr[lo], indptr[hi]
-        rows = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(indptr[lo : hi + 1]))
-        cols = counts.indices[a:b]
-        scores = pair_scores(rows, cols, counts.data[a:b], scoring, params)
-        block_ptr = (indptr[lo : hi + 1] - a).astype(np.int64)
-        keep = top_k_csr(block_ptr, cols, scores, params.max_similar_per_item)
-        out_r.append(rows[keep])
-        out_c.append(cols[keep])
-        out_s.append(scores[keep])
-        out_v.append(
-            vote_values(
-                params.vote, scores[keep], counts.data[a:b][keep], scoring.right_total[cols[keep]]
-            )
-            if params.similarity == "llr"
-            else scores[keep]
-        )
-        lo = hi
-    if not out_r:
-        empty_i, empty_f = np.zeros(0, np.int32), np.zeros(0)
-        return Kept(empty_i, empty_i, empty_f, empty_f, channel)
-    return Kept(
-        np.concatenate(out_r),
-        np.concatenate(out_c),
-        np.concatenate(out_s),
-        np.concatenate(out_v),
-        channel,
+    """Score one channel's pair counts; keep the top ``max_similar_per_item`` per row with
+    score > 0 (ties by column) and what each kept pair votes with. One fused numba pass
+    (``score_kernels.score_top_k``), bit-equal to ``pair_scores`` + ``top_k_per_row``."""
+    indptr = counts.indptr.astype(np.int64)
+    keep, scores = score_top_k(
+        indptr,
+        counts.indices,
+        counts.data,
+        scoring.left_total,
+        scoring.right_total,
+        scoring.n_users,
+        method=params.similarity,
+        zero_diagonal=scoring.zero_diagonal,
+        k=params.max_similar_per_item,
     )
+    rows = (np.searchsorted(indptr, keep, side="right") - 1).astype(np.int32)
+    cols = counts.indices[keep].astype(np.int32)
+    votes = (
+        vote_values(params.vote, scores, counts.data[keep], scoring.right_total[cols])
+        if params.similarity == "llr"
+        else scores
+    )
+    return Kept(rows, cols, scores, votes, channel)
 
 
 def self_votes(
@@ -121,5 +106,38 @@ def vote_matrix(
     )
     cols = np.concatenate([k.items for k in kept] + [items for items, _, _ in self_votes])
     vals = np.concatenate([k.votes for k in kept] + [v for _, v, _ in self_votes])
-    order = np.lexsort((cols, rows))
+    order = row_col_order(rows, cols, len(kept) * n_items, n_items)
     return csr_from_sorted(rows[order], cols[order], len(kept) * n_items, n_items, data=vals[order])
+
+
+def similar_rows(
+    kept: list[Kept], channels: list[str]
+) -> tuple[
+    npt.NDArray[np.int32],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int16],
+    npt.NDArray[np.int32],
+]:
+    """Every kept pair in ``similar_items`` order (item, channel name, score desc, indicator
+    asc) with its rank in its (item, channel): (items, indicators, scores, channel, ranks).
+
+    Each channel's pairs come out of ``score_channel`` by item, each item's in rank order,
+    so each pair's place follows from counts alone: no sort."""
+    if not kept:
+        empty = np.zeros(0, np.int32)
+        return empty, empty, np.zeros(0), np.zeros(0, np.int16), empty
+    by_name = sorted(kept, key=lambda k: channels[k.channel])
+    n_rows = max((int(k.items.max()) + 1 for k in kept if k.items.size), default=0)
+    per = np.stack([np.bincount(k.items, minlength=n_rows) for k in by_name], axis=1).ravel()
+    start = (np.cumsum(per) - per).reshape(n_rows, len(by_name))  # (item, channel) blocks
+    total = int(per.sum())
+    rows, cols = np.empty(total, np.int32), np.empty(total, np.int32)
+    scores, chan = np.empty(total), np.empty(total, np.int16)
+    ranks = np.empty(total, np.int32)
+    for at, k in enumerate(by_name):
+        rank = rank_in_rows(k.items)
+        dest = start[k.items, at] + rank - 1
+        rows[dest], cols[dest], scores[dest] = k.items, k.indicators, k.scores
+        chan[dest], ranks[dest] = k.channel, rank
+    return rows, cols, scores, chan, ranks

@@ -17,11 +17,16 @@ import scipy.sparse as sp
 
 from shopscale.engine.base import SIMILAR_ITEMS_SCHEMA
 from shopscale.engine.local.pairs import Block
-from shopscale.engine.local.reduce import Kept, PairScoring, csr_from_sorted, score_channel
+from shopscale.engine.local.reduce import (
+    Kept,
+    PairScoring,
+    csr_from_sorted,
+    score_channel,
+    similar_rows,
+)
 from shopscale.ids import IdMap
 from shopscale.recommend.model import Counts
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import rank_in_rows
 from shopscale.recommend.rules import zero_diagonal
 
 BATCH_ROWS = 1_000_000
@@ -145,18 +150,7 @@ def similar_batches(
 ) -> Iterator[pa.RecordBatch]:
     """One shard's kept pairs as ``similar_items`` rows: by item, channel name, score desc,
     indicator, with the rank within (item, channel)."""
-    rows = np.concatenate([k.items for k in kept] + [np.zeros(0, np.int32)])
-    cols = np.concatenate([k.indicators for k in kept] + [np.zeros(0, np.int32)])
-    scores = np.concatenate([k.scores for k in kept] + [np.zeros(0)])
-    chan = np.concatenate(
-        [np.full(k.items.size, k.channel, np.int16) for k in kept] + [np.zeros(0, np.int16)]
-    )
-    names = sorted(range(len(channels)), key=lambda c: channels[c])
-    name_rank = np.empty(len(channels), dtype=np.int16)
-    name_rank[names] = np.arange(len(names), dtype=np.int16)
-    order = np.lexsort((cols, -scores, name_rank[chan], rows))
-    rows, cols, scores, chan = rows[order], cols[order], scores[order], chan[order]
-    ranks = rank_in_rows(rows.astype(np.int64) * len(channels) + name_rank[chan])
+    rows, cols, scores, chan, ranks = similar_rows(kept, channels)  # no sort: see there
     for lo in range(0, rows.size, BATCH_ROWS):
         sl = slice(lo, lo + BATCH_ROWS)
         yield pa.RecordBatch.from_arrays(

@@ -24,7 +24,7 @@ from shopscale.recommend.model import (
     write_state,
 )
 from shopscale.recommend.params import RecommendParams
-from shopscale.store.files import atomic_path
+from shopscale.recommend.state_files import stream_columns
 
 if TYPE_CHECKING:
     from shopscale.engine.local.engine import LocalEngine
@@ -40,19 +40,16 @@ def write_batch_model(
 ) -> None:
     """Write the state of a batch run after ``map`` (its string-order codes are the
     append-only codes of a model not updated yet). DuckDB streams the histories and the
-    extra exclusions to Parquet, so they never sit in Python memory."""
+    extra exclusions into the column files, so they never sit in Python memory."""
     folder.mkdir(parents=True, exist_ok=True)
-    _copy(engine, "SELECT u, a, i, t FROM inter ORDER BY u, a, i", folder / HISTORY)
+    _copy(engine, "SELECT u, a, i, t FROM inter", "u, a, i", folder, HISTORY)
     if engine.full_exclusions:  # excluded items downsampling dropped from the history
         code = engine.actions.index(params.primary) if params.primary in engine.actions else -1
         kept = "" if params.exclude == "any" else f"WHERE a = {int(code)}"
-        query = (
-            "SELECT u, i FROM (SELECT u, i FROM excluded EXCEPT "
-            f"SELECT u, i FROM inter {kept}) ORDER BY u, i"
-        )
-        _copy(engine, query, folder / EXCLUDED)
+        query = f"SELECT u, i FROM excluded EXCEPT SELECT u, i FROM inter {kept}"
+        _copy(engine, query, "u, i", folder, EXCLUDED)
     else:
-        _copy(engine, "SELECT 0::INTEGER AS u, 0::INTEGER AS i LIMIT 0", folder / EXCLUDED)
+        _copy(engine, "SELECT 0::INTEGER AS u, 0::INTEGER AS i LIMIT 0", "u", folder, EXCLUDED)
     t = engine.totals
     empty = np.zeros(0, dtype=np.int32)
     state = ModelState(
@@ -75,11 +72,15 @@ def write_batch_model(
     write_state(folder, state, histories=False)
 
 
-def _copy(engine: LocalEngine, query: str, path: Path) -> None:
-    """Stream a query's rows into one Parquet file, atomically."""
-    with atomic_path(path) as tmp:
-        target = str(tmp).replace("'", "''")
-        engine.con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+def _copy(engine: LocalEngine, query: str, order: str, folder: Path, table: str) -> None:
+    """Stream a query's rows, sorted by ``order``, into ``table``'s column files."""
+    con = engine.con
+    con.execute(f"CREATE OR REPLACE TEMP TABLE model_rows AS {query}")
+    (n_rows,) = con.execute("SELECT count(*) FROM model_rows").fetchall()[0]
+    reader = con.sql(f"SELECT * FROM model_rows ORDER BY {order}").to_arrow_reader(1_000_000)
+    assert reader is not None
+    stream_columns(folder, table, int(n_rows), reader)
+    con.execute("DROP TABLE model_rows")
 
 
 def adopt(engine: LocalEngine, state: ModelState, *, histories: bool = True) -> None:
