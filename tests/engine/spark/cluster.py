@@ -14,6 +14,7 @@ A cluster on other machines ships it instead (``--py-files`` or ``spark.archives
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -34,6 +35,7 @@ START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
 """Grace after SIGTERM before a daemon's process group is killed."""
 POLL_S = 0.5
+PR_SET_PDEATHSIG = 1
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 
@@ -136,7 +138,15 @@ def _launch(root: Path, name: str, args: list[str], env: dict[str, str]) -> subp
             env=env,
             cwd=root,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started it dies, even by SIGKILL (Linux),
+    so a killed test run leaves no daemons; executors exit when their worker is gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_for_workers(cluster: StandaloneCluster, want: int, timeout_s: float) -> None:

@@ -53,7 +53,7 @@ print(json.dumps(rows))
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
     """A master and two 1-core, 1 GiB workers; stopped (process groups killed) at the end."""
     with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as running:
