@@ -164,26 +164,33 @@ def run_contender(
 
 
 def recommendations(out: Path) -> str:
-    """A DuckDB ``read_parquet`` over every recommendations file under ``out``."""
-    return f"read_parquet('{out}/**/recommendations*.parquet')"
+    """A DuckDB ``read_parquet`` over ``out/recommendations.parquet``: one file (shopscale) or
+    a folder of part files (Spark's writer); empty when there is neither."""
+    target = out / "recommendations.parquet"
+    files = sorted(target.glob("*.parquet")) if target.is_dir() else [target]
+    names = [str(p) for p in files if p.is_file()]
+    return f"read_parquet({names!r})" if names else ""
 
 
 def count_rows(out: Path) -> int:
     """Rows of the written recommendations (0 if none)."""
-    if not any(out.rglob("recommendations*.parquet")):
+    source = recommendations(out)
+    if not source:
         return 0
-    (rows,) = duckdb.sql(f"select count(*) from {recommendations(out)}").fetchone() or (0,)
-    return int(rows)
+    rows: int = duckdb.sql(f"select count(*) from {source}").fetchall()[0][0]
+    return rows
 
 
 def same_lists(out: Path, local: Path) -> bool:
     """Same (user, rank, item) rows as the local engine and scores equal to 1e-9 relative."""
     a, b = recommendations(out), recommendations(local)
+    if not a or not b:
+        return False
     sql = f"""
         select count(*) from {a} x full join {b} y using (user_id, rank, item_id)
         where x.score is null or y.score is null
            or abs(x.score - y.score) > 1e-9 * greatest(abs(x.score), abs(y.score))"""
-    (bad,) = duckdb.sql(sql).fetchone() or (1,)
+    bad: int = duckdb.sql(sql).fetchall()[0][0]
     return bad == 0
 
 
