@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -106,6 +107,18 @@ def free_port() -> int:
 def shopscale_path() -> str:
     """The folder holding the ``shopscale`` package this process imported."""
     return str(Path(shopscale.__file__).resolve().parents[1])
+
+
+def shopscale_zip(dest: Path) -> Path:
+    """``dest/shopscale.zip`` with the imported ``shopscale`` package at its root, the form
+    ``--py-files`` takes (docs/spark.md); caches and compiled files are left out."""
+    package = Path(shopscale_path()) / "shopscale"
+    path = dest / "shopscale.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(package.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                zf.write(file, file.relative_to(package.parent))
+    return path
 
 
 def daemon_env(root: Path, spec: ClusterSpec) -> dict[str, str]:

@@ -18,6 +18,8 @@ from tests.engine.spark.cluster import (
     StandaloneCluster,
     driver_env,
     shopscale_path,
+    shopscale_zip,
+    spark_home,
     standalone_cluster,
 )
 
@@ -89,20 +91,53 @@ def test_executors_import_shopscale(cluster: StandaloneCluster) -> None:
     assert len({e for _, e in parents}) == 2
 
 
-def test_routes_plan_on_cluster_passes_checker(cluster: StandaloneCluster, tmp_path: Path) -> None:
-    """`routes plan --engine spark --master spark://...` writes a plan the checker accepts."""
-    tables = [ROUTING_DATA / "orders.csv", "--fleet", ROUTING_DATA / "fleet.csv"]
-    depots = ["--depots", ROUTING_DATA / "depots.csv"]
-    out = tmp_path / "plan"
-    args = ["--engine", "spark", "--master", cluster.url, "--time-limit", "5s", "--out", out]
-    done = _cli("routes", "plan", *tables, *depots, *args)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+def _routes_args() -> list[str | Path]:
+    """Inputs of `routes plan` and `routes check`: the small two-depot tables."""
+    return [
+        ROUTING_DATA / "orders.csv",
+        "--fleet",
+        ROUTING_DATA / "fleet.csv",
+        "--depots",
+        ROUTING_DATA / "depots.csv",
+    ]
+
+
+def assert_checked_plan(out: Path) -> None:
+    """The plan in ``out`` was made on Spark, its summary says the checker passed, and
+    `routes check` accepts it."""
     summary = json.loads((out / "summary.json").read_text())
     assert summary["engine"] == "spark"
     assert summary["check"]["ok"], summary["check"]
-    checked = _cli("routes", "check", out, *tables, *depots)
+    checked = _cli("routes", "check", out, *_routes_args())
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "all constraints hold" in checked.stdout
+
+
+def test_routes_plan_on_cluster_passes_checker(cluster: StandaloneCluster, tmp_path: Path) -> None:
+    """`routes plan --engine spark --master spark://...` writes a plan the checker accepts."""
+    out = tmp_path / "plan"
+    args = ["--engine", "spark", "--master", cluster.url, "--time-limit", "5s", "--out", out]
+    done = _cli("routes", "plan", *_routes_args(), *args)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert_checked_plan(out)
+
+
+def test_spark_submit_form_on_cluster(cluster: StandaloneCluster, tmp_path: Path) -> None:
+    """The documented `spark-submit --py-files shopscale.zip .../__main__.py routes plan ...`
+    form plans on the cluster (the driver gets shopscale from the zip, not PYTHONPATH)."""
+    zipped = shopscale_zip(tmp_path)
+    main = zipped.parent / "__main__.py"  # the application file: shopscale/__main__.py
+    main.write_bytes((Path(shopscale_path()) / "shopscale" / "__main__.py").read_bytes())
+    out = tmp_path / "plan"
+    submit = [str(spark_home() / "bin" / "spark-submit"), "--master", cluster.url]
+    submit += ["--py-files", str(zipped), str(main)]
+    args = ["--engine", "spark", "--master", cluster.url, "--time-limit", "5s", "--out", out]
+    env = driver_env()
+    env.pop("PYTHONPATH", None)
+    cmd = [*submit, "routes", "plan", *map(str, _routes_args()), *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=CLI_TIMEOUT_S)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert_checked_plan(out)
 
 
 def _rows(path: Path, keys: list[str]) -> list[dict[str, object]]:
