@@ -124,6 +124,16 @@ class PeakMemory:
         self._thread.join()
 
 
+def wait_for_no_executors(workers: list[int], timeout_s: float = 60.0) -> None:
+    """Wait until the previous application's executors are gone (they would count as this
+    run's memory), at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while workers and time.monotonic() < deadline:
+        if set(tree(workers, children_map())) <= set(workers):
+            return
+        time.sleep(POLL_S)
+
+
 def command(name: str, log: Path, out: Path, master: str, args: argparse.Namespace) -> list[str]:
     """The child process of a contender."""
     if name.startswith("plain"):
@@ -272,6 +282,7 @@ def run_all(args: argparse.Namespace, log: Path, root: Path) -> dict[str, Run]:
             out = root / name / "out"
             out.parent.mkdir()
             console.print(f"running {name} ...")
+            wait_for_no_executors(workers)
             runs[name] = run_contender(
                 name, command(name, log, out, master, args), env, workers, out
             )
