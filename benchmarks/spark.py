@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -293,6 +294,15 @@ def run_all(args: argparse.Namespace, log: Path, root: Path) -> dict[str, Run]:
     return runs
 
 
+def java_version() -> str:
+    """The first line of ``java -version`` (what the Spark JVMs run on)."""
+    try:
+        done = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "missing"
+    return (done.stderr or done.stdout).strip().splitlines()[0]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -316,6 +326,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Generate (or reuse) the log, run the contenders, print the table, save JSON."""
     args = parse_args(argv)
+    load_start = os.getloadavg()
     log, params = ensure_data(args.data_dir, GenerateParams(events=args.events, seed=42))
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-spark-")))
@@ -336,7 +347,8 @@ def main(argv: list[str] | None = None) -> None:
         },
         "spark_defaults": {k: getattr(args, k) for k in ("driver_memory", "executor_memory")},
         "cluster": {"workers": 2, "cores": args.worker_cores, "memory": args.worker_memory},
-        "machine": machine(),
+        "machine": {**machine(), "pyspark": metadata.version("pyspark"), "java": java_version()},
+        "load_average": {"start": load_start, "end": os.getloadavg()},  # 1, 5, 15 min
         "runs": [asdict(r) for r in runs.values()],
         "ratios": rel,
     }
