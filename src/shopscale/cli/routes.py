@@ -103,6 +103,9 @@ def plan(
         str | None, typer.Option("--time-limit", help="wall-clock budget: 90s, 10m, 1h")
     ] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="local or spark")] = None,
+    master: Annotated[
+        str | None, typer.Option("--master", help="Spark master URL (--engine spark)")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="local processes")] = None,
     subproblem_size: Annotated[
@@ -118,7 +121,12 @@ def plan(
     setup_logging(verbose)
     cfg, source_name = load_config(config)
     overrides = _overrides(
-        time_limit, engine=engine, seed=seed, workers=workers, subproblem_size=subproblem_size
+        time_limit,
+        engine=engine,
+        spark_master=master,
+        seed=seed,
+        workers=workers,
+        subproblem_size=subproblem_size,
     )
     params = load_params(
         RoutingParams,
@@ -126,7 +134,7 @@ def plan(
         "routes",
         source=source_name,
         overrides=overrides,
-        flag_names={"time_limit_s": "--time-limit"},
+        flag_names={"time_limit_s": "--time-limit", "spark_master": "--master"},
     )
     try:
         with _progress(params.time_limit_s, params.engine) as (on_solve, on_progress):
