@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from hypothesis import assume
 from hypothesis import strategies as st
+
+from shopscale.recommend.params import RecommendParams
 
 ACTIONS = ("carted", "purchased", "viewed")
 Event = tuple[str, str, str, int]
@@ -74,3 +77,24 @@ def split_logs(draw: st.DrawFn) -> list[list[Event]]:
     cuts = sorted(draw(st.lists(points, min_size=1, max_size=3, unique=True)))
     bounds = [0, *cuts, len(events)]
     return [events[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def recommend_params(**knobs: Any) -> st.SearchStrategy[RecommendParams]:
+    """Random settings over every knob the exactness properties vary (caps, list length,
+    decays, exclusions, weights, shards, self votes, votes, the prior); ``knobs`` replace or
+    add a knob's strategy (a property that needs every decay on, say, narrows those)."""
+    base: dict[str, st.SearchStrategy[Any]] = {
+        "max_items_per_user": st.integers(1, 6),
+        "max_similar_per_item": st.integers(1, 4),
+        "n": st.integers(1, 5),
+        "half_life_days": st.sampled_from([None, 0.0, 0.0001]),
+        "half_life_events": st.sampled_from([None, 0.0, 1.0, 2.5]),
+        "exclude": st.sampled_from(["primary", "any", "none"]),
+        "weights": st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
+        "users_per_shard": st.integers(1, 3),
+        "self_weight": st.sampled_from([0.0, 1e6, 2.5]),
+        "self_prior": st.sampled_from([0.0, 3.0, 100.0]),
+        "vote": st.sampled_from(["llr", "geometric", "conditional"]),
+        "unprompted_weight": st.sampled_from([0.0, 2.5, 1e5]),
+    }
+    return st.builds(RecommendParams, **{**base, **knobs})

@@ -30,21 +30,7 @@ def test_ctrl_c_inside_a_duckdb_query_exits_130(tmp_path: Path) -> None:
     command with exit 130 and "interrupted", not as an unexpected error (or exit 0); so does
     one that DuckDB never notices (it landed just before the query) or deadlocks on (the
     watchdog ends the command INTERRUPT_GRACE_S later)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SPIN, "spin"],
-        env=shopscale_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGINT)  # wherever it lands: in the query, or just before it
-    try:
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()  # a command that ignored the Ctrl-C must not outlive the test
-    assert proc.returncode == 130, err
-    assert err.strip() == "interrupted"
+    assert _ctrl_c_once_ready(SPIN, "spin", tmp_path) == (130, "interrupted")
 
 
 # A Ctrl-C that lands while the sub-commands (and DuckDB, Arrow, NumPy under them) load.
@@ -98,8 +84,14 @@ main.main()
 def test_a_command_that_does_not_stop_is_ended_after_the_grace(tmp_path: Path) -> None:
     """A Ctrl-C the command never acts on still ends it (exit 130, "interrupted"): the
     watchdog does, once INTERRUPT_GRACE_S have passed."""
+    assert _ctrl_c_once_ready(DEAF, "deaf", tmp_path) == (130, "interrupted")
+
+
+def _ctrl_c_once_ready(script: str, command: str, tmp_path: Path) -> tuple[int, str]:
+    """Run ``script``'s ``command``, press Ctrl-C once it prints "ready" (wherever that lands:
+    in the query, or just before it); return its exit code and stripped stderr."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", DEAF, "deaf"],
+        [sys.executable, "-c", script, command],
         env=shopscale_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -110,6 +102,5 @@ def test_a_command_that_does_not_stop_is_ended_after_the_grace(tmp_path: Path) -
     try:
         _, err = proc.communicate(timeout=120)
     finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    assert err.strip() == "interrupted"
+        proc.kill()  # a command that ignored the Ctrl-C must not outlive the test
+    return proc.returncode, err.strip()

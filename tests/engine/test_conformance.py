@@ -20,7 +20,7 @@ from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.update import update
 from tests.engine.conftest import EXAMPLES, FEW_EXAMPLES, SPARK_TIMEOUT_S
 from tests.helpers import downsample, reference_model
-from tests.strategies import T0, event_logs, logs_with_addon, write_events_csv
+from tests.strategies import T0, event_logs, logs_with_addon, recommend_params, write_events_csv
 
 
 def read_output(path: Path) -> list[dict[str, object]]:
@@ -44,21 +44,7 @@ def _run(tmp: Path, events, params: RecommendParams, engine: str):  # type: igno
     return recs, sims
 
 
-params_strategy = st.builds(
-    RecommendParams,
-    max_items_per_user=st.integers(1, 6),
-    max_similar_per_item=st.integers(1, 4),
-    n=st.integers(1, 5),
-    half_life_days=st.sampled_from([None, 0.0, 0.0001]),
-    half_life_events=st.sampled_from([None, 0.0, 1.0, 2.5]),
-    exclude=st.sampled_from(["primary", "any", "none"]),
-    weights=st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
-    users_per_shard=st.integers(1, 3),
-    self_weight=st.sampled_from([0.0, 1e6, 2.5]),
-    self_prior=st.sampled_from([0.0, 3.0, 100.0]),
-    vote=st.sampled_from(["llr", "geometric", "conditional"]),
-    unprompted_weight=st.sampled_from([0.0, 2.5, 1e5]),
-)
+params_strategy = recommend_params()
 
 
 @pytest.mark.timeout(SPARK_TIMEOUT_S)
@@ -137,22 +123,13 @@ def _check_lists(tmp: Path, events, n: int, keep: int, engine: str) -> None:  # 
         assert len({r["item_id"] for r in rows}) == len(rows)
 
 
-equal_params = st.builds(
-    RecommendParams,
+equal_params = recommend_params(
     similarity=st.sampled_from(["llr", "llr", "llr", "cosine", "jaccard", "count", "lift"]),
     primary=st.sampled_from(["purchased", "purchased", "carted"]),
     indicators=st.sampled_from([(), (), ("purchased", "viewed"), ("carted", "purchased")]),
-    max_items_per_user=st.integers(1, 6),
-    max_similar_per_item=st.integers(1, 4),
-    n=st.integers(1, 5),
     half_life_days=st.sampled_from([None, 0.0001, 30.0]),
     half_life_events=st.sampled_from([None, 1.0, 2.5]),
-    exclude=st.sampled_from(["primary", "any", "none"]),
-    weights=st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
-    users_per_shard=st.integers(1, 3),
-    self_weight=st.sampled_from([0.0, 1e6, 2.5]),
-    vote=st.sampled_from(["llr", "geometric", "conditional"]),
-    unprompted_weight=st.sampled_from([0.0, 2.5, 1e5]),
+    self_prior=st.just(RecommendParams().self_prior),
     backfill=st.booleans(),
 )
 

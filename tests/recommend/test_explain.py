@@ -29,24 +29,21 @@ from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.ranking import reference_top_n
 from shopscale.recommend.update import update
 from shopscale.serve.served import build_indicators
-from tests.strategies import Event, event_logs, logs_with_addon, split_logs, write_events_csv
+from tests.strategies import (
+    Event,
+    event_logs,
+    logs_with_addon,
+    recommend_params,
+    split_logs,
+    write_events_csv,
+)
 
 Lists = dict[str, list[tuple[str, float, str]]]
 
-decayed_params = st.builds(
-    RecommendParams,
-    max_items_per_user=st.integers(1, 6),
-    max_similar_per_item=st.integers(1, 4),
+decayed_params = recommend_params(
     n=st.integers(1, 6),
     half_life_days=st.sampled_from([0.0001, 0.0005]),  # 8.6 s, 43 s: times span 0-50 s
     half_life_events=st.sampled_from([1.0, 2.5]),
-    exclude=st.sampled_from(["primary", "any", "none"]),
-    weights=st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
-    users_per_shard=st.integers(1, 3),
-    self_weight=st.sampled_from([0.0, 1e6, 2.5]),
-    self_prior=st.sampled_from([0.0, 3.0, 100.0]),
-    vote=st.sampled_from(["llr", "geometric", "conditional"]),
-    unprompted_weight=st.sampled_from([0.0, 2.5, 1e5]),
     similarity=st.sampled_from(["llr", "llr", "llr", "cosine"]),
 )
 

@@ -21,25 +21,17 @@ from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from shopscale.recommend.state_files import TABLES
 from shopscale.recommend.update import update
-from tests.strategies import T0, split_logs
+from tests.strategies import T0, recommend_params, split_logs
 
 OUTPUTS = ("similar_items.parquet", "recommendations.parquet")
 Event = tuple[str, str, str, int]
 
-params_strategy = st.builds(
-    RecommendParams,
+params_strategy = recommend_params(
     similarity=st.sampled_from(["llr", "llr", "llr", "cosine", "jaccard", "count", "lift"]),
     max_items_per_user=st.integers(1, 3),
-    max_similar_per_item=st.integers(1, 4),
-    n=st.integers(1, 5),
     half_life_days=st.sampled_from([None, 0.0001, 0.0003]),
     half_life_events=st.sampled_from([None, 1.0, 2.5]),
-    exclude=st.sampled_from(["primary", "any", "none"]),
-    weights=st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
-    users_per_shard=st.integers(1, 3),
-    self_weight=st.sampled_from([0.0, 1e6, 2.5]),
     self_prior=st.sampled_from([0.0, 3.0]),
-    vote=st.sampled_from(["llr", "geometric", "conditional"]),
     unprompted_weight=st.sampled_from([0.0, 1e5]),
 )
 

@@ -29,20 +29,15 @@ from tests.serve.conftest import (
     served_list,
     write_log,
 )
-from tests.strategies import split_logs
+from tests.strategies import recommend_params, split_logs
 
-params_strategy = st.builds(
-    RecommendParams,
+params_strategy = recommend_params(
     similarity=st.sampled_from(["llr", "llr", "llr", "cosine", "lift"]),
     max_items_per_user=st.integers(1, 3),
-    max_similar_per_item=st.integers(1, 4),
-    n=st.integers(1, 5),
     half_life_days=st.sampled_from([None, 0.0001, 0.0003]),
     half_life_events=st.sampled_from([None, 1.0, 2.5]),
-    exclude=st.sampled_from(["primary", "any", "none"]),
-    weights=st.sampled_from([{}, {"viewed": 0.5, "carted": 2.0}]),
-    self_weight=st.sampled_from([0.0, 1e6, 2.5]),
-    vote=st.sampled_from(["llr", "geometric", "conditional"]),
+    users_per_shard=st.just(RecommendParams().users_per_shard),
+    self_prior=st.just(RecommendParams().self_prior),
     unprompted_weight=st.sampled_from([0.0, 1e5]),
 )
 

@@ -19,6 +19,7 @@ from shopscale.recommend.ranking import (
     decay_weights,
     self_conversion,
     sequence_weights,
+    unprompted_prior,
 )
 
 ANY = "any"
@@ -159,3 +160,20 @@ def channel_rows(
     first = np.r_[key_sorted.size > 0, key_sorted[1:] != key_sorted[:-1]][: key_sorted.size]
     pick = order[first]
     return u[pick], i[pick], t[pick]
+
+
+def prior_votes(
+    unprompted: npt.NDArray[np.integer],
+    buyers: npt.NDArray[np.integer],
+    n_users: int,
+    params: RecommendParams,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """(item, prior) of every item the unprompted-purchase prior lifts (LLR mode only): what
+    the rank kernel adds for every user before history votes (``ranking.unprompted_prior``)."""
+    if params.similarity != "llr":
+        return np.zeros(0, np.int32), np.zeros(0)
+    prior = unprompted_prior(
+        unprompted, buyers, n_users, params.unprompted_weight, params.max_similar_per_item
+    )
+    items = np.flatnonzero(prior > 0).astype(np.int32)
+    return items, prior[items]

@@ -25,7 +25,7 @@ from shopscale.engine.local.state import adopt
 from shopscale.recommend.model import ModelState, read_state
 from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.pipeline import SIMILAR_ITEMS
-from shopscale.recommend.ranking import unprompted_prior
+from shopscale.recommend.rules import popularity_order, prior_votes
 from shopscale.serve.rows import UserRows, user_rows
 
 BUNDLE = "serving.npz"
@@ -83,21 +83,11 @@ def build_indicators(state: ModelState, votes: sp.csr_matrix | None = None) -> I
             eng.close()
     m = votes
     arrays = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64))
-    c, n_items = state.counts, len(state.items)
+    c = state.counts
     # as LocalEngine.rank: popularity ties by item, only items seen after downsampling
-    order = np.lexsort((np.arange(n_items), -c.pop_any, -c.pop_primary))
-    popular = order[c.pop_any[order] > 0].astype(np.int32)
-    prior = np.zeros(n_items)
-    if params.similarity == "llr":
-        prior = unprompted_prior(
-            c.unprompted,
-            c.left_total,
-            state.n_users,
-            params.unprompted_weight,
-            params.max_similar_per_item,
-        )
-    items = np.flatnonzero(prior > 0).astype(np.int32)
-    return Indicators(arrays, (items, prior[items]), popular)
+    popular = popularity_order(c.pop_any, c.pop_primary)
+    prior = prior_votes(c.unprompted, c.left_total, state.n_users, params)
+    return Indicators(arrays, prior, popular)
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,9 @@ from shopscale.ids import IdMap, id_array
 from shopscale.log import get_logger
 from shopscale.recommend.model import Counts, ModelState, read_state, write_state
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import unprompted_prior
 from shopscale.recommend.rules import (
     popularity_order,
+    prior_votes,
     self_votes_on,
 )
 
@@ -313,16 +313,8 @@ class LocalEngine:
         n_items = len(self.items)
         popular = popularity_order(self.totals.pop_any, self.totals.pop_primary)
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
-        prior = np.zeros(n_items)
-        if params.similarity == "llr":
-            prior = unprompted_prior(
-                self.totals.unprompted,
-                self.totals.left_total,
-                len(self.users),
-                params.unprompted_weight,
-                params.max_similar_per_item,
-            )
-        prior_items = np.flatnonzero(prior > 0).astype(np.int32)
+        prior = prior_votes(self.totals.unprompted, self.totals.left_total, len(self.users), params)
+        prior_items = prior[0]
         if prior_items.size:
             log.info("unprompted-purchase prior on %d item(s)", prior_items.size)
 
@@ -342,7 +334,7 @@ class LocalEngine:
                 n_items=n_items,
                 n=params.n,
                 backfill=params.backfill,
-                prior=(prior_items, prior[prior_items]),
+                prior=prior,
             )
             return shard.lo + shard.n_users, self._decode_recs(shard, items, scores, source)
 

@@ -41,13 +41,13 @@ from shopscale.ids import string_order
 from shopscale.log import get_logger
 from shopscale.recommend.model import Counts
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import unprompted_prior
 from shopscale.recommend.rules import (
     ANY,
     RECENT_FIRST,
     PairScoring,
     left_name,
     popularity_order,
+    prior_votes,
     self_vote_values,
     self_votes_on,
     zero_diagonal,
@@ -277,24 +277,14 @@ class SparkEngine:
         """Rank every user's partition with the local kernel; write ``recommendations``."""
         from pyspark.sql import functions as F  # noqa: N812
 
-        n_items = len(self.item_ids)
         t = self.totals
-        prior = np.zeros(n_items)
-        if params.similarity == "llr":
-            prior = unprompted_prior(
-                t.unprompted,
-                t.left_total,
-                self.n_users,
-                params.unprompted_weight,
-                params.max_similar_per_item,
-            )
-        prior_items = np.flatnonzero(prior > 0).astype(np.int32)
+        prior = prior_votes(t.unprompted, t.left_total, self.n_users, params)
         v = self.votes
         ctx = RankContext(
             params,
             (v.indptr.astype(np.int64), v.indices.astype(np.int32), v.data.astype(np.float64)),
             popularity_order(t.pop_any, t.pop_primary),
-            (prior_items, prior[prior_items]),
+            prior,
             self.actions,
             self.channels,
             self.item_ids,
