@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from shopscale.store.sql import read_recommendations
 from tests.strategies import write_events_csv
 
 EVENTS = [
@@ -48,6 +49,7 @@ def test_recommend_on_spark_then_show_and_similar(tmp_path: Path) -> None:
     done = _shopscale(
         "recommend", str(src), "--engine", "spark", "--master", "local[2]",
         "--conf", "spark.sql.shuffle.partitions=3", "--out", str(out), "--preview", "1",
+        "--db", "sqlite",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (out / "recommendations.parquet").is_dir()
@@ -58,7 +60,10 @@ def test_recommend_on_spark_then_show_and_similar(tmp_path: Path) -> None:
     similar = _shopscale("similar", str(out), "--item", str(first["item_id"]))
     assert similar.returncode == 0, similar.stderr
     assert str(first["similar_item_id"]) in similar.stdout
-    assert (out / "shopscale.sqlite").is_file()
+    rows = ds.dataset(out / "recommendations.parquet").to_table().to_pylist()
+    assert read_recommendations(f"sqlite:///{out / 'shopscale.sqlite'}", "u1") == sorted(
+        (r for r in rows if r["user_id"] == "u1"), key=lambda r: r["rank"]
+    )
 
 
 def test_spark_flags_need_the_spark_engine(tmp_path: Path) -> None:
