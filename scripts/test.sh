@@ -6,4 +6,6 @@ EXTRAS=dev bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# two workers (this machine has two cores); a file's tests stay on one worker, so its module- and
+# session-scoped fixtures (a Spark session, a PostgreSQL server, a test cluster) start once
+.venv/bin/python -m pytest -n 2 --dist loadfile "$@"

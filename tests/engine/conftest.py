@@ -15,7 +15,7 @@ SPARK_CONF = {
     "spark.default.parallelism": "2",
     "spark.sql.adaptive.enabled": "false",
 }
-EXAMPLES = {"local": 40, "spark": int(os.environ.get("SHOPSCALE_SPARK_EXAMPLES", "4"))}
+EXAMPLES = {"local": 40, "spark": int(os.environ.get("SHOPSCALE_SPARK_EXAMPLES", "2"))}
 """Hypothesis examples per engine: a Spark run of the job takes about a minute on the 2-core
 CI machine (about 25 small Spark jobs), so CI, under 30 minutes, runs a few; the derandomized
 profile makes them the same few every run. ``SHOPSCALE_SPARK_EXAMPLES=N`` runs more."""
