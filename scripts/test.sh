@@ -6,6 +6,6 @@ EXTRAS=dev bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
-# two workers (this machine has two cores); a file's tests stay on one worker, so its module- and
-# session-scoped fixtures (a Spark session, a PostgreSQL server, a test cluster) start once
-.venv/bin/python -m pytest -n 2 --dist loadfile "$@"
+# two workers (this machine has two cores); every Spark test (xdist_group "spark") runs on one
+# of them, one after the other, so two JVMs never compete for the two cores
+.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -22,6 +22,9 @@ from tests.engine.conftest import EXAMPLES, FEW_EXAMPLES, SPARK_TIMEOUT_S
 from tests.helpers import downsample, reference_model
 from tests.strategies import T0, event_logs, logs_with_addon, recommend_params, write_events_csv
 
+# every Spark test runs on one worker, one after the other (two JVMs at once starve 2 cores)
+pytestmark = pytest.mark.xdist_group("spark")
+
 
 def read_output(path: Path) -> list[dict[str, object]]:
     """Rows of an output: one Parquet file (local) or a folder of parts (Spark)."""

@@ -12,6 +12,9 @@ from shopscale.routing.run import _initial, _round
 from shopscale.routing.spark_tasks import SparkRunner
 from tests.routing.conftest import assert_feasible
 
+# every Spark test runs on one worker, one after the other (two JVMs at once starve 2 cores)
+pytestmark = pytest.mark.xdist_group("spark")
+
 ROUND_LEFT_S = 600.0
 """Time left handed to the improvement round: it always runs, whatever the machine's load (its
 solver time comes from the params, not from what is left)."""

@@ -68,7 +68,8 @@ def read_columns(folder: Path, table: str, version: int) -> Columns:
             name: _load(folder / table / f"{name}.npy", dtype)
             for name, dtype in TABLES[table].items()
         }
-    t = pq.read_table(folder / f"{table}.parquet")
+    single = folder / f"{table}.parquet"  # a Spark-built model: a folder of parts instead
+    t = pq.read_table(single if single.exists() else folder / table)
     return {
         name: np.asarray(t.column(name).to_numpy()).astype(dtype, copy=False)
         for name, dtype in TABLES[table].items()

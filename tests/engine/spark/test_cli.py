@@ -13,6 +13,9 @@ import pytest
 from shopscale.store.sql import read_recommendations
 from tests.strategies import write_events_csv
 
+# every Spark test runs on one worker, one after the other (two JVMs at once starve 2 cores)
+pytestmark = pytest.mark.xdist_group("spark")
+
 EVENTS = [
     ("u1", "viewed", "i1", 1),
     ("u1", "purchased", "i2", 2),

@@ -23,7 +23,11 @@ from tests.engine.spark.cluster import (
     standalone_cluster,
 )
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.xdist_group("spark"),  # every Spark test on one worker, one after the other
+    pytest.mark.spark,
+    pytest.mark.slow,
+]
 
 CLI_TIMEOUT_S = 540  # guards against a hang only; below pytest-timeout's 600 s per test
 REL = 1e-9

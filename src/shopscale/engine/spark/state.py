@@ -77,7 +77,9 @@ def write_spark_model(
         events=events,
         files=read.hashes,
     )
-    write_json(folder / STATE, _meta(state))
+    # Parquet parts written by the executors: format 1's layout (format 2's NumPy column files
+    # would need the driver to collect every row); readers take both
+    write_json(folder / STATE, {**_meta(state), "format_version": 1})
 
 
 def _single(path: Path, table: pa.Table) -> None:
