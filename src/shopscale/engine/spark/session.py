@@ -16,6 +16,12 @@ DEFAULTS = {
     "spark.python.worker.reuse": "true",
     # Arrow carries every pandas batch between the JVM and the Python workers
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Adaptive execution sizes each shuffle's partitions from the data (64 MB each by
+    # default) also below a persisted DataFrame; without this every shuffle of a cached
+    # frame ran spark.sql.shuffle.partitions (200) tasks: a 20,000-event job took 159 s
+    # in local[2] instead of 50 s, and a standalone cluster far longer
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
 }
 """Settings a ``--conf`` of the same key overrides."""
 
