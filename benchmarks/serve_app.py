@@ -51,22 +51,7 @@ def measure(model: Path, requests: int) -> float:
     users = [rng.choice(service.served.users) for _ in range(requests)]
 
     async def one(user: str) -> None:
-        path = f"/users/{user}/recommendations"
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"bench")],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 2),
-            "state": {},
-        }
+        scope = list_scope(f"/users/{user}/recommendations")
         sent: list[dict] = []  # type: ignore[type-arg]
 
         async def receive() -> dict:  # type: ignore[type-arg]
@@ -77,7 +62,7 @@ def measure(model: Path, requests: int) -> float:
 
         await app(scope, receive, send)
         if sent[0]["status"] != 200:
-            raise SystemExit(f"{path}: {sent}")
+            raise SystemExit(f"{scope['path']}: {sent}")
 
     async def passes() -> float:
         for user in users[:300]:

@@ -35,7 +35,15 @@ def test_recommend_writes_every_output(shopscale: Runner, small_log: Path, tmp_p
     assert summary["users"] == 150
     recs = pq.read_table(out / "recommendations.parquet")
     assert recs.num_rows == 150 * 7 == summary["recommendations"]
-    assert set(summary["seconds"]) == {"read+validate", "encode", "map", "reduce", "rank", "write"}
+    assert set(summary["seconds"]) == {
+        "read+validate",
+        "encode",
+        "map",
+        "model",
+        "reduce",
+        "rank",
+        "write",
+    }
     url = summary["outputs"]["db"]
     rows = [r for r in recs.to_pylist() if r["user_id"] == "42"]
     assert read_recommendations(url, "42") == rows

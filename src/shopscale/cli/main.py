@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -34,29 +35,42 @@ app = typer.Typer(
 
 _REGISTERED: list[bool] = []
 
+COMMANDS = {
+    "generate": "generate",
+    "recommend": "recommend",
+    "update": "update",
+    "show": "show",
+    "similar": "show",
+    "versions": "versions",
+    "rollback": "versions",
+    "doctor": "doctor",
+    "routes": "routes",
+    "import": "import_",
+    "evaluate": "evaluate",
+    "tune": "evaluate",
+    "serve": "serve",
+}
+"""Sub-command name -> the ``shopscale.cli`` module that registers it."""
 
-def _register_commands() -> None:
-    """Import the sub-commands and add them to ``app`` (once). Done inside ``main`` rather
-    than at import, so a Ctrl-C while the heavy libraries load is an interruption, not a
-    traceback."""
+
+@app.callback()
+def _group() -> None:
+    # a callback keeps ``shopscale NAME ...`` a group when one sub-command is registered
+    pass
+
+
+def _register_commands(argv: list[str] | None = None) -> None:
+    """Import the sub-commands and add them to ``app`` (once): only the one ``argv`` names
+    (each imports its own libraries: evaluation's cost ~3 s at every start), or every one
+    for the top-level help and unknown names. Done inside ``main`` rather than at import, so
+    a Ctrl-C while the heavy libraries load is an interruption, not a traceback."""
     if _REGISTERED:
         return
-    from shopscale.cli import (
-        doctor,
-        evaluate,
-        generate,
-        import_,
-        recommend,
-        routes,
-        serve,
-        show,
-        update,
-        versions,
-    )
-
-    for module in (generate, recommend, update, show, versions, doctor, routes, import_, evaluate):
-        module.register(app)
-    serve.register(app)
+    args = sys.argv[1:] if argv is None else argv
+    wanted = COMMANDS.get(args[0]) if args else None
+    modules = [wanted] if wanted else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(f"shopscale.cli.{name}").register(app)
     _REGISTERED.append(True)
 
 

@@ -50,7 +50,7 @@ from shopscale.store.versions import VersionedFolder, check_writable
 
 log = get_logger("recommend.pipeline")
 
-STAGES = ("read", "validate", "encode", "map", "reduce", "rank", "write")
+STAGES = ("read", "validate", "encode", "map", "model", "reduce", "rank", "write")
 RECOMMENDATIONS = "recommendations"
 SQLITE_NAME = "shopscale.sqlite"
 SIMILAR_ITEMS = "similar_items"
@@ -241,7 +241,8 @@ def _run_stages(
     with timed(log, "map", summary.seconds):
         eng.map(params)
     fault_point("after:map")
-    eng.write_model(staging / MODEL_DIR, params)
+    with timed(log, "model", summary.seconds):
+        eng.write_model(staging / MODEL_DIR, params)
     loader = _start_db_load(output, out, staging)
     try:
         _reduce_rank_write(eng, params, output, out, staging, summary, loader)

@@ -49,34 +49,21 @@ def _insert(best_i, best_s, m, n, item, score):
 
 
 @numba.njit(cache=True, nogil=True)
-def _score_block(
-    lo,
-    hi,
-    h_ptr,
-    h_idx,
-    h_val,
-    s_ptr,
-    s_idx,
-    s_val,
-    e_ptr,
-    e_idx,
-    prior_idx,
-    prior_val,
-    popular,
-    n_items,
-    n,
-    backfill,
-    out_items,
-    out_scores,
-    out_source,
-):
-    """Score users lo..hi-1 with one accumulator; write their lists into the out arrays.
+def _score_block(lo, hi, history, similar, exclude, prior, popular, n_items, n, backfill, out):
+    """Score users lo..hi-1 with one accumulator; write their lists into ``out`` (items,
+    scores, source). ``history``, ``similar`` (CSR ptr, idx, val), ``exclude`` (ptr, idx) and
+    ``prior`` (idx, val) are tuples of arrays, as ``score_users`` takes them.
 
     Hot path, per user: excluded items hold a huge negative sentinel, so votes never make
     them candidates and the selection needs no second lookup; the candidate list grows
     without a branch; selection reads each candidate once, clears it, and only candidates
     that beat the current n-th best are inserted.
     """
+    h_ptr, h_idx, h_val = history
+    s_ptr, s_idx, s_val = similar
+    e_ptr, e_idx = exclude
+    prior_idx, prior_val = prior
+    out_items, out_scores, out_source = out
     acc = np.zeros(n_items, dtype=np.float64)
     touched = np.empty(n_items + 1, dtype=np.int32)
     best_i = np.empty(n, dtype=np.int32)
@@ -150,52 +137,13 @@ def _listed(items, m, item):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _score_all(
-    h_ptr,
-    h_idx,
-    h_val,
-    s_ptr,
-    s_idx,
-    s_val,
-    e_ptr,
-    e_idx,
-    prior_idx,
-    prior_val,
-    popular,
-    n_items,
-    n,
-    backfill,
-    out_items,
-    out_scores,
-    out_source,
-    n_blocks,
-):
+def _score_all(history, similar, exclude, prior, popular, n_items, n, backfill, out, n_blocks):
     """Split users into blocks and score the blocks in parallel."""
-    n_users = h_ptr.size - 1
+    n_users = history[0].size - 1
     for b in numba.prange(n_blocks):
         lo = b * n_users // n_blocks
         hi = (b + 1) * n_users // n_blocks
-        _score_block(
-            lo,
-            hi,
-            h_ptr,
-            h_idx,
-            h_val,
-            s_ptr,
-            s_idx,
-            s_val,
-            e_ptr,
-            e_idx,
-            prior_idx,
-            prior_val,
-            popular,
-            n_items,
-            n,
-            backfill,
-            out_items,
-            out_scores,
-            out_source,
-        )
+        _score_block(lo, hi, history, similar, exclude, prior, popular, n_items, n, backfill, out)
 
 
 def score_users(
@@ -223,27 +171,10 @@ def score_users(
     if n_users == 0:
         return out_items, out_scores, out_source
     n_blocks = max(1, min(n_users, numba.get_num_threads() * 8))
+    prior = (prior_idx.astype(np.int32), prior_val.astype(np.float64))
+    out = (out_items, out_scores, out_source)
     with _PARALLEL:
-        _score_all(
-            history[0],
-            history[1],
-            history[2],
-            similar[0],
-            similar[1],
-            similar[2],
-            exclude[0],
-            exclude[1],
-            prior_idx.astype(np.int32),
-            prior_val.astype(np.float64),
-            popular,
-            n_items,
-            n,
-            backfill,
-            out_items,
-            out_scores,
-            out_source,
-            n_blocks,
-        )
+        _score_all(history, similar, exclude, prior, popular, n_items, n, backfill, out, n_blocks)
     return out_items, out_scores, out_source
 
 
@@ -264,30 +195,31 @@ def score_user(
     items = np.full((1, n), -1, dtype=np.int32)
     scores = np.zeros((1, n), dtype=np.float64)
     source = np.zeros((1, n), dtype=np.int8)
-    h_ptr = np.array([0, history[0].size], dtype=np.int64)
-    e_ptr = np.array([0, excluded.size], dtype=np.int64)
-    _score_block(
-        0,
-        1,
-        h_ptr,
-        history[0],
-        history[1],
-        similar[0],
-        similar[1],
-        similar[2],
-        e_ptr,
-        excluded,
-        prior[0],
-        prior[1],
-        popular,
-        n_items,
-        n,
-        backfill,
-        items,
-        scores,
-        source,
-    )
+    h = (np.array([0, history[0].size], dtype=np.int64), history[0], history[1])
+    e = (np.array([0, excluded.size], dtype=np.int64), excluded)
+    _score_block(0, 1, h, similar, e, prior, popular, n_items, n, backfill, (items, scores, source))
     return items[0], scores[0], source[0]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def offer(best_s, best_c, best_p, m, k, s, c, p):
+    """Offer entry (score s, column c, position p) to a row's buffer of its m <= k best so
+    far, sorted by (score desc, column asc); return the new m. The top-k rule of
+    ``ranking.top_k_per_row``, shared by the reduce kernels."""
+    if m == k and (s < best_s[m - 1] or (s == best_s[m - 1] and c > best_c[m - 1])):
+        return m
+    at = m - 1 if m == k else m
+    if m < k:
+        m += 1
+    while at > 0 and (best_s[at - 1] < s or (best_s[at - 1] == s and best_c[at - 1] > c)):
+        best_s[at] = best_s[at - 1]
+        best_c[at] = best_c[at - 1]
+        best_p[at] = best_p[at - 1]
+        at -= 1
+    best_s[at] = s
+    best_c[at] = c
+    best_p[at] = p
+    return m
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -305,22 +237,7 @@ def _top_k_rows(indptr, indices, scores, k, out_pos):
                 s = scores[p]
                 if s <= 0.0:
                     continue
-                c = indices[p]
-                if m == k and (s < best_s[m - 1] or (s == best_s[m - 1] and c > best_c[m - 1])):
-                    continue
-                pos = m - 1 if m == k else m
-                if m < k:
-                    m += 1
-                while pos > 0 and (
-                    best_s[pos - 1] < s or (best_s[pos - 1] == s and best_c[pos - 1] > c)
-                ):
-                    best_s[pos] = best_s[pos - 1]
-                    best_c[pos] = best_c[pos - 1]
-                    best_p[pos] = best_p[pos - 1]
-                    pos -= 1
-                best_s[pos] = s
-                best_c[pos] = c
-                best_p[pos] = p
+                m = offer(best_s, best_c, best_p, m, k, s, indices[p], p)
             for t in range(m):
                 out_pos[r, t] = best_p[t]
 

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from shopscale.engine.local.kernels import offer
 from shopscale.recommend.llr import MAX_USERS_EXACT, entropy2, llr_from_terms, xlogx_scalar
 
 METHODS = {"llr": 0, "count": 1, "cosine": 2, "jaccard": 3, "lift": 4}
@@ -99,21 +100,7 @@ def _score_top_k(
                 s = _score(method, k11[p], n_i, right_total[c], n, h_i, h_right[c], x_n, table)
                 if s <= 0.0:
                     continue
-                if m == k and (s < best_s[m - 1] or (s == best_s[m - 1] and c > best_c[m - 1])):
-                    continue
-                at = m - 1 if m == k else m
-                if m < k:
-                    m += 1
-                while at > 0 and (
-                    best_s[at - 1] < s or (best_s[at - 1] == s and best_c[at - 1] > c)
-                ):
-                    best_s[at] = best_s[at - 1]
-                    best_c[at] = best_c[at - 1]
-                    best_p[at] = best_p[at - 1]
-                    at -= 1
-                best_s[at] = s
-                best_c[at] = c
-                best_p[at] = p
+                m = offer(best_s, best_c, best_p, m, k, s, c, p)
 
 
 def score_top_k(

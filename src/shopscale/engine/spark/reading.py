@@ -9,6 +9,7 @@ as the local reader numbers them.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +48,10 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams) -> SparkRead:
     rows = [(n, str(Path(p).absolute())) for n, p in enumerate(paths)]
     files = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("file int, path string")
     bounds = params.time_bounds(time.time())
-    task = partial(read_files, params=params, bounds=bounds)
+    # fewer files than task slots: each read task may use the slots no other file takes
+    slots = spark.sparkContext.defaultParallelism
+    threads = max(1, min(slots // max(1, len(rows)), os.cpu_count() or 1))
+    task = partial(read_files, params=params, bounds=bounds, threads=threads)
     raw = files.mapInArrow(task, ddl(READ_SCHEMA))
     raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
     info = raw.filter(F.col("kind") != EVENT).toArrow()

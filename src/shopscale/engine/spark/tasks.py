@@ -69,17 +69,21 @@ CHUNK_ROWS = 200_000
 
 # -- read ---------------------------------------------------------------------------------
 def read_files(
-    batches: Iterator[pa.RecordBatch], params: EventsParams, bounds: tuple[int, int]
+    batches: Iterator[pa.RecordBatch],
+    params: EventsParams,
+    bounds: tuple[int, int],
+    threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """Read each (file, path) of the partition with the local reader."""
+    """Read each (file, path) of the partition with the local reader, on ``threads`` DuckDB
+    threads (more than one when there are fewer files than task slots)."""
     for batch in batches:
         files = batch.column("file").to_pylist()
         for n, path in zip(files, batch.column("path").to_pylist(), strict=True):
-            yield from _read_one(int(n), Path(path), params, bounds)
+            yield from _read_one(int(n), Path(path), params, bounds, threads)
 
 
 def _read_one(
-    n: int, path: Path, params: EventsParams, bounds: tuple[int, int]
+    n: int, path: Path, params: EventsParams, bounds: tuple[int, int], threads: int = 1
 ) -> Iterator[pa.RecordBatch]:
     """One file: its accepted events, its rejects and its counts, or its error."""
     import duckdb
@@ -90,7 +94,7 @@ def _read_one(
     from shopscale.recommend.model import file_sha256
 
     spill = new_spill_dir()
-    con = duckdb.connect(config={"threads": 1, "temp_directory": str(spill)})
+    con = duckdb.connect(config={"threads": threads, "temp_directory": str(spill)})
     try:
         con.execute("SET TimeZone = 'UTC'")
         create_events_table(con)
