@@ -121,7 +121,7 @@ def load_served(version: Path, wal_id: str) -> Served:
     """Load a version: its state, indicators (saved by a fold, else built now), similar
     items and the checkpoint of log ``wal_id``."""
     state = read_state(version / MODEL).in_string_order()
-    users = state.users.to_pylist()
+    users = _pylist(state.users)
     bundle = version / BUNDLE
     indicators = Indicators.load(bundle) if bundle.is_file() else build_indicators(state)
     n_users, n_items = len(state.users), len(state.items)
@@ -133,7 +133,7 @@ def load_served(version: Path, wal_id: str) -> Served:
         state=state,
         indicators=indicators,
         users=users,
-        items=state.items.to_pylist(),
+        items=_pylist(state.items),
         user_ptr=_ptr(state.history.u, n_users),
         excluded_ptr=_ptr(state.excluded[0], n_users),
         similar=similar,
@@ -143,6 +143,15 @@ def load_served(version: Path, wal_id: str) -> Served:
         rows=user_rows(state),
         user_codes={user: u for u, user in enumerate(users)},
     )
+
+
+def _pylist(values: pa.Array, chunk: int = 32_768) -> list[str]:
+    """``values.to_pylist()`` in slices: a fold loads the next model on a thread while the
+    loop serves, and one conversion of 500k ids would hold the GIL for ~0.1 s at once."""
+    out: list[str] = []
+    for start in range(0, len(values), chunk):
+        out.extend(values.slice(start, chunk).to_pylist())
+    return out
 
 
 def _ptr(sorted_codes: npt.NDArray, n: int) -> npt.NDArray[np.int64]:

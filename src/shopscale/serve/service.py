@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -70,6 +71,7 @@ class Service:
         self._task: asyncio.Task[None] | None = None
         self._replay()
         self.recommend("", 1, [], {})  # compile or load the kernel before the first request
+        gc.freeze()  # the model's objects live long: no cycle collection walks them again
 
     def _replay(self) -> None:
         """Put every acknowledged event past the model's checkpoint back in the overlay."""
@@ -212,6 +214,9 @@ class Service:
         """Serve ``served`` from now on (one reference assignment on the loop thread)."""
         self.catalogue.bind(served.items)
         self.served = served
+        # the new model's objects (the old one's go by reference counting) leave the cycle
+        # collector's generations: a full collection no longer walks a model on the loop
+        gc.freeze()
         self.overlay.prune(served.checkpoint)
         self.metrics.unfolded.set(self.overlay.size)
 
