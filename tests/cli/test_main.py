@@ -104,3 +104,21 @@ def _ctrl_c_once_ready(script: str, command: str, tmp_path: Path) -> tuple[int, 
     finally:
         proc.kill()  # a command that ignored the Ctrl-C must not outlive the test
     return proc.returncode, err.strip()
+
+
+def test_command_table_names_what_each_module_registers() -> None:
+    """``main.COMMANDS`` (which module a sub-command's name loads) names exactly the commands
+    the modules register, so running one command imports the module that defines it."""
+    import importlib
+
+    import typer
+
+    from shopscale.cli.main import COMMANDS
+
+    found: dict[str, str] = {}
+    for module in set(COMMANDS.values()):
+        app = typer.Typer()
+        importlib.import_module(f"shopscale.cli.{module}").register(app)
+        names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
+        found |= {str(name): module for name in names}
+    assert found == COMMANDS

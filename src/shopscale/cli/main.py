@@ -59,15 +59,14 @@ def _group() -> None:
     pass
 
 
-def _register_commands(argv: list[str] | None = None) -> None:
-    """Import the sub-commands and add them to ``app`` (once): only the one ``argv`` names
-    (each imports its own libraries: evaluation's cost ~3 s at every start), or every one
-    for the top-level help and unknown names. Done inside ``main`` rather than at import, so
-    a Ctrl-C while the heavy libraries load is an interruption, not a traceback."""
+def _register_commands() -> None:
+    """Import the sub-commands and add them to ``app`` (once): only the one the command line
+    names (each imports its own libraries: evaluation's cost ~3 s at every start), or every
+    one for the top-level help and unknown names. Done inside ``main`` rather than at import,
+    so a Ctrl-C while the heavy libraries load is an interruption, not a traceback."""
     if _REGISTERED:
         return
-    args = sys.argv[1:] if argv is None else argv
-    wanted = COMMANDS.get(args[0]) if args else None
+    wanted = COMMANDS.get(sys.argv[1]) if len(sys.argv) > 1 else None
     modules = [wanted] if wanted else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
         importlib.import_module(f"shopscale.cli.{name}").register(app)
