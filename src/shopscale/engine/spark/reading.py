@@ -9,7 +9,6 @@ as the local reader numbers them.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,8 +48,7 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams) -> SparkRead:
     files = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("file int, path string")
     bounds = params.time_bounds(time.time())
     # fewer files than task slots: each read task may use the slots no other file takes
-    slots = spark.sparkContext.defaultParallelism
-    threads = max(1, min(slots // max(1, len(rows)), os.cpu_count() or 1))
+    threads = max(1, spark.sparkContext.defaultParallelism // max(1, len(rows)))
     task = partial(read_files, params=params, bounds=bounds, threads=threads)
     raw = files.mapInArrow(task, ddl(READ_SCHEMA))
     raw = raw.persist(StorageLevel.MEMORY_AND_DISK)

@@ -11,6 +11,7 @@ the same functions the local engine calls, never one row at a time.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,7 +76,9 @@ def read_files(
     threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """Read each (file, path) of the partition with the local reader, on ``threads`` DuckDB
-    threads (more than one when there are fewer files than task slots)."""
+    threads (more than one when there are fewer files than task slots), at most this
+    executor machine's cores (the driver's count says nothing of an executor's)."""
+    threads = max(1, min(threads, os.cpu_count() or 1))
     for batch in batches:
         files = batch.column("file").to_pylist()
         for n, path in zip(files, batch.column("path").to_pylist(), strict=True):
