@@ -39,8 +39,7 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 
-from shopscale.recommend.model import read_state
-from shopscale.serve.served import BUNDLE, build_indicators
+from shopscale.serve.served import SERVING, prepare, save_prepared
 
 HERE = Path(__file__).resolve().parent
 SHOPSCALE = [sys.executable, "-m", "shopscale"]
@@ -67,10 +66,9 @@ def ensure_model(events: int, work: Path, env: dict[str, str]) -> tuple[Path, fl
         cmd = [*SHOPSCALE, "recommend", str(log), "--out", str(model), "--db", "none"]
         subprocess.run([*cmd, "--preview", "0"], check=True, stdout=subprocess.DEVNULL, env=env)
         took = time.perf_counter() - began
-    bundle = model / "current" / BUNDLE
-    if not bundle.exists():  # what a server fold saves; else every start would rebuild it
-        state = read_state(model / "current" / "model").in_string_order()
-        build_indicators(state).save(bundle)
+    serving = model / "current" / SERVING
+    if not serving.exists():  # what a server fold saves; else every start would compute it
+        save_prepared(serving, prepare(model / "current"))
     return model, took
 
 

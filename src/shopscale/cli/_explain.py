@@ -14,7 +14,7 @@ from shopscale.errors import ShopscaleError
 from shopscale.recommend.explain import Explanation, Model, explain, history_weights, user_rows
 from shopscale.recommend.model import read_state
 from shopscale.recommend.pipeline import MODEL_DIR
-from shopscale.serve.served import BUNDLE, Indicators, build_indicators
+from shopscale.serve.served import indicators_of
 
 TOP_TERMS = 3
 """Terms shown per item (largest share first); the rest are summed as "+k more"."""
@@ -26,8 +26,7 @@ def explain_rows(version: Path, user: str, rows: list[tuple[Any, ...]]) -> list[
     """Explain a user's rows (user_id, rank, item_id, score, source) of ``version``'s list by
     the model state in ``version/model``; a list the model did not produce is an error."""
     state = read_state(version / MODEL_DIR).in_string_order()
-    bundle = version / BUNDLE
-    ind = Indicators.load(bundle) if bundle.is_file() else build_indicators(state)
+    ind = indicators_of(version, state)
     items = state.items.to_pylist()
     model = Model(ind.votes, ind.prior, items, state.channels, state.params)
     h_idx, h_val = history_weights(user_rows(state, user), state.actions, model, state.t_ref)

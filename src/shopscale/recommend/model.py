@@ -149,11 +149,12 @@ class ModelState:
         """N, the number of distinct users."""
         return len(self.users)
 
-    def in_string_order(self, *, histories: bool = True) -> ModelState:
+    def in_string_order(self, *, histories: bool = True, pairs: bool = True) -> ModelState:
         """The same state with user and item codes in id string order (ties by id).
 
         ``histories=False`` leaves the history and exclusions empty (scoring items needs
-        only the counts; ranking users needs the histories too)."""
+        only the counts; ranking users needs the histories too); ``pairs=False`` drops the
+        pair counts (serving a reduce's indicators needs only the item counts)."""
         u_order, u_rank = string_order(self.users)
         i_order, i_rank = string_order(self.items)
         if _identity(u_order) and _identity(i_order):
@@ -167,7 +168,7 @@ class ModelState:
         ex = np.lexsort((ei, eu))
         c = self.counts
         counts = Counts(
-            {ch: _permute(m, i_rank) for ch, m in c.k11.items()},
+            {ch: _permute(m, i_rank) for ch, m in c.k11.items()} if pairs else {},
             c.left_total[i_order],
             {ch: v[i_order] for ch, v in c.right_total.items()},
             c.pop_any[i_order],
@@ -295,27 +296,38 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return dict(meta)
 
 
-def read_state(folder: Path) -> ModelState:
-    """Load a model folder written by ``write_state`` (any engine)."""
+def read_state(folder: Path, *, arrays: bool = True) -> ModelState:
+    """Load a model folder written by ``write_state`` (any engine); ``arrays=False`` reads only
+    ``state.json`` (ids, history, exclusions and counts left empty: a server maps its own)."""
     meta = read_meta(folder)
     params = make_params(RecommendParams, meta["params"], source=STATE, section="params")
     events = read_events_params(meta)
     channels: list[str] = list(meta["channels"])
     n_items = int(meta["n_items"])
     version = int(meta["format_version"])
-    h = read_columns(folder, HISTORY, version)
-    history = History(h["u"], h["a"], h["i"], h["t"])
-    if not history.is_sorted():
-        raise ShopscaleError(f"{folder / HISTORY}: rows are not sorted by (u, a, i)")
-    ex = read_columns(folder, EXCLUDED, version)
+    if arrays:
+        h = read_columns(folder, HISTORY, version)
+        history = History(h["u"], h["a"], h["i"], h["t"])
+        if not history.is_sorted():
+            raise ShopscaleError(f"{folder / HISTORY}: rows are not sorted by (u, a, i)")
+        ex = read_columns(folder, EXCLUDED, version)
+        excluded = (ex["u"], ex["i"])
+        users = pq.read_table(folder / "users.parquet").column(0).combine_chunks()
+        items = pq.read_table(folder / "items.parquet").column(0).combine_chunks()
+        counts = _read_counts(folder, channels, n_items, version)
+    else:
+        history = History(*(np.zeros(0, t) for t in (np.int32, np.int8, np.int32, np.int64)))
+        excluded = (np.zeros(0, np.int32), np.zeros(0, np.int32))
+        users = items = pa.array([], pa.string())
+        counts = Counts.zeros(0, [])
     return ModelState(
-        users=pq.read_table(folder / "users.parquet").column(0).combine_chunks(),
-        items=pq.read_table(folder / "items.parquet").column(0).combine_chunks(),
+        users=users,
+        items=items,
         actions=list(meta["actions"]),
         channels=channels,
         history=history,
-        excluded=(ex["u"], ex["i"]),
-        counts=_read_counts(folder, channels, n_items, version),
+        excluded=excluded,
+        counts=counts,
         t_ref=int(meta["t_ref"]),
         timed=bool(meta["timed"]),
         next_position=int(meta["next_position"]),

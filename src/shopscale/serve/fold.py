@@ -24,7 +24,7 @@ from shopscale.recommend.model import read_state
 from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.update import update
 from shopscale.serve.folder import current_version, new_version
-from shopscale.serve.served import BUNDLE, FOLD_FILE, build_indicators, checkpoint
+from shopscale.serve.served import FOLD_FILE, SERVING, checkpoint, prepare, save_prepared
 from shopscale.store.wal import Record
 
 FOLDS = "folds"
@@ -73,7 +73,8 @@ def fold_worker_init() -> None:
 
 def fold_version(root: str, fold_file: str) -> str:
     """Fold one file into the current version of results folder ``root`` (``update`` with
-    ``lists=False``), save the serving indicators beside it, publish; the new version.
+    ``lists=False``), save the serving arrays beside it (``served.SERVING``), publish; the
+    new version.
 
     Refuses when the current version is not folded exactly up to where the file starts (a
     version published by someone else meanwhile): no log record is ever folded twice."""
@@ -100,6 +101,7 @@ def fold_version(root: str, fold_file: str) -> str:
                 f"{fold_file}: {summary.rejected} logged event(s) rejected by the reader; "
                 "nothing published (see rejects.csv of the failed fold)"
             )
-        state = read_state(staging / MODEL).in_string_order()
-        build_indicators(state, votes[0]).save(staging / BUNDLE)
+        # what the server would compute on its loop's interpreter, computed here and mapped there
+        state = read_state(staging / MODEL).in_string_order(pairs=False)
+        save_prepared(staging / SERVING, prepare(staging, state, votes[0]))
     return str(current_version(Path(root)))

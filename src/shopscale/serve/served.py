@@ -8,9 +8,10 @@ the reference, so a request reads one consistent model from start to end.
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +23,17 @@ import scipy.sparse as sp
 
 from shopscale.engine.local.engine import LocalEngine
 from shopscale.engine.local.state import adopt
-from shopscale.recommend.model import ModelState, read_state
+from shopscale.recommend.model import Counts, History, ModelState, read_state
 from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.pipeline import SIMILAR_ITEMS
 from shopscale.recommend.rules import popularity_order, prior_votes
 from shopscale.serve.rows import UserRows, user_rows
 
+SERVING = "serving"
+"""Folder of a version's ready arrays (``save_prepared``), saved by the fold worker beside the
+model, so the server maps them instead of computing them."""
 BUNDLE = "serving.npz"
-"""Serving indicators a fold saves beside the model, so the server only loads them."""
+"""The serving indicators alone, as versions saved them before ``SERVING`` (still read)."""
 FOLD_FILE = re.compile(r"wal-(?P<wal>[0-9a-f]+)-(?P<start>\d+)-(?P<end>\d+)\.jsonl$")
 """Name of the file a server fold reads: the log's id and the positions it covers. The model
 state lists every file folded, so it records how far the log is folded (the checkpoint)."""
@@ -91,12 +95,162 @@ def build_indicators(state: ModelState, votes: sp.csr_matrix | None = None) -> I
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """Everything a served version answers from that is arrays: computed once, by the fold
+    worker (``prepare``, saved with ``save_prepared``), and mapped by the server."""
+
+    state: ModelState
+    """String-ordered: code order is id order, as in a batch run. Its pair counts are not
+    loaded (the indicators hold what requests need)."""
+    indicators: Indicators
+    similar: pa.Table
+    similar_ptr: npt.NDArray[np.int64]
+    user_ptr: npt.NDArray[np.int64]
+    """History rows of user u: ``user_ptr[u]:user_ptr[u + 1]``."""
+    excluded_ptr: npt.NDArray[np.int64]
+    rows: UserRows
+    """Per-user arrays for the requests of users without posted events."""
+
+
+def prepare(
+    version: Path, state: ModelState | None = None, votes: sp.csr_matrix | None = None
+) -> Prepared:
+    """Compute a version's arrays: its string-ordered ``state`` (read when not given), the
+    indicators (``votes``: the fold's vote matrix, when it ran one), similar-item offsets,
+    history offsets and the per-user arrays."""
+    if state is None:
+        state = read_state(version / MODEL).in_string_order()
+    indicators = (
+        build_indicators(state, votes) if votes is not None else indicators_of(version, state)
+    )
+    n_users, n_items = len(state.users), len(state.items)
+    similar = pq.read_table(version / f"{SIMILAR_ITEMS}.parquet")
+    codes = pc.index_in(similar.column("item_id"), value_set=state.items)
+    counts = np.bincount(np.asarray(codes.to_numpy(zero_copy_only=False)), minlength=n_items)
+    return Prepared(
+        state=replace(state, counts=Counts.zeros(0, [])),
+        indicators=indicators,
+        similar=similar,
+        similar_ptr=np.r_[0, np.cumsum(counts)].astype(np.int64),
+        user_ptr=_ptr(state.history.u, n_users),
+        excluded_ptr=_ptr(state.excluded[0], n_users),
+        rows=user_rows(state),
+    )
+
+
+ARRAYS = (
+    *(f"history_{k}" for k in ("u", "a", "i", "t")),
+    "excluded_u",
+    "excluded_i",
+    "votes_indptr",
+    "votes_indices",
+    "votes_data",
+    "prior_items",
+    "prior_values",
+    "popular",
+    "similar_ptr",
+    "user_ptr",
+    "excluded_ptr",
+    *(f"rows_{f.name}" for f in fields(UserRows)),
+)
+"""The ``.npy`` files of a ``SERVING`` folder."""
+
+
+def _arrays(p: Prepared) -> dict[str, npt.NDArray]:
+    """The NumPy arrays of ``p`` by file name."""
+    h, ind = p.state.history, p.indicators
+    out = {f"history_{k}": getattr(h, k) for k in ("u", "a", "i", "t")}
+    out |= {"excluded_u": p.state.excluded[0], "excluded_i": p.state.excluded[1]}
+    out |= dict(zip(("votes_indptr", "votes_indices", "votes_data"), ind.votes, strict=True))
+    out |= {"prior_items": ind.prior[0], "prior_values": ind.prior[1], "popular": ind.popular}
+    out |= {"similar_ptr": p.similar_ptr, "user_ptr": p.user_ptr, "excluded_ptr": p.excluded_ptr}
+    out |= {f"rows_{f.name}": getattr(p.rows, f.name) for f in fields(UserRows)}
+    assert tuple(out) == ARRAYS
+    return out
+
+
+def save_prepared(folder: Path, p: Prepared) -> None:
+    """Write ``p`` into ``folder`` (inside a version being staged: published with it): one
+    ``.npy`` per array, ids and similar items as Arrow IPC files, so a load maps them."""
+    folder.mkdir(parents=True)
+    for name, arr in _arrays(p).items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+    tables = {
+        "users": pa.table({"user_id": p.state.users}),
+        "items": pa.table({"item_id": p.state.items}),
+        "similar": p.similar,
+    }
+    for name, table in tables.items():
+        path = str(folder / f"{name}.arrow")
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+
+
+def load_prepared(version: Path) -> Prepared | None:
+    """Map what ``save_prepared`` wrote for ``version`` (None if it wrote nothing): reading
+    pages on first use, so the serving process does next to no work (nor holds the GIL)
+    when it swaps to a new version."""
+    folder = version / SERVING
+    if not (folder / "similar.arrow").is_file():
+        return None
+    a = {name: _map(folder / f"{name}.npy") for name in ARRAYS}
+    t = {name: _map_table(folder / f"{name}.arrow") for name in ("users", "items", "similar")}
+    meta = read_state(version / MODEL, arrays=False)
+    state = replace(
+        meta,
+        users=t["users"].column(0).combine_chunks(),
+        items=t["items"].column(0).combine_chunks(),
+        history=History(a["history_u"], a["history_a"], a["history_i"], a["history_t"]),
+        excluded=(a["excluded_u"], a["excluded_i"]),
+    )
+    indicators = Indicators(
+        (a["votes_indptr"], a["votes_indices"], a["votes_data"]),
+        (a["prior_items"], a["prior_values"]),
+        a["popular"],
+    )
+    rows = UserRows(**{f.name: a[f"rows_{f.name}"] for f in fields(UserRows)})
+    return Prepared(
+        state, indicators, t["similar"], a["similar_ptr"], a["user_ptr"], a["excluded_ptr"], rows
+    )
+
+
+def indicators_of(version: Path, state: ModelState) -> Indicators:
+    """A version's serving indicators: saved (``SERVING``, or an older version's ``BUNDLE``),
+    else built from its string-ordered ``state``."""
+    folder = version / SERVING
+    if (folder / "votes_data.npy").is_file():
+        a = {
+            name: _map(folder / f"{name}.npy")
+            for name in ARRAYS
+            if name.startswith(("votes", "prior", "popular"))
+        }
+        return Indicators(
+            (a["votes_indptr"], a["votes_indices"], a["votes_data"]),
+            (a["prior_items"], a["prior_values"]),
+            a["popular"],
+        )
+    bundle = version / BUNDLE
+    return Indicators.load(bundle) if bundle.is_file() else build_indicators(state)
+
+
+def _map(path: Path) -> npt.NDArray:
+    """A ``.npy`` file mapped copy-on-write, as a plain ndarray (numba then sees the same
+    writable array type as for computed arrays, and compiles nothing new)."""
+    return np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))
+
+
+def _map_table(path: Path) -> pa.Table:
+    """An Arrow IPC file, memory-mapped (zero copy)."""
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+@dataclass(frozen=True)
 class Served:
     """A published model version as the server answers from it."""
 
     version: Path
     state: ModelState
-    """String-ordered: code order is id order, as in a batch run."""
+    """String-ordered: code order is id order, as in a batch run (pair counts not loaded)."""
     indicators: Indicators
     users: list[str]
     items: list[str]
@@ -110,38 +264,31 @@ class Served:
     loaded_at: float
     rows: UserRows
     """Per-user arrays for the requests of users without posted events."""
-    user_codes: dict[str, int]
 
     def user_code(self, user_id: str) -> int:
-        """The user's code, or -1 (a dict: bisecting 10^5+ strings costs more per request)."""
-        return self.user_codes.get(user_id, -1)
+        """The user's code, or -1 (bisecting the sorted ids: a dict of every user would
+        cost the serving process a second of GIL-holding work at each swap)."""
+        k = bisect.bisect_left(self.users, user_id)
+        return k if k < len(self.users) and self.users[k] == user_id else -1
 
 
 def load_served(version: Path, wal_id: str) -> Served:
-    """Load a version: its state, indicators (saved by a fold, else built now), similar
-    items and the checkpoint of log ``wal_id``."""
-    state = read_state(version / MODEL).in_string_order()
-    users = _pylist(state.users)
-    bundle = version / BUNDLE
-    indicators = Indicators.load(bundle) if bundle.is_file() else build_indicators(state)
-    n_users, n_items = len(state.users), len(state.items)
-    similar = pq.read_table(version / f"{SIMILAR_ITEMS}.parquet")
-    codes = pc.index_in(similar.column("item_id"), value_set=state.items)
-    counts = np.bincount(np.asarray(codes.to_numpy(zero_copy_only=False)), minlength=n_items)
+    """Load a version: its arrays as the fold worker saved them (``SERVING``), else
+    computed now (a version ``recommend`` published), and the checkpoint of log ``wal_id``."""
+    p = load_prepared(version) or prepare(version)
     return Served(
         version=version,
-        state=state,
-        indicators=indicators,
-        users=users,
-        items=_pylist(state.items),
-        user_ptr=_ptr(state.history.u, n_users),
-        excluded_ptr=_ptr(state.excluded[0], n_users),
-        similar=similar,
-        similar_ptr=np.r_[0, np.cumsum(counts)].astype(np.int64),
-        checkpoint=checkpoint(state, wal_id),
+        state=p.state,
+        indicators=p.indicators,
+        users=_pylist(p.state.users),
+        items=_pylist(p.state.items),
+        user_ptr=p.user_ptr,
+        excluded_ptr=p.excluded_ptr,
+        similar=p.similar,
+        similar_ptr=p.similar_ptr,
+        checkpoint=checkpoint(p.state, wal_id),
         loaded_at=time.time(),
-        rows=user_rows(state),
-        user_codes={user: u for u, user in enumerate(users)},
+        rows=p.rows,
     )
 
 
