@@ -77,6 +77,9 @@ def fresh_copy(model: Path, dest: Path) -> Path:
     version = (model / "current").resolve()
     shutil.copytree(version, dest / ".versions" / version.name)
     (dest / "current").symlink_to(Path(".versions") / version.name)
+    # on disk before the server starts: else the kernel writes the copy back ~30 s later,
+    # in the middle of the run, and every fsync of the server's log waits for it
+    os.sync()
     return dest
 
 
@@ -296,6 +299,10 @@ def serve_and_drive(
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=120)
+            if args.keep is not None:  # the server's log and every request's line, to study
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for path in [Path(tmp) / "serve.log", *ids.glob("wrk-*.txt")]:
+                    shutil.copy(path, args.keep / path.name)
 
 
 def main() -> None:
@@ -307,6 +314,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=64, help="wrk threads (one connection each)")
     p.add_argument("--fold-every", type=float, default=30.0)
     p.add_argument("--work", type=Path, default=HERE / ".data" / "serve")
+    p.add_argument("--keep", type=Path, help="copy the server log and wrk's per-request lines here")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

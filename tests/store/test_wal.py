@@ -4,6 +4,8 @@ last record (a crash mid-append) is cut off; folded segments can be dropped."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,35 @@ def test_roll_and_drop(tmp_path: Path) -> None:
     with pytest.raises(ShopscaleError, match="no longer holds position 0"):
         list(wal.read(0))
     assert len(os.listdir(tmp_path)) == 2  # wal.json and one segment
+
+
+def test_appends_waiting_on_a_slow_fsync_share_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: appends that queued behind an fsync in progress are made durable by
+    one fsync, not one each, and each gets its own span; a roll meanwhile loses none."""
+    wal = WriteAheadLog(tmp_path)
+    wal.append([["u0", "viewed", "i0", 1]])
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    spans: list[tuple[int, int]] = []
+    n = 8
+    with wal._sync_lock:  # an fsync "in progress": every appender writes, then waits here
+        threads = [
+            threading.Thread(target=lambda k=k: spans.append(wal.append([[f"u{k}", "a", "i", k]])))
+            for k in range(1, n + 1)
+        ]
+        for t in threads:
+            t.start()
+        while len(list(wal.read(0))) < n + 1:  # all written (not yet acknowledged)
+            time.sleep(0.01)
+        assert not spans
+    for t in threads:
+        t.join()
+    assert len(calls) == 1  # one fsync covered the eight records
+    assert sorted(spans) == [(r.start, r.end) for r in wal.read(0)][1:]
+    wal.roll()  # the segment closes with every record in it
+    wal.close()
+    again = WriteAheadLog(tmp_path)
+    assert sorted(e[0][0] for e in _events(again)) == sorted(f"u{k}" for k in range(n + 1))

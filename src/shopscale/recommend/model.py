@@ -25,7 +25,7 @@ from shopscale.events import EventsParams
 from shopscale.ids import string_order
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.state_files import read_columns, write_columns
-from shopscale.store.files import atomic_path, write_json
+from shopscale.store.files import PacedFile, atomic_path, write_json
 
 FORMAT_VERSION = 2
 """Written into ``state.json``; bump it when a file or column changes meaning (2: history,
@@ -246,8 +246,8 @@ def _meta(state: ModelState) -> dict[str, Any]:
 
 def _parquet(path: Path, table: pa.Table) -> None:
     """One Parquet file, written atomically."""
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    with atomic_path(path) as tmp, PacedFile(tmp) as fh:
+        pq.write_table(table, fh, compression="zstd")
 
 
 def _pair_columns(counts: Counts, channels: list[str]) -> dict[str, npt.NDArray]:

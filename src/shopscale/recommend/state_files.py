@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shopscale.errors import ShopscaleError
-from shopscale.store.files import atomic_path
+from shopscale.store.files import PacedFile, atomic_path
 
 TABLES: dict[str, dict[str, type[np.integer]]] = {
     "history": {"u": np.int32, "a": np.int8, "i": np.int32, "t": np.int64},
@@ -35,7 +35,7 @@ def write_columns(folder: Path, table: str, columns: Columns) -> None:
     """``folder/table/<column>.npy`` for every column of ``table``, each written atomically."""
     for name, dtype in TABLES[table].items():
         path = folder / table / f"{name}.npy"
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        with atomic_path(path) as tmp, PacedFile(tmp) as fh:
             np.save(fh, np.ascontiguousarray(columns[name], dtype=dtype), allow_pickle=False)
 
 

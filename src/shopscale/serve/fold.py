@@ -60,12 +60,15 @@ def write_fold_file(
 
 def fold_worker_init() -> None:
     """Worker initializer: the fold worker dies with the server (Linux), so a killed server
-    never leaves a fold running that publishes behind its back; and it runs at a lower
-    priority on one thread, so requests keep the cores while a fold runs."""
+    never leaves a fold running that publishes behind its back; and it runs at the lowest
+    priority (Linux's ``SCHED_IDLE``, else nice 10; the threads it starts inherit it) with
+    one numba thread, so requests keep the cores while a fold runs."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     with contextlib.suppress(OSError):
         os.nice(10)
+    with contextlib.suppress(OSError, AttributeError):  # Linux: runs only on idle cores
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     import numba
 
     numba.set_num_threads(1)

@@ -28,6 +28,7 @@ from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.pipeline import SIMILAR_ITEMS
 from shopscale.recommend.rules import popularity_order, prior_votes
 from shopscale.serve.rows import UserRows, user_rows
+from shopscale.store.files import PacedFile
 
 SERVING = "serving"
 """Folder of a version's ready arrays (``save_prepared``), saved by the fold worker beside the
@@ -174,15 +175,16 @@ def save_prepared(folder: Path, p: Prepared) -> None:
     ``.npy`` per array, ids and similar items as Arrow IPC files, so a load maps them."""
     folder.mkdir(parents=True)
     for name, arr in _arrays(p).items():
-        np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        with PacedFile(folder / f"{name}.npy") as fh:
+            np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
     tables = {
         "users": pa.table({"user_id": p.state.users}),
         "items": pa.table({"item_id": p.state.items}),
         "similar": p.similar,
     }
     for name, table in tables.items():
-        path = str(folder / f"{name}.arrow")
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        path = folder / f"{name}.arrow"
+        with PacedFile(path) as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
 
 

@@ -3,12 +3,23 @@
 A crash mid-write leaves the previous file untouched and at most a ``.tmp-*`` file behind.
 Each writer passes the fault point ``write:<file name>`` once its data is half out (after
 the first batch), for the fault-injection tests (``store.faults``).
+
+Large files go to disk as they are written (``PacedFile``), a few MiB at a time: a file
+system with a journal (ext4, XFS) commits one transaction for everyone, so one fsync of
+hundreds of MiB written at once holds every other fsync on that disk for a second or more,
+among them the service's write-ahead log, which acknowledges each posted event after its
+fsync (measured: a 100-byte fsync took 1.07 s during a 600 MiB fsync, and 4 ms otherwise).
+Large files leave the same way (``remove_paced``): on a file system mounted with ``discard``
+the journal commit after a big delete trims every freed block first (a 600 MiB delete held
+other fsyncs for 0.45 s; deleted 32 MiB at a time, none waited 30 ms).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +47,84 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+PACE_BYTES = 8 << 20
+"""A ``PacedFile`` flushes its data to disk each time this much more has been written."""
+
+
+class PacedFile(io.RawIOBase):
+    """A binary file opened for writing that flushes its data to disk (``fdatasync``) every
+    ``PACE_BYTES``: the disk keeps up with the writer, so the fsync that publishes the file
+    (and any other process's fsync meanwhile) waits for at most that much data."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._fh = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._dirty = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        """Write all of ``data``, in pieces of at most ``PACE_BYTES``."""
+        view = memoryview(data).cast("B")
+        for lo in range(0, len(view), PACE_BYTES):
+            piece = view[lo : lo + PACE_BYTES]
+            self._fh.write(piece)
+            self._dirty += len(piece)
+            if self._dirty >= PACE_BYTES:
+                self._sync()
+        return len(view)
+
+    def _sync(self) -> None:
+        self._fh.flush()
+        os.fdatasync(self._fh.fileno())
+        self._dirty = 0
+
+    def close(self) -> None:
+        """Flush what is left to disk and close."""
+        if not self.closed:
+            try:
+                self._sync()
+            finally:
+                self._fh.close()
+        super().close()
+
+
+def remove_paced(path: Path, *, ignore_errors: bool = False) -> None:
+    """Remove a file or a folder tree like ``shutil.rmtree``, each large file cut down a
+    ``PACE_BYTES`` x 4 at a time (each cut made durable) before it is unlinked: what the disk
+    frees is then trimmed in small steps, not in one commit every other fsync waits for."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            _remove_file_paced(path)
+            return
+        for folder, _, files in os.walk(path, topdown=False):
+            for name in files:
+                _remove_file_paced(Path(folder) / name)
+        shutil.rmtree(path)
+    except OSError:
+        if not ignore_errors:
+            raise
+
+
+def _remove_file_paced(path: Path) -> None:
+    step = 4 * PACE_BYTES
+    try:
+        size = path.lstat().st_size
+        if size > step and not path.is_symlink():
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                while size > 0:
+                    size = max(0, size - step)
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def write_batches(
     path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: FileFormat = "parquet"
 ) -> int:
@@ -44,13 +133,13 @@ def write_batches(
     point = f"write:{path.name}"
     with atomic_path(path) as tmp:
         if fmt == "parquet":
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            with PacedFile(tmp) as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
                 for batch in batches:
                     writer.write_batch(batch, row_group_size=1_000_000)
                     rows += batch.num_rows
                     fault_point(point)
         elif fmt == "csv":
-            with pacsv.CSVWriter(tmp, schema) as writer:
+            with PacedFile(tmp) as fh, pacsv.CSVWriter(fh, schema) as writer:
                 for batch in batches:
                     writer.write_batch(batch)
                     rows += batch.num_rows

@@ -38,6 +38,7 @@ from pathlib import Path
 from shopscale.errors import ShopscaleError
 from shopscale.log import get_logger
 from shopscale.store.faults import fault_point
+from shopscale.store.files import remove_paced
 
 log = get_logger("store.versions")
 
@@ -204,7 +205,7 @@ class VersionedFolder:
             for path in base.iterdir():
                 if path.name.startswith((STAGING_PREFIX, TRASH_PREFIX)) and not path.is_symlink():
                     log.info("removing %s, left by a run that was killed", path)
-                    shutil.rmtree(path, ignore_errors=True)
+                    remove_paced(path, ignore_errors=True)
                 elif path.name.startswith(_LEFTOVER_FILES) or _PARTIAL.match(path.name):
                     path.unlink()
         self._relink_migrated()
@@ -225,7 +226,7 @@ class VersionedFolder:
             try:
                 os.rename(self._versions_dir / vid, trash)
                 fault_point("prune")
-                shutil.rmtree(trash)
+                remove_paced(trash)
             except OSError as err:  # the new version is published; the next run retries
                 log.warning("could not remove old version %s: %s", vid, err)
 

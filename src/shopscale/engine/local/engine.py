@@ -66,6 +66,7 @@ from shopscale.recommend.rules import (
     prior_votes,
     self_votes_on,
 )
+from shopscale.store.files import remove_paced
 
 log = get_logger("engine.local")
 
@@ -418,4 +419,4 @@ class LocalEngine:
     def close(self) -> None:
         """Close DuckDB and remove its spill folder."""
         self.con.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        remove_paced(self._tmp, ignore_errors=True)

@@ -1,0 +1,45 @@
+"""Large files are written and removed in paced steps, with the same result as a plain
+write and ``shutil.rmtree``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from shopscale.store.files import PACE_BYTES, PacedFile, remove_paced
+
+
+def test_a_paced_file_holds_every_byte_written(tmp_path: Path) -> None:
+    """Writes larger than a pace, smaller ones and a NumPy array come back byte for byte."""
+    rng = np.random.default_rng(7)
+    big = rng.integers(0, 256, 3 * PACE_BYTES + 5, dtype=np.uint8).tobytes()
+    arr = rng.random(300_000)
+    with PacedFile(tmp_path / "f.bin") as fh:
+        fh.write(big)
+        fh.write(b"tail")
+    assert (tmp_path / "f.bin").read_bytes() == big + b"tail"
+    with PacedFile(tmp_path / "a.npy") as fh:
+        np.save(fh, arr, allow_pickle=False)
+    assert np.array_equal(np.load(tmp_path / "a.npy"), arr)
+
+
+def test_remove_paced_removes_a_tree_and_not_what_links_point_to(tmp_path: Path) -> None:
+    """A folder with a file larger than a removal step, small files, a subfolder and a
+    link to a file outside: the folder is gone, the outside file stays."""
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    with open(tree / "big.bin", "wb") as fh:
+        fh.truncate(4 * PACE_BYTES * 2 + 123)
+    (tree / "sub" / "small.txt").write_text("x")
+    outside = tmp_path / "keep.txt"
+    outside.write_text("kept")
+    os.symlink(outside, tree / "link")
+    remove_paced(tree)
+    assert not tree.exists() and outside.read_text() == "kept"
+    remove_paced(tmp_path / "missing", ignore_errors=True)  # nothing there: nothing to do
+    single = tmp_path / "one.bin"
+    single.write_bytes(b"1" * 10)
+    remove_paced(single)
+    assert not single.exists()
