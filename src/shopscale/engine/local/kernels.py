@@ -59,13 +59,21 @@ def _score_block(lo, hi, history, similar, exclude, prior, popular, n_items, n, 
     without a branch; selection reads each candidate once, clears it, and only candidates
     that beat the current n-th best are inserted.
     """
+    acc = np.zeros(n_items, dtype=np.float64)
+    touched = np.empty(n_items + 1, dtype=np.int32)
+    _score_rows(lo, hi, history, similar, exclude, prior, popular, n, backfill, out, acc, touched)
+
+
+@numba.njit(cache=True, nogil=True)
+def _score_rows(lo, hi, history, similar, exclude, prior, popular, n, backfill, out, acc, touched):
+    """``_score_block`` with its accumulator (all 0 on entry, and again on return) and
+    candidate buffer given: the service scores one user per request without allocating and
+    clearing one float per item each time."""
     h_ptr, h_idx, h_val = history
     s_ptr, s_idx, s_val = similar
     e_ptr, e_idx = exclude
     prior_idx, prior_val = prior
     out_items, out_scores, out_source = out
-    acc = np.zeros(n_items, dtype=np.float64)
-    touched = np.empty(n_items + 1, dtype=np.int32)
     best_i = np.empty(n, dtype=np.int32)
     best_s = np.empty(n, dtype=np.float64)
     for u in range(lo, hi):
@@ -197,8 +205,22 @@ def score_user(
     source = np.zeros((1, n), dtype=np.int8)
     h = (np.array([0, history[0].size], dtype=np.int64), history[0], history[1])
     e = (np.array([0, excluded.size], dtype=np.int64), excluded)
-    _score_block(0, 1, h, similar, e, prior, popular, n_items, n, backfill, (items, scores, source))
+    acc, touched = _scratch(n_items)
+    out = (items, scores, source)
+    _score_rows(0, 1, h, similar, e, prior, popular, n, backfill, out, acc, touched)
     return items[0], scores[0], source[0]
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(n_items: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    """This thread's accumulator (kept all 0 by the kernel) and candidate buffer."""
+    held = getattr(_SCRATCH, "arrays", None)
+    if held is None or held[0].size != n_items:
+        held = (np.zeros(n_items, dtype=np.float64), np.empty(n_items + 1, dtype=np.int32))
+        _SCRATCH.arrays = held
+    return held
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
