@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shopscale.recommend.model import read_state, state_table, write_state
+from shopscale.recommend.model import History, read_state, state_table, write_state
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from tests.helpers import Event, downsample
@@ -116,3 +118,21 @@ def test_state_json_names_format_and_inputs(tmp_path: Path) -> None:
         }
     ]
     assert state.params == RecommendParams()
+
+
+@settings(deadline=None)  # the first call loads the numba kernel
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 3)), max_size=25)
+)
+def test_is_sorted_means_rows_strictly_increasing(rows: list[tuple[int, int, int]]) -> None:
+    """``History.is_sorted``: the rows in their order are strictly increasing (u, a, i)
+    tuples; and ``sorted()`` of distinct rows is sorted."""
+    u, a, i = (np.array([r[k] for r in rows], dtype=d) for k, d in enumerate(DTYPES))
+    h = History(u, a, i, np.zeros(len(rows), np.int64))
+    assert h.is_sorted() == all(x < y for x, y in itertools.pairwise(rows))
+    distinct = sorted(set(rows))
+    u, a, i = (np.array([r[k] for r in distinct], dtype=d) for k, d in enumerate(DTYPES))
+    assert History(u, a, i, np.zeros(len(distinct), np.int64)).sorted().is_sorted()
+
+
+DTYPES = (np.int32, np.int8, np.int32)

@@ -4,11 +4,14 @@ write and ``shutil.rmtree``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pytest
 
-from shopscale.store.files import PACE_BYTES, PacedFile, remove_paced
+from shopscale.store.files import PACE_BYTES, PacedFile, remove_paced, write_behind
 
 
 def test_a_paced_file_holds_every_byte_written(tmp_path: Path) -> None:
@@ -43,3 +46,27 @@ def test_remove_paced_removes_a_tree_and_not_what_links_point_to(tmp_path: Path)
     single.write_bytes(b"1" * 10)
     remove_paced(single)
     assert not single.exists()
+
+
+def test_write_behind_writes_every_batch_in_order_and_reraises_either_side() -> None:
+    """The writer thread gets every batch in order; a writer error and a producer error both
+    surface on the calling thread, and the writer has stopped by then."""
+    batches = [pa.record_batch({"x": list(range(k, k + 3))}) for k in range(0, 30, 3)]
+    got: list[pa.RecordBatch] = []
+    assert write_behind(got.append, iter(batches)) == 30
+    assert got == batches
+
+    def broken_writer(batch: pa.RecordBatch) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_behind(broken_writer, iter(batches))
+
+    def broken_producer() -> Iterator[pa.RecordBatch]:
+        yield batches[0]
+        raise ValueError("bad row")
+
+    seen: list[pa.RecordBatch] = []
+    with pytest.raises(ValueError, match="bad row"):
+        write_behind(seen.append, broken_producer())
+    assert seen == batches[:1]

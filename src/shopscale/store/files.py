@@ -19,8 +19,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import shutil
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -125,6 +127,40 @@ def _remove_file_paced(path: Path) -> None:
         pass
 
 
+def write_behind(write: Callable[[pa.RecordBatch], None], batches: Iterable[pa.RecordBatch]) -> int:
+    """Call ``write`` on every batch on a second thread while this thread produces the next
+    ones (Parquet encoding and compression release the GIL, so producing and writing share
+    the cores); at most two batches wait. Returns the rows written. An error on either side
+    stops both and is raised here, after the writer has stopped."""
+    waiting: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=2)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            while (batch := waiting.get()) is not None:
+                write(batch)
+        except BaseException as exc:
+            failed.append(exc)
+            while waiting.get() is not None:  # let the producer finish its puts
+                pass
+
+    writer = threading.Thread(target=run, name="write-behind", daemon=True)
+    writer.start()
+    rows = 0
+    try:
+        for batch in batches:
+            if failed:
+                break
+            waiting.put(batch)
+            rows += batch.num_rows
+    finally:
+        waiting.put(None)
+        writer.join()
+    if failed:
+        raise failed[0]
+    return rows
+
+
 def write_batches(
     path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: FileFormat = "parquet"
 ) -> int:
@@ -133,15 +169,17 @@ def write_batches(
     point = f"write:{path.name}"
     with atomic_path(path) as tmp:
         if fmt == "parquet":
-            with PacedFile(tmp) as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
-                for batch in batches:
+            with PacedFile(tmp) as out, pq.ParquetWriter(out, schema, compression="zstd") as writer:
+
+                def write(batch: pa.RecordBatch) -> None:
                     writer.write_batch(batch, row_group_size=1_000_000)
-                    rows += batch.num_rows
                     fault_point(point)
+
+                rows = write_behind(write, batches)
         elif fmt == "csv":
-            with PacedFile(tmp) as fh, pacsv.CSVWriter(fh, schema) as writer:
+            with PacedFile(tmp) as out, pacsv.CSVWriter(out, schema) as csv_writer:
                 for batch in batches:
-                    writer.write_batch(batch)
+                    csv_writer.write_batch(batch)
                     rows += batch.num_rows
                     fault_point(point)
         elif fmt == "jsonl":
