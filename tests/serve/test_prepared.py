@@ -3,6 +3,7 @@ the server would compute itself from the published version, array for array."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from dataclasses import fields
@@ -17,6 +18,7 @@ from shopscale.serve.fold import fold_version
 from shopscale.serve.folder import current_version
 from shopscale.serve.rows import UserRows
 from shopscale.serve.served import SERVING, Prepared, load_prepared, prepare
+from shopscale.store.versions import leased
 from tests.serve.conftest import Event, as_json, build_model
 from tests.serve.test_exact import params_strategy
 from tests.strategies import split_logs
@@ -68,3 +70,7 @@ def test_saved_arrays_equal_computed(
     shutil.copytree(version, bare, ignore=shutil.ignore_patterns(SERVING))
     assert load_prepared(bare) is None
     assert_same(mapped, prepare(bare))
+    assert leased(version)  # mapped: no prune may cut its files down
+    del mapped
+    gc.collect()
+    assert not leased(version)

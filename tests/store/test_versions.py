@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shopscale.errors import ShopscaleError
-from shopscale.store.versions import VersionedFolder, check_writable
+from shopscale.store.versions import VersionedFolder, check_writable, hold_lease
 from tests.store.results import leftovers
 
 
@@ -80,6 +80,22 @@ def test_old_versions_are_pruned_to_keep(tmp_path: Path) -> None:
     infos = folder.versions()
     assert [i.is_current for i in infos] == [False, True]
     assert [(i.path / "a.txt").read_text() for i in infos] == ["A3", "A4"]
+
+
+def test_a_version_a_reader_maps_is_kept_until_its_lease_ends(tmp_path: Path) -> None:
+    """A version under a held lease (a server mapping its files) outlives its turn to be
+    pruned; once the lease is released, the next run prunes it."""
+    folder = VersionedFolder(tmp_path / "out", keep=2)
+    publish(folder, {"a.txt": "A0"})
+    first = folder.versions()[0].path
+    fd = hold_lease(first)
+    for k in range(1, 4):
+        publish(folder, {"a.txt": f"A{k}"})
+    assert [(i.path / "a.txt").read_text() for i in folder.versions()] == ["A0", "A2", "A3"]
+    os.close(fd)
+    publish(folder, {"a.txt": "A4"})
+    assert [(i.path / "a.txt").read_text() for i in folder.versions()] == ["A3", "A4"]
+    assert not first.exists()
 
 
 def test_rollback_to_previous_and_to_a_given_id(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ the reference, so a request reads one consistent model from start to end.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import os
 import re
 import time
 from dataclasses import dataclass, fields, replace
@@ -29,6 +31,7 @@ from shopscale.recommend.pipeline import SIMILAR_ITEMS
 from shopscale.recommend.rules import popularity_order, prior_votes
 from shopscale.serve.rows import UserRows, user_rows
 from shopscale.store.files import PacedFile
+from shopscale.store.versions import hold_lease
 
 SERVING = "serving"
 """Folder of a version's ready arrays (``save_prepared``), saved by the fold worker beside the
@@ -111,6 +114,8 @@ class Prepared:
     excluded_ptr: npt.NDArray[np.int64]
     rows: UserRows
     """Per-user arrays for the requests of users without posted events."""
+    lease: object = None
+    """Held while the arrays are mapped from the version's files (``load_prepared``)."""
 
 
 def prepare(
@@ -195,6 +200,7 @@ def load_prepared(version: Path) -> Prepared | None:
     folder = version / SERVING
     if not (folder / "similar.arrow").is_file():
         return None
+    lease = _Lease(hold_lease(folder))  # before mapping: the version is not pruned under us
     a = {name: _map(folder / f"{name}.npy") for name in ARRAYS}
     t = {name: _map_table(folder / f"{name}.arrow") for name in ("users", "items", "similar")}
     meta = read_state(version / MODEL, arrays=False)
@@ -212,8 +218,27 @@ def load_prepared(version: Path) -> Prepared | None:
     )
     rows = UserRows(**{f.name: a[f"rows_{f.name}"] for f in fields(UserRows)})
     return Prepared(
-        state, indicators, t["similar"], a["similar_ptr"], a["user_ptr"], a["excluded_ptr"], rows
+        state,
+        indicators,
+        t["similar"],
+        a["similar_ptr"],
+        a["user_ptr"],
+        a["excluded_ptr"],
+        rows,
+        lease,
     )
+
+
+class _Lease:
+    """A held lease (``store.versions.hold_lease``), released when the last model that maps
+    the version is dropped."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 def indicators_of(version: Path, state: ModelState) -> Indicators:
@@ -266,6 +291,8 @@ class Served:
     loaded_at: float
     rows: UserRows
     """Per-user arrays for the requests of users without posted events."""
+    lease: object = None
+    """The version's lease while its arrays are mapped: no prune removes it meanwhile."""
 
     def user_code(self, user_id: str) -> int:
         """The user's code, or -1 (bisecting the sorted ids: a dict of every user would
@@ -291,6 +318,7 @@ def load_served(version: Path, wal_id: str) -> Served:
         checkpoint=checkpoint(p.state, wal_id),
         loaded_at=time.time(),
         rows=p.rows,
+        lease=p.lease,
     )
 
 

@@ -51,6 +51,10 @@ LINK_PREFIX = ".link-"
 _ID = re.compile(r"^(\d{6})-(\d{8}T\d{6}Z)$")
 _TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 LEGACY_MARKER = "summary.json"
+LEASE = ".lease"
+"""A file in a version that a reader holds a shared ``flock`` on while it memory-maps the
+version's files (a server): such a version is not pruned, since cutting a mapped file down
+would crash its reader (SIGBUS). The lock goes with the reader's process."""
 # temp links of a switch, temp files of an older shopscale's in-place writes, the write probe
 _LEFTOVER_FILES = (LINK_PREFIX, ".tmp-", ".shopscale-probe-")
 _PARTIAL = re.compile(r"^\..+\.partial-\d+$")  # an older shopscale's half-built SQLite file
@@ -222,6 +226,9 @@ class VersionedFolder:
         for vid in ids:
             if vid in kept:
                 continue
+            if leased(self._versions_dir / vid):
+                log.info("keeping old version %s: a reader maps it (the next run prunes it)", vid)
+                continue
             trash = self._versions_dir / f"{TRASH_PREFIX}{vid}"
             try:
                 os.rename(self._versions_dir / vid, trash)
@@ -313,6 +320,27 @@ class VersionedFolder:
             yield
         finally:
             os.close(fd)
+
+
+def hold_lease(folder: Path) -> int:
+    """Take a shared lease on ``folder`` (``LEASE`` in it, created if missing): the returned
+    descriptor holds it until closed (or the process ends)."""
+    fd = os.open(folder / LEASE, os.O_RDONLY | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def leased(version: Path) -> bool:
+    """Whether any process holds a lease on a folder of ``version`` (``hold_lease``)."""
+    for path in version.rglob(LEASE):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the probe's own lock
+    return False
 
 
 def check_writable(root: Path) -> None:
