@@ -211,11 +211,7 @@ def load_prepared(version: Path) -> Prepared | None:
         history=History(a["history_u"], a["history_a"], a["history_i"], a["history_t"]),
         excluded=(a["excluded_u"], a["excluded_i"]),
     )
-    indicators = Indicators(
-        (a["votes_indptr"], a["votes_indices"], a["votes_data"]),
-        (a["prior_items"], a["prior_values"]),
-        a["popular"],
-    )
+    indicators = _indicators(a)
     rows = UserRows(**{f.name: a[f"rows_{f.name}"] for f in fields(UserRows)})
     return Prepared(
         state,
@@ -246,18 +242,19 @@ def indicators_of(version: Path, state: ModelState) -> Indicators:
     else built from its string-ordered ``state``."""
     folder = version / SERVING
     if (folder / "votes_data.npy").is_file():
-        a = {
-            name: _map(folder / f"{name}.npy")
-            for name in ARRAYS
-            if name.startswith(("votes", "prior", "popular"))
-        }
-        return Indicators(
-            (a["votes_indptr"], a["votes_indices"], a["votes_data"]),
-            (a["prior_items"], a["prior_values"]),
-            a["popular"],
-        )
+        names = [n for n in ARRAYS if n.startswith(("votes", "prior", "popular"))]
+        return _indicators({name: _map(folder / f"{name}.npy") for name in names})
     bundle = version / BUNDLE
     return Indicators.load(bundle) if bundle.is_file() else build_indicators(state)
+
+
+def _indicators(a: dict[str, npt.NDArray]) -> Indicators:
+    """The indicators among mapped ``SERVING`` arrays (by file name)."""
+    return Indicators(
+        (a["votes_indptr"], a["votes_indices"], a["votes_data"]),
+        (a["prior_items"], a["prior_values"]),
+        a["popular"],
+    )
 
 
 def _map(path: Path) -> npt.NDArray:
