@@ -3,8 +3,8 @@
 
 A log of ``--events`` events (``shopscale generate``, seed 42) is split by time: the oldest
 ``--events - --new`` events build the model, the newest ``--new`` are folded in. Each command
-runs as its own subprocess (wall time, peak RSS of the child from the OS); the similar-items
-tables of the fold and of the full run are compared row for row.
+runs as its own subprocess on a synced disk (wall time, peak RSS of the child from the OS);
+the similar-items tables of the fold and of the full run are compared row for row.
 
     python benchmarks/fold.py                                   # 11M events, 1M folded
     python benchmarks/fold.py --events 1100000 --new 100000     # smoke run
@@ -31,7 +31,10 @@ SHOPSCALE = [sys.executable, "-m", "shopscale"]
 
 
 def timed_run(args: list[str]) -> dict[str, float]:
-    """Run one command; its wall seconds and its own peak RSS (GiB) from the OS."""
+    """Run one command; its wall seconds and its own peak RSS (GiB) from the OS. The disk is
+    synced first, so that no command pays for writing back the one before's output."""
+    os.sync()
+    time.sleep(1)
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -71,6 +72,9 @@ def _register_commands() -> None:
     for name in modules:
         importlib.import_module(f"shopscale.cli.{name}").register(app)
     _REGISTERED.append(True)
+    # the libraries just imported live as long as the process: frozen, their objects are no
+    # longer traversed by every full collection of the cyclic collector (~0.5 s of an update)
+    gc.freeze()
 
 
 def _usage_error(exc: Exception) -> bool:

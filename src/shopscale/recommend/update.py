@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs, sniff
 from shopscale.log import get_logger, timed
 from shopscale.recommend.model import file_sha256, read_events_params, read_meta
+from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import (
     MODEL_DIR,
     RECOMMENDATIONS,
@@ -60,6 +62,7 @@ def update(
     model_dir, out = Path(model_dir), Path(out)
     shown = Path(shown_as) if shown_as is not None else out
     meta = read_meta(model_dir / MODEL_DIR)
+    events = read_events_params(meta)
     paths = resolve_inputs(inputs)
     files = new_files(paths, meta)
     check_timed(paths, meta)
@@ -69,13 +72,16 @@ def update(
     summary = RunSummary(engine="local")
     eng = LocalEngine(progress=progress, **(engine_options or {}))
     try:
-        state = eng.load_model(model_dir / MODEL_DIR)
-        with timed(log, "read+validate", summary.seconds):
-            counts = eng.read(paths, state.events)
+        # the stored state loads on a second thread while DuckDB reads the new files
+        with ThreadPoolExecutor(1, thread_name_prefix="load-state") as pool:
+            loading = pool.submit(eng.load_model, model_dir / MODEL_DIR)
+            with timed(log, "read+validate", summary.seconds):
+                counts = eng.read(paths, events, seq_start=int(meta["next_position"]))
+            loading.result()
         summary.rows_read, summary.accepted = counts.rows_read, counts.accepted
         summary.rejected, summary.files = counts.rejected, counts.files
         write_table(out / REJECTS, counts.rejects, "csv")
-        _check_budget(counts.rows_read, counts.rejected, state.events, out, failed_rejects)
+        _check_budget(counts.rows_read, counts.rejected, events, out, failed_rejects)
         _fold_and_write(eng, files, out, summary, lists=lists)
         if on_votes is not None:
             on_votes(eng.votes)
@@ -106,23 +112,39 @@ def _check_budget(
 def _fold_and_write(
     eng: LocalEngine, files: list[dict[str, object]], out: Path, summary: RunSummary, *, lists: bool
 ) -> None:
-    """Fold the events read, write the new state, then reduce and (with ``lists``) rank."""
+    """Fold the events read, then write the new state while the reduce and (with ``lists``)
+    the rank run."""
     t = summary.seconds
     assert eng.model is not None
     params = eng.model.params
     with timed(log, "fold", t):
         sizes = eng.fold(files, lists=lists)
-        eng.write_model(out / MODEL_DIR, params)
     summary.users, summary.items = sizes.users, sizes.items
     summary.interactions, summary.actions = sizes.interactions, list(sizes.actions)
     summary.half_life_days = params.half_life_days or None
     summary.half_life_events = params.half_life_events or None
     summary.model = asdict(params)
+    # the folded state is only read from here on, so a second thread writes it while this
+    # one scores (NumPy and file writes release the GIL: the two share the cores)
+    with ThreadPoolExecutor(1, thread_name_prefix="write-state") as pool:
+        state_written = pool.submit(eng.write_model, out / MODEL_DIR, params)
+        try:
+            _reduce_and_rank(eng, params, out, summary, lists=lists)
+        finally:
+            wait([state_written])
+        state_written.result()
+    summary.outputs[MODEL_DIR] = str(out / MODEL_DIR)
+
+
+def _reduce_and_rank(
+    eng: LocalEngine, params: RecommendParams, out: Path, summary: RunSummary, *, lists: bool
+) -> None:
+    """Score every kept pair count into similar items, then (with ``lists``) rank users."""
+    t = summary.seconds
     with timed(log, "reduce", t):
         sim_path = out / f"{SIMILAR_ITEMS}.parquet"
         summary.similar_items = write_batches(sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA)
     summary.outputs[SIMILAR_ITEMS] = str(sim_path)
-    summary.outputs[MODEL_DIR] = str(out / MODEL_DIR)
     if lists:
         with timed(log, "rank", t):
             rec_path = out / f"{RECOMMENDATIONS}.parquet"

@@ -7,7 +7,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shopscale.engine.local.kernels import score_users, top_k_csr
+from shopscale.engine.local.counts import contains
+from shopscale.engine.local.kernels import contains_sorted, score_users, top_k_csr
 from shopscale.recommend.ranking import reference_top_n, top_k_per_row
 
 SCORES = st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0])
@@ -92,3 +93,20 @@ def test_score_users_equals_reference(history, votes, exclude, popular, n, backf
             if source[u, r] != 0
         ]
         assert got == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-5, 40), max_size=30),
+    st.lists(st.integers(-5, 40), max_size=30),
+)
+def test_contains_equals_isin(stored: list[int], asked: list[int]) -> None:
+    """Membership in a sorted key array is np.isin, for ascending questions (the merge walk)
+    and for questions in any order (the binary search)."""
+    keys = np.unique(np.array(stored, dtype=np.int64))
+    shuffled = np.array(asked, dtype=np.int64)
+    for questions in (np.sort(shuffled), shuffled):
+        assert np.array_equal(contains(keys, questions), np.isin(questions, keys))
+        assert np.array_equal(
+            contains_sorted(keys, np.sort(questions)), np.isin(np.sort(questions), keys)
+        )

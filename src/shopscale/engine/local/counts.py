@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from shopscale.engine.local.kernels import contains_sorted
 from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.errors import ShopscaleError
 from shopscale.recommend.model import Counts
@@ -123,5 +124,7 @@ def contains(
     cheaper than ``np.isin`` when ``sorted_keys`` (a shard's views) dwarfs ``keys``."""
     if sorted_keys.size == 0:
         return np.zeros(keys.size, dtype=bool)
+    if keys.size > 1 and bool(np.all(keys[1:] >= keys[:-1])):
+        return contains_sorted(sorted_keys, keys)  # ascending keys: one merge walk
     pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
     return sorted_keys[pos] == keys

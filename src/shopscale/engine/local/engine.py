@@ -118,12 +118,20 @@ class LocalEngine:
         """The stored model this run continues (``load_model``), folded by ``fold``."""
         self._read: ReadReport | None = None
         self._read_from: tuple[list[Path], EventsParams] | None = None
+        self._adopting: bool | None = None
+        """Set by ``fold``: take the folded state up (with histories or not) before reducing."""
+        self._votes: sp.csr_matrix | Callable[[], sp.csr_matrix] | None = None
 
     # -- read / validate ------------------------------------------------------------------
-    def read(self, paths: Sequence[Path], params: EventsParams) -> ReadCounts:
+    def read(
+        self, paths: Sequence[Path], params: EventsParams, *, seq_start: int | None = None
+    ) -> ReadCounts:
         """Parse and validate every file into the ``events`` table (untimed rows continue
-        the loaded model's file order)."""
-        start = self.model.next_position if self.model is not None else 0
+        the loaded model's file order, or ``seq_start`` while the model is still loading)."""
+        if seq_start is not None:
+            start = seq_start
+        else:
+            start = self.model.next_position if self.model is not None else 0
         report = read_events(self.con, paths, params, seq_start=start)
         self._read, self._read_from = report, (list(paths), params)
         return ReadCounts(
@@ -276,7 +284,15 @@ class LocalEngine:
         per item (``similar.score_block``); then build the vote matrix."""
         yield from rebatch(self._reduce_shards(params))
 
+    def _adopt_folded(self) -> None:
+        """After a fold: the folded state in string order as the engine's tables and counts
+        (deferred to here so that writing the state can overlap it)."""
+        if self._adopting is not None and self.model is not None:
+            lists, self._adopting = self._adopting, None
+            adopt(self, self.model.in_string_order(histories=lists), histories=lists)
+
     def _reduce_shards(self, params: RecommendParams) -> Iterator[pa.RecordBatch]:
+        self._adopt_folded()
         n_items, store = len(self.items), self._pair_store()
         scorings = channel_scorings(self.totals, self.channels, len(self.users), params)
         own = [c for c, ch in enumerate(self.channels) if self_votes_on(params, ch)]
@@ -303,9 +319,19 @@ class LocalEngine:
             for c, ch in enumerate(self.channels)
             if c in own
         ]
-        self.votes = vote_matrix(votes.merged(), own_votes, n_items)
+        kept = votes.merged()
+        self._votes = lambda: vote_matrix(kept, own_votes, n_items)
         self.pairs = None
         shutil.rmtree(self._tmp / "pairs", ignore_errors=True)
+
+    @property
+    def votes(self) -> sp.csr_matrix:
+        """The reduce's vote matrix, built on first use (an update without lists never
+        needs it)."""
+        if callable(self._votes):
+            self._votes = self._votes()
+        assert self._votes is not None, "reduce runs before the votes are read"
+        return self._votes
 
     # -- rank -----------------------------------------------------------------------------
     def rank(self, params: RecommendParams, dest: Path | None = None) -> Iterator[pa.RecordBatch]:
@@ -412,7 +438,10 @@ class LocalEngine:
         assert self.model is not None and self._read is not None
         self.model = fold_events(self.con, self.model, positions=self._read.positions, files=files)
         self.con.execute("DROP TABLE events")
-        adopt(self, self.model.in_string_order(histories=lists), histories=lists)
+        for m in self.model.counts.k11.values():
+            m.sort_indices()  # here, once: from now on the state is only read (write_model may
+            # run on another thread beside the reduce, and both would sort in place)
+        self._adopting = lists  # the reduce takes the folded state up (``_adopt_folded``)
         m = self.model
         return CatalogSizes(len(m.users), len(m.items), tuple(m.actions), m.history.u.size)
 

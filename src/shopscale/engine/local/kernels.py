@@ -278,3 +278,17 @@ def top_k_csr(
             _top_k_rows(indptr, indices, scores, k, out)
     flat = out.ravel()
     return flat[flat >= 0]
+
+
+@numba.njit(cache=True, nogil=True)
+def contains_sorted(sorted_keys, keys):
+    """Whether each of ``keys`` (ascending) occurs in ``sorted_keys`` (ascending): one merge
+    walk over both, no binary search (the fold asks this of ~1M keys in ~10M rows)."""
+    out = np.zeros(keys.size, dtype=np.bool_)
+    j, n = 0, sorted_keys.size
+    for q in range(keys.size):
+        k = keys[q]
+        while j < n and sorted_keys[j] < k:
+            j += 1
+        out[q] = j < n and sorted_keys[j] == k
+    return out

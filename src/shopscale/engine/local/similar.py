@@ -151,12 +151,13 @@ def similar_batches(
     """One shard's kept pairs as ``similar_items`` rows: by item, channel name, score desc,
     indicator, with the rank within (item, channel)."""
     rows, cols, scores, chan, ranks = similar_rows(kept, channels)  # no sort: see there
+    names = pa.array(channels, pa.string())
     for lo in range(0, rows.size, BATCH_ROWS):
         sl = slice(lo, lo + BATCH_ROWS)
         yield pa.RecordBatch.from_arrays(
             [
                 items.decode(rows[sl]),
-                pa.array(np.asarray(channels, dtype=object)[chan[sl]], pa.string()),
+                names.take(pa.array(chan[sl], pa.int16())),
                 pa.array(ranks[sl], pa.int32()),
                 items.decode(cols[sl]),
                 pa.array(scores[sl], pa.float64()),
