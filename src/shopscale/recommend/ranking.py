@@ -7,6 +7,7 @@ order *is* string order (see ``shopscale.ids``), so these functions break ties b
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -167,15 +168,42 @@ def sequence_weights(
     ``half_life_events`` is None or 0."""
     if not half_life_events or t.size == 0:
         return np.ones(t.shape, dtype=np.float64)
-    order = np.lexsort((-t, users))
-    su, st = users[order], t[order]
-    pos = np.arange(su.size)
-    new_user = np.r_[True, su[1:] != su[:-1]]
-    new_time = new_user | np.r_[True, st[1:] != st[:-1]]
-    user_start = np.maximum.accumulate(np.where(new_user, pos, 0))
-    time_start = np.maximum.accumulate(np.where(new_time, pos, 0))
+    # entries arrive as a few runs sorted by user (one per channel): a stable sort merges them
+    order = np.argsort(users, kind="stable")
+    newer = _newer_counts(np.ascontiguousarray(users[order]), np.ascontiguousarray(t[order]))
+    # one power per distinct count (the same operation on the same numbers: the same bits)
+    weight = np.power(0.5, np.arange(int(newer.max()) + 1) / half_life_events)
     out = np.empty(t.shape, dtype=np.float64)
-    out[order] = np.power(0.5, (time_start - user_start) / half_life_events)
+    out[order] = weight[newer]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _newer_counts(users, t):
+    """Per entry (grouped by user), how many of its user's entries have a strictly later
+    time: per user, a direct count when it has few entries (most users), one sort when many;
+    never one sort of every entry by (user, time)."""
+    out = np.empty(t.size, dtype=np.int64)
+    lo = 0
+    while lo < t.size:
+        hi = lo + 1
+        while hi < t.size and users[hi] == users[lo]:
+            hi += 1
+        if hi - lo <= 32:
+            for x in range(lo, hi):
+                newer = 0
+                for y in range(lo, hi):
+                    if t[y] > t[x]:
+                        newer += 1
+                out[x] = newer
+        else:
+            by_time = np.argsort(-t[lo:hi], kind="mergesort")  # newest first
+            first = 0  # place (newest first) of the first entry with this time
+            for k in range(hi - lo):
+                if k > 0 and t[lo + by_time[k]] != t[lo + by_time[k - 1]]:
+                    first = k
+                out[lo + by_time[k]] = first
+        lo = hi
     return out
 
 

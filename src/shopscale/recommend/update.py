@@ -22,7 +22,7 @@ from shopscale.engine.local.engine import LocalEngine
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs, sniff
 from shopscale.log import get_logger, timed
-from shopscale.recommend.model import file_sha256, read_events_params, read_meta
+from shopscale.recommend.model import ModelState, file_sha256, read_events_params, read_meta
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import (
     MODEL_DIR,
@@ -50,6 +50,7 @@ def update(
     progress: Callable[[str, int, int], None] | None = None,
     engine_options: dict[str, Any] | None = None,
     on_votes: Callable[[sp.csr_matrix], None] | None = None,
+    on_model: Callable[[ModelState], None] | None = None,
 ) -> RunSummary:
     """Fold ``inputs`` into the model of the results folder ``model_dir`` and write a complete
     new results folder into ``out`` (missing or empty); ``model_dir`` is only read.
@@ -57,7 +58,9 @@ def update(
     ``shown_as``: where readers will find ``out``'s files once published (the summary names
     them there; default ``out``). ``failed_rejects``: where ``rejects.csv`` goes when the
     reject budget fails the update (default: it stays in ``out``). ``on_votes``: called with
-    the reduce's vote matrix (string-order codes), so a server need not reduce again.
+    the reduce's vote matrix (string-order codes), so a server need not reduce again;
+    ``on_model``: with the folded state (what ``out``'s model files hold), so it need not
+    read them back.
     """
     model_dir, out = Path(model_dir), Path(out)
     shown = Path(shown_as) if shown_as is not None else out
@@ -85,6 +88,8 @@ def update(
         _fold_and_write(eng, files, out, summary, lists=lists)
         if on_votes is not None:
             on_votes(eng.votes)
+        if on_model is not None and eng.model is not None:
+            on_model(eng.model)
     finally:
         eng.close()
     written = [SIMILAR_ITEMS, MODEL_DIR] + ([RECOMMENDATIONS] if lists else [])

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
-from shopscale.recommend.model import read_state
+from shopscale.recommend.model import ModelState, read_state
 from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.update import update
 from shopscale.serve.folder import current_version, new_version
@@ -85,12 +85,14 @@ def fold_version(root: str, fold_file: str) -> str:
     assert found is not None
     with new_version(Path(root)) as staging:  # locked: the current version cannot move
         current = current_version(Path(root))
-        if checkpoint(read_state(current / MODEL), found["wal"]) != int(found["start"]):
+        stored = read_state(current / MODEL, arrays=False)  # its folded files are all we need
+        if checkpoint(stored, found["wal"]) != int(found["start"]):
             raise ShopscaleError(
                 f"{current}: the published model is not folded up to position "
                 f"{found['start']} of the log (another writer published it); reload, fold again"
             )
         votes: list[sp.csr_matrix] = []  # the update's reduce: not run a second time
+        folded: list[ModelState] = []  # and its state: not read back from the files
         summary = update(
             current,
             [Path(fold_file)],
@@ -98,6 +100,7 @@ def fold_version(root: str, fold_file: str) -> str:
             lists=False,
             engine_options={"threads": 1},
             on_votes=votes.append,
+            on_model=folded.append,
         )
         if summary.rejected:
             raise ShopscaleError(
@@ -105,6 +108,6 @@ def fold_version(root: str, fold_file: str) -> str:
                 "nothing published (see rejects.csv of the failed fold)"
             )
         # what the server would compute on its loop's interpreter, computed here and mapped there
-        state = read_state(staging / MODEL).in_string_order(pairs=False)
+        state = folded[0].in_string_order(pairs=False)
         save_prepared(staging / SERVING, prepare(staging, state, votes[0]))
     return str(current_version(Path(root)))

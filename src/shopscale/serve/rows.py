@@ -62,9 +62,9 @@ def user_rows(state: ModelState) -> UserRows:
         parts_c.append(np.full(u.size, params.weight(ch), dtype=np.float64))
         parts_t.append(t)
     u, t = np.concatenate(parts_u), np.concatenate(parts_t).astype(np.int64)
-    sequence = sequence_weights(u, t, params.half_life_events)
     order = np.argsort(u, kind="stable")  # (user, channel, item), as the rank stage
-    u = u[order]
+    u, t = u[order], t[order]
+    sequence = sequence_weights(u, t, params.half_life_events)  # grouped: one cheap pass
     keys = excluded_keys(h, params, actions, max(n_items, 1))
     eu, ei = state.excluded
     both = sorted_unique(np.r_[keys, eu.astype(np.int64) * n_items + ei])
@@ -72,8 +72,8 @@ def user_rows(state: ModelState) -> UserRows:
         ptr=np.searchsorted(u, np.arange(n_users + 1)).astype(np.int64),
         entry=np.concatenate(parts_j)[order].astype(np.int32),
         channel_weight=np.concatenate(parts_c)[order],
-        t=t[order],
-        sequence_weight=sequence[order],
+        t=t,
+        sequence_weight=sequence,
         excluded_ptr=np.searchsorted(both // max(n_items, 1), np.arange(n_users + 1)).astype(
             np.int64
         ),
