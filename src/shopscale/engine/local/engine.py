@@ -446,6 +446,8 @@ class LocalEngine:
         return CatalogSizes(len(m.users), len(m.items), tuple(m.actions), m.history.u.size)
 
     def close(self) -> None:
-        """Close DuckDB and remove its spill folder."""
+        """Close DuckDB and remove its spill folder (and drop votes nobody asked for)."""
+        if callable(self._votes):
+            self._votes = None
         self.con.close()
         remove_paced(self._tmp, ignore_errors=True)
