@@ -170,7 +170,7 @@ def sequence_weights(
         return np.ones(t.shape, dtype=np.float64)
     # entries arrive as a few runs sorted by user (one per channel): a stable sort merges them
     order = np.argsort(users, kind="stable")
-    newer = _newer_counts(np.ascontiguousarray(users[order]), np.ascontiguousarray(t[order]))
+    newer = _newer_counts(users[order], t[order])  # gathers: new contiguous arrays
     # one power per distinct count (the same operation on the same numbers: the same bits)
     weight = np.power(0.5, np.arange(int(newer.max()) + 1) / half_life_events)
     out = np.empty(t.shape, dtype=np.float64)
