@@ -17,6 +17,7 @@ from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import (
     classic_scores,
     decay_weights,
+    rank_in_rows,
     self_conversion,
     sequence_weights,
     unprompted_prior,
@@ -27,6 +28,31 @@ ANY = "any"
 RECENT_FIRST = "t DESC, i ASC"
 """Downsampling order within one (user, action), as SQL both DuckDB and Spark SQL run: the
 most recent distinct items first, ties by item id (its string-order code)."""
+
+
+def recent_kept(
+    group: npt.NDArray[np.integer],
+    t: npt.NDArray[np.int64],
+    i: npt.NDArray[np.integer],
+    keep: int,
+    item_rank: npt.NDArray[np.integer] | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Downsampling (``RECENT_FIRST`` in NumPy): which rows of a distinct history sorted by
+    ``group`` (one per (user, action)) stay: in each group of more than ``keep`` rows, the
+    ``keep`` most recent, ties by the item's string order (``item_rank[i]``; the code
+    itself when the codes are in string order)."""
+    kept = np.ones(group.size, dtype=bool)
+    if group.size <= keep:
+        return kept
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, group.size])
+    if not np.any(sizes > keep):
+        return kept
+    rows = np.flatnonzero(np.repeat(sizes > keep, sizes))
+    ties = i[rows] if item_rank is None else item_rank[i[rows]]
+    order = rows[np.lexsort((ties, -t[rows], group[rows]))]
+    kept[order[rank_in_rows(group[order]) > keep]] = False
+    return kept
 
 
 def left_name(params: RecommendParams) -> str:

@@ -29,6 +29,7 @@ from shopscale.ids import append_ids, string_order
 from shopscale.recommend.model import History, ModelState
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows
+from shopscale.recommend.rules import recent_kept
 
 __all__ = ["excluded_keys", "fold_events", "sorted_unique", "window"]
 
@@ -99,19 +100,8 @@ def _merge(
 def _trim(
     h: History, group: Keys, keep: int, item_rank: npt.NDArray[np.int32]
 ) -> npt.NDArray[np.bool_]:
-    """Which rows of a sorted, distinct history the window keeps: in each (user, action)
-    ``group`` with more than ``keep`` rows, the ``keep`` best by (t desc, item id asc)."""
-    kept = np.ones(group.size, dtype=bool)
-    if group.size <= keep:
-        return kept
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    sizes = np.diff(np.r_[starts, group.size])
-    if not np.any(sizes > keep):
-        return kept
-    rows = np.flatnonzero(np.repeat(sizes > keep, sizes))
-    order = rows[np.lexsort((item_rank[h.i[rows]], -h.t[rows], group[rows]))]
-    kept[order[rank_in_rows(group[order]) > keep]] = False
-    return kept
+    """Which rows of a sorted, distinct history the window keeps (``rules.recent_kept``)."""
+    return recent_kept(group, h.t, h.i, keep, item_rank)
 
 
 def _vocabulary(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from shopscale.engine.base import CatalogSizes, ReadCounts, Written
 from shopscale.engine.local.counts import channels_for
@@ -29,9 +30,19 @@ from shopscale.engine.spark.reading import SparkRead, read
 from shopscale.engine.spark.session import get_spark
 from shopscale.engine.spark.state import write_spark_model
 from shopscale.engine.spark.tasks import (
+    CODED_SCHEMA,
+    DIAGONAL,
+    HISTORY,
     KEPT_SCHEMA,
+    PARTIAL_NAMES,
+    PARTIAL_SCHEMA,
+    USER,
+    CountContext,
+    EncodeContext,
     PairContext,
     RankContext,
+    count_partition,
+    encode_users,
     rank_users,
     score_pairs,
 )
@@ -42,10 +53,8 @@ from shopscale.log import get_logger
 from shopscale.recommend.model import Counts
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.rules import (
-    ANY,
-    RECENT_FIRST,
     PairScoring,
-    left_name,
+    excluded_actions,
     popularity_order,
     prior_votes,
     self_vote_values,
@@ -56,6 +65,9 @@ from shopscale.recommend.rules import (
 log = get_logger("engine.spark")
 
 ProgressFn = Callable[[str, int, int], None]
+EVENTS_PER_TASK = 1_000_000
+"""Events per range of users in encode, map and rank: bounds a task's memory (the
+partition's events, coded in NumPy, and its partial pair counts)."""
 
 
 class SparkEngine:
@@ -99,7 +111,13 @@ class SparkEngine:
 
     # -- encode ---------------------------------------------------------------------------
     def encode(self, params: RecommendParams) -> CatalogSizes:
-        """Codes in id string order; dedupe (latest time); keep each user's recent items."""
+        """Codes in id string order; dedupe (latest time); keep each user's recent items.
+
+        Items and actions are small: they come to the driver, sorted, and go out as broadcast
+        dictionaries. Users are not: one range shuffle on ``user_id`` gives each partition
+        every event of a range of users, in id order, and ``tasks.encode_users`` codes,
+        dedups and downsamples them there; a user's code is its partition's offset (users in
+        the partitions before it: one small count per partition) plus its rank inside."""
         from pyspark.sql import functions as F  # noqa: N812
 
         assert self._read is not None
@@ -108,114 +126,92 @@ class SparkEngine:
         if not actions:
             raise ShopscaleError("no valid events to learn from")
         self.actions, self.channels = actions, channels_for(params, actions)
-        self.users, self.n_users = frames.dense_codes(events.select("user_id"), "user_id", "u")
-        self.items, _ = frames.dense_codes(events.select("item_id"), "item_id", "i")
-        self._cached += [self.users, self.items]
-        ids = self.items.orderBy("i").select("item_id").toArrow().column(0).combine_chunks()
-        order, _ = string_order(ids)  # Spark's byte order is Python's string order: check
-        if not np.array_equal(order, np.arange(order.size)):
-            raise ShopscaleError("Spark sorted item ids differently from their string order")
-        self.item_ids = ids
-        acts = self.spark.createDataFrame(list(enumerate(actions)), "a byte, action string")
-        self.dedup = self._keep(
-            events.join(self.users, "user_id")
-            .join(F.broadcast(self.items), "item_id")
-            .join(F.broadcast(acts), "action")
-            .groupBy("u", "a", "i")
-            .agg(F.max("t").alias("t"))
+        ids = events.select("item_id").distinct().toArrow().column(0).combine_chunks()
+        self.item_ids = ids.take(pa.array(string_order(ids)[0]))
+        enc = EncodeContext(
+            self.item_ids,
+            actions,
+            int(params.max_items_per_user),
+            excluded_actions(params, actions),
         )
-        recent = F.expr(f"row_number() OVER (PARTITION BY u, a ORDER BY {RECENT_FIRST})")
-        keep = int(params.max_items_per_user)
-        self.inter = self._keep(
-            self.dedup.withColumn("_r", recent).filter(F.col("_r") <= keep).drop("_r")
+        sc = self.spark.sparkContext
+        parts = max(sc.defaultParallelism, math.ceil(self._read.counts.accepted / EVENTS_PER_TASK))
+        self.coded = self._keep(
+            events.repartitionByRange(parts, "user_id").mapInArrow(
+                partial(_encode, ctx=sc.broadcast(enc)), frames.ddl(CODED_SCHEMA)
+            )
         )
-        n_inter, t_max = self.inter.agg(F.count("*"), F.max("t")).first()
-        self.t_ref = int(t_max)
+        sizes = self.coded.groupBy("p").agg(
+            F.sum((F.col("kind") == USER).cast("long")).alias("users"),
+            F.sum((F.col("kind") == HISTORY).cast("long")).alias("inter"),
+            F.max(F.when(F.col("kind") == HISTORY, F.col("t"))).alias("t"),
+        )
+        per_part = sorted(tuple(r) for r in sizes.collect())
+        offsets, total = {}, 0
+        for p, n, _, _ in per_part:
+            offsets[int(p)] = total
+            total += int(n)
+        self.n_users = total
+        self.t_ref = max(int(r[3]) for r in per_part)
+        first = F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv])
+        self.u = (first[F.col("p")] + F.col("ul")).cast("int").alias("u")
         self.progress("encode", 1, 1)
-        return CatalogSizes(self.n_users, len(ids), tuple(actions), int(n_inter))
+        n_inter = sum(int(r[2]) for r in per_part)
+        return CatalogSizes(self.n_users, len(ids), tuple(actions), n_inter)
+
+    def rows(self, kind: int, *cols: Any) -> Any:
+        """``coded`` rows of one kind with the model's user code ``u``, in (u, a, i) order
+        partition by partition (written as they are, the parts read in name order are
+        sorted)."""
+        from pyspark.sql import functions as F  # noqa: N812
+
+        return self.coded.filter(F.col("kind") == kind).select(self.u, *cols)
 
     # -- map ------------------------------------------------------------------------------
     def map(self, params: RecommendParams) -> None:
-        """Pair counts per (channel, item, item) and every item count of the model."""
+        """Every count of the model: each range of users counted by the local map's function
+        (``tasks.count_partition``), the partial sums added up by one shuffle; item counts
+        (small) come to the driver."""
         from pyspark.sql import functions as F  # noqa: N812
 
         n_items = len(self.item_ids)
-        left = self._selection(left_name(params))
-        right = None
-        for c, ch in enumerate(self.channels):
-            side = self._selection(ch).select("u", F.col("i").alias("j"), F.lit(c).alias("c"))
-            right = side if right is None else right.unionByName(side)
-        assert right is not None
-        self.pairs = self._keep(
-            left.join(right, "u").groupBy("c", "i", "j").agg(F.count("*").alias("k11"))
+        ctx = CountContext(params, self.actions, self.channels, n_items)
+        history = self.coded.filter(F.col("kind") == HISTORY).select("ul", "a", "i", "t")
+        partials = history.mapInArrow(
+            partial(_count, ctx=self.spark.sparkContext.broadcast(ctx)),
+            frames.ddl(PARTIAL_SCHEMA),
         )
-        engaging = [
-            self.actions.index(ch) for ch in self.channels if ch not in (left_name(params), ANY)
-        ]
-        engaged = self.inter.filter(F.col("a").isin(engaging)).select("u", "i").distinct()
-        zero = F.lit(0).alias("c")
-        parts = {
-            "left_total": left.groupBy("i").count().select(zero, "i", F.col("count").alias("n")),
-            "right_total": right.groupBy("c", "j")
-            .count()
-            .select("c", F.col("j").alias("i"), F.col("count").alias("n")),
-            "pop_any": self._selection(ANY)
-            .groupBy("i")
-            .agg(F.count("*").alias("n"))
-            .select(zero, "i", "n"),
-            "unprompted": left.join(engaged, ["u", "i"], "left_anti")
-            .groupBy("i")
-            .agg(F.count("*").alias("n"))
-            .select(zero, "i", "n"),
-            "diagonal": self.pairs.filter(F.col("i") == F.col("j")).select(
-                "c", "i", F.col("k11").alias("n")
-            ),
-        }
-        if params.primary in self.actions:
-            parts["pop_primary"] = (
-                self._selection(params.primary)
-                .groupBy("i")
-                .agg(F.count("*").alias("n"))
-                .select(zero, "i", "n")
-            )
-        got = frames.item_counts(parts, n_items, len(self.channels))
+        summed = self._keep(partials.groupBy("what", "c", "i", "j").agg(F.sum("n").alias("n")))
+        self.pairs = summed.filter(F.col("what") == 0).select(
+            "c", "i", "j", F.col("n").alias("k11")
+        )
+        small = summed.filter(F.col("what") != 0).toArrow()
+        what, c, i, n = (small.column(x).to_numpy() for x in ("what", "c", "i", "n"))
+
+        def dense(kind: int, channel: int = 0) -> Any:
+            out = np.zeros(n_items, dtype=np.int64)
+            m = (what == kind) & (c == channel)
+            out[i[m]] = n[m]
+            return out
+
         totals = Counts.zeros(n_items, [])
-        totals.left_total = got["left_total"][0]
-        totals.right_total = {ch: got["right_total"][c] for c, ch in enumerate(self.channels)}
-        totals.pop_any = got["pop_any"][0]
-        if "pop_primary" in got:
-            totals.pop_primary = got["pop_primary"][0]
-        totals.unprompted = got["unprompted"][0]
-        self.diagonal = got["diagonal"]
+        name = PARTIAL_NAMES.index
+        totals.left_total = dense(name("left_total"))
+        totals.right_total = {
+            ch: dense(name("right_total"), k) for k, ch in enumerate(self.channels)
+        }
+        totals.pop_any = dense(name("pop_any"))
+        totals.pop_primary = dense(name("pop_primary"))
+        totals.unprompted = dense(name("unprompted"))
+        self.diagonal = [dense(DIAGONAL, k) for k in range(len(self.channels))]
         self.totals = totals
         self.progress("map", 1, 1)
-
-    def _selection(self, channel: str) -> Any:
-        """(u, i) of one action's kept history, or of any action for ``any``."""
-        from pyspark.sql import functions as F  # noqa: N812
-
-        if channel == ANY:
-            return self.inter.select("u", "i").distinct()
-        code = self.actions.index(channel)
-        return self.inter.filter(F.col("a") == code).select("u", "i")
 
     # -- the model state ------------------------------------------------------------------
     def write_model(self, folder: Path, params: RecommendParams) -> None:
         """Write the model state (``recommend.model`` files; the large ones by executors)."""
         assert self._read is not None and self._events is not None
         write_spark_model(self, folder, params, self._events, self._read)
-
-    def exclusions(self, params: RecommendParams) -> Any:
-        """(u, i) of every item each user must not be shown, from every event."""
-        from pyspark.sql import functions as F  # noqa: N812
-
-        if params.exclude == "none" or (
-            params.exclude == "primary" and params.primary not in self.actions
-        ):
-            return self.dedup.filter(F.lit(False)).select("u", "i")
-        if params.exclude == "any":
-            return self.dedup.select("u", "i").distinct()
-        return self.dedup.filter(F.col("a") == self.actions.index(params.primary)).select("u", "i")
 
     # -- reduce ---------------------------------------------------------------------------
     def reduce(self, params: RecommendParams, dest: Path) -> Written:
@@ -289,18 +285,10 @@ class SparkEngine:
             self.channels,
             self.item_ids,
             self.t_ref,
+            excluded_actions(params, self.actions),
         )
         bc = self.spark.sparkContext.broadcast(ctx)
-        parts = max(
-            self.spark.sparkContext.defaultParallelism,
-            min(10_000, math.ceil(self.n_users / params.users_per_shard)),
-        )
-        rows = frames.rank_rows(self.inter, self.exclusions(params), self.users)
-        ranked = (
-            rows.repartitionByRange(parts, "u")
-            .sortWithinPartitions("u", "kind", "a", "i")
-            .mapInArrow(partial(_rank, ctx=bc), frames.RECS_DDL)
-        )
+        ranked = self.coded.mapInArrow(partial(_rank, ctx=bc), frames.RECS_DDL)
         frames.write_parquet(ranked, dest, count=False)
         back = self.spark.read.parquet(frames.uri(dest))
         first = (F.col("rank") == 1) & (F.col("source") == "model")
@@ -320,6 +308,16 @@ class SparkEngine:
 def _score(batches: Any, ctx: Any) -> Any:
     """``tasks.score_pairs`` with the broadcast context (runs on the executors)."""
     return score_pairs(batches, ctx.value)
+
+
+def _encode(batches: Any, ctx: Any) -> Any:
+    """``tasks.encode_users`` with the broadcast context (runs on the executors)."""
+    return encode_users(batches, ctx.value)
+
+
+def _count(batches: Any, ctx: Any) -> Any:
+    """``tasks.count_partition`` with the broadcast context (runs on the executors)."""
+    return count_partition(batches, ctx.value)
 
 
 def _rank(batches: Any, ctx: Any) -> Any:

@@ -17,10 +17,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shopscale.engine.spark.frames import write_parquet
+from shopscale.engine.spark.tasks import EXCLUDED, HISTORY, USER
 from shopscale.events import EventsParams
 from shopscale.recommend.model import (
-    EXCLUDED,
-    HISTORY,
+    EXCLUDED as EXCLUDED_FILE,
+)
+from shopscale.recommend.model import (
+    HISTORY as HISTORY_FILE,
+)
+from shopscale.recommend.model import (
     ITEM_COUNTS,
     STATE,
     History,
@@ -42,17 +47,15 @@ def write_spark_model(
     from pyspark.sql import functions as F  # noqa: N812
 
     folder.mkdir(parents=True, exist_ok=True)
-    write_parquet(eng.users.orderBy("u").select("user_id"), folder / "users.parquet", count=False)
+    # the encode partitions are ranges of users in id order, sorted inside: written as they
+    # are, their parts (named by partition) read in name order are in (u, a, i) order
+    write_parquet(
+        eng.rows(USER, "user_id").select("user_id"), folder / "users.parquet", count=False
+    )
     _single(folder / "items.parquet", pa.table({"item_id": eng.item_ids}))
-    history = eng.inter.select(
-        F.col("u").cast("int"), F.col("a").cast("byte"), F.col("i").cast("int"), "t"
-    ).orderBy("u", "a", "i")
-    write_parquet(history, folder / HISTORY, count=False)
-    kept = eng.inter
-    if params.exclude == "primary" and params.primary in eng.actions:
-        kept = kept.filter(F.col("a") == eng.actions.index(params.primary))
-    extra = eng.exclusions(params).join(kept.select("u", "i"), ["u", "i"], "left_anti")
-    write_parquet(extra.orderBy("u", "i"), folder / EXCLUDED, count=False)
+    history = eng.rows(HISTORY, F.col("a").cast("byte"), F.col("i").cast("int"), "t")
+    write_parquet(history, folder / HISTORY_FILE, count=False)
+    write_parquet(eng.rows(EXCLUDED, F.col("i").cast("int")), folder / EXCLUDED_FILE, count=False)
     pairs = eng.pairs.select(F.col("c").cast("short"), "i", "j", F.col("k11").cast("int")).orderBy(
         "c", "i", "j"
     )

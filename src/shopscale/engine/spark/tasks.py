@@ -3,10 +3,15 @@ the same functions the local engine calls, never one row at a time.
 
 - ``read_files``: each input file through the local engine's reader (same rules, lines and
   reasons), on the executor that got the file.
+- ``encode_users``: a range of users (every event of each, in id order): user codes local to
+  the partition, item and action codes from the broadcast dictionaries, dedup (latest time)
+  and downsampling by ``rules.recent_kept``, the exclusions downsampling dropped.
+- ``count_partition``: the same users' every count of the model by ``counts.count_users``
+  (the local map's function), as partial sums Spark adds up.
 - ``score_pairs``: a partition of pair counts, grouped by (channel, item), scored with
   ``rules.pair_scores`` and cut with ``ranking.top_k_per_row`` (the local top-k's rule).
-- ``rank_users``: a partition of users (history, exclusions, id), ranked by the local engine's
-  numba kernel ``kernels.score_users`` with the broadcast vote matrix.
+- ``rank_users``: a range of users (the encode partitions themselves: no shuffle), ranked by
+  the local engine's numba kernel ``kernels.score_users`` with the broadcast vote matrix.
 """
 
 from __future__ import annotations
@@ -20,13 +25,19 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows, top_k_per_row, vote_values
-from shopscale.recommend.rules import PairScoring, history_entries, pair_scores
+from shopscale.recommend.rules import (
+    PairScoring,
+    history_entries,
+    pair_scores,
+    recent_kept,
+)
 
 EVENT, REJECT, FILE, ERROR = 0, 1, 2, 3
 """``kind`` of a row ``read_files`` gives: an accepted event, a reject, a file's counts, or
@@ -61,9 +72,37 @@ KEPT_SCHEMA = pa.schema(
         ("similar_item_id", pa.string()),
     ]
 )
-RANK_INPUT = ("u", "kind", "a", "i", "t", "user_id")
-"""Columns of the rank stage's rows: kind 0 a history entry (a, i, t), 1 an excluded item
-(i), 2 the user's id; sorted by (u, kind, a, i) within a partition."""
+HISTORY, EXCLUDED, USER = 0, 1, 2
+"""``kind`` of a row ``encode_users`` gives: a kept history entry (a, i, t), an item the user
+must not be shown that downsampling dropped from the history (i), or the user's id."""
+CODED_SCHEMA = pa.schema(
+    [
+        ("p", pa.int32()),
+        ("ul", pa.int32()),
+        ("kind", pa.int8()),
+        ("a", pa.int8()),
+        ("i", pa.int32()),
+        ("t", pa.int64()),
+        ("user_id", pa.string()),
+    ]
+)
+"""A range of users as ``encode_users`` gives it: partition ``p``, the user's code within it
+(``ul``; the model's code is the partition's offset plus ``ul``), rows sorted by
+(ul, kind, a, i)."""
+PARTIAL_SCHEMA = pa.schema(
+    [
+        ("what", pa.int8()),
+        ("c", pa.int16()),
+        ("i", pa.int32()),
+        ("j", pa.int32()),
+        ("n", pa.int64()),
+    ]
+)
+"""One partition's share of a count: ``what`` 0 a pair count k11 (c, i, j), else an item
+count (c, i) named by ``PARTIAL_NAMES[what]``."""
+PARTIAL_NAMES = ("k11", "left_total", "right_total", "pop_any", "pop_primary", "unprompted")
+DIAGONAL = len(PARTIAL_NAMES)
+"""``what`` of k11(i, i) per channel (self votes read it)."""
 CHUNK_ROWS = 200_000
 """Rows gathered before a chunk of whole groups is scored (bounds a worker's memory)."""
 
@@ -164,6 +203,179 @@ def complete_groups(
         yield pa.Table.from_batches(held)
 
 
+# -- encode -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EncodeContext:
+    """What coding a range of users needs (broadcast once): the item ids in string order
+    (their codes), the actions in string order, the downsampling cap, and which actions'
+    items a user must never be shown (``rules.excluded_actions``: None = every action)."""
+
+    items: pa.Array
+    actions: list[str]
+    keep: int
+    excluded: list[int] | None
+
+
+def encode_users(batches: Iterator[pa.RecordBatch], ctx: EncodeContext) -> Iterator[pa.RecordBatch]:
+    """Code, dedup and downsample a partition holding every event of a range of users
+    (``repartitionByRange`` on ``user_id``); rows of ``CODED_SCHEMA``."""
+    from pyspark import TaskContext
+
+    held = list(batches)
+    if not held or not any(b.num_rows for b in held):
+        return
+    task = TaskContext.get()
+    assert task is not None  # runs inside a Spark task
+    part = task.partitionId()
+    table = pa.Table.from_batches(held)
+    ids = table.column("user_id").combine_chunks()
+    users = pc.unique(ids)
+    users = users.take(pc.sort_indices(users))  # string (UTF-8 byte) order, as Spark's range
+    ul = _codes(ids, users)
+    a = _codes(table.column("action"), pa.array(ctx.actions, pa.string())).astype(np.int8)
+    i = _codes(table.column("item_id"), ctx.items)
+    t = table.column("t").to_numpy()
+    ul, a, i, t, group = _dedup(ul, a, i, t, len(ctx.actions), len(ctx.items))
+    kept = recent_kept(group, t, i, ctx.keep)
+    xu, xi = _dropped_exclusions(ul, a, i, kept, ctx.excluded, len(ctx.items))
+    n_users, n_kept = len(users), int(kept.sum())
+    zeros8 = np.zeros(xu.size + n_users, np.int8)
+    cols = {
+        "ul": np.concatenate([ul[kept], xu, np.arange(n_users, dtype=np.int32)]),
+        "kind": np.concatenate(
+            [
+                np.full(n_kept, HISTORY, np.int8),
+                np.full(xu.size, EXCLUDED, np.int8),
+                np.full(n_users, USER, np.int8),
+            ]
+        ),
+        "a": np.concatenate([a[kept], zeros8]),
+        "i": np.concatenate([i[kept], xi, np.zeros(n_users, np.int32)]),
+        "t": np.concatenate([t[kept], np.zeros(xu.size + n_users, np.int64)]),
+    }
+    who = np.full(cols["ul"].size, -1, np.int64)
+    who[n_kept + xu.size :] = np.arange(n_users)
+    order = np.lexsort((cols["i"], cols["a"], cols["kind"], cols["ul"]))
+    who = who[order]
+    names = users.take(pa.array(who, mask=who < 0))
+    for lo in range(0, order.size, CHUNK_ROWS):
+        take = order[lo : lo + CHUNK_ROWS]
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(np.full(take.size, part, np.int32))]
+            + [pa.array(cols[f.name][take], f.type) for f in CODED_SCHEMA if f.name in cols]
+            + [names.slice(lo, take.size)],
+            schema=CODED_SCHEMA,
+        )
+
+
+def _codes(values: pa.ChunkedArray | pa.Array, dictionary: pa.Array) -> npt.NDArray[np.int32]:
+    """Each value's position in ``dictionary`` (every value is in it)."""
+    found = pc.index_in(values, value_set=dictionary)
+    if found.null_count:
+        raise ShopscaleError("a value is missing from its dictionary (input changed while read?)")
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+def _dedup(
+    ul: npt.NDArray[np.int32],
+    a: npt.NDArray[np.int8],
+    i: npt.NDArray[np.int32],
+    t: npt.NDArray[np.int64],
+    n_actions: int,
+    n_items: int,
+) -> tuple[npt.NDArray, ...]:
+    """One row per (user, action, item) with its latest time, sorted by (user, action,
+    item), and each row's (user, action) group number."""
+    key = (ul.astype(np.int64) * n_actions + a) * n_items + i
+    order = np.lexsort((t, key))
+    ks = key[order]
+    last = order[np.r_[ks[1:] != ks[:-1], True]]  # the latest time of each key
+    return ul[last], a[last], i[last], t[last], key[last] // n_items
+
+
+def _dropped_exclusions(
+    ul: npt.NDArray[np.int32],
+    a: npt.NDArray[np.int8],
+    i: npt.NDArray[np.int32],
+    kept: npt.NDArray[np.bool_],
+    excluded: list[int] | None,
+    n_items: int,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """(user, item), sorted and distinct, of what a user must not be shown although
+    downsampling dropped it from the kept history (the model's ``excluded`` file)."""
+    empty = np.zeros(0, np.int32)
+    if bool(kept.all()) or excluded == []:
+        return empty, empty
+    of = _excluded_rows(a, excluded)
+    key = ul.astype(np.int64) * n_items + i
+    extra = np.setdiff1d(key[of & ~kept], key[of & kept])
+    return (extra // n_items).astype(np.int32), (extra % n_items).astype(np.int32)
+
+
+# -- map ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CountContext:
+    """What counting a range of users needs (broadcast once)."""
+
+    params: RecommendParams
+    actions: list[str]
+    channels: list[str]
+    n_items: int
+
+
+def count_partition(
+    batches: Iterator[pa.RecordBatch], ctx: CountContext
+) -> Iterator[pa.RecordBatch]:
+    """Every count of the model over a partition's users (``counts.count_users``, the local
+    map's function) as ``PARTIAL_SCHEMA`` rows; history rows sorted by (ul, a, i)."""
+    from shopscale.engine.local.counts import Shard, count_users
+
+    held = [b for b in batches if b.num_rows]
+    if not held:
+        return
+    table = pa.Table.from_batches(held)
+    ul = table.column("ul").to_numpy().astype(np.int32)
+    shard = Shard(
+        lo=0,
+        n_users=int(ul[-1]) + 1,
+        u=ul,
+        a=table.column("a").to_numpy().astype(np.int8),
+        i=table.column("i").to_numpy().astype(np.int32),
+        t=table.column("t").to_numpy().astype(np.int64),
+    )
+    del table, held
+    counts = count_users(shard, ctx.actions, ctx.channels, ctx.n_items, ctx.params)
+    for c, ch in enumerate(ctx.channels):
+        m = counts.k11[ch].tocoo()
+        for lo in range(0, m.nnz, CHUNK_ROWS):
+            hi = lo + CHUNK_ROWS
+            yield _partial(0, c, m.row[lo:hi], m.col[lo:hi], m.data[lo:hi])
+        yield _item_partial(DIAGONAL, c, counts.k11[ch].diagonal())
+        yield _item_partial(PARTIAL_NAMES.index("right_total"), c, counts.right_total[ch])
+    for what in ("left_total", "pop_any", "pop_primary", "unprompted"):
+        yield _item_partial(PARTIAL_NAMES.index(what), 0, getattr(counts, what))
+
+
+def _partial(what: int, c: int, i: npt.NDArray, j: npt.NDArray, n: npt.NDArray) -> pa.RecordBatch:
+    """``PARTIAL_SCHEMA`` rows of one kind and channel."""
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(np.full(i.size, what, np.int8)),
+            pa.array(np.full(i.size, c, np.int16)),
+            pa.array(i, pa.int32()),
+            pa.array(j, pa.int32()),
+            pa.array(n, pa.int64()),
+        ],
+        schema=PARTIAL_SCHEMA,
+    )
+
+
+def _item_partial(what: int, c: int, counts: npt.NDArray) -> pa.RecordBatch:
+    """The nonzero entries of a per-item count array as partial rows."""
+    i = np.flatnonzero(counts).astype(np.int32)
+    return _partial(what, c, i, np.zeros(i.size, np.int32), counts[i])
+
+
 # -- reduce -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PairContext:
@@ -244,10 +456,13 @@ class RankContext:
     channels: list[str]
     items: pa.Array
     t_ref: int
+    excluded: list[int] | None
 
 
 def rank_users(batches: Iterator[pa.RecordBatch], ctx: RankContext) -> Iterator[pa.RecordBatch]:
-    """Rank a partition of users (``RANK_INPUT`` rows) with the local engine's kernel."""
+    """Rank a range of users (``CODED_SCHEMA`` rows) with the local engine's kernel; what a
+    user must not be shown is the kept history of the excluded actions plus the rows
+    downsampling dropped (kind ``EXCLUDED``)."""
     import numba
 
     from shopscale.engine.local.kernels import score_users
@@ -255,17 +470,19 @@ def rank_users(batches: Iterator[pa.RecordBatch], ctx: RankContext) -> Iterator[
 
     numba.set_num_threads(1)  # Spark runs one task per core: no threads inside a task
     n_items, p = len(ctx.items), ctx.params
-    for table in complete_groups(batches, "u", min_rows=CHUNK_ROWS):
-        u = table.column("u").to_numpy()
+    for table in complete_groups(batches, "ul", min_rows=CHUNK_ROWS):
+        u = table.column("ul").to_numpy()
         kind = table.column("kind").to_numpy()
-        who = kind == 2
+        a = table.column("a").to_numpy().astype(np.int8)
+        i = table.column("i").to_numpy().astype(np.int32)
+        who = kind == USER
         users = u[who]
         local = np.searchsorted(users, u).astype(np.int32)
-        h = kind == 0
+        h = kind == HISTORY
         hu, hj, hw = history_entries(
             local[h],
-            table.column("a").to_numpy()[h].astype(np.int8),
-            table.column("i").to_numpy()[h].astype(np.int32),
+            a[h],
+            i[h],
             table.column("t").to_numpy()[h].astype(np.int64),
             actions=ctx.actions,
             channels=ctx.channels,
@@ -274,8 +491,11 @@ def rank_users(batches: Iterator[pa.RecordBatch], ctx: RankContext) -> Iterator[
             params=p,
         )
         hist = csr_from_sorted(hu, hj, users.size, len(ctx.channels) * n_items, data=hw)
-        x = kind == 1
-        ex = csr_from_sorted(local[x], table.column("i").to_numpy()[x], users.size, n_items)
+        x = (kind == EXCLUDED) | (h & _excluded_rows(a, ctx.excluded))
+        key = np.unique(local[x].astype(np.int64) * n_items + i[x])
+        ex = csr_from_sorted(
+            (key // n_items).astype(np.int32), (key % n_items).astype(np.int32), users.size, n_items
+        )
         items, scores, source = score_users(
             (hist.indptr.astype(np.int64), hist.indices, hist.data.astype(np.float64)),
             ctx.votes,
@@ -288,6 +508,11 @@ def rank_users(batches: Iterator[pa.RecordBatch], ctx: RankContext) -> Iterator[
         )
         ids = table.column("user_id").filter(pa.array(who))
         yield _recs_batch(ids, items, scores, source, ctx.items)
+
+
+def _excluded_rows(a: npt.NDArray[np.int8], excluded: list[int] | None) -> npt.NDArray[np.bool_]:
+    """Whether each row's action is one whose items are never shown (None = every action)."""
+    return np.ones(a.size, bool) if excluded is None else np.isin(a, excluded)
 
 
 _SOURCES = pa.array(["model", "backfill"], pa.string())
