@@ -172,7 +172,10 @@ def run(
     check_output(out, output)
     folder = VersionedFolder(out, keep=output.keep_versions)
     summary = RunSummary(engine=engine)
-    eng = get_engine(engine, progress=progress, **(engine_options or {}))
+    options = dict(engine_options or {})
+    if engine == "spark":  # read events are kept beside the versions; a killed run's are swept
+        options.setdefault("scratch", out)
+    eng = get_engine(engine, progress=progress, **options)
     try:
         with folder.new_version() as staging:
             _run_stages(eng, paths, events, params, output, out, staging, summary)

@@ -1,8 +1,10 @@
 """The read + validate stage on Spark: one task per input file runs the local engine's reader
 (``tasks.read_files``), so every rule, line number and reason is the local engine's own.
 
-The tasks give one stream of rows: accepted events (kept in Spark, never collected) and, per
-file, its rejects, its counts and its content hash (small, collected to the driver). Untimed
+Each task writes its file's accepted events to a Parquet file in a scratch folder (DuckDB's
+writer, on the task's threads), which Spark reads back with its own reader, in parallel; the
+rows the tasks give are small and collected to the driver: per file, its rejects, its counts
+and its content hash. Untimed
 files get their file-order times here: a file's first row continues the previous files' rows,
 as the local reader numbers them.
 """
@@ -21,8 +23,8 @@ import pyarrow.compute as pc
 
 from shopscale.engine.base import ReadCounts
 from shopscale.engine.local.reader import REJECTS_SCHEMA
-from shopscale.engine.spark.frames import ddl
-from shopscale.engine.spark.tasks import ERROR, EVENT, FILE, READ_SCHEMA, REJECT, read_files
+from shopscale.engine.spark.frames import ddl, uri
+from shopscale.engine.spark.tasks import ERROR, FILE, READ_SCHEMA, REJECT, read_files
 from shopscale.errors import InputError
 from shopscale.events import EventsParams
 
@@ -38,10 +40,10 @@ class SparkRead:
     positions: int
 
 
-def read(spark: Any, paths: Sequence[Path], params: EventsParams) -> SparkRead:
+def read(spark: Any, paths: Sequence[Path], params: EventsParams, scratch: Path) -> SparkRead:
     """Read and validate every file on the executors; raise the first unusable file's error
-    (in path order, as the local engine meets it)."""
-    from pyspark import StorageLevel
+    (in path order, as the local engine meets it). The accepted events are written to
+    ``scratch`` as Parquet (one file per input) and read back by Spark."""
     from pyspark.sql import functions as F  # noqa: N812
 
     rows = [(n, str(Path(p).absolute())) for n, p in enumerate(paths)]
@@ -49,10 +51,9 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams) -> SparkRead:
     bounds = params.time_bounds(time.time())
     # fewer files than task slots: each read task may use the slots no other file takes
     threads = max(1, spark.sparkContext.defaultParallelism // max(1, len(rows)))
-    task = partial(read_files, params=params, bounds=bounds, threads=threads)
-    raw = files.mapInArrow(task, ddl(READ_SCHEMA))
-    raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
-    info = raw.filter(F.col("kind") != EVENT).toArrow()
+    scratch.mkdir(parents=True, exist_ok=True)
+    task = partial(read_files, params=params, bounds=bounds, out=str(scratch), threads=threads)
+    info = files.mapInArrow(task, ddl(READ_SCHEMA)).toArrow()
     _raise_first_error(info, paths)
     stats = info.filter(pc.equal(info.column("kind"), FILE)).sort_by("file").to_pylist()
     offsets, seq = {}, 0
@@ -60,7 +61,7 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams) -> SparkRead:
         if not stat["timed"]:
             offsets[int(stat["file"])] = seq
         seq += int(stat["rows"])
-    events = raw.filter(F.col("kind") == EVENT).select("file", "user_id", "action", "item_id", "t")
+    events = spark.read.parquet(*(uri(scratch / f"{n:06d}.parquet") for n in range(len(paths))))
     if offsets:
         table = spark.createDataFrame(list(offsets.items()), "file int, offset long")
         events = events.join(F.broadcast(table), "file", "left").withColumn(

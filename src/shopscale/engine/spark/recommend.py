@@ -14,6 +14,8 @@ vote matrix. Both outputs and the model state are written by the executors.
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -61,6 +63,7 @@ from shopscale.recommend.rules import (
     self_votes_on,
     zero_diagonal,
 )
+from shopscale.store.versions import TRASH_PREFIX
 
 log = get_logger("engine.spark")
 
@@ -81,8 +84,12 @@ class SparkEngine:
         master: str = "local[2]",
         conf: dict[str, str] | None = None,
         progress: ProgressFn | None = None,
+        scratch: Path | None = None,
         **_local_only: object,
     ) -> None:
+        """``scratch``: where the read events are kept as Parquet while the job runs (a
+        folder every executor reads at the same path: the pipeline gives the output
+        folder); a temporary folder when not given."""
         from pyspark.sql import SparkSession
 
         self._owned = SparkSession.getActiveSession() is None
@@ -92,6 +99,8 @@ class SparkEngine:
         self._read: SparkRead | None = None
         self._events: EventsParams | None = None
         self._paths: list[Path] = []
+        self._scratch_root = scratch
+        self._scratch: Path | None = None
 
     def _keep(self, df: Any) -> Any:
         """Persist a DataFrame used by several later steps (released by ``close``)."""
@@ -104,7 +113,10 @@ class SparkEngine:
     # -- read / validate ------------------------------------------------------------------
     def read(self, paths: Sequence[Path], params: EventsParams) -> ReadCounts:
         """Every file read and validated on the executors by the shared reader."""
-        self._read = read(self.spark, paths, params)
+        self._scratch = Path(
+            tempfile.mkdtemp(prefix=f"{TRASH_PREFIX}spark-", dir=self._scratch_root)
+        )
+        self._read = read(self.spark, paths, params, self._scratch / "events")
         self._events, self._paths = params, list(paths)
         self.progress("read", len(paths), len(paths))
         return self._read.counts
@@ -135,9 +147,10 @@ class SparkEngine:
             excluded_actions(params, actions),
         )
         sc = self.spark.sparkContext
-        parts = max(sc.defaultParallelism, math.ceil(self._read.counts.accepted / EVENTS_PER_TASK))
+        accepted = self._read.counts.accepted
+        self._parts = max(sc.defaultParallelism, math.ceil(accepted / EVENTS_PER_TASK))
         self.coded = self._keep(
-            events.repartitionByRange(parts, "user_id").mapInArrow(
+            events.repartitionByRange(self._parts, "user_id").mapInArrow(
                 partial(_encode, ctx=sc.broadcast(enc)), frames.ddl(CODED_SCHEMA)
             )
         )
@@ -181,7 +194,13 @@ class SparkEngine:
             partial(_count, ctx=self.spark.sparkContext.broadcast(ctx)),
             frames.ddl(PARTIAL_SCHEMA),
         )
-        summed = self._keep(partials.groupBy("what", "c", "i", "j").agg(F.sum("n").alias("n")))
+        # partitioned by item (the sum needs no other shuffle), so reduce finds every pair of
+        # an item in one partition
+        summed = self._keep(
+            partials.repartition(self._parts, "i")
+            .groupBy("what", "c", "i", "j")
+            .agg(F.sum("n").alias("n"))
+        )
         self.pairs = summed.filter(F.col("what") == 0).select(
             "c", "i", "j", F.col("n").alias("k11")
         )
@@ -216,8 +235,6 @@ class SparkEngine:
     # -- reduce ---------------------------------------------------------------------------
     def reduce(self, params: RecommendParams, dest: Path) -> Written:
         """Score every pair, keep the top per (item, channel); write ``similar_items``."""
-        from pyspark.sql import functions as F  # noqa: N812
-
         n_items = len(self.item_ids)
         names = sorted(range(len(self.channels)), key=lambda c: self.channels[c])
         name_rank = [0] * len(self.channels)
@@ -235,11 +252,7 @@ class SparkEngine:
         ctx = self.spark.sparkContext.broadcast(
             PairContext(params, scorings, self.channels, name_rank, self.item_ids, n_items)
         )
-        grouped = (
-            self.pairs.withColumn("g", F.col("c").cast("long") * n_items + F.col("i"))
-            .repartition("g")
-            .sortWithinPartitions("g", "j")
-        )
+        grouped = self.pairs.sortWithinPartitions("i", "c", "j")  # partitioned by item
         kept = self._keep(grouped.mapInArrow(partial(_score, ctx=ctx), frames.ddl(KEPT_SCHEMA)))
         out = kept.orderBy("i", "name_rank", "rank").select(
             "item_id", "action", "rank", "similar_item_id", "score"
@@ -301,6 +314,9 @@ class SparkEngine:
         for df in self._cached:
             df.unpersist()
         self._cached.clear()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
         if self._owned:
             self.spark.stop()
 

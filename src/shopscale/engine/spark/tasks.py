@@ -39,17 +39,13 @@ from shopscale.recommend.rules import (
     recent_kept,
 )
 
-EVENT, REJECT, FILE, ERROR = 0, 1, 2, 3
-"""``kind`` of a row ``read_files`` gives: an accepted event, a reject, a file's counts, or
-the one error that makes a file unusable."""
+REJECT, FILE, ERROR = 1, 2, 3
+"""``kind`` of a row ``read_files`` gives: a reject, a file's counts, or the one error that
+makes a file unusable (the accepted events go to a Parquet file, not through the rows)."""
 READ_SCHEMA = pa.schema(
     [
         ("kind", pa.int8()),
         ("file", pa.int32()),
-        ("user_id", pa.string()),
-        ("action", pa.string()),
-        ("item_id", pa.string()),
-        ("t", pa.int64()),
         ("line", pa.int64()),
         ("reason", pa.string()),
         ("row", pa.string()),
@@ -112,22 +108,31 @@ def read_files(
     batches: Iterator[pa.RecordBatch],
     params: EventsParams,
     bounds: tuple[int, int],
+    out: str,
     threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """Read each (file, path) of the partition with the local reader, on ``threads`` DuckDB
     threads (more than one when there are fewer files than task slots), at most this
-    executor machine's cores (the driver's count says nothing of an executor's)."""
+    executor machine's cores (the driver's count says nothing of an executor's). Accepted
+    events go to ``out/<file>.parquet`` (Spark then reads them with its own Parquet
+    reader, in parallel, instead of taking every row through this task)."""
     threads = max(1, min(threads, os.cpu_count() or 1))
     for batch in batches:
         files = batch.column("file").to_pylist()
         for n, path in zip(files, batch.column("path").to_pylist(), strict=True):
-            yield from _read_one(int(n), Path(path), params, bounds, threads)
+            yield from _read_one(int(n), Path(path), params, bounds, Path(out), threads)
 
 
 def _read_one(
-    n: int, path: Path, params: EventsParams, bounds: tuple[int, int], threads: int = 1
+    n: int,
+    path: Path,
+    params: EventsParams,
+    bounds: tuple[int, int],
+    out: Path,
+    threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """One file: its accepted events, its rejects and its counts, or its error."""
+    """One file: its accepted events written to Parquet, its rejects and its counts, or its
+    error."""
     import duckdb
 
     from shopscale.engine.local.reader import ReadReport, create_events_table, load_file
@@ -151,9 +156,11 @@ def _read_one(
             reason = getattr(err, "reason", str(err))
             yield _rows(ERROR, n, 1, line=[line], reason=[reason])
             return
-        events = con.sql("SELECT user_id, action, item_id, t FROM events")
-        for part in events.to_arrow_reader(CHUNK_ROWS):
-            yield _rows(EVENT, n, part.num_rows, **{c: part.column(c) for c in part.schema.names})
+        target = str(out / f"{n:06d}.parquet").replace("'", "''")
+        con.execute(
+            f"COPY (SELECT {n}::INTEGER AS file, user_id, action, item_id, t FROM events) "
+            f"TO '{target}' (FORMAT parquet, COMPRESSION snappy)"
+        )
         if report.rejects:
             _, lines, reasons, texts = (list(c) for c in zip(*report.rejects, strict=True))
             yield _rows(REJECT, n, len(lines), line=lines, reason=reasons, row=texts)
@@ -391,14 +398,16 @@ class PairContext:
 
 
 def score_pairs(batches: Iterator[pa.RecordBatch], ctx: PairContext) -> Iterator[pa.RecordBatch]:
-    """Score a partition of (g = c * n_items + i, c, i, j, k11) rows sorted by (g, j) and
-    keep each (channel, item)'s top ``max_similar_per_item`` with their votes and ranks."""
-    for table in complete_groups(batches, "g"):
-        g = table.column("g").to_numpy()
+    """Score a partition of (c, i, j, k11) rows holding every channel of its items, sorted
+    by (i, c, j), and keep each (channel, item)'s top ``max_similar_per_item`` with their
+    votes and ranks; rows come out in (item, channel name, rank) order."""
+    name_rank = np.asarray(ctx.name_rank, dtype=np.int64)
+    for table in complete_groups(batches, "i"):
         c = table.column("c").to_numpy().astype(np.int16)
         i = table.column("i").to_numpy().astype(np.int32)
         j = table.column("j").to_numpy().astype(np.int32)
         k11 = table.column("k11").to_numpy().astype(np.int64)
+        g = i.astype(np.int64) * name_rank.size + name_rank[c]  # one group per (item, channel)
         scores = np.zeros(g.size)
         right = np.zeros(g.size, dtype=np.int64)
         for ch in np.unique(c):
