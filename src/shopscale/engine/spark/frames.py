@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA
 
@@ -32,6 +35,61 @@ RECS_DDL = ddl(RECOMMENDATIONS_SCHEMA)
 def uri(path: Path) -> str:
     """A local path as the URI Spark's file systems read and write."""
     return Path(path).absolute().as_uri()
+
+
+def bucket_keys(spark: Any, parts: int) -> list[int]:
+    """For each bucket b < ``parts``, an int whose hash partitioning (``repartition(parts,
+    col)``: Murmur3, seed 42, modulo ``parts``) is partition b: a column of ``keys[b]`` puts
+    bucket b in partition b, so buckets that are item ranges give partitions in item order
+    without the sampling job of a range partition."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    k = F.col("id").cast("int")
+    found = (
+        spark.range(0, 64 * parts)
+        .select(k.alias("k"), F.pmod(F.hash(k), F.lit(parts)).alias("b"))
+        .groupBy("b")
+        .agg(F.min("k").alias("k"))
+        .collect()
+    )
+    keys = {int(b): int(key) for b, key in found}
+    if len(keys) != parts:  # each of 64 * parts draws misses a bucket with chance 1 / parts
+        raise RuntimeError(f"no hash key found for every one of {parts} partitions")
+    return [keys[b] for b in range(parts)]
+
+
+def in_key_order(df: Any, spark: Any, bucket: Any, parts: int) -> Any:
+    """``df`` with a column ``_k`` that, hash-partitioned into ``parts`` (``repartition(
+    parts, "_k")``), puts the rows of ``bucket`` (an int column, 0 <= bucket < parts) in
+    partition ``bucket``: ordered ranges without a range partition's sampling passes."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    keys = F.array(*[F.lit(k) for k in bucket_keys(spark, parts)])
+    return df.withColumn("_k", F.element_at(keys, bucket + 1))
+
+
+def range_bucket(column: str, bounds: list[str]) -> Any:
+    """The range of a string column: the number of ``bounds`` (sorted) not above it."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    expr = None
+    for b, bound in enumerate(bounds):
+        cond = F.col(column) < F.lit(bound)
+        expr = F.when(cond, F.lit(b)) if expr is None else expr.when(cond, F.lit(b))
+    return F.lit(0) if expr is None else expr.otherwise(F.lit(len(bounds)))
+
+
+def range_bounds(ids: pa.Array, weights: npt.NDArray[np.float64], parts: int) -> list[str]:
+    """At most ``parts - 1`` ids, sorted and distinct, cutting the weighted sample of ids
+    into ranges of about equal weight (string (UTF-8 byte) order: Spark's and Arrow's)."""
+    if parts <= 1 or len(ids) == 0:
+        return []
+    order = np.asarray(pc.sort_indices(ids).to_numpy(), dtype=np.int64)
+    cum = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    cuts = cum[-1] * np.arange(1, parts) / parts
+    pos = np.minimum(np.searchsorted(cum, cuts), order.size - 1)
+    picked = ids.take(pa.array(order[pos])).to_pylist()
+    return sorted(set(picked))
 
 
 def write_parquet(df: Any, dest: Path, *, count: bool = True) -> int:

@@ -18,13 +18,24 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shopscale.engine.base import ReadCounts
 from shopscale.engine.local.reader import REJECTS_SCHEMA
 from shopscale.engine.spark.frames import ddl, uri
-from shopscale.engine.spark.tasks import ERROR, FILE, READ_SCHEMA, REJECT, read_files
+from shopscale.engine.spark.tasks import (
+    ACTION,
+    ERROR,
+    FILE,
+    ITEM,
+    READ_SCHEMA,
+    REJECT,
+    USER_SAMPLE,
+    read_files,
+)
 from shopscale.errors import InputError
 from shopscale.events import EventsParams
 
@@ -38,6 +49,12 @@ class SparkRead:
     events: Any
     hashes: list[dict[str, object]]
     positions: int
+    items: pa.Array
+    """Every accepted event's item id, once (in no particular order)."""
+    actions: list[str]
+    """Every accepted event's action, once, in string order."""
+    user_sample: tuple[pa.Array, npt.NDArray[np.float64]]
+    """Some user ids and how many events each stands for (cuts users into ranges)."""
 
 
 def read(spark: Any, paths: Sequence[Path], params: EventsParams, scratch: Path) -> SparkRead:
@@ -69,7 +86,32 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams, scratch: Path)
         )
     counts = _counts(info, stats, paths)
     hashes = [{"file": str(paths[int(s["file"])]), "sha256": s["sha256"]} for s in stats]
-    return SparkRead(counts, events.select("user_id", "action", "item_id", "t"), hashes, seq)
+    return SparkRead(
+        counts,
+        events.select("user_id", "action", "item_id", "t"),
+        hashes,
+        seq,
+        items=pc.unique(_ids(info, ITEM)),
+        actions=sorted(pc.unique(_ids(info, ACTION)).to_pylist()),
+        user_sample=_user_sample(info, stats),
+    )
+
+
+def _ids(info: pa.Table, kind: int) -> pa.Array:
+    """The ids the read tasks gave as rows of ``kind``."""
+    return info.filter(pc.equal(info.column("kind"), kind)).column("row").combine_chunks()
+
+
+def _user_sample(
+    info: pa.Table, stats: list[dict[str, Any]]
+) -> tuple[pa.Array, npt.NDArray[np.float64]]:
+    """Each file's sampled user ids, weighted by the events each stands for in its file."""
+    rows = {int(s["file"]): int(s["rows"]) for s in stats}
+    sample = info.filter(pc.equal(info.column("kind"), USER_SAMPLE))
+    file = sample.column("file").to_numpy()
+    sizes = np.bincount(file, minlength=max(rows, default=0) + 1)
+    weight = np.array([rows.get(int(f), 0) for f in file], dtype=np.float64) / sizes[file]
+    return sample.column("row").combine_chunks(), weight
 
 
 def _raise_first_error(info: pa.Table, paths: Sequence[Path]) -> None:

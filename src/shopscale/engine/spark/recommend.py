@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from shopscale.engine.base import CatalogSizes, ReadCounts, Written
+from shopscale.engine.base import SIMILAR_ITEMS_SCHEMA, CatalogSizes, ReadCounts, Written
 from shopscale.engine.local.counts import channels_for
 from shopscale.engine.local.reduce import Kept, vote_matrix
 from shopscale.engine.spark import frames
@@ -47,6 +47,7 @@ from shopscale.engine.spark.tasks import (
     encode_users,
     rank_users,
     score_pairs,
+    similar_rows,
 )
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
@@ -68,7 +69,7 @@ from shopscale.store.versions import TRASH_PREFIX
 log = get_logger("engine.spark")
 
 ProgressFn = Callable[[str, int, int], None]
-EVENTS_PER_TASK = 1_000_000
+EVENTS_PER_TASK = 2_500_000
 """Events per range of users in encode, map and rank: bounds a task's memory (the
 partition's events, coded in NumPy, and its partial pair counts)."""
 
@@ -125,20 +126,21 @@ class SparkEngine:
     def encode(self, params: RecommendParams) -> CatalogSizes:
         """Codes in id string order; dedupe (latest time); keep each user's recent items.
 
-        Items and actions are small: they come to the driver, sorted, and go out as broadcast
-        dictionaries. Users are not: one range shuffle on ``user_id`` gives each partition
-        every event of a range of users, in id order, and ``tasks.encode_users`` codes,
-        dedups and downsamples them there; a user's code is its partition's offset (users in
+        Items and actions are small: the read tasks gave them, the driver sorts them (their
+        codes) and they go out as broadcast dictionaries. Users are not: the read tasks'
+        sample of user ids cuts them into ranges, one shuffle gives each partition every
+        event of a range of users, in id order, and ``tasks.encode_users`` codes, dedups and
+        downsamples them there; a user's code is its partition's offset (users in
         the partitions before it: one small count per partition) plus its rank inside."""
         from pyspark.sql import functions as F  # noqa: N812
 
         assert self._read is not None
         events = self._read.events
-        actions = sorted(r[0] for r in events.select("action").distinct().collect())
+        actions = self._read.actions
         if not actions:
             raise ShopscaleError("no valid events to learn from")
         self.actions, self.channels = actions, channels_for(params, actions)
-        ids = events.select("item_id").distinct().toArrow().column(0).combine_chunks()
+        ids = self._read.items
         self.item_ids = ids.take(pa.array(string_order(ids)[0]))
         enc = EncodeContext(
             self.item_ids,
@@ -148,9 +150,13 @@ class SparkEngine:
         )
         sc = self.spark.sparkContext
         accepted = self._read.counts.accepted
-        self._parts = max(sc.defaultParallelism, math.ceil(accepted / EVENTS_PER_TASK))
+        wanted = max(sc.defaultParallelism, math.ceil(accepted / EVENTS_PER_TASK))
+        bounds = frames.range_bounds(*self._read.user_sample, wanted)
+        self._parts = len(bounds) + 1
+        bucket = frames.range_bucket("user_id", bounds)
+        ranged = frames.in_key_order(events, self.spark, bucket, self._parts)
         self.coded = self._keep(
-            events.repartitionByRange(self._parts, "user_id").mapInArrow(
+            ranged.repartition(self._parts, "_k").mapInArrow(
                 partial(_encode, ctx=sc.broadcast(enc)), frames.ddl(CODED_SCHEMA)
             )
         )
@@ -194,12 +200,16 @@ class SparkEngine:
             partial(_count, ctx=self.spark.sparkContext.broadcast(ctx)),
             frames.ddl(PARTIAL_SCHEMA),
         )
-        # partitioned by item (the sum needs no other shuffle), so reduce finds every pair of
-        # an item in one partition
+        # partitions are ranges of items in order (the sum needs no other shuffle), sorted by
+        # (i, c, j): reduce finds every pair of an item in one partition, and the outputs
+        # are written in order without a global sort
+        bucket = F.expr(f"int((cast(i AS bigint) * {self._parts}) div {max(1, n_items)})")
+        keyed = frames.in_key_order(partials, self.spark, bucket, self._parts)
         summed = self._keep(
-            partials.repartition(self._parts, "i")
-            .groupBy("what", "c", "i", "j")
+            keyed.repartition(self._parts, "_k")
+            .groupBy("_k", "what", "c", "i", "j")
             .agg(F.sum("n").alias("n"))
+            .sortWithinPartitions("i", "what", "c", "j")
         )
         self.pairs = summed.filter(F.col("what") == 0).select(
             "c", "i", "j", F.col("n").alias("k11")
@@ -252,11 +262,10 @@ class SparkEngine:
         ctx = self.spark.sparkContext.broadcast(
             PairContext(params, scorings, self.channels, name_rank, self.item_ids, n_items)
         )
-        grouped = self.pairs.sortWithinPartitions("i", "c", "j")  # partitioned by item
-        kept = self._keep(grouped.mapInArrow(partial(_score, ctx=ctx), frames.ddl(KEPT_SCHEMA)))
-        out = kept.orderBy("i", "name_rank", "rank").select(
-            "item_id", "action", "rank", "similar_item_id", "score"
-        )
+        # ranges of items in order, sorted by (i, c, j) (``map``): scored in place, and the
+        # kept rows come out in output order (item, channel name, rank)
+        kept = self._keep(self.pairs.mapInArrow(partial(_score, ctx=ctx), frames.ddl(KEPT_SCHEMA)))
+        out = kept.mapInArrow(partial(_similar, ctx=ctx), frames.ddl(SIMILAR_ITEMS_SCHEMA))
         rows = frames.write_parquet(out, dest)
         self.votes = self._vote_matrix(kept, params, n_items)
         self.progress("reduce", 1, 1)
@@ -334,6 +343,11 @@ def _encode(batches: Any, ctx: Any) -> Any:
 def _count(batches: Any, ctx: Any) -> Any:
     """``tasks.count_partition`` with the broadcast context (runs on the executors)."""
     return count_partition(batches, ctx.value)
+
+
+def _similar(batches: Any, ctx: Any) -> Any:
+    """``tasks.similar_rows`` with the broadcast context (runs on the executors)."""
+    return similar_rows(batches, ctx.value)
 
 
 def _rank(batches: Any, ctx: Any) -> Any:

@@ -9,6 +9,7 @@ are item-sized and written by the driver. ``recommend.model.read_state`` reads b
 
 from __future__ import annotations
 
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,9 +57,11 @@ def write_spark_model(
     history = eng.rows(HISTORY, F.col("a").cast("byte"), F.col("i").cast("int"), "t")
     write_parquet(history, folder / HISTORY_FILE, count=False)
     write_parquet(eng.rows(EXCLUDED, F.col("i").cast("int")), folder / EXCLUDED_FILE, count=False)
-    pairs = eng.pairs.select(F.col("c").cast("short"), "i", "j", F.col("k11").cast("int")).orderBy(
-        "c", "i", "j"
-    )
+    # pairs are ranges of items in order, sorted by (i, c, j) inside: one channel after the
+    # other (a union keeps its inputs' partitions in order) is (c, i, j) order, no sort
+    pair_cols = (F.col("c").cast("short"), "i", "j", F.col("k11").cast("int"))
+    channels = [eng.pairs.filter(F.col("c") == c) for c in range(len(eng.channels))]
+    pairs = reduce(lambda x, y: x.union(y), channels).select(*pair_cols)
     write_parquet(pairs, folder / "pairs.parquet", count=False)
     t = eng.totals
     cols = {name: getattr(t, name) for name in ITEM_COUNTS}

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.recommend.params import RecommendParams
@@ -39,9 +39,14 @@ from shopscale.recommend.rules import (
     recent_kept,
 )
 
-REJECT, FILE, ERROR = 1, 2, 3
-"""``kind`` of a row ``read_files`` gives: a reject, a file's counts, or the one error that
-makes a file unusable (the accepted events go to a Parquet file, not through the rows)."""
+REJECT, FILE, ERROR, ITEM, ACTION, USER_SAMPLE = 1, 2, 3, 4, 5, 6
+"""``kind`` of a row ``read_files`` gives: a reject, a file's counts, the one error that makes
+a file unusable, or (id in ``row``) one of the file's distinct items, distinct actions, or a
+sample of its user ids (the accepted events go to a Parquet file, not through the rows)."""
+USER_SAMPLE_ROWS = 10_000
+"""User ids sampled per file (more for larger files: one per ``USER_SAMPLE_EVERY`` events),
+from which encode cuts the users into ranges without a sampling pass of its own."""
+USER_SAMPLE_EVERY = 1_000
 READ_SCHEMA = pa.schema(
     [
         ("kind", pa.int8()),
@@ -63,11 +68,10 @@ KEPT_SCHEMA = pa.schema(
         ("vote", pa.float64()),
         ("rank", pa.int32()),
         ("name_rank", pa.int16()),
-        ("item_id", pa.string()),
-        ("action", pa.string()),
-        ("similar_item_id", pa.string()),
     ]
 )
+"""A kept pair with its score, vote and rank, by codes (names are decoded after the sort,
+``similar_rows``: strings are not shuffled)."""
 HISTORY, EXCLUDED, USER = 0, 1, 2
 """``kind`` of a row ``encode_users`` gives: a kept history entry (a, i, t), an item the user
 must not be shown that downsampling dropped from the history (i), or the user's id."""
@@ -161,6 +165,13 @@ def _read_one(
             f"COPY (SELECT {n}::INTEGER AS file, user_id, action, item_id, t FROM events) "
             f"TO '{target}' (FORMAT parquet, COMPRESSION snappy)"
         )
+        for kind, query in (
+            (ITEM, "SELECT DISTINCT item_id FROM events"),
+            (ACTION, "SELECT DISTINCT action FROM events"),
+            (USER_SAMPLE, _user_sample(parsed)),
+        ):
+            for part in con.sql(query).to_arrow_reader(CHUNK_ROWS):
+                yield _rows(kind, n, part.num_rows, row=part.column(0))
         if report.rejects:
             _, lines, reasons, texts = (list(c) for c in zip(*report.rejects, strict=True))
             yield _rows(REJECT, n, len(lines), line=lines, reason=reasons, row=texts)
@@ -169,6 +180,13 @@ def _read_one(
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _user_sample(rows: int) -> str:
+    """The query of a file's sample of user ids (a fixed seed: the ranges only balance the
+    partitions, they never change a result)."""
+    size = max(USER_SAMPLE_ROWS, rows // USER_SAMPLE_EVERY)
+    return f"SELECT user_id FROM events USING SAMPLE reservoir({int(size)} ROWS) REPEATABLE (42)"
 
 
 def _rows(kind: int, file: int, size: int, **columns: object) -> pa.RecordBatch:
@@ -432,8 +450,7 @@ def _kept_batch(
     votes: npt.NDArray[np.float64],
     g: npt.NDArray[np.int64],
 ) -> pa.RecordBatch:
-    """Kept pairs with their ranks and decoded names (rows sorted by (g, -score, j))."""
-    names = np.asarray(ctx.channels, dtype=object)
+    """Kept pairs with their ranks (rows sorted by (g, -score, j))."""
     return pa.RecordBatch.from_arrays(
         [
             pa.array(c, pa.int16()),
@@ -443,12 +460,25 @@ def _kept_batch(
             pa.array(votes, pa.float64()),
             pa.array(rank_in_rows(g), pa.int32()),
             pa.array(np.asarray(ctx.name_rank, dtype=np.int16)[c], pa.int16()),
-            ctx.items.take(pa.array(i)),
-            pa.array(names[c], pa.string()),
-            ctx.items.take(pa.array(j)),
         ],
         schema=KEPT_SCHEMA,
     )
+
+
+def similar_rows(batches: Iterator[pa.RecordBatch], ctx: PairContext) -> Iterator[pa.RecordBatch]:
+    """Kept pairs (sorted for the output) as ``similar_items`` rows with their ids."""
+    names = pa.array(ctx.channels, pa.string())
+    for b in batches:
+        yield pa.RecordBatch.from_arrays(
+            [
+                ctx.items.take(b.column("i")),
+                names.take(b.column("c")),
+                b.column("rank"),
+                ctx.items.take(b.column("j")),
+                b.column("score"),
+            ],
+            schema=SIMILAR_ITEMS_SCHEMA,
+        )
 
 
 # -- rank ---------------------------------------------------------------------------------
