@@ -1,5 +1,5 @@
-"""DataFrame helpers of the Spark engine: Arrow schemas as Spark DDL, local paths as URIs, and
-Parquet outputs written by the executors."""
+"""DataFrame helpers of the Spark engine: Arrow schemas as Spark DDL, local paths as URIs,
+partitions that are ordered ranges of a key, and the counts writing tasks give back."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA
 
 _DDL = {
     pa.int8(): "byte",
@@ -27,9 +25,6 @@ _DDL = {
 def ddl(schema: pa.Schema) -> str:
     """The Spark DDL of an Arrow schema (the types ``mapInArrow`` tasks give)."""
     return ", ".join(f"{f.name} {_DDL[f.type]}" for f in schema)
-
-
-RECS_DDL = ddl(RECOMMENDATIONS_SCHEMA)
 
 
 def uri(path: Path) -> str:
@@ -92,10 +87,11 @@ def range_bounds(ids: pa.Array, weights: npt.NDArray[np.float64], parts: int) ->
     return sorted(set(picked))
 
 
-def write_parquet(df: Any, dest: Path, *, count: bool = True) -> int:
-    """Write a DataFrame as a folder of Parquet parts (zstd) from the executors; return its
-    rows (read from the parts' footers) or 0 without ``count``."""
-    df.write.option("compression", "zstd").parquet(uri(dest))
-    if not count:
-        return 0
-    return int(df.sparkSession.read.parquet(uri(dest)).count())
+def rows_written(df: Any) -> tuple[int, int]:
+    """Run the writing tasks of ``df`` (``tasks.WRITTEN_SCHEMA`` rows); their summed rows
+    and users with a model entry."""
+    table = df.toArrow()
+    return (
+        int(pc.sum(table.column("rows")).as_py() or 0),
+        int(pc.sum(table.column("model_users")).as_py() or 0),
+    )

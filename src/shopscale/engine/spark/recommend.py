@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from shopscale.engine.base import SIMILAR_ITEMS_SCHEMA, CatalogSizes, ReadCounts, Written
+from shopscale.engine.base import CatalogSizes, ReadCounts, Written
 from shopscale.engine.local.counts import channels_for
 from shopscale.engine.local.reduce import Kept, vote_matrix
 from shopscale.engine.spark import frames
@@ -39,15 +39,16 @@ from shopscale.engine.spark.tasks import (
     PARTIAL_NAMES,
     PARTIAL_SCHEMA,
     USER,
+    WRITTEN_SCHEMA,
     CountContext,
     EncodeContext,
     PairContext,
     RankContext,
     count_partition,
     encode_users,
-    rank_users,
     score_pairs,
-    similar_rows,
+    write_lists,
+    write_similar,
 )
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
@@ -170,6 +171,7 @@ class SparkEngine:
         for p, n, _, _ in per_part:
             offsets[int(p)] = total
             total += int(n)
+        self.offsets = offsets
         self.n_users = total
         self.t_ref = max(int(r[3]) for r in per_part)
         first = F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv])
@@ -265,8 +267,8 @@ class SparkEngine:
         # ranges of items in order, sorted by (i, c, j) (``map``): scored in place, and the
         # kept rows come out in output order (item, channel name, rank)
         kept = self._keep(self.pairs.mapInArrow(partial(_score, ctx=ctx), frames.ddl(KEPT_SCHEMA)))
-        out = kept.mapInArrow(partial(_similar, ctx=ctx), frames.ddl(SIMILAR_ITEMS_SCHEMA))
-        rows = frames.write_parquet(out, dest)
+        task = partial(_write_similar, ctx=ctx, folder=str(dest))
+        rows = frames.rows_written(kept.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA)))[0]
         self.votes = self._vote_matrix(kept, params, n_items)
         self.progress("reduce", 1, 1)
         return Written(dest, rows)
@@ -293,7 +295,6 @@ class SparkEngine:
     # -- rank -----------------------------------------------------------------------------
     def rank(self, params: RecommendParams, dest: Path) -> Written:
         """Rank every user's partition with the local kernel; write ``recommendations``."""
-        from pyspark.sql import functions as F  # noqa: N812
 
         t = self.totals
         prior = prior_votes(t.unprompted, t.left_total, self.n_users, params)
@@ -310,13 +311,12 @@ class SparkEngine:
             excluded_actions(params, self.actions),
         )
         bc = self.spark.sparkContext.broadcast(ctx)
-        ranked = self.coded.mapInArrow(partial(_rank, ctx=bc), frames.RECS_DDL)
-        frames.write_parquet(ranked, dest, count=False)
-        back = self.spark.read.parquet(frames.uri(dest))
-        first = (F.col("rank") == 1) & (F.col("source") == "model")
-        n_rows, model_users = back.agg(F.count("*"), F.sum(F.when(first, 1).otherwise(0))).first()
+        task = partial(_write_lists, ctx=bc, folder=str(dest))
+        n_rows, model_users = frames.rows_written(
+            self.coded.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA))
+        )
         self.progress("rank", 1, 1)
-        return Written(dest, int(n_rows), int(model_users or 0))
+        return Written(dest, n_rows, model_users)
 
     def close(self) -> None:
         """Release cached data; stop the session if this engine started it."""
@@ -345,11 +345,11 @@ def _count(batches: Any, ctx: Any) -> Any:
     return count_partition(batches, ctx.value)
 
 
-def _similar(batches: Any, ctx: Any) -> Any:
-    """``tasks.similar_rows`` with the broadcast context (runs on the executors)."""
-    return similar_rows(batches, ctx.value)
+def _write_similar(batches: Any, ctx: Any, folder: str) -> Any:
+    """``tasks.write_similar`` with the broadcast context (runs on the executors)."""
+    return write_similar(batches, ctx.value, folder)
 
 
-def _rank(batches: Any, ctx: Any) -> Any:
-    """``tasks.rank_users`` with the broadcast context (runs on the executors)."""
-    return rank_users(batches, ctx.value)
+def _write_lists(batches: Any, ctx: Any, folder: str) -> Any:
+    """``tasks.write_lists`` with the broadcast context (runs on the executors)."""
+    return write_lists(batches, ctx.value, folder)

@@ -9,16 +9,16 @@ are item-sized and written by the driver. ``recommend.model.read_state`` reads b
 
 from __future__ import annotations
 
-from functools import reduce
+from functools import partial, reduce
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shopscale.engine.spark.frames import write_parquet
-from shopscale.engine.spark.tasks import EXCLUDED, HISTORY, USER
+from shopscale.engine.spark.frames import ddl, rows_written
+from shopscale.engine.spark.tasks import WRITTEN_SCHEMA, write_pairs, write_user_state
 from shopscale.events import EventsParams
 from shopscale.recommend.model import (
     EXCLUDED as EXCLUDED_FILE,
@@ -48,21 +48,21 @@ def write_spark_model(
     from pyspark.sql import functions as F  # noqa: N812
 
     folder.mkdir(parents=True, exist_ok=True)
-    # the encode partitions are ranges of users in id order, sorted inside: written as they
-    # are, their parts (named by partition) read in name order are in (u, a, i) order
-    write_parquet(
-        eng.rows(USER, "user_id").select("user_id"), folder / "users.parquet", count=False
+    # the encode partitions are ranges of users in id order, sorted inside; the pairs are
+    # ranges of items, sorted inside, written one channel after the other (a union keeps
+    # its inputs' partitions in order): each task writes its part, in order, no sort
+    sc = eng.spark.sparkContext
+    folders = (
+        str(folder / "users.parquet"),
+        str(folder / HISTORY_FILE),
+        str(folder / EXCLUDED_FILE),
     )
+    users = partial(_user_state, offsets=sc.broadcast(eng.offsets), folders=folders)
+    rows_written(eng.coded.mapInArrow(users, ddl(WRITTEN_SCHEMA)))
     _single(folder / "items.parquet", pa.table({"item_id": eng.item_ids}))
-    history = eng.rows(HISTORY, F.col("a").cast("byte"), F.col("i").cast("int"), "t")
-    write_parquet(history, folder / HISTORY_FILE, count=False)
-    write_parquet(eng.rows(EXCLUDED, F.col("i").cast("int")), folder / EXCLUDED_FILE, count=False)
-    # pairs are ranges of items in order, sorted by (i, c, j) inside: one channel after the
-    # other (a union keeps its inputs' partitions in order) is (c, i, j) order, no sort
-    pair_cols = (F.col("c").cast("short"), "i", "j", F.col("k11").cast("int"))
     channels = [eng.pairs.filter(F.col("c") == c) for c in range(len(eng.channels))]
-    pairs = reduce(lambda x, y: x.union(y), channels).select(*pair_cols)
-    write_parquet(pairs, folder / "pairs.parquet", count=False)
+    pairs = partial(write_pairs, folder=str(folder / "pairs.parquet"))
+    rows_written(reduce(lambda x, y: x.union(y), channels).mapInArrow(pairs, ddl(WRITTEN_SCHEMA)))
     t = eng.totals
     cols = {name: getattr(t, name) for name in ITEM_COUNTS}
     cols |= {f"right_total_{n}": t.right_total[ch] for n, ch in enumerate(eng.channels)}
@@ -86,6 +86,11 @@ def write_spark_model(
     # Parquet parts written by the executors: format 1's layout (format 2's NumPy column files
     # would need the driver to collect every row); readers take both
     write_json(folder / STATE, {**_meta(state), "format_version": 1})
+
+
+def _user_state(batches: Any, offsets: Any, folders: tuple[str, str, str]) -> Any:
+    """``tasks.write_user_state`` with the broadcast offsets (runs on the executors)."""
+    return write_user_state(batches, offsets.value, folders)
 
 
 def _single(path: Path, table: pa.Table) -> None:

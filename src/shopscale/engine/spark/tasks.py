@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,6 +226,109 @@ def complete_groups(
         held, rows = rest.to_batches(), rest.num_rows
     if rows:
         yield pa.Table.from_batches(held)
+
+
+# -- writing ------------------------------------------------------------------------------
+WRITTEN_SCHEMA = pa.schema([("rows", pa.int64()), ("model_users", pa.int64())])
+"""What a writing task gives back: its rows (and, for lists, its users with a model entry)."""
+
+
+def write_part(folder: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
+    """Write ``batches`` as this task's part of ``folder`` (``part-<partition>.parquet``,
+    zstd; parts in name order are partitions in order), whole or not at all: a retried or
+    speculative attempt writes its own hidden file and renames it over; return the rows.
+
+    The executors write Parquet with pyarrow straight from the task's Arrow batches,
+    instead of handing every row back to the JVM for Spark's writer."""
+    import pyarrow.parquet as pq
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    assert task is not None  # runs inside a Spark task
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-{task.partitionId():05d}.parquet"
+    tmp = folder / f".{path.name}.{task.taskAttemptId()}"
+    rows = 0
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    os.replace(tmp, path)
+    return rows
+
+
+def written(rows: int, model_users: int = 0) -> pa.RecordBatch:
+    """One ``WRITTEN_SCHEMA`` row."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array([rows], pa.int64()), pa.array([model_users], pa.int64())],
+        schema=WRITTEN_SCHEMA,
+    )
+
+
+STATE_HISTORY = pa.schema(
+    [("u", pa.int32()), ("a", pa.int8()), ("i", pa.int32()), ("t", pa.int64())]
+)
+STATE_EXCLUDED = pa.schema([("u", pa.int32()), ("i", pa.int32())])
+STATE_USERS = pa.schema([("user_id", pa.string())])
+STATE_PAIRS = pa.schema(
+    [("c", pa.int16()), ("i", pa.int32()), ("j", pa.int32()), ("k11", pa.int32())]
+)
+
+
+def write_user_state(
+    batches: Iterator[pa.RecordBatch], offsets: dict[int, int], folders: tuple[str, str, str]
+) -> Iterator[pa.RecordBatch]:
+    """A range of users' part of the model's ``users``, ``history`` and ``excluded`` files
+    (``CODED_SCHEMA`` rows, already in their order); codes are the partition's offset plus
+    the users' codes inside it."""
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    assert task is not None
+    table = pa.Table.from_batches(list(batches), CODED_SCHEMA)
+    kind = table.column("kind").to_numpy()
+    u = table.column("ul").to_numpy().astype(np.int32) + np.int32(
+        offsets.get(task.partitionId(), 0)
+    )
+    users_to, history_to, excluded_to = (Path(f) for f in folders)
+    who = pa.array(kind == USER)
+    users = pa.record_batch([table.column("user_id").filter(who).combine_chunks()], STATE_USERS)
+    h, x = kind == HISTORY, kind == EXCLUDED
+    history = pa.record_batch(
+        [
+            pa.array(u[h]),
+            pa.array(table.column("a").to_numpy()[h].astype(np.int8)),
+            pa.array(table.column("i").to_numpy()[h].astype(np.int32)),
+            pa.array(table.column("t").to_numpy()[h].astype(np.int64)),
+        ],
+        STATE_HISTORY,
+    )
+    excluded = pa.record_batch(
+        [pa.array(u[x]), pa.array(table.column("i").to_numpy()[x].astype(np.int32))],
+        STATE_EXCLUDED,
+    )
+    rows = write_part(users_to, [users], STATE_USERS)
+    rows += write_part(history_to, [history], STATE_HISTORY)
+    rows += write_part(excluded_to, [excluded], STATE_EXCLUDED)
+    yield written(rows)
+
+
+def write_pairs(batches: Iterator[pa.RecordBatch], folder: str) -> Iterator[pa.RecordBatch]:
+    """A part of the model's ``pairs`` file (one channel's range of items, in order)."""
+
+    def parts() -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            yield pa.record_batch(
+                [
+                    pa.array(b.column("c").to_numpy().astype(np.int16)),
+                    pa.array(b.column("i").to_numpy().astype(np.int32)),
+                    pa.array(b.column("j").to_numpy().astype(np.int32)),
+                    pa.array(b.column("k11").to_numpy().astype(np.int32)),
+                ],
+                STATE_PAIRS,
+            )
+
+    yield written(write_part(Path(folder), parts(), STATE_PAIRS))
 
 
 # -- encode -------------------------------------------------------------------------------
@@ -465,6 +568,13 @@ def _kept_batch(
     )
 
 
+def write_similar(
+    batches: Iterator[pa.RecordBatch], ctx: PairContext, folder: str
+) -> Iterator[pa.RecordBatch]:
+    """Kept pairs (in output order) written as a part of ``similar_items`` with their ids."""
+    yield written(write_part(Path(folder), similar_rows(batches, ctx), SIMILAR_ITEMS_SCHEMA))
+
+
 def similar_rows(batches: Iterator[pa.RecordBatch], ctx: PairContext) -> Iterator[pa.RecordBatch]:
     """Kept pairs (sorted for the output) as ``similar_items`` rows with their ids."""
     names = pa.array(ctx.channels, pa.string())
@@ -547,6 +657,22 @@ def rank_users(batches: Iterator[pa.RecordBatch], ctx: RankContext) -> Iterator[
         )
         ids = table.column("user_id").filter(pa.array(who))
         yield _recs_batch(ids, items, scores, source, ctx.items)
+
+
+def write_lists(
+    batches: Iterator[pa.RecordBatch], ctx: RankContext, folder: str
+) -> Iterator[pa.RecordBatch]:
+    """Rank a range of users and write their lists as a part of ``recommendations``."""
+    model_users = 0
+
+    def lists() -> Iterator[pa.RecordBatch]:
+        nonlocal model_users
+        for b in rank_users(batches, ctx):
+            first = pc.and_(pc.equal(b.column("rank"), 1), pc.equal(b.column("source"), "model"))
+            model_users += int(pc.sum(first).as_py() or 0)
+            yield b
+
+    yield written(write_part(Path(folder), lists(), RECOMMENDATIONS_SCHEMA), model_users)
 
 
 def _excluded_rows(a: npt.NDArray[np.int8], excluded: list[int] | None) -> npt.NDArray[np.bool_]:
