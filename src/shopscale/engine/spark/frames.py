@@ -95,3 +95,9 @@ def rows_written(df: Any) -> tuple[int, int]:
         int(pc.sum(table.column("rows")).as_py() or 0),
         int(pc.sum(table.column("model_users")).as_py() or 0),
     )
+
+
+def write_parquet(df: Any, dest: Path) -> None:
+    """Write a DataFrame as a folder of Parquet parts (zstd) with Spark's writer, from the
+    executors, parts in partition order."""
+    df.write.option("compression", "zstd").parquet(uri(dest))

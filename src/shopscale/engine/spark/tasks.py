@@ -270,9 +270,6 @@ STATE_HISTORY = pa.schema(
 )
 STATE_EXCLUDED = pa.schema([("u", pa.int32()), ("i", pa.int32())])
 STATE_USERS = pa.schema([("user_id", pa.string())])
-STATE_PAIRS = pa.schema(
-    [("c", pa.int16()), ("i", pa.int32()), ("j", pa.int32()), ("k11", pa.int32())]
-)
 
 
 def write_user_state(
@@ -311,24 +308,6 @@ def write_user_state(
     rows += write_part(history_to, [history], STATE_HISTORY)
     rows += write_part(excluded_to, [excluded], STATE_EXCLUDED)
     yield written(rows)
-
-
-def write_pairs(batches: Iterator[pa.RecordBatch], folder: str) -> Iterator[pa.RecordBatch]:
-    """A part of the model's ``pairs`` file (one channel's range of items, in order)."""
-
-    def parts() -> Iterator[pa.RecordBatch]:
-        for b in batches:
-            yield pa.record_batch(
-                [
-                    pa.array(b.column("c").to_numpy().astype(np.int16)),
-                    pa.array(b.column("i").to_numpy().astype(np.int32)),
-                    pa.array(b.column("j").to_numpy().astype(np.int32)),
-                    pa.array(b.column("k11").to_numpy().astype(np.int32)),
-                ],
-                STATE_PAIRS,
-            )
-
-    yield written(write_part(Path(folder), parts(), STATE_PAIRS))
 
 
 # -- encode -------------------------------------------------------------------------------
