@@ -2,11 +2,12 @@
 (``tasks.read_files``), so every rule, line number and reason is the local engine's own.
 
 Each task writes its file's accepted events to a Parquet file in a scratch folder (DuckDB's
-writer, on the task's threads), which Spark reads back with its own reader, in parallel; the
-rows the tasks give are small and collected to the driver: per file, its rejects, its counts
-and its content hash. Untimed
-files get their file-order times here: a file's first row continues the previous files' rows,
-as the local reader numbers them.
+writer, on the task's threads), which Spark reads back with its own reader, in parallel. The
+rows the tasks give are small and collected to the driver: per file, its rejects, its counts,
+its content hash, its distinct items and actions, and a sample of its user ids (encode's
+dictionaries and user ranges come from these, with no scan of their own). Untimed files get
+their file-order times here: a file's first row continues the previous files' rows, as the
+local reader numbers them.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The Spark engine: the recommendation job with the DataFrame API, the same answers as the
 local engine (``tests/engine/test_conformance.py`` runs both).
 
-Stages (docs/spark.md maps each onto Spark stages and shuffles):
-read: one task per file runs the shared reader; encode: dense codes in id string order by a
-range partition (no single-partition window), dedup per (user, action, item), downsampling by
-a window per (user, action); map: the primary side joined on user with each indicator side
-(after downsampling), counted per (channel, item, item); item marginals are small and come to
-the driver; reduce: pair partitions scored and cut to the top per item by the shared rules in
-``mapInArrow``; rank: user partitions ranked by the local engine's kernel with the broadcast
-vote matrix. Both outputs and the model state are written by the executors.
+Stages (docs/spark.md maps each onto Spark stages and shuffles): read: one task per file runs
+the shared reader and writes the accepted events to Parquet; encode: one shuffle gives each
+partition a range of users (in id order), coded, deduplicated and downsampled in NumPy by
+the shared rules; map: each range counted by the local map's function, the partial sums
+added up in ranges of items; reduce: each range of items scored and cut by the shared rules;
+rank: each range of users ranked by the local engine's kernel with the broadcast vote
+matrix. Python tasks call the same functions as the local engine (``tasks``); outputs and the
+model state are written by the executors, in order, without a global sort.
 """
 
 from __future__ import annotations
@@ -173,20 +173,10 @@ class SparkEngine:
             total += int(n)
         self.offsets = offsets
         self.n_users = total
-        self.t_ref = max(int(r[3]) for r in per_part)
-        first = F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv])
-        self.u = (first[F.col("p")] + F.col("ul")).cast("int").alias("u")
+        self.t_ref = max(int(r[3]) for r in per_part if r[3] is not None)
         self.progress("encode", 1, 1)
         n_inter = sum(int(r[2]) for r in per_part)
         return CatalogSizes(self.n_users, len(ids), tuple(actions), n_inter)
-
-    def rows(self, kind: int, *cols: Any) -> Any:
-        """``coded`` rows of one kind with the model's user code ``u``, in (u, a, i) order
-        partition by partition (written as they are, the parts read in name order are
-        sorted)."""
-        from pyspark.sql import functions as F  # noqa: N812
-
-        return self.coded.filter(F.col("kind") == kind).select(self.u, *cols)
 
     # -- map ------------------------------------------------------------------------------
     def map(self, params: RecommendParams) -> None:
@@ -294,8 +284,7 @@ class SparkEngine:
 
     # -- rank -----------------------------------------------------------------------------
     def rank(self, params: RecommendParams, dest: Path) -> Written:
-        """Rank every user's partition with the local kernel; write ``recommendations``."""
-
+        """Rank every range of users with the local kernel; write ``recommendations``."""
         t = self.totals
         prior = prior_votes(t.unprompted, t.left_total, self.n_users, params)
         v = self.votes

@@ -12,6 +12,8 @@ the same functions the local engine calls, never one row at a time.
   ``rules.pair_scores`` and cut with ``ranking.top_k_per_row`` (the local top-k's rule).
 - ``rank_users``: a range of users (the encode partitions themselves: no shuffle), ranked by
   the local engine's numba kernel ``kernels.score_users`` with the broadcast vote matrix.
+- ``write_part``: a task's rows written as its own Parquet part with pyarrow (lists, similar
+  items, the users' part of the model state), whole or not at all.
 """
 
 from __future__ import annotations
