@@ -175,19 +175,26 @@ def test_spark_equals_local(
     @settings(max_examples=EXAMPLES["spark"], deadline=None)
     @given(events=st.one_of(event_logs(), logs_with_addon()), params=equal_params)
     def check(events: list[tuple[str, str, str, int]], params: RecommendParams) -> None:
-        tmp = tmp_path_factory.mktemp("eq")
-        write_events_csv(tmp / "events.csv", events)
-        errors = _both(tmp, tmp / "events.csv", params)
-        if errors:  # e.g. a primary action the log lacks: the same one-line error
-            assert len(errors) == 2 and errors[0] == errors[1]
-            return
-        for got, want in zip(_outputs(tmp / "spark"), _outputs(tmp / "local"), strict=True):
-            _same_rows(got, want)
-        assert state_table(read_state(tmp / "spark" / "model")) == state_table(
-            read_state(tmp / "local" / "model")
-        )
+        check_spark_equals_local(tmp_path_factory.mktemp("eq"), events, params)
 
     check()
+
+
+def check_spark_equals_local(
+    tmp: Path, events: list[tuple[str, str, str, int]], params: RecommendParams
+) -> None:
+    """Both engines on ``events``: the same one-line error, or the same lists, similar items
+    (rows, ranks, scores to 1e-9) and model state."""
+    write_events_csv(tmp / "events.csv", events)
+    errors = _both(tmp, tmp / "events.csv", params)
+    if errors:  # e.g. a primary action the log lacks: the same one-line error
+        assert len(errors) == 2 and errors[0] == errors[1]
+        return
+    for got, want in zip(_outputs(tmp / "spark"), _outputs(tmp / "local"), strict=True):
+        _same_rows(got, want)
+    assert state_table(read_state(tmp / "spark" / "model")) == state_table(
+        read_state(tmp / "local" / "model")
+    )
 
 
 @pytest.mark.spark
