@@ -82,6 +82,12 @@ def excluded_actions(params: RecommendParams, actions: list[str]) -> list[int] |
     return []
 
 
+def excluded_rows(a: npt.NDArray[np.integer], excluded: list[int] | None) -> npt.NDArray[np.bool_]:
+    """Whether each history row's action is one whose items are never shown
+    (``excluded_actions``: None means every action)."""
+    return np.ones(a.size, dtype=bool) if excluded is None else np.isin(a, excluded)
+
+
 def popularity_order(
     pop_any: npt.NDArray[np.integer], pop_primary: npt.NDArray[np.integer]
 ) -> npt.NDArray[np.int32]:

@@ -29,7 +29,7 @@ from shopscale.ids import append_ids, string_order
 from shopscale.recommend.model import History, ModelState
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows
-from shopscale.recommend.rules import recent_kept
+from shopscale.recommend.rules import excluded_actions, excluded_rows, recent_kept
 
 __all__ = ["excluded_keys", "fold_events", "sorted_unique", "window"]
 
@@ -139,14 +139,7 @@ def window(h: History, keep: int, item_rank: npt.NDArray[np.int32]) -> History:
 
 def excluded_keys(h: History, params: RecommendParams, actions: list[str], n_items: int) -> Keys:
     """Sorted distinct keys u * n_items + i of the rows ``params.exclude`` excludes."""
-    if params.exclude == "none":
-        mask = np.zeros(h.u.size, dtype=bool)
-    elif params.exclude == "any":
-        mask = np.ones(h.u.size, dtype=bool)
-    elif params.primary in actions:
-        mask = h.a == actions.index(params.primary)
-    else:
-        mask = np.zeros(h.u.size, dtype=bool)
+    mask = excluded_rows(h.a, excluded_actions(params, actions))
     return sorted_unique(h.u[mask].astype(np.int64) * n_items + h.i[mask])
 
 

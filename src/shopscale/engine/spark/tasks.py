@@ -30,12 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
+from shopscale.engine.local.fold_counts import sorted_unique
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows, top_k_per_row, vote_values
 from shopscale.recommend.rules import (
     PairScoring,
+    excluded_rows,
     history_entries,
     pair_scores,
     recent_kept,
@@ -415,7 +417,7 @@ def _dropped_exclusions(
     empty = np.zeros(0, np.int32)
     if bool(kept.all()) or excluded == []:
         return empty, empty
-    of = _excluded_rows(a, excluded)
+    of = excluded_rows(a, excluded)
     key = ul.astype(np.int64) * n_items + i
     extra = np.setdiff1d(key[of & ~kept], key[of & kept])
     return (extra // n_items).astype(np.int32), (extra % n_items).astype(np.int32)
@@ -621,8 +623,8 @@ def rank_users(batches: Iterator[pa.RecordBatch], ctx: RankContext) -> Iterator[
             params=p,
         )
         hist = csr_from_sorted(hu, hj, users.size, len(ctx.channels) * n_items, data=hw)
-        x = (kind == EXCLUDED) | (h & _excluded_rows(a, ctx.excluded))
-        key = np.unique(local[x].astype(np.int64) * n_items + i[x])
+        x = (kind == EXCLUDED) | (h & excluded_rows(a, ctx.excluded))
+        key = sorted_unique(local[x].astype(np.int64) * n_items + i[x])
         ex = csr_from_sorted(
             (key // n_items).astype(np.int32), (key % n_items).astype(np.int32), users.size, n_items
         )
@@ -654,11 +656,6 @@ def write_lists(
             yield b
 
     yield written(write_part(Path(folder), lists(), RECOMMENDATIONS_SCHEMA), model_users)
-
-
-def _excluded_rows(a: npt.NDArray[np.int8], excluded: list[int] | None) -> npt.NDArray[np.bool_]:
-    """Whether each row's action is one whose items are never shown (None = every action)."""
-    return np.ones(a.size, bool) if excluded is None else np.isin(a, excluded)
 
 
 _SOURCES = pa.array(["model", "backfill"], pa.string())
