@@ -52,7 +52,8 @@ def test_bucket_keys_put_each_bucket_in_its_partition(spark_session: object) -> 
         rows = spark_session.range(0, 5 * parts).select(  # type: ignore[attr-defined]
             (F.col("id") % parts).cast("int").alias("b")
         )
-        keyed = frames.in_key_order(rows, spark_session, F.col("b"), parts)
+        keys = frames.bucket_keys(spark_session, parts)
+        keyed = frames.in_key_order(rows, F.col("b"), keys)
         placed = keyed.repartition(parts, "_k").select("b", F.spark_partition_id().alias("p"))
         assert all(r["b"] == r["p"] for r in placed.collect())
 

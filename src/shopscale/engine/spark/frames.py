@@ -53,14 +53,15 @@ def bucket_keys(spark: Any, parts: int) -> list[int]:
     return [keys[b] for b in range(parts)]
 
 
-def in_key_order(df: Any, spark: Any, bucket: Any, parts: int) -> Any:
-    """``df`` with a column ``_k`` that, hash-partitioned into ``parts`` (``repartition(
-    parts, "_k")``), puts the rows of ``bucket`` (an int column, 0 <= bucket < parts) in
-    partition ``bucket``: ordered ranges without a range partition's sampling passes."""
+def in_key_order(df: Any, bucket: Any, keys: list[int]) -> Any:
+    """``df`` with a column ``_k`` that, hash-partitioned into ``len(keys)`` partitions
+    (``repartition(len(keys), "_k")``; ``keys`` from ``bucket_keys``), puts the rows of
+    ``bucket`` (an int column, 0 <= bucket < len(keys)) in partition ``bucket``: ordered
+    ranges without a range partition's sampling passes."""
     from pyspark.sql import functions as F  # noqa: N812
 
-    keys = F.array(*[F.lit(k) for k in bucket_keys(spark, parts)])
-    return df.withColumn("_k", F.element_at(keys, bucket + 1))
+    column = F.array(*[F.lit(k) for k in keys])
+    return df.withColumn("_k", F.element_at(column, bucket + 1))
 
 
 def range_bucket(column: str, bounds: list[str]) -> Any:

@@ -46,6 +46,7 @@ from shopscale.engine.spark.tasks import (
     RankContext,
     count_partition,
     encode_users,
+    on_executors,
     score_pairs,
     write_lists,
     write_similar,
@@ -154,11 +155,11 @@ class SparkEngine:
         wanted = max(sc.defaultParallelism, math.ceil(accepted / EVENTS_PER_TASK))
         bounds = frames.range_bounds(*self._read.user_sample, wanted)
         self._parts = len(bounds) + 1
-        bucket = frames.range_bucket("user_id", bounds)
-        ranged = frames.in_key_order(events, self.spark, bucket, self._parts)
+        self._keys = frames.bucket_keys(self.spark, self._parts)  # for users here, items in map
+        ranged = frames.in_key_order(events, frames.range_bucket("user_id", bounds), self._keys)
         self.coded = self._keep(
             ranged.repartition(self._parts, "_k").mapInArrow(
-                partial(_encode, ctx=sc.broadcast(enc)), frames.ddl(CODED_SCHEMA)
+                partial(on_executors, encode_users, ctx=sc.broadcast(enc)), frames.ddl(CODED_SCHEMA)
             )
         )
         sizes = self.coded.groupBy("p").agg(
@@ -189,14 +190,14 @@ class SparkEngine:
         ctx = CountContext(params, self.actions, self.channels, n_items)
         history = self.coded.filter(F.col("kind") == HISTORY).select("ul", "a", "i", "t")
         partials = history.mapInArrow(
-            partial(_count, ctx=self.spark.sparkContext.broadcast(ctx)),
+            partial(on_executors, count_partition, ctx=self.spark.sparkContext.broadcast(ctx)),
             frames.ddl(PARTIAL_SCHEMA),
         )
         # partitions are ranges of items in order (the sum needs no other shuffle), sorted by
         # (i, c, j): reduce finds every pair of an item in one partition, and the outputs
         # are written in order without a global sort
         bucket = F.expr(f"int((cast(i AS bigint) * {self._parts}) div {max(1, n_items)})")
-        keyed = frames.in_key_order(partials, self.spark, bucket, self._parts)
+        keyed = frames.in_key_order(partials, bucket, self._keys)
         summed = self._keep(
             keyed.repartition(self._parts, "_k")
             .groupBy("_k", "what", "c", "i", "j")
@@ -256,8 +257,12 @@ class SparkEngine:
         )
         # ranges of items in order, sorted by (i, c, j) (``map``): scored in place, and the
         # kept rows come out in output order (item, channel name, rank)
-        kept = self._keep(self.pairs.mapInArrow(partial(_score, ctx=ctx), frames.ddl(KEPT_SCHEMA)))
-        task = partial(_write_similar, ctx=ctx, folder=str(dest))
+        kept = self._keep(
+            self.pairs.mapInArrow(
+                partial(on_executors, score_pairs, ctx=ctx), frames.ddl(KEPT_SCHEMA)
+            )
+        )
+        task = partial(on_executors, write_similar, ctx=ctx, folder=str(dest))
         rows = frames.rows_written(kept.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA)))[0]
         self.votes = self._vote_matrix(kept, params, n_items)
         self.progress("reduce", 1, 1)
@@ -300,7 +305,7 @@ class SparkEngine:
             excluded_actions(params, self.actions),
         )
         bc = self.spark.sparkContext.broadcast(ctx)
-        task = partial(_write_lists, ctx=bc, folder=str(dest))
+        task = partial(on_executors, write_lists, ctx=bc, folder=str(dest))
         n_rows, model_users = frames.rows_written(
             self.coded.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA))
         )
@@ -317,28 +322,3 @@ class SparkEngine:
             self._scratch = None
         if self._owned:
             self.spark.stop()
-
-
-def _score(batches: Any, ctx: Any) -> Any:
-    """``tasks.score_pairs`` with the broadcast context (runs on the executors)."""
-    return score_pairs(batches, ctx.value)
-
-
-def _encode(batches: Any, ctx: Any) -> Any:
-    """``tasks.encode_users`` with the broadcast context (runs on the executors)."""
-    return encode_users(batches, ctx.value)
-
-
-def _count(batches: Any, ctx: Any) -> Any:
-    """``tasks.count_partition`` with the broadcast context (runs on the executors)."""
-    return count_partition(batches, ctx.value)
-
-
-def _write_similar(batches: Any, ctx: Any, folder: str) -> Any:
-    """``tasks.write_similar`` with the broadcast context (runs on the executors)."""
-    return write_similar(batches, ctx.value, folder)
-
-
-def _write_lists(batches: Any, ctx: Any, folder: str) -> Any:
-    """``tasks.write_lists`` with the broadcast context (runs on the executors)."""
-    return write_lists(batches, ctx.value, folder)

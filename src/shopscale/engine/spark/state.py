@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from functools import partial, reduce
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shopscale.engine.spark.frames import ddl, rows_written, write_parquet
-from shopscale.engine.spark.tasks import WRITTEN_SCHEMA, write_user_state
+from shopscale.engine.spark.tasks import WRITTEN_SCHEMA, on_executors, write_user_state
 from shopscale.events import EventsParams
 from shopscale.recommend.model import (
     EXCLUDED as EXCLUDED_FILE,
@@ -57,7 +57,7 @@ def write_spark_model(
         str(folder / HISTORY_FILE),
         str(folder / EXCLUDED_FILE),
     )
-    users = partial(_user_state, offsets=sc.broadcast(eng.offsets), folders=folders)
+    users = partial(on_executors, write_user_state, ctx=sc.broadcast(eng.offsets), folders=folders)
     rows_written(eng.coded.mapInArrow(users, ddl(WRITTEN_SCHEMA)))
     _single(folder / "items.parquet", pa.table({"item_id": eng.item_ids}))
     channels = [eng.pairs.filter(F.col("c") == c) for c in range(len(eng.channels))]
@@ -89,11 +89,6 @@ def write_spark_model(
     # Parquet parts written by the executors: format 1's layout (format 2's NumPy column files
     # would need the driver to collect every row); readers take both
     write_json(folder / STATE, {**_meta(state), "format_version": 1})
-
-
-def _user_state(batches: Any, offsets: Any, folders: tuple[str, str, str]) -> Any:
-    """``tasks.write_user_state`` with the broadcast offsets (runs on the executors)."""
-    return write_user_state(batches, offsets.value, folders)
 
 
 def _single(path: Path, table: pa.Table) -> None:

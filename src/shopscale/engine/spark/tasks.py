@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +110,13 @@ DIAGONAL = len(PARTIAL_NAMES)
 """``what`` of k11(i, i) per channel (self votes read it)."""
 CHUNK_ROWS = 200_000
 """Rows gathered before a chunk of whole groups is scored (bounds a worker's memory)."""
+
+
+def on_executors(task: Callable[..., Any], batches: Any, ctx: Any, **kwargs: Any) -> Any:
+    """``task(batches, ctx.value, **kwargs)``: a task of this module with its broadcast
+    context unwrapped on the executor (``partial(on_executors, task, ctx=broadcast)`` is what
+    ``mapInArrow`` gets)."""
+    return task(batches, ctx.value, **kwargs)
 
 
 # -- read ---------------------------------------------------------------------------------
@@ -329,7 +337,7 @@ class EncodeContext:
 
 def encode_users(batches: Iterator[pa.RecordBatch], ctx: EncodeContext) -> Iterator[pa.RecordBatch]:
     """Code, dedup and downsample a partition holding every event of a range of users
-    (``repartitionByRange`` on ``user_id``); rows of ``CODED_SCHEMA``."""
+    (ranges of ``user_id`` in order, ``frames.in_key_order``); rows of ``CODED_SCHEMA``."""
     from pyspark import TaskContext
 
     held = list(batches)
