@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from shopscale.errors import InputError
 from shopscale.events import InputFiles, detect_format, resolve_inputs
 from tests.engine.local.test_reader_hostile import ERRORS, HOSTILE, REJECTS, UNKNOWN
 
@@ -159,3 +160,21 @@ def test_resolve_inputs_dedupes_and_skips() -> None:
     assert isinstance(files, InputFiles)
     assert list(files) == [folder / "events.csv"]
     assert [p.name for p, _ in files.skipped] == ["LICENSE", "README.md"]
+
+
+def test_file_uris_are_local_paths_and_other_uris_need_spark() -> None:
+    """Without an engine that lists URIs, ``file://`` names a local path and ``hdfs://`` fails
+    in one line naming it (``Path`` would fold it into a local ``hdfs:/...``)."""
+    folder = HOSTILE / "folder_with_readme"
+    assert list(resolve_inputs(f"file://{folder.absolute()}")) == [folder.absolute() / "events.csv"]
+    with pytest.raises(InputError, match="--engine spark") as info:
+        resolve_inputs("hdfs:///logs/2026-11-*/")
+    assert str(info.value).startswith("hdfs:///logs/2026-11-*/: ")
+
+
+def test_uris_are_kept_for_the_engine_and_never_mixed_with_paths() -> None:
+    """For Spark, URIs pass through unexpanded, in order; a mix of paths and URIs fails."""
+    files = resolve_inputs(["s3a://b/logs/", "file:///x/*.csv"], uris=True)
+    assert (list(files), files.uris) == ([], ["s3a://b/logs/", "file:///x/*.csv"])
+    with pytest.raises(InputError, match="mixed"):
+        resolve_inputs([str(HOSTILE / "folder_with_readme"), "hdfs:///logs/"], uris=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from shopscale.config import check_fields
 from shopscale.errors import InputError
@@ -160,14 +161,49 @@ def detect_format(path: Path) -> tuple[Format, bool] | None:
 UNKNOWN_TYPE = "unknown file type (expected .csv, .jsonl or .parquet, optionally .gz)"
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+URI_ONLY_SPARK = (
+    "is a file system URI: only the Spark engine reads those (--engine spark); "
+    "the local engine reads local paths and file:// URIs"
+)
+
+
+def is_uri(spec: object) -> bool:
+    """Whether ``spec`` is a file system URI (``hdfs://...``, ``s3a://...``, ``file://...``)
+    rather than a local path."""
+    return isinstance(spec, str) and bool(_URI.match(spec))
+
+
+def local_path(spec: str | Path) -> Path:
+    """A local path, or a ``file://`` URI as the local path it names; other URIs fail in one
+    line (``Path`` would silently fold their ``//``)."""
+    if not is_uri(spec):
+        return Path(spec)
+    parts = urlsplit(str(spec))
+    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+        raise InputError(str(spec), URI_ONLY_SPARK)
+    return Path(unquote(parts.path))
+
+
 class InputFiles(list[Path]):
-    """The files to read, in order, each once; ``skipped`` holds folder files of unknown type."""
+    """The files to read, in order, each once; ``skipped`` holds folder files of unknown type.
+
+    ``uris`` holds file system URIs (``hdfs://``, ``s3a://``, ``file://``, globs allowed) that
+    an engine reading through Spark's file systems lists itself, in the order given; they are
+    never mixed with local files (whose order against them would be ambiguous)."""
 
     skipped: list[tuple[Path, str]]
+    uris: list[str]
 
-    def __init__(self, files: Sequence[Path] = (), skipped: Sequence[tuple[Path, str]] = ()):
+    def __init__(
+        self,
+        files: Sequence[Path] = (),
+        skipped: Sequence[tuple[Path, str]] = (),
+        uris: Sequence[str] = (),
+    ):
         super().__init__(files)
         self.skipped = list(skipped)
+        self.uris = list(uris)
 
 
 def _expand(one: str | Path) -> tuple[list[Path], bool]:
@@ -189,14 +225,27 @@ def _expand(one: str | Path) -> tuple[list[Path], bool]:
     raise InputError(p, "no such file or folder")
 
 
-def resolve_inputs(spec: str | Path | Sequence[str | Path]) -> InputFiles:
+def resolve_inputs(spec: str | Path | Sequence[str | Path], *, uris: bool = False) -> InputFiles:
     """Expand files, folders and globs into the files to read, each once.
 
     A file reached twice (named twice, or by a folder and a glob) is read once, with a warning.
     A file of unknown type found in a folder or by a pattern (a README) is skipped with a
     warning and listed in ``skipped``; a file named explicitly must be readable input.
+    With ``uris`` (an engine that reads through Spark's file systems), specs that are all
+    URIs are kept as they are, in ``uris``, for the engine to list; otherwise a ``file://``
+    URI is read as its local path and any other URI fails in one line.
     """
     specs = [spec] if isinstance(spec, str | Path) else list(spec)
+    if uris and specs and all(is_uri(s) for s in specs):
+        return InputFiles(uris=[str(s) for s in specs])
+    if uris and any(is_uri(s) for s in specs):
+        first = next(str(s) for s in specs if is_uri(s))
+        raise InputError(
+            first,
+            "local paths and file system URIs mixed: give every input as a URI "
+            "(a local file as file:///path)",
+        )
+    specs = [local_path(s) for s in specs]
     result = InputFiles()
     seen: dict[Path, Path] = {}
     for one in specs:

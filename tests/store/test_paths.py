@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from shopscale.errors import InputError
-from shopscale.store.paths import check_output_file, check_output_folder, writing
+from shopscale.store.paths import (
+    check_output_file,
+    check_output_folder,
+    output_folder,
+    writing,
+)
 
 
 def test_a_file_in_missing_folders_is_fine_and_leaves_nothing(tmp_path: Path) -> None:
@@ -53,3 +58,20 @@ def test_writing_turns_os_errors_into_one_line(tmp_path: Path) -> None:
     target = tmp_path / "x.csv"
     with pytest.raises(InputError, match=r"x\.csv: cannot write: .*"), writing(target):
         (tmp_path / "missing" / "x.csv").write_text("y")
+
+
+def test_out_as_a_file_uri_is_its_local_folder(tmp_path: Path) -> None:
+    """``--out file:///...`` is the folder it names (spaces and escapes decoded)."""
+    assert output_folder(f"file://{tmp_path}/a%20b") == tmp_path / "a b"
+    assert output_folder(str(tmp_path / "plain")) == tmp_path / "plain"
+
+
+@pytest.mark.parametrize(
+    "spec", ["hdfs:///shopscale/model/", "s3a://bucket/model", "file://host/x"]
+)
+def test_out_on_another_file_system_is_refused_in_one_line(spec: str) -> None:
+    """An output URI that is not a local folder fails naming it, instead of ``Path`` folding
+    ``hdfs:///m`` into a local folder ``hdfs:/m``."""
+    with pytest.raises(InputError, match="not supported") as info:
+        output_folder(spec)
+    assert str(info.value).startswith(spec)

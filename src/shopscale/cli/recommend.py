@@ -22,6 +22,7 @@ from shopscale.errors import ConfigError
 from shopscale.events import EventsParams
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, RunSummary, run
+from shopscale.store.paths import output_folder
 
 SECTIONS = {"events", "recommend", "output", "routes", "serve", "evaluate"}
 
@@ -48,9 +49,15 @@ def _renames(values: list[str] | None) -> dict[str, str] | None:
 
 def recommend(
     inputs: Annotated[
-        list[str], typer.Argument(help="Files, folders or globs of CSV/JSONL/Parquet (gzip ok).")
+        list[str],
+        typer.Argument(
+            help="Files, folders or globs of CSV/JSONL/Parquet (gzip ok); with --engine spark, "
+            "also URIs of Spark's file systems (hdfs://, s3a://, file://)."
+        ),
     ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("recs"),
+    out_dir: Annotated[
+        str, typer.Option("--out", "-o", help="Output folder (a path or a file:// URI).")
+    ] = "recs",
     config: ConfigOption = None,
     top: Annotated[
         int | None, typer.Option("--top", "-n", help="List length per user [10].")
@@ -226,7 +233,7 @@ def recommend(
     with stage_progress(console) as progress:
         summary = run(
             inputs,
-            out=out_dir,
+            out=output_folder(out_dir),
             engine=engine,
             events=events,
             params=params,

@@ -45,6 +45,7 @@ from shopscale.store.files import (
     write_json,
     write_table,
 )
+from shopscale.store.paths import output_folder
 from shopscale.store.sql import SqlUrl, StoreError, parse_url
 from shopscale.store.versions import VersionedFolder, check_writable
 
@@ -152,7 +153,7 @@ def check_rejects(rows_read: int, rejected: int, max_ratio: float, rejects_path:
 def run(
     inputs: str | Path | Sequence[str | Path],
     *,
-    out: Path,
+    out: str | Path,
     engine: str = "local",
     events: EventsParams | None = None,
     params: RecommendParams | None = None,
@@ -167,8 +168,8 @@ def run(
     events = events or EventsParams()
     params = params or RecommendParams()
     output = output or OutputParams()
-    out = Path(out)
-    paths = resolve_inputs(inputs)
+    out = output_folder(out)
+    paths = resolve_inputs(inputs, uris=engine == "spark")
     check_output(out, output)
     folder = VersionedFolder(out, keep=output.keep_versions)
     summary = RunSummary(engine=engine)

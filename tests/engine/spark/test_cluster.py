@@ -170,15 +170,18 @@ def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return log
 
 
+@pytest.mark.parametrize("as_uri", [False, True], ids=["path", "file-uri"])
 def test_recommend_on_cluster_matches_local(
-    cluster: StandaloneCluster, small_log: Path, tmp_path: Path
+    cluster: StandaloneCluster, small_log: Path, tmp_path: Path, as_uri: bool
 ) -> None:
-    """`recommend --engine spark --master spark://...` writes the local engine's lists."""
+    """`recommend --engine spark --master spark://...` writes the local engine's lists, the
+    log given as a path (executors read it with the local reader) or as a URI (executors get
+    its bytes through Hadoop's file system, as from ``hdfs://`` or ``s3a://``)."""
     common = ["--db", "none", "--preview", "0"]
     local = _cli("recommend", small_log, "--out", tmp_path / "local", *common)
     assert local.returncode == 0, local.stderr[-3000:]
     args = ["--engine", "spark", "--master", cluster.url, "--out", tmp_path / "spark", *common]
-    spark = _cli("recommend", small_log, *args)
+    spark = _cli("recommend", f"file://{small_log}" if as_uri else small_log, *args)
     assert spark.returncode == 0, spark.stdout[-2000:] + spark.stderr[-3000:]
     for name, keys in (
         ("recommendations.parquet", ["user_id", "rank"]),

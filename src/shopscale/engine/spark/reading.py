@@ -34,11 +34,16 @@ from shopscale.engine.spark.tasks import (
     ITEM,
     READ_SCHEMA,
     REJECT,
+    SKIPPED,
     USER_SAMPLE,
     read_files,
+    read_uris,
 )
 from shopscale.errors import InputError
 from shopscale.events import EventsParams
+from shopscale.log import get_logger
+
+log = get_logger("engine.spark.read")
 
 
 @dataclass
@@ -64,29 +69,52 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams, scratch: Path)
     ``scratch`` as Parquet (one file per input) and read back by Spark."""
     from pyspark.sql import functions as F  # noqa: N812
 
-    rows = [(n, str(Path(p).absolute())) for n, p in enumerate(paths)]
-    files = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("file int, path string")
     bounds = params.time_bounds(time.time())
-    # fewer files than task slots: each read task may use the slots no other file takes
-    threads = max(1, spark.sparkContext.defaultParallelism // max(1, len(rows)))
     scratch.mkdir(parents=True, exist_ok=True)
-    task = partial(read_files, params=params, bounds=bounds, out=str(scratch), threads=threads)
+    specs = list(getattr(paths, "uris", []))
+    listed = list_uris(spark, specs) if specs else []
+    names = [name for name, _ in listed] if specs else [str(p) for p in paths]
+    # fewer files than task slots: each read task may use the slots no other file takes
+    threads = max(1, spark.sparkContext.defaultParallelism // max(1, len(names)))
+    if specs:
+        numbers = {name: (n, found) for n, (name, found) in enumerate(listed)}
+        task = partial(
+            read_uris,
+            params=params,
+            bounds=bounds,
+            out=str(scratch),
+            numbers=numbers,
+            threads=threads,
+        )
+        files = spark.read.format("binaryFile").load(names).select("path", "content")
+    else:
+        rows = [(n, str(Path(p).absolute())) for n, p in enumerate(paths)]
+        files = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF(
+            "file int, path string"
+        )
+        task = partial(read_files, params=params, bounds=bounds, out=str(scratch), threads=threads)
     info = files.mapInArrow(task, ddl(READ_SCHEMA)).toArrow()
-    _raise_first_error(info, paths)
+    _raise_first_error(info, names)
     stats = info.filter(pc.equal(info.column("kind"), FILE)).sort_by("file").to_pylist()
+    if not stats:
+        raise InputError(str((specs or names)[0]), "no input files of a known type")
     offsets, seq = {}, 0
     for stat in stats:
         if not stat["timed"]:
             offsets[int(stat["file"])] = seq
         seq += int(stat["rows"])
-    events = spark.read.parquet(*(uri(scratch / f"{n:06d}.parquet") for n in range(len(paths))))
+    events = spark.read.parquet(*(uri(scratch / f"{int(s['file']):06d}.parquet") for s in stats))
     if offsets:
         table = spark.createDataFrame(list(offsets.items()), "file int, offset long")
         events = events.join(F.broadcast(table), "file", "left").withColumn(
             "t", F.col("t") + F.coalesce(F.col("offset"), F.lit(0))
         )
-    counts = _counts(info, stats, paths)
-    hashes = [{"file": str(paths[int(s["file"])]), "sha256": s["sha256"]} for s in stats]
+    skipped: list[tuple[str | Path, str]] = list(getattr(paths, "skipped", ()))
+    for row in info.filter(pc.equal(info.column("kind"), SKIPPED)).sort_by("file").to_pylist():
+        log.warning("skipping %s: %s", names[int(row["file"])], row["reason"])
+        skipped.append((names[int(row["file"])], str(row["reason"])))
+    counts = _counts(info, stats, names, skipped)
+    hashes = [{"file": names[int(s["file"])], "sha256": s["sha256"]} for s in stats]
     return SparkRead(
         counts,
         events.select("user_id", "action", "item_id", "t"),
@@ -115,16 +143,90 @@ def _user_sample(
     return sample.column("row").combine_chunks(), weight
 
 
-def _raise_first_error(info: pa.Table, paths: Sequence[Path]) -> None:
+def list_uris(spark: Any, specs: Sequence[str]) -> list[tuple[str, bool]]:
+    """The files URIs name, through Spark's (Hadoop's) file systems, as ``resolve_inputs``
+    expands local paths: a folder is every file below it (names starting with ``.`` or ``_``
+    left out, path order), a pattern its matches in order, a file read once however often it
+    is reached. Each file comes with whether a folder or pattern found it (then a file of
+    unknown type is skipped instead of failing). Fails in one line naming the URI."""
+    from py4j.protocol import Py4JJavaError
+
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    listed: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    for spec in specs:
+        pattern = any(ch in spec for ch in "*?[{")
+        try:
+            path = jvm.org.apache.hadoop.fs.Path(spec)
+            fs = path.getFileSystem(conf)
+            matches = fs.globStatus(path) or []
+            files: list[tuple[str, int, bool]] = []
+            for status in matches:
+                if status.isDirectory():
+                    below = _folder_files(fs, status.getPath())
+                    if not below and not pattern:
+                        raise InputError(spec, "folder has no input files")
+                    files += below
+                else:
+                    files.append((status.getPath().toString(), status.getLen(), pattern))
+        except Py4JJavaError as err:
+            raise InputError(spec, f"cannot list: {_java_message(err)}") from None
+        if not files:
+            why = "no file matches this pattern" if pattern else "no such file or folder"
+            raise InputError(spec, why)
+        for name, size, found in files:
+            if name in seen:
+                log.warning("%s is reached twice: read once", name)
+                continue
+            if size > MAX_FILE_BYTES:
+                raise InputError(
+                    name,
+                    "is larger than 2 GiB: Spark's file systems hand a task a file whole; "
+                    "split the log into smaller files",
+                )
+            seen.add(name)
+            listed.append((name, found))
+    return listed
+
+
+MAX_FILE_BYTES = 2**31 - 1
+"""Largest file read through Spark's file systems (``binaryFile`` gives a file as one value)."""
+
+
+def _folder_files(fs: Any, folder: Any) -> list[tuple[str, int, bool]]:
+    """Every file below a folder (not hidden: no ``.`` or ``_`` name), in path order."""
+    found = []
+    it = fs.listFiles(folder, True)
+    while it.hasNext():
+        status = it.next()
+        if not status.getPath().getName().startswith((".", "_")):
+            found.append((status.getPath().toString(), status.getLen(), True))
+    return sorted(found)
+
+
+def _java_message(err: Any) -> str:
+    """The first line of a Java exception's message (its class when it has none)."""
+    java = err.java_exception
+    text = str(java.getMessage() or java.getClass().getName()).strip()
+    return text.splitlines()[0] if text else java.getClass().getName()
+
+
+def _raise_first_error(info: pa.Table, names: Sequence[str]) -> None:
     """The error of the first unusable file, as the local reader would raise it."""
     errors = info.filter(pc.equal(info.column("kind"), ERROR)).sort_by("file").to_pylist()
     if errors:
         first = errors[0]
         line = first["line"]
-        raise InputError(paths[int(first["file"])], str(first["reason"]), line)
+        raise InputError(names[int(first["file"])], str(first["reason"]), line)
 
 
-def _counts(info: pa.Table, stats: list[dict[str, Any]], paths: Sequence[Path]) -> ReadCounts:
+def _counts(
+    info: pa.Table,
+    stats: list[dict[str, Any]],
+    paths: Sequence[str],
+    skipped: Sequence[tuple[str | Path, str]],
+) -> ReadCounts:
     """Rows read = accepted + rejected, per file and in total; rejects by (file, line)."""
     rejects = info.filter(pc.equal(info.column("kind"), REJECT)).to_pylist()
     per_file: dict[int, int] = {}
@@ -151,7 +253,7 @@ def _counts(info: pa.Table, stats: list[dict[str, Any]], paths: Sequence[Path]) 
         }
         for s in stats
     ]
-    for path, why in getattr(paths, "skipped", ()):
+    for path, why in skipped:
         files.append({"file": str(path), "rows_read": 0, "rejected": 0, "skipped": why})
     return ReadCounts(
         rows_read=read_total,

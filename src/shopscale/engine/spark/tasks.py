@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,11 @@ from shopscale.recommend.rules import (
     recent_kept,
 )
 
-REJECT, FILE, ERROR, ITEM, ACTION, USER_SAMPLE = 1, 2, 3, 4, 5, 6
+REJECT, FILE, ERROR, ITEM, ACTION, USER_SAMPLE, SKIPPED = 1, 2, 3, 4, 5, 6, 7
 """``kind`` of a row ``read_files`` gives: a reject, a file's counts, the one error that makes
-a file unusable, or (id in ``row``) one of the file's distinct items, distinct actions, or a
-sample of its user ids (the accepted events go to a Parquet file, not through the rows)."""
+a file unusable, (id in ``row``) one of the file's distinct items, distinct actions, or a
+sample of its user ids (the accepted events go to a Parquet file, not through the rows), or
+(``read_uris``) a file found in a folder or by a pattern whose type is unknown."""
 USER_SAMPLE_ROWS = 10_000
 """User ids sampled per file (more for larger files: one per ``USER_SAMPLE_EVERY`` events),
 from which encode cuts the users into ranges without a sampling pass of its own."""
@@ -137,6 +139,50 @@ def read_files(
         files = batch.column("file").to_pylist()
         for n, path in zip(files, batch.column("path").to_pylist(), strict=True):
             yield from _read_one(int(n), Path(path), params, bounds, Path(out), threads)
+
+
+def read_uris(
+    batches: Iterator[pa.RecordBatch],
+    params: EventsParams,
+    bounds: tuple[int, int],
+    out: str,
+    numbers: dict[str, tuple[int, bool]],
+    threads: int = 1,
+) -> Iterator[pa.RecordBatch]:
+    """Read each file Spark's ``binaryFile`` source gave (``path``, ``content``: read through
+    Spark's file systems, ``hdfs://``, ``s3a://``...) with the local reader, from a copy in
+    this executor's temp folder. ``numbers`` gives each path's file number and whether it was
+    found in a folder or by a pattern (then a file of unknown type is skipped, as the local
+    engine skips it, instead of failing)."""
+    from shopscale.events import UNKNOWN_TYPE, detect_format
+
+    threads = max(1, min(threads, os.cpu_count() or 1))
+    for batch in batches:
+        contents = batch.column("content")
+        for k, path in enumerate(batch.column("path").to_pylist()):
+            n, found = numbers[path]
+            folder = Path(tempfile.mkdtemp(prefix="shopscale-read-"))
+            try:
+                local = folder / (path.rsplit("/", 1)[-1] or "input")
+                with open(local, "wb") as fh:
+                    fh.write(contents[k].as_buffer())
+                if found:
+                    try:
+                        known = detect_format(local) is not None
+                    except ShopscaleError as err:
+                        yield _rows(ERROR, n, 1, line=[None], reason=[_reason(err)])
+                        continue
+                    if not known:
+                        yield _rows(SKIPPED, n, 1, reason=[UNKNOWN_TYPE])
+                        continue
+                yield from _read_one(n, local, params, bounds, Path(out), threads)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reason(err: ShopscaleError) -> str:
+    """An input error's reason without the path it names (the driver names the file)."""
+    return str(getattr(err, "reason", str(err)))
 
 
 def _read_one(
