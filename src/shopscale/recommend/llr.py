@@ -25,12 +25,14 @@ MAX_USERS_EXACT = 3_037_000_499
 
 
 def xlogx(x: npt.ArrayLike) -> FloatArray:
-    """x * ln(x) with 0 * ln(0) = 0."""
+    """x * ln(x) with 0 * ln(0) = 0, each element by ``xlogx_scalar``: NumPy's own ``log``
+    takes SIMD code on CPUs with AVX-512 whose last bit can differ from the C library's
+    ``log`` that the numba kernels call, so the vector path loops over the scalar one."""
     xf = np.asarray(x, dtype=np.float64)
-    out = np.zeros_like(xf)
-    pos = xf > 0
-    out[pos] = xf[pos] * np.log(xf[pos])
-    return out
+    flat = np.ascontiguousarray(xf).ravel()
+    out = np.empty_like(flat)
+    _xlogx_into(flat, out)
+    return out.reshape(xf.shape)
 
 
 def entropy(*counts: npt.ArrayLike) -> FloatArray:
@@ -88,6 +90,14 @@ def indicator_scores(
 def xlogx_scalar(x: float) -> float:
     """x * ln(x) with 0 * ln(0) = 0 (one number; ``xlogx``'s operations)."""
     return x * np.log(x) if x > 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _xlogx_into(x: FloatArray, out: FloatArray) -> None:
+    """``out[k] = xlogx_scalar(x[k])``: the C library's ``log``, as in the scalar kernels
+    (numba vectorises ``log`` only with Intel's SVML installed; test_llr.py would see it)."""
+    for k in range(x.size):
+        out[k] = xlogx_scalar(x[k])
 
 
 @numba.njit(cache=True, nogil=True)
