@@ -43,7 +43,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/ of this checkout: the cluster launcher
 from tests.engine.spark.cluster import ClusterSpec, StandaloneCluster, standalone_cluster  # noqa: E402
 
-CONTENDERS = ("local", "spark-local", "spark-cluster", "plain-local", "plain-cluster")
+CONTENDERS = ("local", "spark-local", "spark-uri", "spark-cluster", "plain-local", "plain-cluster")
+"""``spark-uri``: the Spark engine on ``local[2]`` publishing to a URI (a ``viewfs://`` mount
+over a local folder: Spark's writer for every part, the read events kept in Spark instead of a
+scratch folder), the way a YARN or Kubernetes run writes to ``hdfs://`` or ``s3a://``."""
 DEFAULT = "local,spark-local,spark-cluster,plain-local"
 POLL_S = 0.2
 
@@ -141,10 +144,23 @@ def command(name: str, log: Path, out: Path, master: str, args: argparse.Namespa
         peer = HERE / "peers" / "pyspark_plain.py"
         return [sys.executable, str(peer), str(log), str(out), "--master", master]
     exe = str(Path(sys.executable).with_name("shopscale"))
-    cmd = [exe, "recommend", str(log), "--out", str(out), "--db", "none", "--preview", "0"]
+    target = str(out)
+    if name == "spark-uri":
+        out.mkdir()
+        target = "viewfs://bench/out"
+    cmd = [exe, "recommend", str(log), "--out", target, "--db", "none", "--preview", "0"]
     if name != "local":
         cmd += ["--engine", "spark", "--master", master]
+    if name == "spark-uri":
+        cmd += ["--conf", f"spark.hadoop.fs.viewfs.mounttable.bench.link./out={out.as_uri()}"]
     return cmd + args.shopscale_args.split()
+
+
+def result_folder(out: Path) -> Path:
+    """Where a run's outputs are: ``out``, or the version its ``CURRENT`` names (a run that
+    published to a URI)."""
+    current = out / "CURRENT"
+    return out / ".versions" / current.read_text().strip() if current.is_file() else out
 
 
 def run_contender(
@@ -169,6 +185,7 @@ def run_contender(
         run.status = "failed"
         run.error = f"exit {code}: " + "\n".join((stderr or stdout).strip().splitlines()[-8:])
         return run
+    out = result_folder(out)
     run.rows = count_rows(out)
     run.stages = peer_stages(stdout) if name.startswith("plain") else shopscale_stages(out)
     return run
@@ -228,6 +245,7 @@ def ratios(runs: dict[str, Run]) -> dict[str, float]:
         "plain-local / spark-cluster": ("plain-local", "spark-cluster"),
         "plain-cluster / spark-cluster": ("plain-cluster", "spark-cluster"),
         "spark-local / local": ("spark-local", "local"),
+        "spark-uri / spark-local": ("spark-uri", "spark-local"),
         "spark-cluster / local": ("spark-cluster", "local"),
         "plain-local / local": ("plain-local", "local"),
     }
@@ -290,7 +308,7 @@ def run_all(args: argparse.Namespace, log: Path, root: Path) -> dict[str, Run]:
     local = runs.get("local")
     for name, r in runs.items():
         if name.startswith("spark") and r.status == "ok" and local and local.status == "ok":
-            r.same_as_local = same_lists(root / name / "out", root / "local" / "out")
+            r.same_as_local = same_lists(result_folder(root / name / "out"), root / "local" / "out")
     return runs
 
 
@@ -307,6 +325,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument(
+        "--shape", default="bundles", choices=("bundles", "longtail", "catalog"),
+        help="the generated log's shape (shopscale generate --shape)",
+    )  # fmt: skip
     p.add_argument("--only", default=DEFAULT, help=f"comma list of {', '.join(CONTENDERS)}")
     p.add_argument("--local-master", default="local[2]")
     p.add_argument("--worker-cores", type=int, default=1, help="cores per cluster worker")
@@ -327,20 +349,24 @@ def main(argv: list[str] | None = None) -> None:
     """Generate (or reuse) the log, run the contenders, print the table, save JSON."""
     args = parse_args(argv)
     load_start = os.getloadavg()
-    log, params = ensure_data(args.data_dir, GenerateParams(events=args.events, seed=42))
+    generated = GenerateParams(events=args.events, seed=42, shape=args.shape)
+    log, params = ensure_data(args.data_dir, generated)
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-spark-")))
         runs = run_all(args, log, root)
     rel = ratios(runs)
-    show(runs, rel, f"{params.events:,} events: recommendations on Spark, end to end")
+    title = f"{params.events:,} {params.shape} events: recommendations on Spark, end to end"
+    show(runs, rel, title)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
-    path = args.results_dir / f"spark-{stamp}-{args.events}.json"
+    shape = "" if args.shape == "bundles" else f"{args.shape}-"
+    path = args.results_dir / f"spark-{stamp}-{shape}{args.events}.json"
     report = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "command": sys.argv,
         "data": {
             "events": params.events,
+            "shape": params.shape,
             "users": params.n_users,
             "items": params.n_items,
             "log": str(log),

@@ -22,7 +22,7 @@ from shopscale.errors import ConfigError
 from shopscale.events import EventsParams
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, RunSummary, run
-from shopscale.store.paths import output_folder
+from shopscale.store.paths import output_uri
 
 SECTIONS = {"events", "recommend", "output", "routes", "serve", "evaluate"}
 
@@ -56,7 +56,13 @@ def recommend(
         ),
     ],
     out_dir: Annotated[
-        str, typer.Option("--out", "-o", help="Output folder (a path or a file:// URI).")
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (a path or a file:// URI); with --engine spark also a URI "
+            "of Spark's file systems (hdfs://, s3a://), published as whole versions.",
+        ),
     ] = "recs",
     config: ConfigOption = None,
     top: Annotated[
@@ -233,7 +239,7 @@ def recommend(
     with stage_progress(console) as progress:
         summary = run(
             inputs,
-            out=output_folder(out_dir),
+            out=out_dir,
             engine=engine,
             events=events,
             params=params,
@@ -242,7 +248,7 @@ def recommend(
             engine_options=_engine_options(engine, threads, memory_limit, master, conf),
         )
     print_summary(summary, "shopscale recommend")
-    if preview > 0:
+    if preview > 0 and output_uri(out_dir) is None:  # a preview reads the local files
         from shopscale.cli.show import print_preview
 
         print_preview(Path(summary.outputs["recommendations"]), preview)

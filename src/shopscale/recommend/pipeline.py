@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -45,7 +46,7 @@ from shopscale.store.files import (
     write_json,
     write_table,
 )
-from shopscale.store.paths import output_folder
+from shopscale.store.paths import output_folder, output_uri
 from shopscale.store.sql import SqlUrl, StoreError, parse_url
 from shopscale.store.versions import VersionedFolder, check_writable
 
@@ -168,6 +169,9 @@ def run(
     events = events or EventsParams()
     params = params or RecommendParams()
     output = output or OutputParams()
+    uri = output_uri(out)
+    if uri is not None:
+        return _run_to_uri(inputs, uri, engine, events, params, output, progress, engine_options)
     out = output_folder(out)
     paths = resolve_inputs(inputs, uris=engine == "spark")
     check_output(out, output)
@@ -184,6 +188,43 @@ def run(
     except OSError as err:  # a full disk, a file size limit, a folder made read-only
         where = err.filename or out
         raise ShopscaleError(f"{where}: cannot write the results ({err.strerror or err})") from err
+    finally:
+        eng.close()
+    return summary
+
+
+def _run_to_uri(
+    inputs: str | Path | Sequence[str | Path],
+    uri: str,
+    engine: str,
+    events: EventsParams,
+    params: RecommendParams,
+    output: OutputParams,
+    progress: Callable[[str, int, int], None] | None,
+    engine_options: dict[str, object] | None,
+) -> RunSummary:
+    """The job with its outputs published on a Hadoop file system (``--out hdfs://...``):
+    the executors write their parts there, the driver its small files, and one new version
+    is published (``engine/spark/publish.py``)."""
+    if engine != "spark":
+        raise InputError(uri, "an output URI is written by the Spark engine only (--engine spark)")
+    if output.db not in (None, "none"):
+        raise ConfigError("--db", "db", "a SQL export reads the outputs from a folder --out")
+    if output.format != "parquet":
+        raise ConfigError("--format", "format", "an output URI is written as Parquet only")
+    from shopscale.engine.spark.publish import HadoopVersions
+
+    paths = resolve_inputs(inputs, uris=True)
+    summary = RunSummary(engine=engine)
+    eng = get_engine(engine, progress=progress, **dict(engine_options or {}))
+    # a run that fails on the reject budget keeps its rejects.csv on this machine
+    failed = Path(tempfile.gettempdir()) / "shopscale-rejects"
+    failed.mkdir(parents=True, exist_ok=True)
+    try:
+        folder = HadoopVersions(eng.spark, uri, keep=output.keep_versions)  # type: ignore[attr-defined]
+        with folder.new_version() as (local, staging, published):
+            eng.publish_to(local, staging)  # type: ignore[attr-defined]
+            _run_stages(eng, paths, events, params, output, failed, local, summary, published)
     finally:
         eng.close()
     return summary
@@ -230,8 +271,10 @@ def _run_stages(
     out: Path,
     staging: Path,
     summary: RunSummary,
+    published: str | None = None,
 ) -> None:
-    """Read, encode, map, then reduce/rank/write into ``staging``; summary.json last."""
+    """Read, encode, map, then reduce/rank/write into ``staging``; summary.json last. Outputs
+    are named in ``out``, or in the URI ``published`` where the version will be."""
     timed_input = _read(eng, paths, events, out, staging, summary)
     params = effective_params(params, timed=timed_input)
     summary.half_life_days = params.half_life_days or None
@@ -249,7 +292,7 @@ def _run_stages(
         eng.write_model(staging / MODEL_DIR, params)
     loader = _start_db_load(output, out, staging)
     try:
-        _reduce_rank_write(eng, params, output, out, staging, summary, loader)
+        rec_name, sim_name = _reduce_rank_write(eng, params, output, out, staging, summary, loader)
     except StoreError as err:
         if loader is not None:
             loader.abort(err)
@@ -262,10 +305,17 @@ def _run_stages(
         if loader is not None:
             loader.abort(exc)
         raise
-    summary.outputs[MODEL_DIR] = str(out / MODEL_DIR)
-    summary.outputs["rejects"] = str(out / REJECTS)
-    summary.outputs["summary"] = str(out / SUMMARY)
+    for key, name in (("recommendations", rec_name), ("similar_items", sim_name)):
+        summary.outputs[key] = _named(out, published, name)
+    summary.outputs[MODEL_DIR] = _named(out, published, MODEL_DIR)
+    summary.outputs["rejects"] = _named(out, published, REJECTS)
+    summary.outputs["summary"] = _named(out, published, SUMMARY)
     _write_summary(staging / SUMMARY, summary)
+
+
+def _named(out: Path, published: str | None, name: str) -> str:
+    """Where a published output is read: in the folder ``out``, or in the version URI."""
+    return f"{published}/{name}" if published else str(out / name)
 
 
 def _read(
@@ -347,8 +397,9 @@ def _reduce_rank_write(
     staging: Path,
     summary: RunSummary,
     loader: BackgroundLoad | None,
-) -> None:
-    """Reduce, rank and write: files into staging, the database alongside."""
+) -> tuple[str, str]:
+    """Reduce, rank and write: files into staging, the database alongside; the names of the
+    recommendations and the similar items."""
     t = summary.seconds
     sim_path = staging / output_name(SIMILAR_ITEMS, "parquet")
     rec_path = staging / output_name(RECOMMENDATIONS, "parquet")
@@ -383,8 +434,7 @@ def _reduce_rank_write(
             else:
                 rec_path.unlink()
             rec_path = converted
-    for path in (rec_path, sim_path):
-        summary.outputs[path.name.split(".")[0]] = str(out / path.name)
+    return rec_path.name, sim_path.name
 
 
 def _write(

@@ -21,6 +21,17 @@ from shopscale.errors import InputError
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+def output_uri(spec: str | Path) -> str | None:
+    """``spec`` when it is a URI of a file system other than this machine's (``hdfs://``,
+    ``s3a://``...: only the Spark engine publishes there), else None."""
+    if isinstance(spec, Path) or not _SCHEME.match(spec):
+        return None
+    parts = urlsplit(spec)
+    if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+        return None
+    return spec
+
+
 def output_folder(spec: str | Path) -> Path:
     """The local folder an ``--out`` names: a path, or a ``file://`` URI. Outputs are
     published by renames and links on one POSIX file system, so other URIs (``hdfs://``,

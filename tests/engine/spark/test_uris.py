@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -90,15 +91,16 @@ def test_another_file_system_and_a_pattern(spark_session: Any, tmp_path: Path) -
     named by their ``viewfs://`` URIs."""
     logs = _logs(tmp_path / "logs")
     conf = spark_session.sparkContext._jsc.hadoopConfiguration()
-    conf.set("fs.viewfs.mounttable.shoplogs.link./logs", f"file://{logs}")
-    pattern = "viewfs://shoplogs/logs/sub/*.csv"
+    name = f"logs{uuid.uuid4().hex[:12]}"  # never reused: Hadoop caches a file system per name
+    conf.set(f"fs.viewfs.mounttable.{name}.link./logs", f"file://{logs}")
+    pattern = f"viewfs://{name}/logs/sub/*.csv"
     events = EventsParams(max_reject_ratio=1.0)
     out = OutputParams(db="none")
     chosen = sorted((logs / "sub").glob("*.csv"))
     assert len(chosen) >= 2
     run(chosen, out=tmp_path / "local", events=events, output=out)
     run(pattern, out=tmp_path / "spark", engine="spark", events=events, output=out)
-    _check_same(tmp_path / "local", tmp_path / "spark", logs, "viewfs://shoplogs/logs")
+    _check_same(tmp_path / "local", tmp_path / "spark", logs, f"viewfs://{name}/logs")
 
 
 @pytest.mark.parametrize(

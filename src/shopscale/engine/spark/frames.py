@@ -98,7 +98,12 @@ def rows_written(df: Any) -> tuple[int, int]:
     )
 
 
-def write_parquet(df: Any, dest: Path) -> None:
+def write_parquet(df: Any, dest: Path | str) -> None:
     """Write a DataFrame as a folder of Parquet parts (zstd) with Spark's writer, from the
-    executors, parts in partition order."""
-    df.write.option("compression", "zstd").parquet(uri(dest))
+    executors, parts in partition order, to a local path or a URI."""
+    df.write.option("compression", "zstd").parquet(dest if isinstance(dest, str) else uri(dest))
+
+
+def parquet_rows(spark: Any, where: str) -> int:
+    """Rows of a folder of Parquet parts (from their footers)."""
+    return int(spark.read.parquet(where).count())

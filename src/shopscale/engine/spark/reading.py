@@ -13,7 +13,7 @@ local reader numbers them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from shopscale.engine.spark.frames import ddl, uri
 from shopscale.engine.spark.tasks import (
     ACTION,
     ERROR,
+    EVENT,
     FILE,
     ITEM,
     READ_SCHEMA,
@@ -44,6 +45,7 @@ from shopscale.events import EventsParams
 from shopscale.log import get_logger
 
 log = get_logger("engine.spark.read")
+EVENT_COLUMNS = ("user_id", "action", "item_id", "t")
 
 
 @dataclass
@@ -63,14 +65,24 @@ class SparkRead:
     """Some user ids and how many events each stands for (cuts users into ranges)."""
 
 
-def read(spark: Any, paths: Sequence[Path], params: EventsParams, scratch: Path) -> SparkRead:
+def read(
+    spark: Any,
+    paths: Sequence[Path],
+    params: EventsParams,
+    scratch: Path | None,
+    keep: Callable[[Any], Any] = lambda df: df,
+) -> SparkRead:
     """Read and validate every file on the executors; raise the first unusable file's error
     (in path order, as the local engine meets it). The accepted events are written to
-    ``scratch`` as Parquet (one file per input) and read back by Spark."""
+    ``scratch`` as Parquet (one file per input) and read back by Spark; without a scratch
+    folder (none that every executor writes at the same path) they come back as rows of the
+    read tasks, kept by Spark (``keep`` persists them) while the job runs."""
     from pyspark.sql import functions as F  # noqa: N812
 
     bounds = params.time_bounds(time.time())
-    scratch.mkdir(parents=True, exist_ok=True)
+    out = None if scratch is None else str(scratch)
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
     specs = list(getattr(paths, "uris", []))
     listed = list_uris(spark, specs) if specs else []
     names = [name for name, _ in listed] if specs else [str(p) for p in paths]
@@ -82,18 +94,22 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams, scratch: Path)
             read_uris,
             params=params,
             bounds=bounds,
-            out=str(scratch),
+            out=out,
             numbers=numbers,
             threads=threads,
         )
         files = spark.read.format("binaryFile").load(names).select("path", "content")
     else:
-        rows = [(n, str(Path(p).absolute())) for n, p in enumerate(paths)]
-        files = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF(
+        listed_local = [(n, str(Path(p).absolute())) for n, p in enumerate(paths)]
+        files = spark.sparkContext.parallelize(listed_local, max(1, len(listed_local))).toDF(
             "file int, path string"
         )
-        task = partial(read_files, params=params, bounds=bounds, out=str(scratch), threads=threads)
-    info = files.mapInArrow(task, ddl(READ_SCHEMA)).toArrow()
+        task = partial(read_files, params=params, bounds=bounds, out=out, threads=threads)
+    rows = files.mapInArrow(task, ddl(READ_SCHEMA))
+    if scratch is None:
+        rows = keep(rows)
+    info_columns = [c for c in READ_SCHEMA.names if c not in EVENT_COLUMNS]
+    info = rows.filter(F.col("kind") != EVENT).select(*info_columns).toArrow()
     _raise_first_error(info, names)
     stats = info.filter(pc.equal(info.column("kind"), FILE)).sort_by("file").to_pylist()
     if not stats:
@@ -103,7 +119,11 @@ def read(spark: Any, paths: Sequence[Path], params: EventsParams, scratch: Path)
         if not stat["timed"]:
             offsets[int(stat["file"])] = seq
         seq += int(stat["rows"])
-    events = spark.read.parquet(*(uri(scratch / f"{int(s['file']):06d}.parquet") for s in stats))
+    if scratch is None:
+        events = rows.filter(F.col("kind") == EVENT).select("file", *EVENT_COLUMNS)
+    else:
+        parts = (uri(scratch / f"{int(s['file']):06d}.parquet") for s in stats)
+        events = spark.read.parquet(*parts)
     if offsets:
         table = spark.createDataFrame(list(offsets.items()), "file int, offset long")
         events = events.join(F.broadcast(table), "file", "left").withColumn(

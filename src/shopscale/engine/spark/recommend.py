@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from shopscale.engine.base import CatalogSizes, ReadCounts, Written
+from shopscale.engine.base import (
+    RECOMMENDATIONS_SCHEMA,
+    SIMILAR_ITEMS_SCHEMA,
+    CatalogSizes,
+    ReadCounts,
+    Written,
+)
 from shopscale.engine.local.counts import channels_for
 from shopscale.engine.local.reduce import Kept, vote_matrix
 from shopscale.engine.spark import frames
@@ -47,7 +53,9 @@ from shopscale.engine.spark.tasks import (
     count_partition,
     encode_users,
     on_executors,
+    rank_users,
     score_pairs,
+    similar_rows,
     write_lists,
     write_similar,
 )
@@ -104,6 +112,25 @@ class SparkEngine:
         self._paths: list[Path] = []
         self._scratch_root = scratch
         self._scratch: Path | None = None
+        self._sink: tuple[Path, str] | None = None
+
+    def publish_to(self, local: Path, staging: str) -> None:
+        """Outputs go to a Hadoop file system (``publish.HadoopVersions``): what the job
+        would write under ``local`` the executors write under the URI ``staging`` instead,
+        with Spark's writer (no executor shares a folder with the driver there), and the
+        read events stay in Spark rather than in a scratch folder."""
+        self._sink = (local.resolve(), staging.rstrip("/"))
+
+    def _remote(self, dest: Path) -> str | None:
+        """The URI the executors write ``dest`` to, or None when they write ``dest`` itself."""
+        if self._sink is None:
+            return None
+        local, staging = self._sink
+        try:
+            relative = Path(dest).resolve().relative_to(local)
+        except ValueError:
+            return None
+        return f"{staging}/{relative.as_posix()}"
 
     def _keep(self, df: Any) -> Any:
         """Persist a DataFrame used by several later steps (released by ``close``)."""
@@ -116,10 +143,12 @@ class SparkEngine:
     # -- read / validate ------------------------------------------------------------------
     def read(self, paths: Sequence[Path], params: EventsParams) -> ReadCounts:
         """Every file read and validated on the executors by the shared reader."""
-        self._scratch = Path(
-            tempfile.mkdtemp(prefix=f"{TRASH_PREFIX}spark-", dir=self._scratch_root)
-        )
-        self._read = read(self.spark, paths, params, self._scratch / "events")
+        if self._sink is None:
+            self._scratch = Path(
+                tempfile.mkdtemp(prefix=f"{TRASH_PREFIX}spark-", dir=self._scratch_root)
+            )
+        events = None if self._scratch is None else self._scratch / "events"
+        self._read = read(self.spark, paths, params, events, keep=self._keep)
         self._events, self._paths = params, list(paths)
         self.progress("read", len(paths), len(paths))
         return self._read.counts
@@ -262,8 +291,15 @@ class SparkEngine:
                 partial(on_executors, score_pairs, ctx=ctx), frames.ddl(KEPT_SCHEMA)
             )
         )
-        task = partial(on_executors, write_similar, ctx=ctx, folder=str(dest))
-        rows = frames.rows_written(kept.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA)))[0]
+        target = self._remote(dest)
+        if target is None:
+            task = partial(on_executors, write_similar, ctx=ctx, folder=str(dest))
+            rows = frames.rows_written(kept.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA)))[0]
+        else:
+            task = partial(on_executors, similar_rows, ctx=ctx)
+            written = kept.mapInArrow(task, frames.ddl(SIMILAR_ITEMS_SCHEMA))
+            frames.write_parquet(written, target)
+            rows = frames.parquet_rows(self.spark, target)
         self.votes = self._vote_matrix(kept, params, n_items)
         self.progress("reduce", 1, 1)
         return Written(dest, rows)
@@ -305,10 +341,22 @@ class SparkEngine:
             excluded_actions(params, self.actions),
         )
         bc = self.spark.sparkContext.broadcast(ctx)
-        task = partial(on_executors, write_lists, ctx=bc, folder=str(dest))
-        n_rows, model_users = frames.rows_written(
-            self.coded.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA))
-        )
+        target = self._remote(dest)
+        if target is None:
+            task = partial(on_executors, write_lists, ctx=bc, folder=str(dest))
+            n_rows, model_users = frames.rows_written(
+                self.coded.mapInArrow(task, frames.ddl(WRITTEN_SCHEMA))
+            )
+        else:
+            from pyspark.sql import functions as F  # noqa: N812
+
+            lists = self.coded.mapInArrow(
+                partial(on_executors, rank_users, ctx=bc), frames.ddl(RECOMMENDATIONS_SCHEMA)
+            )
+            frames.write_parquet(lists, target)
+            n_rows = frames.parquet_rows(self.spark, target)
+            first = (F.col("rank") == 1) & (F.col("source") == "model")
+            model_users = self.spark.read.parquet(target).filter(first).count()
         self.progress("rank", 1, 1)
         return Written(dest, n_rows, model_users)
 

@@ -18,7 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shopscale.engine.spark.frames import ddl, rows_written, write_parquet
-from shopscale.engine.spark.tasks import WRITTEN_SCHEMA, on_executors, write_user_state
+from shopscale.engine.spark.tasks import (
+    STATE_EXCLUDED,
+    STATE_HISTORY,
+    STATE_USERS,
+    WRITTEN_SCHEMA,
+    on_executors,
+    user_state_rows,
+    write_user_state,
+)
 from shopscale.events import EventsParams
 from shopscale.recommend.model import (
     EXCLUDED as EXCLUDED_FILE,
@@ -52,20 +60,26 @@ def write_spark_model(
     # ranges of items, sorted inside, written one channel after the other (a union keeps
     # its inputs' partitions in order): parts in order, no sort
     sc = eng.spark.sparkContext
-    folders = (
-        str(folder / "users.parquet"),
-        str(folder / HISTORY_FILE),
-        str(folder / EXCLUDED_FILE),
-    )
-    users = partial(on_executors, write_user_state, ctx=sc.broadcast(eng.offsets), folders=folders)
-    rows_written(eng.coded.mapInArrow(users, ddl(WRITTEN_SCHEMA)))
+    offsets = sc.broadcast(eng.offsets)
+    names = ("users.parquet", HISTORY_FILE, EXCLUDED_FILE)
+    remote = eng._remote(folder)
+    if remote is None:
+        folders = tuple(str(folder / name) for name in names)
+        users = partial(on_executors, write_user_state, ctx=offsets, folders=folders)
+        rows_written(eng.coded.mapInArrow(users, ddl(WRITTEN_SCHEMA)))
+    else:  # Spark's writer, one file at a time, to a file system only the JVM writes
+        for which, (name, schema) in enumerate(
+            zip(names, (STATE_USERS, STATE_HISTORY, STATE_EXCLUDED), strict=True)
+        ):
+            task = partial(on_executors, user_state_rows, ctx=offsets, which=which)
+            write_parquet(eng.coded.mapInArrow(task, ddl(schema)), f"{remote}/{name}")
     _single(folder / "items.parquet", pa.table({"item_id": eng.item_ids}))
     channels = [eng.pairs.filter(F.col("c") == c) for c in range(len(eng.channels))]
     pair_cols = (F.col("c").cast("short"), "i", "j", F.col("k11").cast("int"))
     pairs = reduce(lambda x, y: x.union(y), channels).select(*pair_cols)
     # Spark's own writer here: four int columns write faster from the JVM than through a
     # Python task (measured: 9.4 against 6.2 s at 10M events)
-    write_parquet(pairs, folder / "pairs.parquet")
+    write_parquet(pairs, folder / "pairs.parquet" if remote is None else f"{remote}/pairs.parquet")
     t = eng.totals
     cols = {name: getattr(t, name) for name in ITEM_COUNTS}
     cols |= {f"right_total_{n}": t.right_total[ch] for n, ch in enumerate(eng.channels)}

@@ -45,11 +45,12 @@ from shopscale.recommend.rules import (
     recent_kept,
 )
 
-REJECT, FILE, ERROR, ITEM, ACTION, USER_SAMPLE, SKIPPED = 1, 2, 3, 4, 5, 6, 7
+REJECT, FILE, ERROR, ITEM, ACTION, USER_SAMPLE, SKIPPED, EVENT = 1, 2, 3, 4, 5, 6, 7, 8
 """``kind`` of a row ``read_files`` gives: a reject, a file's counts, the one error that makes
 a file unusable, (id in ``row``) one of the file's distinct items, distinct actions, or a
-sample of its user ids (the accepted events go to a Parquet file, not through the rows), or
-(``read_uris``) a file found in a folder or by a pattern whose type is unknown."""
+sample of its user ids, (``read_uris``) a file found in a folder or by a pattern whose type is
+unknown, or an accepted event (only when there is no scratch folder to write them to as
+Parquet: then they go through the rows)."""
 USER_SAMPLE_ROWS = 10_000
 """User ids sampled per file (more for larger files: one per ``USER_SAMPLE_EVERY`` events),
 from which encode cuts the users into ranges without a sampling pass of its own."""
@@ -64,6 +65,10 @@ READ_SCHEMA = pa.schema(
         ("rows", pa.int64()),
         ("timed", pa.bool_()),
         ("sha256", pa.string()),
+        ("user_id", pa.string()),
+        ("action", pa.string()),
+        ("item_id", pa.string()),
+        ("t", pa.int64()),
     ]
 )
 KEPT_SCHEMA = pa.schema(
@@ -126,26 +131,27 @@ def read_files(
     batches: Iterator[pa.RecordBatch],
     params: EventsParams,
     bounds: tuple[int, int],
-    out: str,
+    out: str | None,
     threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """Read each (file, path) of the partition with the local reader, on ``threads`` DuckDB
     threads (more than one when there are fewer files than task slots), at most this
     executor machine's cores (the driver's count says nothing of an executor's). Accepted
     events go to ``out/<file>.parquet`` (Spark then reads them with its own Parquet
-    reader, in parallel, instead of taking every row through this task)."""
+    reader, in parallel, instead of taking every row through this task), or without ``out``
+    (no folder every executor can write) through the rows, as ``EVENT`` rows."""
     threads = max(1, min(threads, os.cpu_count() or 1))
     for batch in batches:
         files = batch.column("file").to_pylist()
         for n, path in zip(files, batch.column("path").to_pylist(), strict=True):
-            yield from _read_one(int(n), Path(path), params, bounds, Path(out), threads)
+            yield from _read_one(int(n), Path(path), params, bounds, out, threads)
 
 
 def read_uris(
     batches: Iterator[pa.RecordBatch],
     params: EventsParams,
     bounds: tuple[int, int],
-    out: str,
+    out: str | None,
     numbers: dict[str, tuple[int, bool]],
     threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
@@ -175,7 +181,7 @@ def read_uris(
                     if not known:
                         yield _rows(SKIPPED, n, 1, reason=[UNKNOWN_TYPE])
                         continue
-                yield from _read_one(n, local, params, bounds, Path(out), threads)
+                yield from _read_one(n, local, params, bounds, out, threads)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 
@@ -190,11 +196,11 @@ def _read_one(
     path: Path,
     params: EventsParams,
     bounds: tuple[int, int],
-    out: Path,
+    out: str | None,
     threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """One file: its accepted events written to Parquet, its rejects and its counts, or its
-    error."""
+    """One file: its accepted events (written to Parquet in ``out``, or as rows), its
+    rejects and its counts, or its error."""
     import duckdb
 
     from shopscale.engine.local.reader import ReadReport, create_events_table, load_file
@@ -218,11 +224,17 @@ def _read_one(
             reason = getattr(err, "reason", str(err))
             yield _rows(ERROR, n, 1, line=[line], reason=[reason])
             return
-        target = str(out / f"{n:06d}.parquet").replace("'", "''")
-        con.execute(
-            f"COPY (SELECT {n}::INTEGER AS file, user_id, action, item_id, t FROM events) "
-            f"TO '{target}' (FORMAT parquet, COMPRESSION snappy)"
-        )
+        if out is not None:
+            target = str(Path(out) / f"{n:06d}.parquet").replace("'", "''")
+            con.execute(
+                f"COPY (SELECT {n}::INTEGER AS file, user_id, action, item_id, t FROM events) "
+                f"TO '{target}' (FORMAT parquet, COMPRESSION snappy)"
+            )
+        else:
+            query = "SELECT user_id, action, item_id, t FROM events"
+            for part in con.sql(query).to_arrow_reader(CHUNK_ROWS):
+                columns = {k: part.column(k) for k in part.schema.names}
+                yield _rows(EVENT, n, part.num_rows, **columns)
         for kind, query in (
             (ITEM, "SELECT DISTINCT item_id FROM events"),
             (ACTION, "SELECT DISTINCT action FROM events"),
@@ -256,7 +268,13 @@ def _rows(kind: int, file: int, size: int, **columns: object) -> pa.RecordBatch:
         elif field.name == "file":
             arrays.append(pa.array(np.full(size, file, np.int32)))
         elif field.name in columns:
-            arrays.append(pa.array(columns[field.name], field.type))
+            value = columns[field.name]
+            if isinstance(value, pa.ChunkedArray):
+                value = value.combine_chunks()
+            if isinstance(value, pa.Array):
+                arrays.append(value.cast(field.type))
+            else:
+                arrays.append(pa.array(value, field.type))
         else:
             arrays.append(pa.nulls(size, field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=READ_SCHEMA)
@@ -336,6 +354,26 @@ def write_user_state(
     """A range of users' part of the model's ``users``, ``history`` and ``excluded`` files
     (``CODED_SCHEMA`` rows, already in their order); codes are the partition's offset plus
     the users' codes inside it."""
+    users, history, excluded = _user_state(batches, offsets)
+    users_to, history_to, excluded_to = (Path(f) for f in folders)
+    rows = write_part(users_to, [users], STATE_USERS)
+    rows += write_part(history_to, [history], STATE_HISTORY)
+    rows += write_part(excluded_to, [excluded], STATE_EXCLUDED)
+    yield written(rows)
+
+
+def user_state_rows(
+    batches: Iterator[pa.RecordBatch], offsets: dict[int, int], which: int
+) -> Iterator[pa.RecordBatch]:
+    """One of a range of users' parts of the state (0 users, 1 history, 2 excluded) as rows,
+    for Spark's writer (an output no executor can write with pyarrow: ``hdfs://``...)."""
+    yield _user_state(batches, offsets)[which]
+
+
+def _user_state(
+    batches: Iterator[pa.RecordBatch], offsets: dict[int, int]
+) -> tuple[pa.RecordBatch, pa.RecordBatch, pa.RecordBatch]:
+    """A range of users' ``users``, ``history`` and ``excluded`` rows, codes global."""
     from pyspark import TaskContext
 
     task = TaskContext.get()
@@ -345,7 +383,6 @@ def write_user_state(
     u = table.column("ul").to_numpy().astype(np.int32) + np.int32(
         offsets.get(task.partitionId(), 0)
     )
-    users_to, history_to, excluded_to = (Path(f) for f in folders)
     who = pa.array(kind == USER)
     users = pa.record_batch([table.column("user_id").filter(who).combine_chunks()], STATE_USERS)
     h, x = kind == HISTORY, kind == EXCLUDED
@@ -362,10 +399,7 @@ def write_user_state(
         [pa.array(u[x]), pa.array(table.column("i").to_numpy()[x].astype(np.int32))],
         STATE_EXCLUDED,
     )
-    rows = write_part(users_to, [users], STATE_USERS)
-    rows += write_part(history_to, [history], STATE_HISTORY)
-    rows += write_part(excluded_to, [excluded], STATE_EXCLUDED)
-    yield written(rows)
+    return users, history, excluded
 
 
 # -- encode -------------------------------------------------------------------------------
