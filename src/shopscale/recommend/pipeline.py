@@ -213,17 +213,19 @@ def _run_to_uri(
     if output.format != "parquet":
         raise ConfigError("--format", "format", "an output URI is written as Parquet only")
     from shopscale.engine.spark.publish import HadoopVersions
+    from shopscale.engine.spark.recommend import SparkEngine
 
     paths = resolve_inputs(inputs, uris=True)
     summary = RunSummary(engine=engine)
     eng = get_engine(engine, progress=progress, **dict(engine_options or {}))
+    assert isinstance(eng, SparkEngine)
     # a run that fails on the reject budget keeps its rejects.csv on this machine
     failed = Path(tempfile.gettempdir()) / "shopscale-rejects"
     failed.mkdir(parents=True, exist_ok=True)
     try:
-        folder = HadoopVersions(eng.spark, uri, keep=output.keep_versions)  # type: ignore[attr-defined]
+        folder = HadoopVersions(eng.spark, uri, keep=output.keep_versions)
         with folder.new_version() as (local, staging, published):
-            eng.publish_to(local, staging)  # type: ignore[attr-defined]
+            eng.publish_to(local, staging)
             _run_stages(eng, paths, events, params, output, failed, local, summary, published)
     finally:
         eng.close()
