@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 
 from shopscale.config import check_fields
 from shopscale.errors import InputError
 from shopscale.log import get_logger
+from shopscale.uris import is_uri, local_file
 
 log = get_logger("events")
 
@@ -161,28 +161,21 @@ def detect_format(path: Path) -> tuple[Format, bool] | None:
 UNKNOWN_TYPE = "unknown file type (expected .csv, .jsonl or .parquet, optionally .gz)"
 
 
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 URI_ONLY_SPARK = (
     "is a file system URI: only the Spark engine reads those (--engine spark); "
     "the local engine reads local paths and file:// URIs"
 )
 
 
-def is_uri(spec: object) -> bool:
-    """Whether ``spec`` is a file system URI (``hdfs://...``, ``s3a://...``, ``file://...``)
-    rather than a local path."""
-    return isinstance(spec, str) and bool(_URI.match(spec))
-
-
 def local_path(spec: str | Path) -> Path:
     """A local path, or a ``file://`` URI as the local path it names; other URIs fail in one
-    line (``Path`` would silently fold their ``//``)."""
+    line."""
     if not is_uri(spec):
         return Path(spec)
-    parts = urlsplit(str(spec))
-    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+    path = local_file(str(spec))
+    if path is None:
         raise InputError(str(spec), URI_ONLY_SPARK)
-    return Path(unquote(parts.path))
+    return path
 
 
 class InputFiles(list[Path]):

@@ -9,25 +9,19 @@ read-only mounts and odd parents are caught as the writer would meet them, even 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from shopscale.errors import InputError
-
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+from shopscale.uris import is_uri, local_file
 
 
 def output_uri(spec: str | Path) -> str | None:
     """``spec`` when it is a URI of a file system other than this machine's (``hdfs://``,
     ``s3a://``...: only the Spark engine publishes there), else None."""
-    if isinstance(spec, Path) or not _SCHEME.match(spec):
-        return None
-    parts = urlsplit(spec)
-    if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+    if isinstance(spec, Path) or not is_uri(spec) or local_file(spec) is not None:
         return None
     return spec
 
@@ -36,16 +30,16 @@ def output_folder(spec: str | Path) -> Path:
     """The local folder an ``--out`` names: a path, or a ``file://`` URI. Outputs are
     published by renames and links on one POSIX file system, so other URIs (``hdfs://``,
     ``s3a://``) fail in one line instead of being folded into a local path."""
-    if isinstance(spec, Path) or not _SCHEME.match(spec):
+    if isinstance(spec, Path) or not is_uri(spec):
         return Path(spec)
-    parts = urlsplit(spec)
-    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+    path = local_file(spec)
+    if path is None:
         raise InputError(
             spec,
             "an output on a file system URI is not supported: give a folder path (on a "
             "cluster, a shared folder the driver and every executor see at the same path)",
         )
-    return Path(unquote(parts.path))
+    return path
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -107,3 +107,11 @@ def write_parquet(df: Any, dest: Path | str) -> None:
 def parquet_rows(spark: Any, where: str) -> int:
     """Rows of a folder of Parquet parts (from their footers)."""
     return int(spark.read.parquet(where).count())
+
+
+def java_message(err: Any) -> str:
+    """The first line of a py4j error's Java exception message (its class when it has none)."""
+    java = err.java_exception
+    name = str(java.getClass().getName())
+    text = str(java.getMessage() or name).strip()
+    return text.splitlines()[0] if text else name

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from shopscale.engine.spark.frames import java_message
 from shopscale.errors import InputError
 from shopscale.log import get_logger
 from shopscale.store.versions import _ID, _TIME_FORMAT, STAGING_PREFIX, VERSIONS
@@ -60,10 +61,7 @@ class HadoopVersions:
         try:
             return fn()
         except Py4JJavaError as err:
-            java = err.java_exception
-            text = str(java.getMessage() or java.getClass().getName()).strip().splitlines()
-            reason = text[0] if text else "Java error"
-            raise InputError(self.root, f"cannot write: {reason}") from None
+            raise InputError(self.root, f"cannot write: {java_message(err)}") from None
 
     def check_writable(self) -> None:
         """Create the folder and a probe file in it, then remove the probe: fail now, in one
@@ -76,24 +74,6 @@ class HadoopVersions:
             self._fs.delete(probe, False)
 
         self._call(run)
-
-    def current(self) -> str | None:
-        """The published version's id, or None."""
-
-        def read() -> str | None:
-            path = self._path(f"{self.root}/{CURRENT_FILE}")
-            if not self._fs.exists(path):
-                return None
-            stream = self._fs.open(path)
-            try:
-                reader = self._jvm.java.io.BufferedReader(
-                    self._jvm.java.io.InputStreamReader(stream, "UTF-8")
-                )
-                return str(reader.readLine() or "").strip() or None
-            finally:
-                stream.close()
-
-        return self._call(read)
 
     def ids(self) -> list[str]:
         """Ids of the complete versions, oldest first."""

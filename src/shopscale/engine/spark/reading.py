@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from shopscale.engine.base import ReadCounts
 from shopscale.engine.local.reader import REJECTS_SCHEMA
-from shopscale.engine.spark.frames import ddl, uri
+from shopscale.engine.spark.frames import ddl, java_message, uri
 from shopscale.engine.spark.tasks import (
     ACTION,
     ERROR,
@@ -191,7 +191,7 @@ def list_uris(spark: Any, specs: Sequence[str]) -> list[tuple[str, bool]]:
                 else:
                     files.append((status.getPath().toString(), status.getLen(), pattern))
         except Py4JJavaError as err:
-            raise InputError(spec, f"cannot list: {_java_message(err)}") from None
+            raise InputError(spec, f"cannot list: {java_message(err)}") from None
         if not files:
             why = "no file matches this pattern" if pattern else "no such file or folder"
             raise InputError(spec, why)
@@ -223,13 +223,6 @@ def _folder_files(fs: Any, folder: Any) -> list[tuple[str, int, bool]]:
         if not status.getPath().getName().startswith((".", "_")):
             found.append((status.getPath().toString(), status.getLen(), True))
     return sorted(found)
-
-
-def _java_message(err: Any) -> str:
-    """The first line of a Java exception's message (its class when it has none)."""
-    java = err.java_exception
-    text = str(java.getMessage() or java.getClass().getName()).strip()
-    return text.splitlines()[0] if text else java.getClass().getName()
 
 
 def _raise_first_error(info: pa.Table, names: Sequence[str]) -> None:

@@ -220,9 +220,7 @@ def _read_one(
                 con, source, params, tag="0", seq_offset=0, bounds=bounds, report=report
             )
         except ShopscaleError as err:
-            line = getattr(err, "line", None)
-            reason = getattr(err, "reason", str(err))
-            yield _rows(ERROR, n, 1, line=[line], reason=[reason])
+            yield _rows(ERROR, n, 1, line=[getattr(err, "line", None)], reason=[_reason(err)])
             return
         if out is not None:
             target = str(Path(out) / f"{n:06d}.parquet").replace("'", "''")
