@@ -172,7 +172,7 @@ def _wait_for_workers(cluster: StandaloneCluster, want: int, timeout_s: float) -
         try:
             if cluster.alive_workers() >= want:
                 return
-        except OSError:  # master web UI not up yet
+        except (OSError, ValueError):  # web UI not up yet, or answering before its JSON is ready
             pass
         time.sleep(POLL_S)
     raise RuntimeError(f"{want} workers not registered in {timeout_s:.0f} s\n{cluster.log_tail()}")
