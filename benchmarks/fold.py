@@ -4,7 +4,9 @@
 A log of ``--events`` events (``shopscale generate``, seed 42) is split by time: the oldest
 ``--events - --new`` events build the model, the newest ``--new`` are folded in. Each command
 runs as its own subprocess on a synced disk (wall time, peak RSS of the child from the OS);
-the similar-items tables of the fold and of the full run are compared row for row.
+the similar-items tables of the fold and of the full run are compared row for row. The fold
+and the full run alternate ``--repeat`` times (each fold from a copy of the same stored model);
+the medians are compared, since this machine's speed drifts from run to run.
 
     python benchmarks/fold.py                                   # 11M events, 1M folded
     python benchmarks/fold.py --events 1100000 --new 100000     # smoke run
@@ -18,6 +20,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -59,6 +62,13 @@ def split_log(log: Path, new: int, work: Path) -> tuple[Path, Path]:
     return old_part, new_part
 
 
+def median_run(runs: list[dict[str, float]]) -> dict[str, object]:
+    """The run of median wall time (the machine's speed drifts run to run), with every
+    run's wall time beside it."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    return ordered[(len(ordered) - 1) // 2] | {"all_wall_s": [r["wall_s"] for r in runs]}
+
+
 def same_table(a: Path, b: Path) -> bool:
     """Whether two Parquet files hold the same rows in the same order, values bit-equal."""
     return pq.read_table(a).equals(pq.read_table(b))
@@ -70,6 +80,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=11_000_000)
     ap.add_argument("--new", type=int, default=1_000_000)
     ap.add_argument("--work", type=Path, default=HERE / ".data" / "fold")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="folds and rebuilds, alternating; medians reported"
+    )
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / f"events-{args.events}.parquet"
@@ -78,16 +91,27 @@ def main() -> None:
     old_part, new_part = split_log(log, args.new, args.work)
     model, full = args.work / "model", args.work / "full"
     common = ["--db", "none", "--preview", "0"]
+    base = timed_run([*SHOPSCALE, "recommend", str(old_part), "--out", str(model), *common])
+    pristine = args.work / "model-pristine"
+    shutil.rmtree(pristine, ignore_errors=True)
+    shutil.copytree(model, pristine, symlinks=True)
+    folds, rebuilds = [], []
+    for k in range(args.repeat):  # alternate, so that a drift of the machine hits both
+        if k:  # each fold starts from the same stored model
+            shutil.rmtree(model)
+            shutil.copytree(pristine, model, symlinks=True)
+            shutil.rmtree(full)
+        folds.append(timed_run([*SHOPSCALE, "update", str(model), str(new_part), "--no-lists"]))
+        rebuilds.append(
+            timed_run(
+                [*SHOPSCALE, "recommend", str(old_part), str(new_part), "--out", str(full), *common]
+            )
+        )
+    shutil.rmtree(pristine)
     runs = {
-        "recommend (old part)": timed_run(
-            [*SHOPSCALE, "recommend", str(old_part), "--out", str(model), *common]
-        ),
-        "update --no-lists (new part)": timed_run(
-            [*SHOPSCALE, "update", str(model), str(new_part), "--no-lists"]
-        ),
-        "recommend (all)": timed_run(
-            [*SHOPSCALE, "recommend", str(old_part), str(new_part), "--out", str(full), *common]
-        ),
+        "recommend (old part)": base,
+        "update --no-lists (new part)": median_run(folds),
+        "recommend (all)": median_run(rebuilds),
     }
     stages = {
         "update": json.loads((model / "summary.json").read_text())["seconds"],
@@ -96,12 +120,16 @@ def main() -> None:
     ratio = runs["recommend (all)"]["wall_s"] / runs["update --no-lists (new part)"]["wall_s"]
     equal = same_table(model / "similar_items.parquet", full / "similar_items.parquet")
     for name, run in runs.items():
-        print(f"{name:<30} {run['wall_s']:>8.2f} s   peak RSS {run['peak_rss_gib']:.2f} GiB")
+        every = run.get("all_wall_s")
+        runs_s = f"   runs {', '.join(f'{w:.2f}' for w in every)} s" if every else ""
+        line = f"{name:<30} {run['wall_s']:>8.2f} s   peak RSS {run['peak_rss_gib']:.2f} GiB"
+        print(line + runs_s)
     for name, secs in stages.items():
         print(f"{name} stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in secs.items()))
     print(f"fold speed-up over recommend on all: {ratio:.2f}x; identical indicators: {equal}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M")
-    result = {"events": args.events, "new": args.new, "runs": runs, "stages": stages}
+    result = {"events": args.events, "new": args.new, "repeat": args.repeat, "runs": runs}
+    result |= {"stages": stages}
     result |= {"speedup": ratio, "load_average_1m": os.getloadavg()[0]}
     result |= {"identical_similar_items": equal, "cores": os.cpu_count()}
     out = HERE / "results" / f"fold-{stamp}.json"

@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from shopscale.cli._common import console, log_path
+from shopscale.cli._memory import no_huge_pages
 from shopscale.errors import ShopscaleError
 
 app = typer.Typer(
@@ -151,6 +152,7 @@ def main() -> None:
     """Entry point: exit 2 on a user error (one line), 3 on an unexpected one (with log path),
     130 on Ctrl-C."""
     _watch_sigint()
+    no_huge_pages()  # before the libraries allocate (see ``_memory``)
     try:
         # Without standalone mode, typer turns an exit (typer.Exit, and Ctrl-C as exit 130)
         # into the return value instead of exiting: that value is the exit code.

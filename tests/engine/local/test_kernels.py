@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopscale.engine.local.counts import contains
-from shopscale.engine.local.kernels import contains_sorted, score_users, top_k_csr
+from shopscale.engine.local.kernels import contains_sorted, insert_sorted, score_users, top_k_csr
 from shopscale.recommend.ranking import reference_top_n, top_k_per_row
 
 SCORES = st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0])
@@ -110,3 +110,23 @@ def test_contains_equals_isin(stored: list[int], asked: list[int]) -> None:
         assert np.array_equal(
             contains_sorted(keys, np.sort(questions)), np.isin(np.sort(questions), keys)
         )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(-9, 9), max_size=30),
+    st.lists(st.tuples(st.integers(0, 30), st.integers(-9, 9)), max_size=20),
+    st.sampled_from([np.int8, np.int32, np.int64, np.bool_]),
+)
+def test_insert_sorted_equals_np_insert(
+    stored: list[int], inserted: list[tuple[int, int]], dtype: type
+) -> None:
+    """The fold's one-pass insertion is ``np.insert`` for ascending positions, repeated
+    positions and positions at either end included, in every column type it inserts into."""
+    old = np.array(stored).astype(dtype)
+    inserted = sorted((min(at, old.size), v) for at, v in inserted)
+    at = np.array([p for p, _ in inserted], dtype=np.int64)
+    new = np.array([v for _, v in inserted]).astype(dtype)
+    got = insert_sorted(old, at, new)
+    assert got.dtype == old.dtype
+    assert np.array_equal(got, np.insert(old, at, new))

@@ -25,6 +25,7 @@ from shopscale.engine.local.fold_counts import (
     count_changes,
     sorted_unique,
 )
+from shopscale.engine.local.kernels import insert_sorted
 from shopscale.ids import append_ids, string_order
 from shopscale.recommend.model import History, ModelState
 from shopscale.recommend.params import RecommendParams
@@ -88,13 +89,13 @@ def _merge(
     new = np.flatnonzero(~hit)
     ins = at[new]
     merged = History(
-        np.insert(old.u, ins, rows.u[new]),
-        np.insert(old.a, ins, rows.a[new]),
-        np.insert(old.i, ins, rows.i[new]),
-        np.insert(t, ins, rows.t[new]),
+        insert_sorted(old.u, ins, rows.u[new]),
+        insert_sorted(old.a, ins, rows.a[new]),
+        insert_sorted(old.i, ins, rows.i[new]),
+        insert_sorted(t, ins, rows.t[new]),
     )
-    is_old = np.insert(np.ones(old_keys.size, dtype=bool), ins, False)
-    return merged, np.insert(old_keys, ins, row_keys[new]), is_old
+    is_old = insert_sorted(np.ones(old_keys.size, dtype=bool), ins, np.zeros(new.size, bool))
+    return merged, insert_sorted(old_keys, ins, row_keys[new]), is_old
 
 
 def _trim(

@@ -292,3 +292,30 @@ def contains_sorted(sorted_keys, keys):
             j += 1
         out[q] = j < n and sorted_keys[j] == k
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _spread(old, at, new, out):
+    """Fill ``out`` with ``old``, ``new[k]`` placed before ``old[at[k]]`` (``at`` ascending)."""
+    j = 0
+    o = 0
+    for k in range(at.size):
+        stop = at[k]
+        while j < stop:
+            out[o] = old[j]
+            o += 1
+            j += 1
+        out[o] = new[k]
+        o += 1
+    while j < old.size:
+        out[o] = old[j]
+        o += 1
+        j += 1
+
+
+def insert_sorted(old: npt.NDArray, at: npt.NDArray[np.int64], new: npt.NDArray) -> npt.NDArray:
+    """``np.insert(old, at, new)`` for ascending ``at``, in one pass with no sort of ``at``
+    (the fold inserts ~1M new history rows into ~10M stored ones, six columns)."""
+    out = np.empty(old.size + new.size, dtype=old.dtype)
+    _spread(old, np.ascontiguousarray(at, dtype=np.int64), new.astype(old.dtype, copy=False), out)
+    return out
