@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopscale.engine.local.counts import contains
-from shopscale.engine.local.kernels import contains_sorted, insert_sorted, score_users, top_k_csr
+from shopscale.engine.local.kernels import (
+    contains_sorted,
+    group_keys,
+    insert_sorted,
+    row_keys,
+    score_users,
+    top_k_csr,
+)
 from shopscale.recommend.ranking import reference_top_n, top_k_per_row
 
 SCORES = st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0])
@@ -130,3 +137,22 @@ def test_insert_sorted_equals_np_insert(
     got = insert_sorted(old, at, new)
     assert got.dtype == old.dtype
     assert np.array_equal(got, np.insert(old, at, new))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 5), st.integers(0, 2**31 - 1))),
+    st.integers(1, 6),
+    st.integers(1, 2**31),
+)
+def test_row_and_group_keys_equal_numpy(
+    rows: list[tuple[int, int, int]], n_actions: int, n_items: int
+) -> None:
+    """The one-pass keys are NumPy's int64 formulas, for one action per row or one for all."""
+    u = np.array([r[0] for r in rows], dtype=np.int32)
+    a = np.array([r[1] for r in rows], dtype=np.int8)
+    i = np.array([r[2] for r in rows], dtype=np.int32)
+    wide = u.astype(np.int64) * n_actions
+    assert np.array_equal(row_keys(u, a, i, n_actions, n_items), (wide + a) * n_items + i)
+    assert np.array_equal(row_keys(u, 3, i, n_actions, n_items), (wide + 3) * n_items + i)
+    assert np.array_equal(group_keys(u, a, n_actions), wide + a)

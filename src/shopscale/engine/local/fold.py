@@ -10,6 +10,7 @@ change nothing.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import duckdb
@@ -25,7 +26,7 @@ from shopscale.engine.local.fold_counts import (
     count_changes,
     sorted_unique,
 )
-from shopscale.engine.local.kernels import insert_sorted
+from shopscale.engine.local.kernels import group_keys, insert_sorted
 from shopscale.ids import append_ids, string_order
 from shopscale.recommend.model import History, ModelState
 from shopscale.recommend.params import RecommendParams
@@ -52,7 +53,8 @@ def fold_events(
     keys = HistoryKeys(len(actions), n_items, len(users))
     old_keys = keys.of(old)
     merged, merged_keys, is_old = _merge(old, old_keys, rows, keys.of(rows))
-    kept = _trim(merged, merged_keys // n_items, params.max_items_per_user, string_order(items)[1])
+    group = group_keys(merged.u, merged.a, len(actions))
+    kept = _trim(merged, group, params.max_items_per_user, string_order(items)[1])
     after, after_keys = merged.take(np.flatnonzero(kept)), merged_keys[kept]
     changes = Changes(
         merged.take(np.flatnonzero(kept & ~is_old)), merged.take(np.flatnonzero(~kept & is_old))
@@ -84,18 +86,27 @@ def _merge(
     at = np.searchsorted(old_keys, row_keys)
     hit = at < old_keys.size
     hit[hit] = old_keys[at[hit]] == row_keys[hit]
-    t = old.t.copy()
-    t[at[hit]] = np.maximum(t[at[hit]], rows.t[hit])
     new = np.flatnonzero(~hit)
     ins = at[new]
-    merged = History(
-        insert_sorted(old.u, ins, rows.u[new]),
-        insert_sorted(old.a, ins, rows.a[new]),
-        insert_sorted(old.i, ins, rows.i[new]),
-        insert_sorted(t, ins, rows.t[new]),
-    )
-    is_old = insert_sorted(np.ones(old_keys.size, dtype=bool), ins, np.zeros(new.size, bool))
-    return merged, insert_sorted(old_keys, ins, row_keys[new]), is_old
+    # the kernels release the GIL: the two 64-bit columns on a second thread
+    with ThreadPoolExecutor(1, thread_name_prefix="fold-merge") as pool:
+        wide = pool.submit(
+            lambda: (
+                insert_sorted(old.t, ins, rows.t[new]),
+                insert_sorted(old_keys, ins, row_keys[new]),
+            )
+        )
+        u = insert_sorted(old.u, ins, rows.u[new])
+        a = insert_sorted(old.a, ins, rows.a[new])
+        i = insert_sorted(old.i, ins, rows.i[new])
+        is_old = insert_sorted(np.ones(old_keys.size, dtype=bool), ins, np.zeros(new.size, bool))
+        merged_t, merged_keys = wide.result()
+    # a stored row seen again keeps its latest time; it moved down by the new rows before it
+    # (a new row goes before the stored row at its insertion point)
+    seen = at[hit]
+    moved = seen + np.searchsorted(ins, seen, side="right")
+    merged_t[moved] = np.maximum(merged_t[moved], rows.t[hit])
+    return History(u, a, i, merged_t), merged_keys, is_old
 
 
 def _trim(

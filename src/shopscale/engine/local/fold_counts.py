@@ -18,6 +18,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from shopscale.engine.local.counts import ANY, contains, left_name
+from shopscale.engine.local.kernels import row_keys
 from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.errors import ShopscaleError
 from shopscale.recommend.model import Counts, History
@@ -44,11 +45,11 @@ class HistoryKeys:
 
     def make(self, u: npt.NDArray, a: int | npt.NDArray, i: npt.NDArray) -> Keys:
         """Keys of (u, a, i)."""
-        return (u.astype(np.int64) * self.n_actions + a) * self.n_items + i
+        return row_keys(u, a, i, self.n_actions, self.n_items)
 
     def of(self, h: History) -> Keys:
         """Keys of a history's rows."""
-        return self.make(h.u, h.a.astype(np.int64), h.i)
+        return self.make(h.u, h.a, h.i)
 
 
 @dataclass(frozen=True)

@@ -319,3 +319,41 @@ def insert_sorted(old: npt.NDArray, at: npt.NDArray[np.int64], new: npt.NDArray)
     out = np.empty(old.size + new.size, dtype=old.dtype)
     _spread(old, np.ascontiguousarray(at, dtype=np.int64), new.astype(old.dtype, copy=False), out)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_keys(u, a, i, n_actions, n_items, out):
+    for r in range(u.size):
+        out[r] = (np.int64(u[r]) * n_actions + a[r]) * n_items + i[r]
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_keys_one_action(u, a, i, n_actions, n_items, out):
+    for r in range(u.size):
+        out[r] = (np.int64(u[r]) * n_actions + a) * n_items + i[r]
+
+
+def row_keys(
+    u: npt.NDArray, a: int | npt.NDArray, i: npt.NDArray, n_actions: int, n_items: int
+) -> npt.NDArray[np.int64]:
+    """int64 keys ``(u * n_actions + a) * n_items + i`` of history rows (``a`` one action or
+    one per row), in one pass: NumPy would make three int64 temporaries of every column."""
+    out = np.empty(u.size, dtype=np.int64)
+    if isinstance(a, np.ndarray):
+        _row_keys(u, a, i, np.int64(n_actions), np.int64(n_items), out)
+    else:
+        _row_keys_one_action(u, np.int64(a), i, np.int64(n_actions), np.int64(n_items), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_keys(u, a, n_actions, out):
+    for r in range(u.size):
+        out[r] = np.int64(u[r]) * n_actions + a[r]
+
+
+def group_keys(u: npt.NDArray, a: npt.NDArray, n_actions: int) -> npt.NDArray[np.int64]:
+    """int64 keys ``u * n_actions + a`` (one per (user, action)), in one pass."""
+    out = np.empty(u.size, dtype=np.int64)
+    _group_keys(u, a, np.int64(n_actions), out)
+    return out
