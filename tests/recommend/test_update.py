@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from shopscale.engine.local import fold
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.recommend.model import FORMAT_VERSION, read_state, state_table
@@ -89,14 +90,19 @@ def build(tmp: Path, parts: list[list[Event]], params: RecommendParams, *, timed
     params=RecommendParams(max_items_per_user=1),
     timed=True,
 )
+@pytest.mark.parametrize("halves", [False, True], ids=["one-part", "user-halves"])
 def test_update_equals_batch(
     tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    halves: bool,
     parts: list[list[Event]],
     params: RecommendParams,
     timed: bool,
 ) -> None:
     """recommend(first part) + update(each increment) writes byte-identical similar items and
-    lists, and the same model state (by id), as recommend on every part at once."""
+    lists, and the same model state (by id), as recommend on every part at once; also when
+    every fold splits its users in two halves folded on two threads."""
+    monkeypatch.setattr(fold, "SPLIT_ROWS", 0 if halves else 1 << 62)
     texts = {part_text(p, timed=timed) for p in parts}
     assume(len(texts) == len(parts))  # a file whose content was folded already is refused
     tmp = tmp_path_factory.mktemp("upd")

@@ -11,7 +11,7 @@ change nothing.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
@@ -28,12 +28,17 @@ from shopscale.engine.local.fold_counts import (
 )
 from shopscale.engine.local.kernels import group_keys, insert_sorted
 from shopscale.ids import append_ids, string_order
-from shopscale.recommend.model import History, ModelState
+from shopscale.recommend.model import Counts, History, ModelState
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import rank_in_rows
 from shopscale.recommend.rules import excluded_actions, excluded_rows, recent_kept
 
 __all__ = ["excluded_keys", "fold_events", "sorted_unique", "window"]
+
+
+SPLIT_ROWS = 1 << 20
+"""Histories of at least this many rows (stored and new) fold in two halves of the users on
+two threads; tests set 0 to fold every history in halves."""
 
 
 def fold_events(
@@ -44,25 +49,31 @@ def fold_events(
     One merge of the stored history (sorted by (u, a, i)) with the new rows, the window
     again only for the (user, action) groups that overflow, and the counts changed by the
     rows that entered or left the histories (``fold_counts.count_changes``): the work grows
-    with the new events, not with the model."""
+    with the new events, not with the model. Users are independent: a large history folds
+    as two ranges of users on two threads, whose count changes add up (integer sums)."""
     actions, users, items, old = _vocabulary(con, state)
     rows = _encode(con, users, items, actions)
     params = state.params
     channels = channels_for(params, actions)
-    n_items = len(items)
-    keys = HistoryKeys(len(actions), n_items, len(users))
-    old_keys = keys.of(old)
-    merged, merged_keys, is_old = _merge(old, old_keys, rows, keys.of(rows))
-    group = group_keys(merged.u, merged.a, len(actions))
-    kept = _trim(merged, group, params.max_items_per_user, string_order(items)[1])
-    after, after_keys = merged.take(np.flatnonzero(kept)), merged_keys[kept]
-    changes = Changes(
-        merged.take(np.flatnonzero(kept & ~is_old)), merged.take(np.flatnonzero(~kept & is_old))
-    )
-    counts = state.counts.resized(n_items, channels)
-    before = (old, old_keys)
-    counts.add(count_changes(before, (after, after_keys), changes, keys, actions, channels, params))
-    dropped = merged.take(np.flatnonzero(~kept))
+    keys = HistoryKeys(len(actions), len(items), len(users))
+    item_rank = string_order(items)[1]
+
+    def fold_part(part: tuple[History, History]) -> _Folded:
+        return _fold_users(*part, keys, item_rank, actions, channels, params)
+
+    halves = old.u.size + rows.u.size >= SPLIT_ROWS
+    parts = _user_halves(old, rows) if halves else [(old, rows)]
+    with ThreadPoolExecutor(1, thread_name_prefix="fold-users") as pool:
+        later = [pool.submit(fold_part, part) for part in parts[1:]]
+        folded = [fold_part(parts[0])] + [f.result() for f in later]
+    delta = folded[0].delta
+    for f in folded[1:]:
+        delta.add(f.delta)
+    counts = state.counts.resized(len(items), channels)
+    counts.add(delta)
+    after = _concat([f.after for f in folded])
+    after_keys = np.concatenate([f.after_keys for f in folded])
+    dropped = _concat([f.dropped for f in folded])
     return replace(
         state,
         users=users,
@@ -75,6 +86,68 @@ def fold_events(
         t_ref=max(state.t_ref, int(rows.t.max()) if rows.t.size else state.t_ref),
         next_position=positions,
         files=state.files + files,
+    )
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """One range of users folded: their new history (and keys), the rows the window dropped,
+    and what their changes add to the counts."""
+
+    after: History
+    after_keys: Keys
+    dropped: History
+    delta: Counts
+
+
+def _fold_users(
+    old: History,
+    rows: History,
+    keys: HistoryKeys,
+    item_rank: npt.NDArray[np.int32],
+    actions: list[str],
+    channels: list[str],
+    params: RecommendParams,
+) -> _Folded:
+    """Fold the new rows of some users into their stored rows (both sorted, same users)."""
+    old_keys = keys.of(old)
+    merged, merged_keys, is_old = _merge(old, old_keys, rows, keys.of(rows))
+    group = group_keys(merged.u, merged.a, len(actions))
+    kept = _trim(merged, group, params.max_items_per_user, item_rank)
+    after, after_keys = merged.take(np.flatnonzero(kept)), merged_keys[kept]
+    changes = Changes(
+        merged.take(np.flatnonzero(kept & ~is_old)), merged.take(np.flatnonzero(~kept & is_old))
+    )
+    before = (old, old_keys)
+    delta = count_changes(before, (after, after_keys), changes, keys, actions, channels, params)
+    return _Folded(after, after_keys, merged.take(np.flatnonzero(~kept)), delta)
+
+
+def _user_halves(old: History, rows: History) -> list[tuple[History, History]]:
+    """The stored and new rows (sorted by user) cut at the user in the middle of the stored
+    rows (of the new rows when none is stored): two (stored, new) parts of disjoint user
+    ranges, in user order."""
+    sample = old.u if old.u.size else rows.u
+    mid = int(sample[sample.size // 2]) if sample.size else 0
+    cut_old, cut_new = int(np.searchsorted(old.u, mid)), int(np.searchsorted(rows.u, mid))
+    first = (_rows(old, 0, cut_old), _rows(rows, 0, cut_new))
+    return [first, (_rows(old, cut_old, old.u.size), _rows(rows, cut_new, rows.u.size))]
+
+
+def _rows(h: History, lo: int, hi: int) -> History:
+    """Rows lo..hi-1 (views, no copy)."""
+    return History(h.u[lo:hi], h.a[lo:hi], h.i[lo:hi], h.t[lo:hi])
+
+
+def _concat(parts: list[History]) -> History:
+    """The parts' rows one after the other (the only part itself when there is one)."""
+    if len(parts) == 1:
+        return parts[0]
+    return History(
+        np.concatenate([p.u for p in parts]),
+        np.concatenate([p.a for p in parts]),
+        np.concatenate([p.i for p in parts]),
+        np.concatenate([p.t for p in parts]),
     )
 
 
