@@ -301,3 +301,28 @@ def test_ctrl_c_exits_130_and_keeps_the_previous_result(small_log: Path, tmp_pat
     assert read_results(out) == before
     assert run_recommend(small_log, out, "--top", "3", env=env).returncode == 0
     assert read_results(out) == before and leftovers(out) == []
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_preview_shows_the_first_users_top_five(
+    shopscale: Runner, small_log: Path, tmp_path: Path, fmt: str
+) -> None:
+    """The preview prints the first ``--preview`` users in id order, each with the first five
+    items of their list, as the results file has them."""
+    proc = shopscale(
+        "recommend", str(small_log), "--out", "recs", "--db", "none", "--format", fmt,
+        "--preview", "2", "--top", "7", "--no-backfill",
+    )  # fmt: skip
+    recs = duckdb.sql(
+        f"SELECT CAST(user_id AS VARCHAR) AS u, CAST(item_id AS VARCHAR) AS i, "
+        f"CAST(rank AS INTEGER) AS r FROM '{tmp_path / 'recs' / f'recommendations.{fmt}'}'"
+    ).fetchall()
+    users = sorted({u for u, _, _ in recs})
+    preview = proc.stdout.split("a few users' top 5")[1]
+    shown = [line for line in preview.splitlines() if line.startswith("│")]
+    shown_users = [line.split("│")[1].strip() for line in shown if line.split("│")[1].strip()]
+    assert shown_users == users[:2]
+    first = " ".join(line for line in shown if line.split("│")[1].strip() == users[0])
+    top = [i for u, i, r in sorted(recs, key=lambda x: x[2]) if u == users[0] and r <= 5]
+    for item in top:
+        assert f"{item} (" in first

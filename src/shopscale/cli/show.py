@@ -56,15 +56,26 @@ def _named_in_summary(version: Path, stem: str) -> Path | None:
     return version / Path(name).name
 
 
-def _query(path: Path, where: str, args: list[Any], order: str) -> list[tuple[Any, ...]]:
-    """Rows of a results file matching ``where``, ids compared as text; a file DuckDB cannot
-    read (corrupt, not a results table) is an InputError naming it."""
+def _query(
+    path: Path, where: str, args: list[Any], order: str, *, first_users: int | None = None
+) -> list[tuple[Any, ...]]:
+    """Rows of a results file matching ``where``, ids compared as text (with
+    ``first_users``: only those of the first that many users in id order); a file DuckDB
+    cannot read (corrupt, not a results table) is an InputError naming it."""
     reader = _READERS[path.suffix]
     opts = ", all_varchar=true" if reader == "read_csv" else ""
-    sql = f"SELECT * FROM {reader}(?{opts}) WHERE {where} ORDER BY {order}"
+    source = f"{reader}(?{opts})"
     target = str(path / "*.parquet") if path.is_dir() else str(path)  # Spark's part files
+    params = [target, *args]
+    if first_users is not None:  # the users are picked in DuckDB: no million rows to Python
+        where += (
+            f" AND user_id IN (SELECT DISTINCT user_id FROM {source} "
+            f"ORDER BY user_id LIMIT {int(first_users)})"
+        )
+        params.append(target)
+    sql = f"SELECT * FROM {source} WHERE {where} ORDER BY {order}"
     try:
-        return duckdb.connect().execute(sql, [target, *args]).fetchall()
+        return duckdb.connect().execute(sql, params).fetchall()
     except duckdb.Error as err:
         text = " ".join(str(err).replace(f"'{path}'", "it").split()) or type(err).__name__
         raise InputError(path, f"cannot read it as a results file ({text})") from None
@@ -141,11 +152,15 @@ def similar(
 
 def print_preview(path: Path, n_users: int) -> None:
     """Print the lists of the first few users of a recommendations file."""
-    rows = _query(path, "CAST(rank AS INTEGER) <= 5", [], "user_id, CAST(rank AS INTEGER)")
+    rows = _query(
+        path,
+        "CAST(rank AS INTEGER) <= 5",
+        [],
+        "user_id, CAST(rank AS INTEGER)",
+        first_users=n_users,
+    )
     users: dict[str, list[str]] = {}
     for user_id, _rank, item_id, score, source in rows:
-        if len(users) >= n_users and user_id not in users:
-            break
         mark = "*" if source == "backfill" else ""
         users.setdefault(str(user_id), []).append(f"{item_id}{mark} ({float(score):.1f})")
     table = Table(title="a few users' top 5 (* = backfill)", title_justify="left")
