@@ -26,7 +26,7 @@ from shopscale.events import EventsParams
 from shopscale.ids import string_order
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.state_files import read_columns, write_columns
-from shopscale.store.files import PacedFile, atomic_path, write_json
+from shopscale.store.files import PacedFile, atomic_path, read_parquet, write_json
 
 FORMAT_VERSION = 2
 """Written into ``state.json``; bump it when a file or column changes meaning (2: history,
@@ -327,8 +327,8 @@ def read_state(folder: Path, *, arrays: bool = True) -> ModelState:
             raise ShopscaleError(f"{folder / HISTORY}: rows are not sorted by (u, a, i)")
         ex = read_columns(folder, EXCLUDED, version)
         excluded = (ex["u"], ex["i"])
-        users = pq.read_table(folder / "users.parquet").column(0).combine_chunks()
-        items = pq.read_table(folder / "items.parquet").column(0).combine_chunks()
+        users = read_parquet(folder / "users.parquet").column(0).combine_chunks()
+        items = read_parquet(folder / "items.parquet").column(0).combine_chunks()
         counts = _read_counts(folder, channels, n_items, version)
     else:
         history = History(
@@ -378,7 +378,7 @@ def _read_counts(folder: Path, channels: list[str], n_items: int, version: int) 
         indptr = np.zeros(n_items + 1, dtype=np.int64)
         np.cumsum(np.bincount(i[sl], minlength=n_items), out=indptr[1:])
         k11[ch] = sp.csr_matrix((k[sl], j[sl], indptr), shape=(n_items, n_items))
-    t = pq.read_table(folder / "item_counts.parquet")
+    t = read_parquet(folder / "item_counts.parquet")
     return Counts(
         k11,
         _np(t, "left_total").astype(np.int64),

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from shopscale.errors import ShopscaleError
-from shopscale.store.files import PacedFile, atomic_path
+from shopscale.store.files import PacedFile, atomic_path, read_parquet
 
 TABLES: dict[str, dict[str, type[np.integer]]] = {
     "history": {"u": np.int32, "a": np.int8, "i": np.int32, "t": np.int64},
@@ -69,7 +68,7 @@ def read_columns(folder: Path, table: str, version: int) -> Columns:
             for name, dtype in TABLES[table].items()
         }
     single = folder / f"{table}.parquet"  # a Spark-built model: a folder of parts instead
-    t = pq.read_table(single if single.exists() else folder / table)
+    t = read_parquet(single if single.exists() else folder / table)
     return {
         name: np.asarray(t.column(name).to_numpy()).astype(dtype, copy=False)
         for name, dtype in TABLES[table].items()

@@ -20,7 +20,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from shopscale.engine.local.engine import LocalEngine
@@ -30,7 +29,7 @@ from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.pipeline import SIMILAR_ITEMS
 from shopscale.recommend.rules import popularity_order, prior_votes
 from shopscale.serve.rows import UserRows, user_rows
-from shopscale.store.files import PacedFile
+from shopscale.store.files import PacedFile, read_parquet
 from shopscale.store.versions import hold_lease
 
 SERVING = "serving"
@@ -130,7 +129,7 @@ def prepare(
         build_indicators(state, votes) if votes is not None else indicators_of(version, state)
     )
     n_users, n_items = len(state.users), len(state.items)
-    similar = pq.read_table(version / f"{SIMILAR_ITEMS}.parquet")
+    similar = read_parquet(version / f"{SIMILAR_ITEMS}.parquet")
     codes = pc.index_in(similar.column("item_id"), value_set=state.items)
     counts = np.bincount(np.asarray(codes.to_numpy(zero_copy_only=False)), minlength=n_items)
     return Prepared(
