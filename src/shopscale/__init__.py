@@ -6,7 +6,14 @@ The public surface is these few names; everything else may change between versio
     summary = recommend("events.csv", out="recs/", params=RecommendParams(n=20))
 """
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# Compiled numba kernels are cached per user, not inside the (possibly read-only, or zipped
+# for Spark) package folder; set here, before any module of the package imports numba.
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "shopscale-numba")
+)
 
 import shopscale.recommend as _recommend_package  # noqa: F401  (light; see ``recommend``)
 from shopscale.errors import ConfigError, EngineError, InputError, ShopscaleError

@@ -6,13 +6,7 @@ excluded items never listed, backfill from popularity order); tests compare the 
 
 from __future__ import annotations
 
-import os
 import threading
-
-# Compiled kernels are cached per user, not inside the (possibly read-only) package folder.
-os.environ.setdefault(
-    "NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "shopscale-numba")
-)
 
 import numba
 import numpy as np
