@@ -53,8 +53,8 @@ class History:
     i: npt.NDArray[np.int32]
     t: npt.NDArray[np.int64]
 
-    def take(self, rows: npt.NDArray) -> History:
-        """The given rows, in that order."""
+    def take(self, rows: npt.NDArray | slice) -> History:
+        """The given rows, in that order (a slice gives views, no copy)."""
         return History(self.u[rows], self.a[rows], self.i[rows], self.t[rows])
 
     def sorted(self) -> History:

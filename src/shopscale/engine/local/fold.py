@@ -130,13 +130,8 @@ def _user_halves(old: History, rows: History) -> list[tuple[History, History]]:
     sample = old.u if old.u.size else rows.u
     mid = int(sample[sample.size // 2]) if sample.size else 0
     cut_old, cut_new = int(np.searchsorted(old.u, mid)), int(np.searchsorted(rows.u, mid))
-    first = (_rows(old, 0, cut_old), _rows(rows, 0, cut_new))
-    return [first, (_rows(old, cut_old, old.u.size), _rows(rows, cut_new, rows.u.size))]
-
-
-def _rows(h: History, lo: int, hi: int) -> History:
-    """Rows lo..hi-1 (views, no copy)."""
-    return History(h.u[lo:hi], h.a[lo:hi], h.i[lo:hi], h.t[lo:hi])
+    first = (old.take(slice(0, cut_old)), rows.take(slice(0, cut_new)))
+    return [first, (old.take(slice(cut_old, None)), rows.take(slice(cut_new, None)))]
 
 
 def _concat(parts: list[History]) -> History:

@@ -321,22 +321,14 @@ def _row_keys(u, a, i, n_actions, n_items, out):
         out[r] = (np.int64(u[r]) * n_actions + a[r]) * n_items + i[r]
 
 
-@numba.njit(cache=True, nogil=True)
-def _row_keys_one_action(u, a, i, n_actions, n_items, out):
-    for r in range(u.size):
-        out[r] = (np.int64(u[r]) * n_actions + a) * n_items + i[r]
-
-
 def row_keys(
     u: npt.NDArray, a: int | npt.NDArray, i: npt.NDArray, n_actions: int, n_items: int
 ) -> npt.NDArray[np.int64]:
     """int64 keys ``(u * n_actions + a) * n_items + i`` of history rows (``a`` one action or
     one per row), in one pass: NumPy would make three int64 temporaries of every column."""
     out = np.empty(u.size, dtype=np.int64)
-    if isinstance(a, np.ndarray):
-        _row_keys(u, a, i, np.int64(n_actions), np.int64(n_items), out)
-    else:
-        _row_keys_one_action(u, np.int64(a), i, np.int64(n_actions), np.int64(n_items), out)
+    per_row = a if isinstance(a, np.ndarray) else np.full(u.size, a, dtype=np.int8)
+    _row_keys(u, per_row, i, np.int64(n_actions), np.int64(n_items), out)
     return out
 
 
