@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from shopscale.cli._common import console, log_path
 from shopscale.cli._memory import no_huge_pages
+from shopscale.cli._startup import without_pandas
 from shopscale.errors import ShopscaleError
 
 app = typer.Typer(
@@ -153,6 +154,7 @@ def main() -> None:
     130 on Ctrl-C."""
     _watch_sigint()
     no_huge_pages()  # before the libraries allocate (see ``_memory``)
+    without_pandas(sys.argv[1] if len(sys.argv) > 1 else None)  # before pyarrow (``_startup``)
     try:
         # Without standalone mode, typer turns an exit (typer.Exit, and Ctrl-C as exit 130)
         # into the return value instead of exiting: that value is the exit code.
