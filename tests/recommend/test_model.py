@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shopscale.recommend.model import History, read_state, state_table, write_state
+from shopscale.recommend.model import History, _permute, read_state, state_table, write_state
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from tests.helpers import Event, downsample
@@ -136,3 +137,31 @@ def test_is_sorted_means_rows_strictly_increasing(rows: list[tuple[int, int, int
 
 
 DTYPES = (np.int32, np.int8, np.int32)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 9).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.dictionaries(
+                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), st.integers(1, 99)
+            ),
+            st.permutations(range(n)),
+        )
+    )
+)
+def test_permute_renames_rows_and_columns(case: tuple[int, dict, list[int]]) -> None:
+    """The renaming kernel gives the matrix SciPy builds from renamed (row, column) pairs."""
+    n, entries, perm = case
+    rows = np.array([k[0] for k in entries], dtype=np.int32)
+    cols = np.array([k[1] for k in entries], dtype=np.int32)
+    data = np.array(list(entries.values()), dtype=np.int32)
+    rank = np.array(perm, dtype=np.int32)
+    m = sp.csr_matrix((data, (rows, cols)), shape=(n, n))
+    got = _permute(m, rank)
+    expected = sp.csr_matrix((data, (rank[rows], rank[cols])), shape=(n, n))
+    expected.sort_indices()
+    assert np.array_equal(got.indptr, expected.indptr)
+    assert np.array_equal(got.indices, expected.indices)
+    assert np.array_equal(got.data, expected.data)

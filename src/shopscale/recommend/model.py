@@ -207,10 +207,38 @@ def _identity(order: npt.NDArray) -> bool:
 
 def _permute(m: sp.csr_matrix, rank: npt.NDArray[np.int32]) -> sp.csr_matrix:
     """Rows and columns of a square CSR renumbered by ``rank``, indices sorted."""
-    coo = m.tocoo()
-    out = sp.csr_matrix((coo.data, (rank[coo.row], rank[coo.col])), shape=m.shape)
-    out.sort_indices()
+    m = m.tocsr()
+    lengths = np.zeros(m.shape[0] + 1, dtype=np.int64)
+    lengths[1:][rank] = np.diff(m.indptr)
+    indptr = np.cumsum(lengths)
+    indices = np.empty(m.nnz, dtype=np.int32)
+    data = np.empty(m.nnz, dtype=m.data.dtype)
+    _permute_rows(m.indptr.astype(np.int64), m.indices, m.data, rank, indptr, indices, data)
+    out = sp.csr_matrix((data, indices, indptr), shape=m.shape)
+    out.has_sorted_indices = True
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _permute_rows(indptr, indices, data, rank, new_indptr, new_indices, new_data):
+    """Each row r copied to row rank[r] with its columns renamed by ``rank`` and sorted (one
+    pass, a sort only where renaming broke a row's order): no COO, no global sort."""
+    for r in range(indptr.size - 1):
+        lo, hi = indptr[r], indptr[r + 1]
+        at = new_indptr[rank[r]]
+        ordered = True
+        for x in range(lo, hi):
+            new_indices[at + x - lo] = rank[indices[x]]
+            new_data[at + x - lo] = data[x]
+            if x > lo and new_indices[at + x - lo] < new_indices[at + x - lo - 1]:
+                ordered = False
+        if not ordered:
+            n = hi - lo
+            order = np.argsort(new_indices[at : at + n])
+            cols = new_indices[at : at + n][order]
+            vals = new_data[at : at + n][order]
+            new_indices[at : at + n] = cols
+            new_data[at : at + n] = vals
 
 
 def file_sha256(path: Path) -> str:

@@ -14,6 +14,7 @@ from shopscale.engine.local.kernels import (
     insert_sorted,
     row_keys,
     score_users,
+    selection_csr,
     top_k_csr,
 )
 from shopscale.recommend.ranking import reference_top_n, top_k_per_row
@@ -156,3 +157,27 @@ def test_row_and_group_keys_equal_numpy(
     assert np.array_equal(row_keys(u, a, i, n_actions, n_items), (wide + a) * n_items + i)
     assert np.array_equal(row_keys(u, 3, i, n_actions, n_items), (wide + 3) * n_items + i)
     assert np.array_equal(group_keys(u, a, n_actions), wide + a)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sets(st.tuples(st.integers(0, 7), st.integers(0, 2), st.integers(0, 9)), max_size=60),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+    st.integers(0, 2),
+)
+def test_selection_csr_equals_masked_rows(
+    rows: set[tuple[int, int, int]], marked: list[bool], code: int
+) -> None:
+    """The two-pass selection is the users x items matrix of the masked, sorted rows."""
+    ordered = sorted(rows)
+    u = np.array([r[0] for r in ordered], dtype=np.int32)
+    a = np.array([r[1] for r in ordered], dtype=np.int8)
+    i = np.array([r[2] for r in ordered], dtype=np.int32)
+    users = np.array(marked)
+    indptr, indices = selection_csr(u, a, i, users, code)
+    mine = users[u] & (a == code)
+    data = np.ones(int(mine.sum()), dtype=np.int32)
+    expected = sp.csr_matrix((data, (u[mine], i[mine])), shape=(8, 10))
+    got = sp.csr_matrix((np.ones(indices.size, np.int32), indices, indptr), shape=(8, 10))
+    assert np.array_equal(got.indptr, expected.indptr)
+    assert np.array_equal(got.indices, expected.indices)

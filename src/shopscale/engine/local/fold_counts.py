@@ -18,7 +18,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from shopscale.engine.local.counts import ANY, contains, left_name
-from shopscale.engine.local.kernels import row_keys
+from shopscale.engine.local.kernels import row_keys, selection_csr
 from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.errors import ShopscaleError
 from shopscale.recommend.model import Counts, History
@@ -163,11 +163,10 @@ def _selection_matrix(
     h: History, name: str, actions: list[str], users: npt.NDArray[np.bool_], keys: HistoryKeys
 ) -> sp.csr_matrix:
     """Users x items (1 each) of selection ``name`` of the given users' rows of ``h``."""
-    mine = users[h.u]
     if name != ANY:
-        mine &= h.a == actions.index(name)
-        u, i = h.u[mine], h.i[mine]
-    else:
-        ui = sorted_unique(_ui(h.take(np.flatnonzero(mine)), keys.n_items))
-        u, i = ui // keys.n_items, ui % keys.n_items
+        indptr, indices = selection_csr(h.u, h.a, h.i, users, actions.index(name))
+        data = np.ones(indices.size, dtype=np.int32)
+        return sp.csr_matrix((data, indices, indptr), shape=(keys.n_users, keys.n_items))
+    ui = sorted_unique(_ui(h.take(np.flatnonzero(users[h.u])), keys.n_items))
+    u, i = ui // keys.n_items, ui % keys.n_items
     return csr_from_sorted(u, i, keys.n_users, keys.n_items)
