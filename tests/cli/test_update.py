@@ -89,7 +89,7 @@ def test_update_cli_folds_and_refuses(tmp_path: Path) -> None:
     newer = shopscale(tmp_path, "update", "recs", str(third))
     lines = [line for line in newer.stderr.splitlines() if line.strip()]
     assert newer.returncode == 2 and len(lines) == 1
-    assert "model format version 7 is newer than this shopscale reads (2)" in lines[0]
+    assert "model format version 7 is newer than this shopscale reads (3)" in lines[0]
 
 
 def test_update_over_reject_budget_keeps_result_and_rejects(tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ def test_state_json_names_format_and_inputs(tmp_path: Path) -> None:
     run(tmp_path / "e.csv", out=tmp_path / "out", output=OutputParams(db="none"))
     state = read_state(tmp_path / "out" / "model")
     meta = json.loads((tmp_path / "out" / "model" / "state.json").read_text())
-    assert meta["format_version"] == 2 and meta["n_users"] == 2 and meta["t_ref"] == T0 + 9
+    assert meta["format_version"] == 3 and meta["n_users"] == 2 and meta["t_ref"] == T0 + 9
     assert meta["timed"] is True and meta["next_position"] == 2
     assert meta["files"] == [
         {

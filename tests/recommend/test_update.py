@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from shopscale.engine.local import fold
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams
-from shopscale.recommend.model import FORMAT_VERSION, read_state, state_table
+from shopscale.recommend.model import FORMAT_VERSION, read_meta, read_state, state_table
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
-from shopscale.recommend.state_files import TABLES
+from shopscale.recommend.state_files import PAIR_ROWS, TABLES
 from shopscale.recommend.update import update
 from tests.strategies import T0, recommend_params, split_logs
 
@@ -224,22 +224,35 @@ def test_untimed_positions_continue_after_rejected_rows(tmp_path: Path) -> None:
     )
 
 
-def _as_format_1(model: Path) -> None:
-    """Rewrite a model folder in format 1's layout: the big tables as Parquet files."""
-    for table, columns in TABLES.items():
-        arrays = {name: np.load(model / table / f"{name}.npy") for name in columns}
-        pq.write_table(pa.table(arrays), model / f"{table}.parquet")
-        shutil.rmtree(model / table)
+def _as_format(model: Path, version: int) -> None:
+    """Rewrite a model folder in an older format's layout: the pairs as rows (c, i, j, k11)
+    (formats 1 and 2), and every big table as one Parquet file (format 1)."""
+    n_items = json.loads((model / "state.json").read_text())["n_items"]
+    pairs = {name: np.load(model / "pairs" / f"{name}.npy") for name in TABLES["pairs"]}
+    rows = np.repeat(np.arange(pairs["indptr"].size - 1), np.diff(pairs["indptr"]))
+    shutil.rmtree(model / "pairs")
+    (model / "pairs").mkdir()
+    as_rows = {"c": rows // n_items, "i": rows % n_items, "j": pairs["j"], "k11": pairs["k11"]}
+    for name, dtype in PAIR_ROWS.items():
+        np.save(model / "pairs" / f"{name}.npy", as_rows[name].astype(dtype))
+    if version == 1:
+        for table, columns in {**TABLES, "pairs": PAIR_ROWS}.items():
+            arrays = {name: np.load(model / table / f"{name}.npy") for name in columns}
+            pq.write_table(pa.table(arrays), model / f"{table}.parquet")
+            shutil.rmtree(model / table)
     meta = json.loads((model / "state.json").read_text())
-    (model / "state.json").write_text(json.dumps(meta | {"format_version": 1}))
+    (model / "state.json").write_text(json.dumps(meta | {"format_version": version}))
 
 
-def test_format_1_model_is_still_folded(tmp_path: Path) -> None:
-    """A model stored in format 1 (Parquet tables) is read, and an update of it writes a
-    format 2 model with the bytes an update of the same model in format 2 writes."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_format_model_is_still_folded(tmp_path: Path, version: int) -> None:
+    """A model stored in format 1 (Parquet tables) or 2 (pairs as rows) is read, and an
+    update of it writes a current-format model with the bytes an update of the same model in
+    the current format writes."""
     build(tmp_path, [EVENTS], RecommendParams(max_items_per_user=1), timed=True)
     shutil.copytree(tmp_path / "v0", tmp_path / "old")
-    _as_format_1(tmp_path / "old" / "model")
+    _as_format(tmp_path / "old" / "model", version)
+    assert read_meta(tmp_path / "old" / "model")["format_version"] == version
     more = write_part(tmp_path / "more.csv", MORE, timed=True)
     update(tmp_path / "v0", [more], out=tmp_path / "from2")
     update(tmp_path / "old", [more], out=tmp_path / "from1")

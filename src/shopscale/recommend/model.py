@@ -28,9 +28,10 @@ from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.state_files import read_columns, write_columns
 from shopscale.store.files import PacedFile, atomic_path, read_parquet, write_json
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Written into ``state.json``; bump it when a file or column changes meaning (2: history,
-excluded and pairs as NumPy column files instead of Parquet)."""
+excluded and pairs as NumPy column files instead of Parquet; 3: pairs as one CSR instead of
+rows)."""
 OLDEST_READABLE = 1
 """The oldest ``format_version`` this program still reads."""
 STATE = "state.json"
@@ -114,6 +115,8 @@ class Counts:
     def add(self, other: Counts, sign: int = 1) -> None:
         """Add (sign 1) or subtract (sign -1) another set of counts over the same items."""
         for ch, part in other.k11.items():
+            part.sum_duplicates()  # canonical (sorted, as a product is not): SciPy then adds
+            # the two in one merge whose result is sorted too, with no sort of the large one
             mine = self.k11[ch]
             mine = mine + part if sign > 0 else mine - part
             mine.eliminate_zeros()  # a pair nobody shares any more is no pair
@@ -262,7 +265,7 @@ def write_state(folder: Path, state: ModelState, *, histories: bool = True) -> N
         h = state.history
         write_columns(folder, HISTORY, {"u": h.u, "a": h.a, "i": h.i, "t": h.t})
         write_columns(folder, EXCLUDED, {"u": state.excluded[0], "i": state.excluded[1]})
-    write_columns(folder, "pairs", _pair_columns(state.counts, state.channels))
+    write_columns(folder, "pairs", _pair_csr(state.counts, state.channels, len(state.items)))
     c = state.counts
     cols = {name: getattr(c, name) for name in ITEM_COUNTS}
     cols |= {f"right_total_{n}": c.right_total[ch] for n, ch in enumerate(state.channels)}
@@ -308,6 +311,27 @@ def _pair_columns(counts: Counts, channels: list[str]) -> dict[str, npt.NDArray]
     return {
         name: np.concatenate(arrs) if arrs else np.zeros(0, empty[name])
         for name, arrs in parts.items()
+    }
+
+
+def _pair_csr(counts: Counts, channels: list[str], n_items: int) -> dict[str, npt.NDArray]:
+    """Every channel's pair counts as one CSR over rows ``c * n_items + i`` (columns sorted):
+    the channels' own arrays one after the other, nothing expanded per pair."""
+    indptr, j, k11, at = [np.zeros(1, np.int64)], [], [], 0
+    for ch in channels:
+        m = counts.k11[ch].tocsr()
+        m.sort_indices()
+        indptr.append(m.indptr[1:].astype(np.int64) + at)
+        j.append(m.indices.astype(np.int32, copy=False))
+        k11.append(m.data.astype(np.int32, copy=False))
+        at += m.nnz
+    if sum(p.size for p in indptr) != len(channels) * n_items + 1:
+        raise ShopscaleError(f"pair counts over {n_items} items expected")
+    empty = [np.zeros(0, np.int32)]
+    return {
+        "indptr": np.concatenate(indptr),
+        "j": np.concatenate(j + empty),
+        "k11": np.concatenate(k11 + empty),
     }
 
 
@@ -398,6 +422,39 @@ def _np(table: pa.Table, name: str) -> npt.NDArray:
 def _read_counts(folder: Path, channels: list[str], n_items: int, version: int) -> Counts:
     """Pair counts (CSR per channel) and item marginals."""
     pairs = read_columns(folder, "pairs", version)
+    k11 = (_csr_pairs if version >= 3 else _row_pairs)(pairs, channels, n_items)
+    if any(m.nnz and (m.indices.max() >= n_items or m.indices.min() < 0) for m in k11.values()):
+        raise ShopscaleError(f"{folder / 'pairs'}: an item code out of range")
+    t = read_parquet(folder / "item_counts.parquet")
+    return Counts(
+        k11,
+        _np(t, "left_total").astype(np.int64),
+        {ch: _np(t, f"right_total_{n}").astype(np.int64) for n, ch in enumerate(channels)},
+        *(_np(t, name).astype(np.int64) for name in ITEM_COUNTS[1:]),
+    )
+
+
+def _csr_pairs(
+    pairs: dict[str, npt.NDArray], channels: list[str], n_items: int
+) -> dict[str, sp.csr_matrix]:
+    """Format 3: each channel's rows of the one CSR, as views (no copy of the pairs)."""
+    indptr, j, k = pairs["indptr"], pairs["j"], pairs["k11"]
+    if indptr.size != len(channels) * n_items + 1 or indptr[-1] != j.size or j.size != k.size:
+        raise ShopscaleError(f"pair counts: {indptr.size} row bounds for {n_items} items")
+    k11 = {}
+    for n, ch in enumerate(channels):
+        bounds = indptr[n * n_items : (n + 1) * n_items + 1]
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        m = sp.csr_matrix((k[lo:hi], j[lo:hi], bounds - lo), shape=(n_items, n_items))
+        m.has_sorted_indices = True
+        k11[ch] = m
+    return k11
+
+
+def _row_pairs(
+    pairs: dict[str, npt.NDArray], channels: list[str], n_items: int
+) -> dict[str, sp.csr_matrix]:
+    """Formats 1 and 2: rows (c, i, j, k11) sorted by (c, i, j), a CSR built per channel."""
     c, i, j, k = (pairs[name] for name in ("c", "i", "j", "k11"))
     bounds = np.searchsorted(c, np.arange(len(channels) + 1))
     k11 = {}
@@ -406,13 +463,7 @@ def _read_counts(folder: Path, channels: list[str], n_items: int, version: int) 
         indptr = np.zeros(n_items + 1, dtype=np.int64)
         np.cumsum(np.bincount(i[sl], minlength=n_items), out=indptr[1:])
         k11[ch] = sp.csr_matrix((k[sl], j[sl], indptr), shape=(n_items, n_items))
-    t = read_parquet(folder / "item_counts.parquet")
-    return Counts(
-        k11,
-        _np(t, "left_total").astype(np.int64),
-        {ch: _np(t, f"right_total_{n}").astype(np.int64) for n, ch in enumerate(channels)},
-        *(_np(t, name).astype(np.int64) for name in ITEM_COUNTS[1:]),
-    )
+    return k11
 
 
 def state_table(state: ModelState) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The model state's big tables on disk: one NumPy ``.npy`` file per column (format 2).
+"""The model state's big tables on disk: one NumPy ``.npy`` file per column (formats 2 and 3).
 
 ``history``, ``excluded`` and ``pairs`` hold millions of integer rows that an update reads
 whole and writes whole: raw little-endian columns load and store at disk speed (no encoding,
@@ -23,9 +23,18 @@ from shopscale.store.files import PacedFile, atomic_path, read_parquet
 TABLES: dict[str, dict[str, type[np.integer]]] = {
     "history": {"u": np.int32, "a": np.int8, "i": np.int32, "t": np.int64},
     "excluded": {"u": np.int32, "i": np.int32},
-    "pairs": {"c": np.int16, "i": np.int32, "j": np.int32, "k11": np.int32},
+    "pairs": {"indptr": np.int64, "j": np.int32, "k11": np.int32},
 }
-"""Each big table's columns and their types (``<table>/<column>.npy``)."""
+"""Each big table's columns and their types (``<table>/<column>.npy``). ``pairs`` is one CSR
+over rows ``c * n_items + i`` (format 3): what the counts are in memory, so it loads and
+stores with no conversion, 8 bytes a pair."""
+PAIR_ROWS: dict[str, type[np.integer]] = {
+    "c": np.int16,
+    "i": np.int32,
+    "j": np.int32,
+    "k11": np.int32,
+}
+"""Formats 1 and 2 stored the pairs as rows (c, i, j, k11) sorted by (c, i, j)."""
 
 Columns = dict[str, npt.NDArray]
 
@@ -60,18 +69,23 @@ def stream_columns(
         del outs
 
 
+def columns_of(table: str, version: int) -> dict[str, type[np.integer]]:
+    """The columns ``table`` has in format ``version``."""
+    return PAIR_ROWS if table == "pairs" and version < 3 else TABLES[table]
+
+
 def read_columns(folder: Path, table: str, version: int) -> Columns:
     """Every column of ``table`` as a NumPy array of its type (format 1: from Parquet)."""
+    columns = columns_of(table, version)
     if version >= 2:
         return {
-            name: _load(folder / table / f"{name}.npy", dtype)
-            for name, dtype in TABLES[table].items()
+            name: _load(folder / table / f"{name}.npy", dtype) for name, dtype in columns.items()
         }
     single = folder / f"{table}.parquet"  # a Spark-built model: a folder of parts instead
     t = read_parquet(single if single.exists() else folder / table)
     return {
         name: np.asarray(t.column(name).to_numpy()).astype(dtype, copy=False)
-        for name, dtype in TABLES[table].items()
+        for name, dtype in columns.items()
     }
 
 
