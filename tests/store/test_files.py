@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from shopscale.store.files import PACE_BYTES, PacedFile, remove_paced, write_behind
+from shopscale.store.files import PACE_BYTES, PacedFile, remove_paced, write_batches, write_behind
 
 
 def test_a_paced_file_holds_every_byte_written(tmp_path: Path) -> None:
@@ -70,3 +71,33 @@ def test_write_behind_writes_every_batch_in_order_and_reraises_either_side() -> 
     with pytest.raises(ValueError, match="bad row"):
         write_behind(seen.append, broken_producer())
     assert seen == batches[:1]
+
+
+def test_dictionary_encoded_ids_read_back_as_the_plain_strings(tmp_path: Path) -> None:
+    """Batches holding a string column as dictionary arrays (each with its own dictionary)
+    write a Parquet file that reads back in the plain schema with the decoded values; CSV
+    gets them decoded."""
+    schema = pa.schema([("item_id", pa.string()), ("score", pa.float64())])
+    ids = pa.array(["a", "bb", "c"])
+    batches = [
+        pa.RecordBatch.from_arrays(
+            [pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), ids), pa.array(scores)],
+            names=["item_id", "score"],
+        )
+        for codes, scores in (([2, 0, 2], [1.0, 2.0, 3.0]), ([1], [4.0]))
+    ]
+    assert write_batches(tmp_path / "x.parquet", batches, schema) == 4
+    back = pq.read_table(tmp_path / "x.parquet")
+    assert back.schema == schema
+    assert back.to_pylist() == [
+        {"item_id": i, "score": s}
+        for i, s in zip(["c", "a", "c", "bb"], [1.0, 2.0, 3.0, 4.0], strict=True)
+    ]
+    write_batches(tmp_path / "x.csv", batches, schema, "csv")
+    assert (tmp_path / "x.csv").read_text().split() == [
+        '"item_id","score"',
+        '"c",1',
+        '"a",2',
+        '"c",3',
+        '"bb",4',
+    ]

@@ -65,7 +65,10 @@ class BackgroundLoad:
                     q.get_nowait()
 
     def put(self, name: str, batch: pa.RecordBatch) -> None:
-        """Queue one batch of table ``name`` (blocks while the worker is behind)."""
+        """Queue one batch of table ``name`` (blocks while the worker is behind); ids held as
+        dictionary arrays are decoded to the table's plain schema first."""
+        if batch.schema != self.schemas[name]:
+            batch = batch.cast(self.schemas[name])
         while self._error is None:
             try:
                 self._queues[name].put(batch, timeout=0.5)

@@ -17,6 +17,7 @@ other fsyncs for 0.45 s; deleted 32 MiB at a time, none waited 30 ms).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import queue
@@ -161,15 +162,41 @@ def write_behind(write: Callable[[pa.RecordBatch], None], batches: Iterable[pa.R
     return rows
 
 
+DICT_PAGE_LIMIT = 64 << 20
+"""Largest Parquet dictionary page of an ``encoded`` column (a batch's distinct ids)."""
+
+
+def encoded_schema(schema: pa.Schema, names: tuple[str, ...]) -> pa.Schema:
+    """``schema`` with the string columns ``names`` as dictionary<int32, string>."""
+    for name in names:
+        at = schema.get_field_index(name)
+        schema = schema.set(at, pa.field(name, pa.dictionary(pa.int32(), pa.string())))
+    return schema
+
+
 def write_batches(
     path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: FileFormat = "parquet"
 ) -> int:
-    """Stream record batches into one file of the given format; return rows written."""
+    """Stream record batches into one file of the given format; return rows written.
+
+    String columns of ``schema`` that the batches hold as dictionary arrays (the local
+    engine's ids: ``engine.local.similar.named``) go into Parquet as they are: the writer
+    neither decodes nor hashes them again, and no Arrow schema is stored, so the file reads
+    back as the plain strings of ``schema``. Other formats get them decoded."""
     rows = 0
     point = f"write:{path.name}"
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is not None:
+        batches = itertools.chain([first], batches)
     with atomic_path(path) as tmp:
         if fmt == "parquet":
-            with PacedFile(tmp) as out, pq.ParquetWriter(out, schema, compression="zstd") as writer:
+            options: dict[str, Any] = {"compression": "zstd"}
+            encoded = _encoded_ids(first.schema, schema) if first is not None else ()
+            if encoded:
+                schema = encoded_schema(schema, encoded)
+                options |= {"store_schema": False, "dictionary_pagesize_limit": DICT_PAGE_LIMIT}
+            with PacedFile(tmp) as out, pq.ParquetWriter(out, schema, **options) as writer:
 
                 def write(batch: pa.RecordBatch) -> None:
                     writer.write_batch(batch, row_group_size=1_000_000)
@@ -178,13 +205,13 @@ def write_batches(
                 rows = write_behind(write, batches)
         elif fmt == "csv":
             with PacedFile(tmp) as out, pacsv.CSVWriter(out, schema) as csv_writer:
-                for batch in batches:
+                for batch in _decoded(batches, schema):
                     csv_writer.write_batch(batch)
                     rows += batch.num_rows
                     fault_point(point)
         elif fmt == "jsonl":
             with tmp.open("w", encoding="utf-8") as fh:
-                for batch in batches:
+                for batch in _decoded(batches, schema):
                     for row in batch.to_pylist():
                         fh.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
                     rows += batch.num_rows
@@ -193,6 +220,20 @@ def write_batches(
             raise ValueError(f"unknown format {fmt!r}")
         fault_point(point)  # an empty table has no batch
     return rows
+
+
+def _encoded_ids(given: pa.Schema, schema: pa.Schema) -> tuple[str, ...]:
+    """Columns that ``schema`` has as strings and the batches as dictionary<int32, string>."""
+    want = pa.dictionary(pa.int32(), pa.string())
+    return tuple(
+        f.name for f in given if f.type == want and schema.field(f.name).type == pa.string()
+    )
+
+
+def _decoded(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Batches in ``schema`` (dictionary arrays decoded to their values)."""
+    for batch in batches:
+        yield batch if batch.schema == schema else batch.cast(schema)
 
 
 def write_table(path: Path, table: pa.Table, fmt: FileFormat = "csv") -> int:

@@ -131,10 +131,10 @@ def test_rebatch_cuts_fixed_sizes_whatever_the_input() -> None:
         pa.RecordBatch.from_pylist([_row(k) for k in range(a, b)], SIMILAR_ITEMS_SCHEMA)
         for a, b in ((0, 3), (3, 3), (3, 10), (10, 11))
     ]
-    out = list(rebatch(rows, size=4))
+    out = list(rebatch(rows, size=4, schema=SIMILAR_ITEMS_SCHEMA))
     assert [b.num_rows for b in out] == [4, 4, 3]
     assert pa.Table.from_batches(out).to_pylist() == [_row(k) for k in range(11)]
-    empty = list(rebatch([], size=4))
+    empty = list(rebatch([], size=4, schema=SIMILAR_ITEMS_SCHEMA))
     assert [b.num_rows for b in empty] == [0]
 
 

@@ -49,6 +49,7 @@ from shopscale.engine.local.similar import (
     VoteParts,
     block_diagonal,
     channel_scorings,
+    named,
     rebatch,
     score_block,
     similar_batches,
@@ -282,7 +283,8 @@ class LocalEngine:
     def reduce(self, params: RecommendParams, dest: Path | None = None) -> Iterator[pa.RecordBatch]:
         """Per shard of items, on every thread: score every co-occurring pair and keep the top
         per item (``similar.score_block``); then build the vote matrix."""
-        yield from rebatch(self._reduce_shards(params))
+        for batch in rebatch(self._reduce_shards(params)):
+            yield named(batch, self.items, self.channels)
 
     def _adopt_folded(self) -> None:
         """After a fold: the folded state in string order as the engine's tables and counts
@@ -308,7 +310,7 @@ class LocalEngine:
         # 20x slower), while this thread writes the shard before
         shards = ordered_map(shard, range(store.n_shards), threads=1, ahead=2)
         for s, (kept, diags) in enumerate(shards):
-            yield from similar_batches(kept, self.channels, self.items)
+            yield from similar_batches(kept, self.channels)
             for k in kept:
                 votes.add(k)
             for c, diag in zip(own, diags, strict=True):

@@ -28,6 +28,7 @@ from shopscale.ids import IdMap
 from shopscale.recommend.model import Counts
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.rules import zero_diagonal
+from shopscale.store.files import encoded_schema
 
 BATCH_ROWS = 1_000_000
 """Rows per written batch (and Parquet row group) of ``similar_items``."""
@@ -145,28 +146,66 @@ class VoteParts:
         )
 
 
-def similar_batches(
-    kept: list[Kept], channels: list[str], items: IdMap
-) -> Iterator[pa.RecordBatch]:
-    """One shard's kept pairs as ``similar_items`` rows: by item, channel name, score desc,
-    indicator, with the rank within (item, channel)."""
+ENCODED_IDS = ("item_id", "action", "similar_item_id")
+"""``similar_items`` columns the local engine writes as dictionary arrays (``named``)."""
+CODES_SCHEMA = pa.schema(
+    [
+        ("item", pa.int32()),
+        ("channel", pa.int16()),
+        ("rank", pa.int32()),
+        ("similar", pa.int32()),
+        ("score", pa.float64()),
+    ]
+)
+"""``similar_items`` rows before naming: item, channel and indicator as codes."""
+
+
+def similar_batches(kept: list[Kept], channels: list[str]) -> Iterator[pa.RecordBatch]:
+    """One shard's kept pairs as ``similar_items`` rows in codes (``CODES_SCHEMA``): by item,
+    channel name, score desc, indicator, with the rank within (item, channel)."""
     rows, cols, scores, chan, ranks = similar_rows(kept, channels)  # no sort: see there
-    names = pa.array(channels, pa.string())
     for lo in range(0, rows.size, BATCH_ROWS):
         sl = slice(lo, lo + BATCH_ROWS)
         yield pa.RecordBatch.from_arrays(
-            [
-                items.decode(rows[sl]),
-                names.take(pa.array(chan[sl], pa.int16())),
-                pa.array(ranks[sl], pa.int32()),
-                items.decode(cols[sl]),
-                pa.array(scores[sl], pa.float64()),
-            ],
-            schema=SIMILAR_ITEMS_SCHEMA,
+            [pa.array(a[sl]) for a in (rows, chan, ranks, cols, scores)], schema=CODES_SCHEMA
         )
 
 
-def rebatch(batches: Iterable[pa.RecordBatch], size: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def named(batch: pa.RecordBatch, items: IdMap, channels: list[str]) -> pa.RecordBatch:
+    """Rows in codes as ``similar_items`` rows whose id columns are dictionary arrays of the
+    ids the batch uses: the Parquet writer takes the dictionary as it is (no decoding of two
+    ids a row, no hashing of them again); the file reads back as plain strings."""
+    names = pa.array(channels, pa.string())
+    chan = pa.DictionaryArray.from_arrays(batch.column("channel").cast(pa.int32()), names)
+    return pa.RecordBatch.from_arrays(
+        [
+            _used_ids(batch.column("item").to_numpy(), items.ids),
+            chan,
+            batch.column("rank"),
+            _used_ids(batch.column("similar").to_numpy(), items.ids),
+            batch.column("score"),
+        ],
+        schema=encoded_schema(SIMILAR_ITEMS_SCHEMA, ENCODED_IDS),
+    )
+
+
+def _used_ids(codes: npt.NDArray[np.int32], ids: pa.Array) -> pa.DictionaryArray:
+    """The ids of ``codes`` as a dictionary array whose dictionary is the distinct ids used,
+    in code order (deterministic: the same codes give the same bytes)."""
+    used = np.zeros(len(ids), dtype=bool)
+    used[codes] = True
+    distinct = np.flatnonzero(used)
+    remap = np.zeros(len(ids), dtype=np.int32)
+    remap[distinct] = np.arange(distinct.size, dtype=np.int32)
+    values = ids.take(pa.array(distinct))
+    if values.type != pa.string():
+        values = values.cast(pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(remap[codes]), values)
+
+
+def rebatch(
+    batches: Iterable[pa.RecordBatch], size: int = BATCH_ROWS, schema: pa.Schema = CODES_SCHEMA
+) -> Iterator[pa.RecordBatch]:
     """The same rows in batches of exactly ``size`` (the last one shorter; one empty batch if
     there are no rows), whatever the shards' sizes: the written file does not depend on them."""
     held: list[pa.RecordBatch] = []
@@ -176,11 +215,11 @@ def rebatch(batches: Iterable[pa.RecordBatch], size: int = BATCH_ROWS) -> Iterat
         n_held += batch.num_rows
         total += batch.num_rows
         while n_held >= size:
-            table = pa.Table.from_batches(held, SIMILAR_ITEMS_SCHEMA)
+            table = pa.Table.from_batches(held, schema)
             yield _one_batch(table.slice(0, size))
             held, n_held = table.slice(size).to_batches(), n_held - size
     if n_held or total == 0:
-        yield _one_batch(pa.Table.from_batches(held, SIMILAR_ITEMS_SCHEMA))
+        yield _one_batch(pa.Table.from_batches(held, schema))
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:
