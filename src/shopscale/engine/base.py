@@ -103,7 +103,9 @@ class Engine(Protocol):
 
     def reduce(self, params: RecommendParams, dest: Path) -> Output:
         """Sum the shard counts, score pairs and keep the top similar items per item; the
-        similar items are yielded, or written to ``dest`` (``Written``)."""
+        similar items are yielded (string ids may come as dictionary arrays, which
+        ``store.files.write_batches`` writes as they are), or written to ``dest``
+        (``Written``)."""
         ...
 
     def rank(self, params: RecommendParams, dest: Path) -> Output:
