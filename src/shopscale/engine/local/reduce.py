@@ -58,10 +58,15 @@ def csr_from_sorted(
 
 
 def score_channel(
-    counts: sp.csr_matrix, scoring: PairScoring, params: RecommendParams, channel: int
+    counts: sp.csr_matrix,
+    scoring: PairScoring,
+    params: RecommendParams,
+    channel: int,
+    diag: int = 0,
 ) -> Kept:
     """Score one channel's pair counts; keep the top ``max_similar_per_item`` per row with
-    score > 0 (ties by column) and what each kept pair votes with. One fused numba pass
+    score > 0 (ties by column) and what each kept pair votes with (row r is item r + ``diag``
+    for the zero diagonal). One fused numba pass
     (``score_kernels.score_top_k``), bit-equal to ``pair_scores`` + ``top_k_per_row``."""
     indptr = counts.indptr.astype(np.int64)
     keep, scores = score_top_k(
@@ -74,6 +79,7 @@ def score_channel(
         method=params.similarity,
         zero_diagonal=scoring.zero_diagonal,
         k=params.max_similar_per_item,
+        diag=diag,
     )
     rows = (np.searchsorted(indptr, keep, side="right") - 1).astype(np.int32)
     cols = counts.indices[keep].astype(np.int32)

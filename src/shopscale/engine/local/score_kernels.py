@@ -72,10 +72,11 @@ def _item_terms(totals, n):
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _score_top_k(
-    indptr, indices, k11, left_total, right_total, n, method, zero_diagonal, lo, k, pos, val
+    indptr, indices, k11, left_total, right_total, n, method, zero_diagonal, diag, lo, k, pos, val
 ):
     """Rows lo.. of a CSR of pair counts: per row the k best (score desc, column asc) with
-    score > 0, as positions into ``indices`` (-1 pads) and scores."""
+    score > 0, as positions into ``indices`` (-1 pads) and scores; row r is item r + diag
+    (with ``zero_diagonal``, its own column is skipped)."""
     h_left = _item_terms(left_total, n)
     h_right = _item_terms(right_total, n)
     x_n = xlogx_scalar(float(n))
@@ -95,7 +96,7 @@ def _score_top_k(
             n_i, h_i = left_total[row], h_left[row]
             for p in range(indptr[row], indptr[row + 1]):
                 c = indices[p]
-                if zero_diagonal and c == row:
+                if zero_diagonal and c == row + diag:
                     continue
                 s = _score(method, k11[p], n_i, right_total[c], n, h_i, h_right[c], x_n, table)
                 if s <= 0.0:
@@ -114,14 +115,16 @@ def score_top_k(
     method: str,
     zero_diagonal: bool,
     k: int,
+    diag: int = 0,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Positions (into ``indices``) and scores of the kept pairs of a CSR of pair counts, row
-    by row, each row's in rank order: what ``top_k_per_row`` keeps of the NumPy scores."""
+    by row, each row's in rank order: what ``top_k_per_row`` keeps of the NumPy scores.
+    ``diag``: the item of row 0 (a shard's rows are a range of items), for ``zero_diagonal``."""
     if method == "llr" and n_users > MAX_USERS_EXACT:
         raise ValueError(f"{n_users} users overflow exact int64 comparison")
     n_rows = indptr.size - 1
     parts_p, parts_s = [], []
-    counts = np.ascontiguousarray(k11, dtype=np.int64)
+    counts = np.ascontiguousarray(k11)  # int32 counts as they are: no int64 copy
     left = np.ascontiguousarray(left_total, dtype=np.int64)
     right = np.ascontiguousarray(right_total, dtype=np.int64)
     idx = np.ascontiguousarray(indices)
@@ -132,8 +135,8 @@ def score_top_k(
         val = np.zeros((rows, k), dtype=np.float64)
         if k > 0 and counts.size:
             _score_top_k(
-                ptr, idx, counts, left, right, n_users, METHODS[method], zero_diagonal, lo, k,
-                pos, val,
+                ptr, idx, counts, left, right, n_users, METHODS[method], zero_diagonal,
+                np.int64(diag), lo, k, pos, val,
             )  # fmt: skip
         kept = pos.ravel() >= 0
         parts_p.append(pos.ravel()[kept])

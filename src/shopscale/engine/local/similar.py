@@ -20,7 +20,6 @@ from shopscale.engine.local.pairs import Block
 from shopscale.engine.local.reduce import (
     Kept,
     PairScoring,
-    csr_from_sorted,
     score_channel,
     similar_rows,
 )
@@ -56,25 +55,17 @@ def score_block(
 ) -> Kept:
     """``score_channel`` on one item shard, items (rows) as global codes.
 
-    Rows are local to the shard, so ``left_total`` is the shard's slice; a pair (i, i) that
-    scores 0 (``zero_diagonal``) is dropped before scoring, as a score of 0 is never kept.
+    Rows are local to the shard, so ``left_total`` is the shard's slice and the kernel skips
+    (i, i) at column ``lo`` + row when the scoring zeroes the diagonal.
     """
     m = block.csr(n_items)
-    if scoring.zero_diagonal and m.nnz:
-        rows = np.repeat(np.arange(block.lo, block.hi, dtype=np.int64), np.diff(block.indptr))
-        off = rows != m.indices
-        if not off.all():
-            m = csr_from_sorted(
-                rows[off] - block.lo, m.indices[off], block.hi - block.lo, n_items, data=m.data[off]
-            )
-            m.has_sorted_indices = True
     local = PairScoring(
         scoring.left_total[block.lo : block.hi],
         scoring.right_total,
         scoring.n_users,
-        zero_diagonal=False,
+        zero_diagonal=scoring.zero_diagonal,
     )
-    kept = score_channel(m, local, params, channel)
+    kept = score_channel(m, local, params, channel, diag=block.lo)
     return Kept(
         (kept.items + block.lo).astype(np.int32),
         kept.indicators,
