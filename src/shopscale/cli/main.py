@@ -62,6 +62,11 @@ def _group() -> None:
     pass
 
 
+def _command_name() -> str | None:
+    """The sub-command word of the command line (first argument), if any."""
+    return sys.argv[1] if len(sys.argv) > 1 else None
+
+
 def _register_commands() -> None:
     """Import the sub-commands and add them to ``app`` (once): only the one the command line
     names (each imports its own libraries: evaluation's cost ~3 s at every start), or every
@@ -69,7 +74,7 @@ def _register_commands() -> None:
     so a Ctrl-C while the heavy libraries load is an interruption, not a traceback."""
     if _REGISTERED:
         return
-    wanted = COMMANDS.get(sys.argv[1]) if len(sys.argv) > 1 else None
+    wanted = COMMANDS.get(_command_name() or "")
     modules = [wanted] if wanted else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
         importlib.import_module(f"shopscale.cli.{name}").register(app)
@@ -154,7 +159,7 @@ def main() -> None:
     130 on Ctrl-C."""
     _watch_sigint()
     no_huge_pages()  # before the libraries allocate (see ``_memory``)
-    without_pandas(sys.argv[1] if len(sys.argv) > 1 else None)  # before pyarrow (``_startup``)
+    without_pandas(_command_name())  # before pyarrow (``_startup``)
     try:
         # Without standalone mode, typer turns an exit (typer.Exit, and Ctrl-C as exit 130)
         # into the return value instead of exiting: that value is the exit code.
