@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shopscale.config import make_params
+from shopscale.engine.base import STATISTICS
 from shopscale.errors import ConfigError, ShopscaleError
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, RunSummary, _write_summary, run
@@ -74,6 +75,27 @@ def test_every_output_is_published_in_one_version(tmp_path: Path) -> None:
     for name in names:
         assert (out / name).resolve() == version / name
     assert summary.outputs["db"] == f"sqlite:///{out / 'shopscale.sqlite'}"
+
+
+def test_outputs_have_statistics_on_the_columns_readers_filter_by(tmp_path: Path) -> None:
+    """Each Parquet output has min/max statistics on its key columns (``STATISTICS``) and
+    none on the rest, and a filter on a key column reads the right rows."""
+    src = tmp_path / "events.csv"
+    write_events_csv(src, EVENTS)
+    out = tmp_path / "out"
+    run(src, out=out)
+    for name, keys in STATISTICS.items():
+        meta = pq.ParquetFile(out / f"{name}.parquet").metadata
+        assert meta.num_rows > 0
+        group = meta.row_group(0)
+        with_stats = {
+            group.column(k).path_in_schema
+            for k in range(group.num_columns)
+            if group.column(k).is_stats_set
+        }
+        assert with_stats == set(keys), name
+    rows = pq.read_table(out / "similar_items.parquet", filters=[("item_id", "=", "a")])
+    assert rows.num_rows > 0 and set(rows.column("item_id").to_pylist()) == {"a"}
 
 
 def test_reject_budget_failure_keeps_rejects_outside_the_result(tmp_path: Path) -> None:

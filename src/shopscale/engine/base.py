@@ -38,6 +38,13 @@ SIMILAR_ITEMS_SCHEMA = pa.schema(
         ("score", pa.float64()),
     ]
 )
+STATISTICS = {
+    "recommendations": ("user_id", "rank", "source"),
+    "similar_items": ("item_id", "action", "rank"),
+}
+"""Per output, the columns with Parquet statistics: those a reader filters by (a user, an
+item and action, the top ranks). Min/max of the other ids and the scores skip nothing and
+cost more to write (the similar item's id: ~40 % of writing ``similar_items``)."""
 
 
 @dataclass

@@ -27,6 +27,7 @@ from shopscale.engine import get_engine
 from shopscale.engine.base import (
     RECOMMENDATIONS_SCHEMA,
     SIMILAR_ITEMS_SCHEMA,
+    STATISTICS,
     Engine,
     Output,
     Written,
@@ -429,6 +430,7 @@ def _reduce_rank_write(
                 output_batches(rec_path, RECOMMENDATIONS_SCHEMA),
                 RECOMMENDATIONS_SCHEMA,
                 output.format,
+                statistics=STATISTICS[RECOMMENDATIONS],
             )
             if rec_path.is_dir():
                 shutil.rmtree(rec_path)
@@ -450,7 +452,7 @@ def _write(
         return result.rows
     if loader is not None:
         result = loader.tee(name, result)
-    return write_batches(path, result, schema)
+    return write_batches(path, result, schema, statistics=STATISTICS[name])
 
 
 def output_batches(path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import scipy.sparse as sp
 
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, STATISTICS
 from shopscale.engine.local.engine import LocalEngine
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs, sniff
@@ -148,13 +148,17 @@ def _reduce_and_rank(
     t = summary.seconds
     with timed(log, "reduce", t):
         sim_path = out / f"{SIMILAR_ITEMS}.parquet"
-        summary.similar_items = write_batches(sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA)
+        summary.similar_items = write_batches(
+            sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA, statistics=STATISTICS[SIMILAR_ITEMS]
+        )
     summary.outputs[SIMILAR_ITEMS] = str(sim_path)
     if lists:
         with timed(log, "rank", t):
             rec_path = out / f"{RECOMMENDATIONS}.parquet"
             recs = count_model_users(eng.rank(params), summary)
-            summary.recommendations = write_batches(rec_path, recs, RECOMMENDATIONS_SCHEMA)
+            summary.recommendations = write_batches(
+                rec_path, recs, RECOMMENDATIONS_SCHEMA, statistics=STATISTICS[RECOMMENDATIONS]
+            )
         summary.outputs[RECOMMENDATIONS] = str(rec_path)
 
 

@@ -23,7 +23,7 @@ import os
 import queue
 import shutil
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -176,9 +176,18 @@ def encoded_schema(schema: pa.Schema, names: tuple[str, ...]) -> pa.Schema:
 
 
 def write_batches(
-    path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: FileFormat = "parquet"
+    path: Path,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    fmt: FileFormat = "parquet",
+    *,
+    statistics: Sequence[str] | None = None,
 ) -> int:
     """Stream record batches into one file of the given format; return rows written.
+
+    ``statistics``: the columns whose Parquet statistics (min/max per page and row group) are
+    written (None: all); a reader's filters skip data only on the columns it filters by, and
+    the statistics of a high-cardinality id column cost more to write than the rest of a file.
 
     String columns of ``schema`` that the batches hold as dictionary arrays (the local
     engine's ids: ``engine.local.similar.named``) go into Parquet as they are: the writer
@@ -193,6 +202,8 @@ def write_batches(
     with atomic_path(path) as tmp:
         if fmt == "parquet":
             options: dict[str, Any] = {"compression": "zstd"}
+            if statistics is not None:
+                options["write_statistics"] = list(statistics)
             encoded = _encoded_ids(first.schema, schema) if first is not None else ()
             if encoded:
                 schema = encoded_schema(schema, encoded)

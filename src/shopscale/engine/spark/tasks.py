@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA
+from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, STATISTICS
 from shopscale.engine.local.fold_counts import sorted_unique
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
@@ -307,9 +307,15 @@ WRITTEN_SCHEMA = pa.schema([("rows", pa.int64()), ("model_users", pa.int64())])
 """What a writing task gives back: its rows (and, for lists, its users with a model entry)."""
 
 
-def write_part(folder: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
+def write_part(
+    folder: Path,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    statistics: Sequence[str] | None = None,
+) -> int:
     """Write ``batches`` as this task's part of ``folder`` (``part-<partition>.parquet``,
-    zstd; parts in name order are partitions in order), whole or not at all: a retried or
+    zstd, statistics on the columns ``statistics`` names as the local engine writes them, all
+    when None; parts in name order are partitions in order), whole or not at all: a retried or
     speculative attempt writes its own hidden file and renames it over; return the rows.
 
     The executors write Parquet with pyarrow straight from the task's Arrow batches,
@@ -323,7 +329,12 @@ def write_part(folder: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schem
     path = folder / f"part-{task.partitionId():05d}.parquet"
     tmp = folder / f".{path.name}.{task.taskAttemptId()}"
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(
+        tmp,
+        schema,
+        compression="zstd",
+        write_statistics=True if statistics is None else list(statistics),
+    ) as writer:
         for batch in batches:
             writer.write_batch(batch)
             rows += batch.num_rows
@@ -641,7 +652,14 @@ def write_similar(
     batches: Iterator[pa.RecordBatch], ctx: PairContext, folder: str
 ) -> Iterator[pa.RecordBatch]:
     """Kept pairs (in output order) written as a part of ``similar_items`` with their ids."""
-    yield written(write_part(Path(folder), similar_rows(batches, ctx), SIMILAR_ITEMS_SCHEMA))
+    yield written(
+        write_part(
+            Path(folder),
+            similar_rows(batches, ctx),
+            SIMILAR_ITEMS_SCHEMA,
+            STATISTICS["similar_items"],
+        )
+    )
 
 
 def similar_rows(batches: Iterator[pa.RecordBatch], ctx: PairContext) -> Iterator[pa.RecordBatch]:
@@ -741,7 +759,10 @@ def write_lists(
             model_users += int(pc.sum(first).as_py() or 0)
             yield b
 
-    yield written(write_part(Path(folder), lists(), RECOMMENDATIONS_SCHEMA), model_users)
+    yield written(
+        write_part(Path(folder), lists(), RECOMMENDATIONS_SCHEMA, STATISTICS["recommendations"]),
+        model_users,
+    )
 
 
 _SOURCES = pa.array(["model", "backfill"], pa.string())
