@@ -10,8 +10,11 @@ change nothing.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -58,21 +61,29 @@ def fold_events(
     keys = HistoryKeys(len(actions), len(items), len(users))
     item_rank = string_order(items)[1]
 
-    def fold_part(part: tuple[History, History]) -> _Folded:
-        return _fold_users(*part, keys, item_rank, actions, channels, params)
-
     halves = old.u.size + rows.u.size >= SPLIT_ROWS
     parts = _user_halves(old, rows) if halves else [(old, rows)]
     with ThreadPoolExecutor(1, thread_name_prefix="fold-users") as pool:
-        later = [pool.submit(fold_part, part) for part in parts[1:]]
-        folded = [fold_part(parts[0])] + [f.result() for f in later]
+        # round 1: each range of users merged and windowed; round 2: the kept rows copied
+        # straight into one history (no concatenation of the parts), and the counts changed
+        trimmed = _on_both(
+            pool, lambda part: _merge_and_trim(*part, keys, item_rank, params), parts
+        )
+        after, after_keys, slices = _allocate([m.kept_rows for m in trimmed])
+        folded = _on_both(
+            pool,
+            lambda k: _fold_users(
+                parts[k][0], trimmed[k], after.take(slices[k]), after_keys[slices[k]],
+                keys, actions, channels, params,
+            ),
+            range(len(parts)),
+        )  # fmt: skip
+        trimmed.clear()  # the merged rows: no longer needed
     delta = folded[0].delta
     for f in folded[1:]:
         delta.add(f.delta)
     counts = state.counts.resized(len(items), channels)
     counts.add(delta)
-    after = _concat([f.after for f in folded])
-    after_keys = np.concatenate([f.after_keys for f in folded])
     dropped = _concat([f.dropped for f in folded])
     return replace(
         state,
@@ -89,38 +100,95 @@ def fold_events(
     )
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _on_both(pool: ThreadPoolExecutor, fn: Callable[[T], R], parts: Iterable[T]) -> list[R]:
+    """``fn`` of every part, the first on this thread and the others on ``pool``'s."""
+    first, *rest = parts
+    later = [pool.submit(fn, part) for part in rest]
+    return [fn(first)] + [f.result() for f in later]
+
+
+@dataclass(frozen=True)
+class _Trimmed:
+    """One range of users: the keys of their stored rows, those rows and the new ones merged
+    (one row per (u, a, i), latest time), whether each merged row was stored before, and
+    which rows the window keeps."""
+
+    old_keys: Keys
+    merged: History
+    merged_keys: Keys
+    is_old: npt.NDArray[np.bool_]
+    kept: npt.NDArray[np.bool_]
+
+    @property
+    def kept_rows(self) -> int:
+        """Rows of the new history."""
+        return int(np.count_nonzero(self.kept))
+
+
 @dataclass(frozen=True)
 class _Folded:
-    """One range of users folded: their new history (and keys), the rows the window dropped,
-    and what their changes add to the counts."""
+    """One range of users folded: the rows the window dropped, and what their changes add
+    to the counts."""
 
-    after: History
-    after_keys: Keys
     dropped: History
     delta: Counts
 
 
-def _fold_users(
+def _merge_and_trim(
     old: History,
     rows: History,
     keys: HistoryKeys,
     item_rank: npt.NDArray[np.int32],
+    params: RecommendParams,
+) -> _Trimmed:
+    """Merge the new rows of some users into their stored rows (both sorted, same users)
+    and window the result."""
+    old_keys = keys.of(old)
+    merged, merged_keys, is_old = _merge(old, old_keys, rows, keys.of(rows))
+    group = group_keys(merged.u, merged.a, keys.n_actions)
+    kept = _trim(merged, group, params.max_items_per_user, item_rank)
+    return _Trimmed(old_keys, merged, merged_keys, is_old, kept)
+
+
+def _allocate(sizes: list[int]) -> tuple[History, Keys, list[slice]]:
+    """An empty history (and keys) of ``sum(sizes)`` rows, and each part's slice of it."""
+    n = sum(sizes)
+    ends = np.cumsum([0, *sizes]).tolist()
+    history = History(
+        np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int64)
+    )
+    return history, np.empty(n, np.int64), [slice(a, b) for a, b in itertools.pairwise(ends)]
+
+
+def _fold_users(
+    old: History,
+    trimmed: _Trimmed,
+    after: History,
+    after_keys: Keys,
+    keys: HistoryKeys,
     actions: list[str],
     channels: list[str],
     params: RecommendParams,
 ) -> _Folded:
-    """Fold the new rows of some users into their stored rows (both sorted, same users)."""
-    old_keys = keys.of(old)
-    merged, merged_keys, is_old = _merge(old, old_keys, rows, keys.of(rows))
-    group = group_keys(merged.u, merged.a, len(actions))
-    kept = _trim(merged, group, params.max_items_per_user, item_rank)
-    after, after_keys = merged.take(np.flatnonzero(kept)), merged_keys[kept]
+    """Copy the kept rows of some users into ``after`` (and ``after_keys``): views of their
+    part of the folded history; count what entered and what left their histories."""
+    merged, kept, is_old = trimmed.merged, trimmed.kept, trimmed.is_old
+    columns: list[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = [
+        (merged.u, after.u), (merged.a, after.a), (merged.i, after.i), (merged.t, after.t),
+        (trimmed.merged_keys, after_keys),
+    ]  # fmt: skip
+    for column, into in columns:
+        into[:] = column[kept]  # (np.compress with out= is several times slower)
     changes = Changes(
         merged.take(np.flatnonzero(kept & ~is_old)), merged.take(np.flatnonzero(~kept & is_old))
     )
-    before = (old, old_keys)
+    before = (old, trimmed.old_keys)
     delta = count_changes(before, (after, after_keys), changes, keys, actions, channels, params)
-    return _Folded(after, after_keys, merged.take(np.flatnonzero(~kept)), delta)
+    return _Folded(merged.take(np.flatnonzero(~kept)), delta)
 
 
 def _user_halves(old: History, rows: History) -> list[tuple[History, History]]:
