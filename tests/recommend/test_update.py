@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from shopscale.engine.local import fold
+from shopscale.engine.local import fold, pairs
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams
 from shopscale.recommend.model import FORMAT_VERSION, read_meta, read_state, state_table
@@ -90,7 +90,7 @@ def build(tmp: Path, parts: list[list[Event]], params: RecommendParams, *, timed
     params=RecommendParams(max_items_per_user=1),
     timed=True,
 )
-@pytest.mark.parametrize("halves", [False, True], ids=["one-part", "user-halves"])
+@pytest.mark.parametrize("halves", [False, True], ids=["one-part", "user-halves-item-shards"])
 def test_update_equals_batch(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
@@ -101,8 +101,10 @@ def test_update_equals_batch(
 ) -> None:
     """recommend(first part) + update(each increment) writes byte-identical similar items and
     lists, and the same model state (by id), as recommend on every part at once; also when
-    every fold splits its users in two halves folded on two threads."""
+    every fold splits its users in two halves folded on two threads and the reduce cuts the
+    folded counts into item shards of about 3 pairs."""
     monkeypatch.setattr(fold, "SPLIT_ROWS", 0 if halves else 1 << 62)
+    monkeypatch.setattr(pairs, "LOADED_SHARD_PAIRS", 3 if halves else 1 << 62)
     texts = {part_text(p, timed=timed) for p in parts}
     assume(len(texts) == len(parts))  # a file whose content was folded already is refused
     tmp = tmp_path_factory.mktemp("upd")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,29 @@ def test_store_sums_equal_in_memory_sum(
         assert np.all(got.data > 0)
         rows = np.repeat(np.arange(n_items), np.diff(got.indptr))
         assert np.all(np.diff(rows * n_items + got.indices) > 0)  # sorted, no duplicates
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n_items=st.integers(1, 12), per_shard=st.integers(1, 40))
+def test_a_loaded_models_shards_are_its_matrices_cut_by_item(
+    data: st.DataObject, n_items: int, per_shard: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A store over whole matrices (a loaded model) cut into shards of ``per_shard`` pairs:
+    the shards cover every item once, in order, and each channel's blocks stacked are its
+    matrix."""
+    channels = [sum(part[c] for part in data.draw(partial_counts(n_items))) for c in range(2)]
+    mats = [sp.csr_matrix(m, shape=(n_items, n_items), dtype=np.int32) for m in channels]
+    folder = tmp_path_factory.mktemp("loaded")
+    store = PairStore.of_matrices(mats, folder, pairs_per_shard=per_shard)
+    nnz = sum(m.nnz for m in mats)
+    assert store.n_shards == min(n_items, max(1, -(-nnz // per_shard)))
+    ranges = [store.shard_range(s) for s in range(store.n_shards)]
+    assert ranges[0][0] == 0 and ranges[-1][1] == n_items
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    for c, want in enumerate(mats):
+        blocks = [store.block(c, s) for s in range(store.n_shards)]
+        assert all(b.indptr[0] == 0 for b in blocks)
+        assert (store.matrix(c) != want).nnz == 0
 
 
 def _run(path: Path, out: Path, params: RecommendParams, **options: object) -> Path:

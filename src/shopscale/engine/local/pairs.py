@@ -29,6 +29,9 @@ TRIPLE = np.dtype([("i", np.int32), ("j", np.int32), ("k", np.int32)])
 MERGE_FACTOR = 4
 """Bytes one bucket's merge needs per byte of its triples (concatenation, COO -> CSR)."""
 MAX_BUCKETS = 256
+LOADED_SHARD_PAIRS = 8_000_000
+"""Pairs (all channels) per item shard of a loaded model's counts: a few shards, so that
+scoring one overlaps writing the one before, each large enough to keep both cores busy."""
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
 
@@ -213,15 +216,26 @@ class PairStore:
         return m
 
     @classmethod
-    def of_matrices(cls, matrices: list[sp.csr_matrix], folder: Path) -> PairStore:
-        """A store of one item shard holding whole matrices (a loaded model's counts)."""
+    def of_matrices(
+        cls, matrices: list[sp.csr_matrix], folder: Path, *, pairs_per_shard: int | None = None
+    ) -> PairStore:
+        """A store over whole matrices (a loaded model's counts), cut into item shards of
+        about ``pairs_per_shard`` pairs (all channels; default ``LOADED_SHARD_PAIRS``) whose
+        blocks are views of the matrices: the reduce writes one shard's output while it
+        scores the next."""
         n_items = matrices[0].shape[0] if matrices else 0
-        store = cls(len(matrices), n_items, folder=folder, budget=1, n_shards=1)
+        wanted = pairs_per_shard or LOADED_SHARD_PAIRS
+        n_shards = max(1, math.ceil(sum(int(m.nnz) for m in matrices) / max(1, wanted)))
+        store = cls(len(matrices), n_items, folder=folder, budget=1, n_shards=n_shards)
         for c, m in enumerate(matrices):
             m = m.tocsr()
             m.sort_indices()
-            block = Block(0, n_items, m.indptr.astype(np.int64), m.indices, m.data)
-            store._blocks[(c, 0)] = block
+            indptr = m.indptr.astype(np.int64)
+            for s in range(store.n_shards):
+                lo, hi = store.shard_range(s)
+                a, b = int(indptr[lo]), int(indptr[hi])
+                rows = indptr[lo : hi + 1] - a
+                store._blocks[(c, s)] = Block(lo, hi, rows, m.indices[a:b], m.data[a:b])
         return store
 
 
