@@ -14,7 +14,14 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shopscale.recommend.model import History, _permute, read_state, state_table, write_state
+from shopscale.recommend.model import (
+    History,
+    _permute,
+    add_sorted,
+    read_state,
+    state_table,
+    write_state,
+)
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import OutputParams, run
 from tests.helpers import Event, downsample
@@ -165,3 +172,43 @@ def test_permute_renames_rows_and_columns(case: tuple[int, dict, list[int]]) -> 
     assert np.array_equal(got.indptr, expected.indptr)
     assert np.array_equal(got.indices, expected.indices)
     assert np.array_equal(got.data, expected.data)
+
+
+def _cells(n: int, values: st.SearchStrategy[int]) -> st.SearchStrategy[list]:
+    """(row, column, value) entries of an n x n matrix, repeats allowed."""
+    return st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), values), max_size=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 8).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            _cells(n, st.integers(1, 5)),
+            _cells(n, st.integers(-5, 5)),
+            st.sampled_from([1, -1]),
+            st.sampled_from([np.int32, np.int64]),
+        )
+    )
+)
+def test_add_sorted_is_scipys_sum_without_zeros(case: tuple) -> None:
+    """The merge kernel gives SciPy's ``m + sign * part`` with its zero sums removed (the
+    pairs a fold takes away entirely), sorted, in the same dtype."""
+    n, cells, changes, sign, part_type = case
+
+    def matrix(entries: list, dtype: type) -> sp.csr_matrix:
+        r, c, v = (np.array([e[k] for e in entries], dtype=np.int64) for k in range(3))
+        return sp.csr_matrix((v.astype(dtype), (r, c)), shape=(n, n))
+
+    m = matrix(cells, np.int32)
+    m.sum_duplicates()
+    part = matrix(changes, part_type)
+    expected = m + part if sign > 0 else m - part
+    expected.eliminate_zeros()
+    expected.sort_indices()
+    got = add_sorted(m, part, sign)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got.indptr, expected.indptr)
+    assert np.array_equal(got.indices, expected.indices)
+    assert np.array_equal(got.data, expected.data)
+    assert np.all(got.data != 0)

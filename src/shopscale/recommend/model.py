@@ -115,12 +115,7 @@ class Counts:
     def add(self, other: Counts, sign: int = 1) -> None:
         """Add (sign 1) or subtract (sign -1) another set of counts over the same items."""
         for ch, part in other.k11.items():
-            part.sum_duplicates()  # canonical (sorted, as a product is not): SciPy then adds
-            # the two in one merge whose result is sorted too, with no sort of the large one
-            mine = self.k11[ch]
-            mine = mine + part if sign > 0 else mine - part
-            mine.eliminate_zeros()  # a pair nobody shares any more is no pair
-            self.k11[ch] = mine
+            self.k11[ch] = add_sorted(self.k11[ch], part, sign)
             self.right_total[ch] += sign * other.right_total[ch]
         for name in ITEM_COUNTS:
             getattr(self, name)[:] += sign * getattr(other, name)
@@ -242,6 +237,68 @@ def _permute_rows(indptr, indices, data, rank, new_indptr, new_indices, new_data
             vals = new_data[at : at + n][order]
             new_indices[at : at + n] = cols
             new_data[at : at + n] = vals
+
+
+def add_sorted(m: sp.csr_matrix, part: sp.csr_matrix, sign: int = 1) -> sp.csr_matrix:
+    """``m + sign * part`` without the entries that sum to 0 (a pair nobody shares any more
+    is no pair), indices sorted: what SciPy's sum and ``eliminate_zeros`` give, in one merge
+    of each row on both cores (SciPy's merge runs on one and leaves zeros to a second pass).
+    Counts are integers (summed as int64, stored in the two inputs' common type)."""
+    m, part = m.tocsr(), part.tocsr()
+    m.sum_duplicates()  # (no work when already canonical)
+    part.sum_duplicates()
+    dtype = np.result_type(m.data.dtype, part.data.dtype)
+    a_ptr, b_ptr = m.indptr.astype(np.int64), part.indptr.astype(np.int64)
+    lengths = np.zeros(m.shape[0] + 1, dtype=np.int64)
+    _merge_rows(a_ptr, m.indices, m.data, b_ptr, part.indices, part.data, sign, lengths[1:])
+    indptr = np.cumsum(lengths)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    data = np.empty(int(indptr[-1]), dtype=dtype)
+    _merge_rows_into(a_ptr, m.indices, m.data, b_ptr, part.indices, part.data, sign, indptr,
+                     indices, data)  # fmt: skip
+    out = sp.csr_matrix((data, indices, indptr), shape=m.shape)
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _merge_rows(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, sign, lengths):
+    """Per row, the entries of the merged row with a nonzero sum."""
+    for r in numba.prange(a_ptr.size - 1):
+        lengths[r] = _merge_row(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, sign, r, 0, a_idx,
+                                a_val, False)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _merge_rows_into(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, sign, indptr, idx, val):
+    """Each merged row written at its offset ``indptr[r]``."""
+    for r in numba.prange(a_ptr.size - 1):
+        _merge_row(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, sign, r, indptr[r], idx, val, True)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _merge_row(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, sign, r, at, idx, val, write):
+    """Merge row r of a and sign * row r of b (both sorted by column), skipping zero sums;
+    write the entries from ``at`` when ``write``; return how many there are."""
+    x, x_end, y, y_end, n = a_ptr[r], a_ptr[r + 1], b_ptr[r], b_ptr[r + 1], 0
+    while x < x_end or y < y_end:
+        if y == y_end or (x < x_end and a_idx[x] < b_idx[y]):
+            c, v = a_idx[x], np.int64(a_val[x])
+            x += 1
+        elif x == x_end or b_idx[y] < a_idx[x]:
+            c, v = b_idx[y], np.int64(sign * b_val[y])
+            y += 1
+        else:
+            c, v = a_idx[x], np.int64(a_val[x] + sign * b_val[y])
+            x += 1
+            y += 1
+        if v != 0:
+            if write:
+                idx[at + n] = c
+                val[at + n] = v
+            n += 1
+    return n
 
 
 def file_sha256(path: Path) -> str:
