@@ -14,9 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shopscale.engine.local.score_kernels import row_col_order, score_top_k
+from shopscale.engine.local.score_kernels import place_rows, row_col_order, score_top_k
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import rank_in_rows, vote_values
+from shopscale.recommend.ranking import vote_values
 from shopscale.recommend.rules import PairScoring, pair_scores, self_vote_values
 
 __all__ = [
@@ -141,9 +141,9 @@ def similar_rows(
     rows, cols = np.empty(total, np.int32), np.empty(total, np.int32)
     scores, chan = np.empty(total), np.empty(total, np.int16)
     ranks = np.empty(total, np.int32)
-    for at, k in enumerate(by_name):
-        rank = rank_in_rows(k.items)
-        dest = start[k.items, at] + rank - 1
-        rows[dest], cols[dest], scores[dest] = k.items, k.indicators, k.scores
-        chan[dest], ranks[dest] = k.channel, rank
+    for at, k in enumerate(by_name):  # each pair's rank: ``rank_in_rows`` of its items
+        place_rows(
+            k.items, k.indicators, k.scores, np.int16(k.channel),
+            np.ascontiguousarray(start[:, at]), rows, cols, scores, chan, ranks,
+        )  # fmt: skip
     return rows, cols, scores, chan, ranks

@@ -169,3 +169,20 @@ def row_col_order(
     by_row = np.empty(rows.size, dtype=np.int64)
     _counting_order(np.ascontiguousarray(rows[by_col], dtype=np.int64), n_rows, by_row)
     return by_col[by_row]
+
+
+@numba.njit(cache=True, nogil=True)
+def place_rows(items, indicators, scores, channel, start, rows, cols, vals, chan, ranks):
+    """Scatter one channel's kept pairs (grouped by item, each item's in rank order) to their
+    rows of the output: an item's r-th pair goes to ``start[item] + r - 1``, with its rank
+    r (``ranking.rank_in_rows``: 1-based place in its run of equal items)."""
+    rank = 0
+    for x in range(items.size):
+        item = items[x]
+        rank = rank + 1 if x > 0 and item == items[x - 1] else 1
+        d = start[item] + rank - 1
+        rows[d] = item
+        cols[d] = indicators[x]
+        vals[d] = scores[x]
+        chan[d] = channel
+        ranks[d] = rank
