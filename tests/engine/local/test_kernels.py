@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.sparse as sp
 from hypothesis import given, settings
@@ -9,9 +11,11 @@ from hypothesis import strategies as st
 
 from shopscale.engine.local.counts import contains
 from shopscale.engine.local.kernels import (
+    compact_in_place,
     contains_sorted,
     group_keys,
     insert_sorted,
+    move_down,
     row_keys,
     score_users,
     selection_csr,
@@ -181,3 +185,34 @@ def test_selection_csr_equals_masked_rows(
     got = sp.csr_matrix((np.ones(indices.size, np.int32), indices, indptr), shape=(8, 10))
     assert np.array_equal(got.indptr, expected.indptr)
     assert np.array_equal(got.indices, expected.indices)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(-50, 50), st.booleans()), max_size=40),
+    parts=st.lists(st.integers(0, 8), min_size=1, max_size=4),
+)
+def test_compact_then_close_up_is_concatenated_masks(
+    rows: list[tuple[int, bool]], parts: list[int]
+) -> None:
+    """Compacting each slice in place and moving the slices down to follow each other gives
+    what concatenating each slice's kept rows gives (the fold's history buffer), in every
+    column type the history has; insert_sorted into a given buffer equals a new one."""
+    values = np.array([r[0] for r in rows], dtype=np.int64)
+    kept = np.array([r[1] for r in rows], dtype=bool)
+    cuts = [*np.unique(np.clip(np.cumsum([0, *parts]), 0, values.size)).tolist(), values.size]
+    slices = [slice(a, b) for a, b in itertools.pairwise(cuts) if a < b]
+    for dtype in (np.int8, np.int32, np.int64):
+        column = values.astype(dtype)
+        want = np.concatenate([column[p][kept[p]] for p in slices] + [column[:0]])
+        end = 0
+        for p in slices:
+            n = compact_in_place([column[p]], kept[p])
+            move_down([column], p.start, end, n)
+            end += n
+        assert column[:end].tolist() == want.tolist()
+    at = np.sort(np.arange(values.size) % 3)[: values.size // 2].astype(np.int64)
+    new = np.arange(at.size, dtype=np.int64)
+    into = np.empty(values.size + at.size, dtype=np.int64)
+    assert insert_sorted(values, at, new, out=into) is into
+    assert into.tolist() == np.insert(values, at, new).tolist()

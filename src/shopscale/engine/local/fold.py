@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -29,7 +29,12 @@ from shopscale.engine.local.fold_counts import (
     count_changes,
     sorted_unique,
 )
-from shopscale.engine.local.kernels import group_keys, insert_sorted
+from shopscale.engine.local.kernels import (
+    compact_in_place,
+    group_keys,
+    insert_sorted,
+    move_down,
+)
 from shopscale.ids import append_ids, string_order
 from shopscale.recommend.model import Counts, History, ModelState
 from shopscale.recommend.params import RecommendParams
@@ -64,21 +69,20 @@ def fold_events(
     halves = old.u.size + rows.u.size >= SPLIT_ROWS
     parts = _user_halves(old, rows) if halves else [(old, rows)]
     with ThreadPoolExecutor(1, thread_name_prefix="fold-users") as pool:
-        # round 1: each range of users merged and windowed; round 2: the kept rows copied
-        # straight into one history (no concatenation of the parts), and the counts changed
-        trimmed = _on_both(
-            pool, lambda part: _merge_and_trim(*part, keys, item_rank, params), parts
-        )
-        after, after_keys, slices = _allocate([m.kept_rows for m in trimmed])
+        # round 1: where each range's new rows go among its stored ones (so how many rows it
+        # merges to); round 2: each range merged straight into its slice of one history,
+        # windowed and compacted there, and its count changes; then the slices close up
+        located = _on_both(pool, lambda part: _locate(*part, keys), parts)
+        merged, merged_keys, slices = _allocate([loc.merged_rows for loc in located])
         folded = _on_both(
             pool,
             lambda k: _fold_users(
-                parts[k][0], trimmed[k], after.take(slices[k]), after_keys[slices[k]],
-                keys, actions, channels, params,
+                parts[k], located[k], merged.take(slices[k]), merged_keys[slices[k]],
+                keys, item_rank, actions, channels, params,
             ),
             range(len(parts)),
         )  # fmt: skip
-        trimmed.clear()  # the merged rows: no longer needed
+    after, after_keys = _close_up(merged, merged_keys, slices, [f.kept_rows for f in folded])
     delta = folded[0].delta
     for f in folded[1:]:
         delta.add(f.delta)
@@ -112,46 +116,38 @@ def _on_both(pool: ThreadPoolExecutor, fn: Callable[[T], R], parts: Iterable[T])
 
 
 @dataclass(frozen=True)
-class _Trimmed:
-    """One range of users: the keys of their stored rows, those rows and the new ones merged
-    (one row per (u, a, i), latest time), whether each merged row was stored before, and
-    which rows the window keeps."""
+class _Located:
+    """One range of users: the keys of their stored and new rows, where each new row goes
+    among the stored ones (``searchsorted``), and whether it is one of them (``hit``)."""
 
     old_keys: Keys
-    merged: History
-    merged_keys: Keys
-    is_old: npt.NDArray[np.bool_]
-    kept: npt.NDArray[np.bool_]
+    row_keys: Keys
+    at: npt.NDArray[np.int64]
+    hit: npt.NDArray[np.bool_]
 
     @property
-    def kept_rows(self) -> int:
-        """Rows of the new history."""
-        return int(np.count_nonzero(self.kept))
+    def merged_rows(self) -> int:
+        """Rows after the merge: the stored ones and the new ones not among them."""
+        return int(self.old_keys.size + self.hit.size - np.count_nonzero(self.hit))
 
 
 @dataclass(frozen=True)
 class _Folded:
-    """One range of users folded: the rows the window dropped, and what their changes add
-    to the counts."""
+    """One range of users folded: how many rows its history keeps (at the start of its
+    slice), the rows the window dropped, and what its changes add to the counts."""
 
+    kept_rows: int
     dropped: History
     delta: Counts
 
 
-def _merge_and_trim(
-    old: History,
-    rows: History,
-    keys: HistoryKeys,
-    item_rank: npt.NDArray[np.int32],
-    params: RecommendParams,
-) -> _Trimmed:
-    """Merge the new rows of some users into their stored rows (both sorted, same users)
-    and window the result."""
-    old_keys = keys.of(old)
-    merged, merged_keys, is_old = _merge(old, old_keys, rows, keys.of(rows))
-    group = group_keys(merged.u, merged.a, keys.n_actions)
-    kept = _trim(merged, group, params.max_items_per_user, item_rank)
-    return _Trimmed(old_keys, merged, merged_keys, is_old, kept)
+def _locate(old: History, rows: History, keys: HistoryKeys) -> _Located:
+    """Where the new rows of some users go among their stored rows (both sorted by key)."""
+    old_keys, row_keys = keys.of(old), keys.of(rows)
+    at = np.searchsorted(old_keys, row_keys)
+    hit = at < old_keys.size
+    hit[hit] = old_keys[at[hit]] == row_keys[hit]
+    return _Located(old_keys, row_keys, at, hit)
 
 
 def _allocate(sizes: list[int]) -> tuple[History, Keys, list[slice]]:
@@ -165,30 +161,46 @@ def _allocate(sizes: list[int]) -> tuple[History, Keys, list[slice]]:
 
 
 def _fold_users(
-    old: History,
-    trimmed: _Trimmed,
-    after: History,
-    after_keys: Keys,
+    part: tuple[History, History],
+    loc: _Located,
+    into: History,
+    into_keys: Keys,
     keys: HistoryKeys,
+    item_rank: npt.NDArray[np.int32],
     actions: list[str],
     channels: list[str],
     params: RecommendParams,
 ) -> _Folded:
-    """Copy the kept rows of some users into ``after`` (and ``after_keys``): views of their
-    part of the folded history; count what entered and what left their histories."""
-    merged, kept, is_old = trimmed.merged, trimmed.kept, trimmed.is_old
-    columns: list[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = [
-        (merged.u, after.u), (merged.a, after.a), (merged.i, after.i), (merged.t, after.t),
-        (trimmed.merged_keys, after_keys),
-    ]  # fmt: skip
-    for column, into in columns:
-        into[:] = column[kept]  # (np.compress with out= is several times slower)
+    """Fold the new rows of some users into their stored rows (both sorted, same users):
+    merged into ``into`` (their slice of the folded history), windowed, the kept rows moved
+    to the slice's start; count what entered and what left their histories."""
+    old, rows = part
+    is_old = _merge(old, rows, loc, into, into_keys)
+    group = group_keys(into.u, into.a, keys.n_actions)
+    kept = _trim(into, group, params.max_items_per_user, item_rank)
     changes = Changes(
-        merged.take(np.flatnonzero(kept & ~is_old)), merged.take(np.flatnonzero(~kept & is_old))
+        into.take(np.flatnonzero(kept & ~is_old)), into.take(np.flatnonzero(~kept & is_old))
     )
-    before = (old, trimmed.old_keys)
-    delta = count_changes(before, (after, after_keys), changes, keys, actions, channels, params)
-    return _Folded(merged.take(np.flatnonzero(~kept)), delta)
+    dropped = into.take(np.flatnonzero(~kept))
+    columns: list[npt.NDArray[np.integer]] = [into.u, into.a, into.i, into.t, into_keys]
+    n = compact_in_place(columns, kept)
+    after = (into.take(slice(0, n)), into_keys[:n])
+    delta = count_changes((old, loc.old_keys), after, changes, keys, actions, channels, params)
+    return _Folded(n, dropped, delta)
+
+
+def _close_up(
+    merged: History, merged_keys: Keys, slices: list[slice], kept: list[int]
+) -> tuple[History, Keys]:
+    """The parts' kept rows (each at the start of its slice) moved to follow each other:
+    the folded history and its keys."""
+    columns: list[npt.NDArray[np.integer]] = [merged.u, merged.a, merged.i, merged.t, merged_keys]
+    end = 0
+    for part, n in zip(slices, kept, strict=True):
+        if part.start != end:
+            move_down(columns, part.start, end, n)
+        end += n
+    return merged.take(slice(0, end)), merged_keys[:end]
 
 
 def _user_halves(old: History, rows: History) -> list[tuple[History, History]]:
@@ -215,34 +227,33 @@ def _concat(parts: list[History]) -> History:
 
 
 def _merge(
-    old: History, old_keys: Keys, rows: History, row_keys: Keys
-) -> tuple[History, Keys, npt.NDArray[np.bool_]]:
-    """Stored rows and new rows (both sorted by key, distinct) as one sorted history with
-    one row per (u, a, i) and its latest time; whether each row was stored before."""
-    at = np.searchsorted(old_keys, row_keys)
-    hit = at < old_keys.size
-    hit[hit] = old_keys[at[hit]] == row_keys[hit]
+    old: History, rows: History, loc: _Located, into: History, into_keys: Keys
+) -> npt.NDArray[np.bool_]:
+    """Stored rows and new rows (both sorted by key, distinct) merged into ``into`` (and
+    their keys into ``into_keys``) as one sorted history with one row per (u, a, i) and its
+    latest time; return whether each row was stored before."""
+    at, hit = loc.at, loc.hit
     new = np.flatnonzero(~hit)
     ins = at[new]
     # the kernels release the GIL: the two 64-bit columns on a second thread
     with ThreadPoolExecutor(1, thread_name_prefix="fold-merge") as pool:
         wide = pool.submit(
             lambda: (
-                insert_sorted(old.t, ins, rows.t[new]),
-                insert_sorted(old_keys, ins, row_keys[new]),
+                insert_sorted(old.t, ins, rows.t[new], out=into.t),
+                insert_sorted(loc.old_keys, ins, loc.row_keys[new], out=into_keys),
             )
         )
-        u = insert_sorted(old.u, ins, rows.u[new])
-        a = insert_sorted(old.a, ins, rows.a[new])
-        i = insert_sorted(old.i, ins, rows.i[new])
-        is_old = insert_sorted(np.ones(old_keys.size, dtype=bool), ins, np.zeros(new.size, bool))
-        merged_t, merged_keys = wide.result()
+        insert_sorted(old.u, ins, rows.u[new], out=into.u)
+        insert_sorted(old.a, ins, rows.a[new], out=into.a)
+        insert_sorted(old.i, ins, rows.i[new], out=into.i)
+        is_old = insert_sorted(np.ones(old.u.size, dtype=bool), ins, np.zeros(new.size, bool))
+        wide.result()
     # a stored row seen again keeps its latest time; it moved down by the new rows before it
     # (a new row goes before the stored row at its insertion point)
     seen = at[hit]
     moved = seen + np.searchsorted(ins, seen, side="right")
-    merged_t[moved] = np.maximum(merged_t[moved], rows.t[hit])
-    return History(u, a, i, merged_t), merged_keys, is_old
+    into.t[moved] = np.maximum(into.t[moved], rows.t[hit])
+    return is_old
 
 
 def _trim(

@@ -307,12 +307,59 @@ def _spread(old, at, new, out):
         j += 1
 
 
-def insert_sorted(old: npt.NDArray, at: npt.NDArray[np.int64], new: npt.NDArray) -> npt.NDArray:
+def insert_sorted(
+    old: npt.NDArray,
+    at: npt.NDArray[np.int64],
+    new: npt.NDArray,
+    *,
+    out: npt.NDArray | None = None,
+) -> npt.NDArray:
     """``np.insert(old, at, new)`` for ascending ``at``, in one pass with no sort of ``at``
-    (the fold inserts ~1M new history rows into ~10M stored ones, six columns)."""
-    out = np.empty(old.size + new.size, dtype=old.dtype)
-    _spread(old, np.ascontiguousarray(at, dtype=np.int64), new.astype(old.dtype, copy=False), out)
+    (the fold inserts ~1M new history rows into ~10M stored ones, six columns); into
+    ``out`` (of ``old.size + new.size`` rows) when given."""
+    if out is None:
+        out = np.empty(old.size + new.size, dtype=old.dtype)
+    if out.size != old.size + new.size:
+        raise ValueError(f"out has {out.size} rows, not {old.size + new.size}")
+    _spread(old, np.ascontiguousarray(at, dtype=np.int64), new.astype(out.dtype, copy=False), out)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _compact(column, kept):
+    """Move the kept rows of ``column`` to its start, in order; return how many."""
+    w = 0
+    for r in range(column.size):
+        if kept[r]:
+            column[w] = column[r]
+            w += 1
+    return w
+
+
+def compact_in_place(columns: list[npt.NDArray[np.integer]], kept: npt.NDArray[np.bool_]) -> int:
+    """Move each column's ``kept`` rows to its start, in order (``column[kept]`` with no new
+    array: the fold windows a history in the buffer it merged it into); return how many."""
+    n = int(np.count_nonzero(kept))
+    if n < kept.size:
+        for column in columns:
+            _compact(column, kept)
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _move_down(column, src, dst, n):
+    """``column[dst:dst + n] = column[src:src + n]`` for ``dst <= src`` (front to back, so
+    overlapping ranges copy right)."""
+    for r in range(n):
+        column[dst + r] = column[src + r]
+
+
+def move_down(columns: list[npt.NDArray[np.integer]], src: int, dst: int, n: int) -> None:
+    """Move rows ``src..src + n`` of each column down to ``dst`` (``dst <= src``)."""
+    if dst > src:
+        raise ValueError(f"rows move down only (from {src} to {dst})")
+    for column in columns:
+        _move_down(column, src, dst, n)
 
 
 @numba.njit(cache=True, nogil=True)
