@@ -430,7 +430,6 @@ def _reduce_rank_write(
                 output_batches(rec_path, RECOMMENDATIONS_SCHEMA),
                 RECOMMENDATIONS_SCHEMA,
                 output.format,
-                statistics=STATISTICS[RECOMMENDATIONS],
             )
             if rec_path.is_dir():
                 shutil.rmtree(rec_path)
