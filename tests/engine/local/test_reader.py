@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import duckdb
@@ -191,3 +192,56 @@ def test_untimed_parquet_and_jsonl_use_file_order(tmp_path: Path) -> None:
     report, rows = _read([tmp_path / "e.parquet", tmp_path / "e.jsonl"])
     assert report.rejected == 0
     assert rows == [("a", "viewed", "x", 0), ("b", "viewed", "y", 1), ("c", "viewed", "z", 2)]
+
+
+PARQUET_ROWS = st.one_of(
+    st.tuples(st.sampled_from(["u1", "u2"]), st.sampled_from(["viewed", "purchased"]),
+              st.sampled_from(["i1", "i2"]), st.integers(631_152_000, 1_700_000_000)),
+    st.tuples(st.sampled_from(["", " ", "u\x01"]), st.just("viewed"), st.just("i1"),
+              st.just(1_700_000_000)),
+    st.tuples(st.just("u1"), st.just("viewed"), st.just("i1"),
+              st.sampled_from([5, 1_700_000_000_000])),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(PARQUET_ROWS, min_size=1, max_size=30), st.booleans(), st.booleans())
+def test_parquet_rows_are_accepted_or_rejected_with_their_row_number_and_text(
+    tmp_path: Path, rows: list[tuple[str, str, str, int]], timed: bool, numbered_column: bool
+) -> None:
+    """A Parquet file is read through a view (nothing copied): every row is accepted in file
+    order or rejected with its 1-based row number, reason and its values as JSON; the same
+    when the file has a column named like DuckDB's row number (then it is copied first)."""
+    cols = {
+        "user_id": [r[0] for r in rows],
+        "action": [r[1] for r in rows],
+        "item_id": [r[2] for r in rows],
+    }
+    if timed:
+        cols["timestamp"] = [r[3] for r in rows]
+    if numbered_column:
+        cols["file_row_number"] = [7] * len(rows)
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table(cols), path, row_group_size=7)
+    bad = [
+        n for n, r in enumerate(rows)
+        if r[0].strip() == "" or "\x01" in r[0] or (timed and r[3] in (5, 1_700_000_000_000))
+    ]  # fmt: skip
+    if len(bad) == len(rows) and timed and all(rows[n][3] == 1_700_000_000_000 for n in bad):
+        with pytest.raises(InputError, match="every timestamp looks like milliseconds"):
+            _read([path])
+        return
+    report, got = _read([path])
+    assert report.rows_read == len(rows) == report.accepted + report.rejected
+    assert [line for _, line, _, _ in report.rejects] == [n + 1 for n in bad]
+    for (_, _, _, text), n in zip(report.rejects, bad, strict=True):
+        assert f'"user_id":{json.dumps(rows[n][0])}' in text.replace(": ", ":")
+    want = [(r[0], r[1], r[2], r[3] if timed else n) for n, r in enumerate(rows) if n not in bad]
+    assert got == want
+    con = duckdb.connect()
+    read_events(con, [path], EventsParams())
+    assert con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'raw'"
+    ).fetchall() == [(0,)]

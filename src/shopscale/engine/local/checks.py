@@ -137,14 +137,20 @@ def rename_sql(params: EventsParams) -> str:
 
 
 def checked_sql(
-    params: EventsParams, has_ts: bool, bounds: tuple[int, int], seq_offset: int
+    params: EventsParams,
+    has_ts: bool,
+    bounds: tuple[int, int],
+    seq_offset: int,
+    row: str = "rowid",
 ) -> str:
-    """The ``raw`` table with clean columns, ``t``, the row's 1-based line and its reject reason."""
-    t_expr = TS_SQL if has_ts else f"(rowid + {seq_offset})"
+    """The ``raw`` table (or view) with clean columns, ``t``, the row's 1-based line and its
+    reject reason; ``row``: the 0-based row number in the file (a table's ``rowid``, or a
+    column of the view)."""
+    t_expr = TS_SQL if has_ts else f"({row} + {seq_offset})"
     sources = ", ".join(f"{c} AS {c}_src, {c}_kind" for c in ID_COLUMNS)
     return (
-        f"(SELECT *, {reason_sql(params, has_ts, bounds)} AS reason FROM (SELECT rowid AS ord, "
-        f"coalesce(line, rowid + 1) AS line, last, raw_line, bad, {sources}, "
+        f"(SELECT *, {reason_sql(params, has_ts, bounds)} AS reason FROM (SELECT {row} AS ord, "
+        f"coalesce(line, {row} + 1) AS line, last, raw_line, bad, {sources}, "
         f"{normalised('user_id')} AS user_id, {rename_sql(params)} AS action, "
         f"{normalised('item_id')} AS item_id, ts_raw, {t_expr} AS t FROM raw))"
     )

@@ -32,6 +32,7 @@ from shopscale.engine.local.records import (
 )
 from shopscale.engine.local.scans import (
     NO_KINDS,
+    ROW_NUMBER,
     first_line,
     scan_csv,
     scan_jsonl,
@@ -133,22 +134,19 @@ def _scan_fast(
     con: duckdb.DuckDBPyConnection, source: Source, params: EventsParams, tag: str
 ) -> set[int] | None:
     """Parse with DuckDB into ``raw``; return the lines it could not split into the file's
-    columns (CSV), or None when it failed or JSON Lines had such lines."""
+    columns (CSV), or None when it failed or JSON Lines had such lines. A Parquet file is
+    typed and split already: ``raw`` is a view of it (``_RAW_VIEW``), nothing is copied."""
     if source.format == "parquet":
-        scan = scan_parquet(source, params, con)
-    elif source.format == "csv":
-        scan = scan_csv(source, tag)
-    else:
-        scan = scan_jsonl(source, params, tag)
+        scan, numbered = scan_parquet(source, params, con)
+        kind = "VIEW" if numbered else "TABLE"
+        con.execute(f"CREATE OR REPLACE TEMP {kind} raw AS {scan}")
+        return set()
+    scan = scan_csv(source, tag) if source.format == "csv" else scan_jsonl(source, params, tag)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS {scan}")
-        if source.format == "parquet":
-            return set()
         lines = {int(r[0]) for r in con.execute(f"SELECT DISTINCT line FROM rej_{tag}").fetchall()}
         return lines if source.format == "csv" or not lines else None
-    except duckdb.Error as exc:
-        if source.format == "parquet":
-            raise InputError(source.path, f"cannot read Parquet: {first_line(exc)}") from None
+    except duckdb.Error:
         return None
     finally:
         con.execute(f"DROP TABLE IF EXISTS rej_{tag}; DROP TABLE IF EXISTS scan_{tag}")
@@ -173,6 +171,14 @@ def _load_fast(
     finally:
         con.execute("ROLLBACK" if rejects is None else "COMMIT")
     return rejects
+
+
+def _raw_is_view(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``raw`` is a view (of a Parquet file) rather than a table."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'raw' AND temporary"
+    ).fetchall()
+    return bool(found[0][0])
 
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:
@@ -234,16 +240,24 @@ def load_file(
     report: ReadReport,
 ) -> int:
     """Append one file's valid rows to ``events``; record its rejects; return records read."""
-    checked = checked_sql(params, source.has_timestamp, bounds, seq_offset)
     structural = _scan_fast(con, source, params, tag)
-    bad_rows = None if structural is None else _load_fast(con, source, checked, structural)
+    view = _raw_is_view(con)
+    row = ROW_NUMBER if view else "rowid"
+    checked = checked_sql(params, source.has_timestamp, bounds, seq_offset, row=row)
+    try:
+        bad_rows = None if structural is None else _load_fast(con, source, checked, structural)
+    except duckdb.Error as exc:
+        if source.format == "parquet":  # read only now, through the view
+            raise InputError(source.path, f"cannot read Parquet: {first_line(exc)}") from None
+        raise
     if structural is None or bad_rows is None:
         structural = set()
         _load_exact(con, source, params)
+        checked = checked_sql(params, source.has_timestamp, bounds, seq_offset)
         inserted = _insert_valid(con, checked)
         bad_rows = [] if inserted == _count(con) else _rejects(con, checked, source)
     parsed = _count(con) + len(structural)
-    con.execute("DROP TABLE raw")
+    con.execute("DROP VIEW raw" if _raw_is_view(con) else "DROP TABLE raw")
     if parsed == 0:
         raise InputError(
             source.path, "no rows after the header" if source.header else "file has no rows"

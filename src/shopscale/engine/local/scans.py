@@ -102,8 +102,17 @@ def _parquet_kind(source: Source, column: str, sql_type: str, *, timestamp: bool
     raise InputError(source.path, f"column {column} has type {sql_type}; expected {expected}")
 
 
-def scan_parquet(source: Source, params: EventsParams, con: duckdb.DuckDBPyConnection) -> str:
-    """A read_parquet() call with our columns as text, their kinds, and each row as JSON."""
+ROW_NUMBER = "file_row_number"
+"""The 0-based row number ``read_parquet`` adds (``file_row_number = true``)."""
+
+
+def scan_parquet(
+    source: Source, params: EventsParams, con: duckdb.DuckDBPyConnection
+) -> tuple[str, bool]:
+    """A read_parquet() call with our columns as text, their kinds, each row as JSON and,
+    unless the file has a column of that name, its row number (``ROW_NUMBER``); and whether
+    it has the row number. Meant as a view: the JSON is only made for the rows a query shows
+    (the rejects), and nothing is copied."""
     path = sql_str(str(source.path))
     try:
         types = {
@@ -120,6 +129,7 @@ def scan_parquet(source: Source, params: EventsParams, con: duckdb.DuckDBPyConne
     missing = [c for c in roles.values() if c not in types]
     if missing:
         raise InputError(source.path, f"missing column(s) {', '.join(missing)}")
+    numbered = ROW_NUMBER not in types
     if source.has_timestamp:
         roles["ts_raw"] = params.timestamp_column
     parts, shown = [], []
@@ -132,10 +142,14 @@ def scan_parquet(source: Source, params: EventsParams, con: duckdb.DuckDBPyConne
         shown.append(f"{sql_str(col)}: {quoted}")
     if not source.has_timestamp:
         parts.append("NULL::VARCHAR AS ts_raw")
+    if numbered:
+        parts.append(ROW_NUMBER)
     return (
         f"SELECT NULL::BIGINT AS line, NULL::BIGINT AS last, "
         f"to_json({{{', '.join(shown)}}})::VARCHAR AS raw_line, "
-        f"NULL::VARCHAR AS bad, {', '.join(parts)} FROM read_parquet({path})"
+        f"NULL::VARCHAR AS bad, {', '.join(parts)} "
+        f"FROM read_parquet({path}, file_row_number = {str(numbered).lower()})",
+        numbered,
     )
 
 
