@@ -20,6 +20,8 @@ from shopscale.engine.local.kernels import (
     score_users,
     selection_csr,
     top_k_csr,
+    transpose,
+    value_order,
 )
 from shopscale.recommend.ranking import reference_top_n, top_k_per_row
 
@@ -105,6 +107,85 @@ def test_score_users_equals_reference(history, votes, exclude, popular, n, backf
             if source[u, r] != 0
         ]
         assert got == want
+
+
+CELLS = st.sampled_from([None, None, None, 0.0, 0.1, 0.3, 1.0, 1.0, 2.0, 7.5, 1e6, 3e-320])
+WEIGHTS = st.sampled_from([0.0, 0.25, 0.5, 0.7071067811865476, 1.0, 1.0, 2.0, 1e6])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 12), st.data(), st.integers(1, 6), st.integers(0, 4), st.integers(0, 30))
+def test_ranking_from_row_heads_is_the_full_ranking(  # type: ignore[no-untyped-def]
+    n_items, data, n, depth, least_work
+) -> None:
+    """Users ranked from the heads of their vote rows (with a bound on the rest) get the very
+    lists, scores and bits of the full sum: any head depth, any threshold, tied votes, zero
+    and tiny votes, repeated and zero weights (decays), exclusions, backfill, every user."""
+    n_rows = 2 * n_items  # two channels
+    cells = st.lists(CELLS, min_size=n_items, max_size=n_items)
+    dense = np.array(data.draw(st.lists(cells, min_size=n_rows, max_size=n_rows)), dtype=object)
+    present = dense != None  # noqa: E711 (elementwise)
+    v = sp.csr_matrix(
+        (dense[present].astype(np.float64), np.nonzero(present)), shape=(n_rows, n_items)
+    )
+    entries = st.tuples(st.integers(0, n_rows - 1), WEIGHTS)
+    users = st.lists(st.lists(entries, max_size=8, unique_by=lambda e: e[0]), min_size=1)
+    rows = [sorted(h) for h in data.draw(users)]
+    excluded = st.lists(st.integers(0, n_items - 1), max_size=3, unique=True)
+    exclude = [sorted(data.draw(excluded)) for _ in rows]
+    h_ptr = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
+    h_idx = np.array([j for r in rows for j, _ in r], dtype=np.int32)
+    h_val = np.array([w for r in rows for _, w in r], dtype=np.float64)
+    e_ptr = np.r_[0, np.cumsum([len(x) for x in exclude])].astype(np.int64)
+    e_idx = np.array([i for x in exclude for i in x], dtype=np.int32)
+    similar = (v.indptr.astype(np.int64), v.indices, v.data)
+    args = ((h_ptr, h_idx, h_val), similar, (e_ptr, e_idx), np.arange(n_items, dtype=np.int32))
+    order = value_order(similar, n_items, depth=depth, least_work=least_work)
+    for backfill in (False, True):
+        full = score_users(*args, n_items=n_items, n=n, backfill=backfill)
+        pruned = score_users(*args, n_items=n_items, n=n, backfill=backfill, order=order)
+        for want, got in zip(full, pruned, strict=True):
+            assert want.tobytes() == got.tobytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 8), st.floats(0, 9)),
+        max_size=40,
+        unique_by=lambda e: (e[0], e[1]),
+    )
+)
+def test_transpose_equals_scipy(entries: list[tuple[int, int, float]]) -> None:
+    """The votes by candidate are SciPy's transpose, rows ascending in each column."""
+    m = sp.coo_matrix(
+        ([e[2] for e in entries], ([e[0] for e in entries], [e[1] for e in entries])),
+        shape=(7, 9),
+    ).tocsr()
+    m.sort_indices()
+    t_ptr, t_idx, t_val = transpose((m.indptr.astype(np.int64), m.indices, m.data), 9)
+    want = m.T.tocsr()
+    want.sort_indices()
+    assert t_ptr.tolist() == want.indptr.tolist()
+    assert t_idx.tolist() == want.indices.tolist()
+    assert t_val.tobytes() == want.data.tobytes()
+
+
+def test_a_zero_vote_does_not_count_its_item_twice_among_the_heads() -> None:
+    """Item 0 is touched by a zero vote, then by a real one: it is one candidate, so the
+    bound must be checked against the second best item (1), which a head-only list needs."""
+    v = sp.csr_matrix(
+        (np.array([0.0, 5.0, 1.0, 0.5]), np.array([0, 0, 1, 2]), np.array([0, 1, 2, 4])),
+        shape=(3, 3),
+    )
+    similar = (v.indptr.astype(np.int64), v.indices, v.data)
+    history = (np.array([0, 3], np.int64), np.array([0, 1, 2], np.int32), np.ones(3))
+    exclude = (np.zeros(2, np.int64), np.zeros(0, np.int32))
+    args = (history, similar, exclude, np.arange(3, dtype=np.int32))
+    order = value_order(similar, 3, depth=1, least_work=0)
+    items, scores, _ = score_users(*args, n_items=3, n=2, backfill=False, order=order)
+    assert items[0].tolist() == [0, 1]
+    assert scores[0].tolist() == [5.0, 1.0]
 
 
 @settings(max_examples=200, deadline=None)

@@ -39,7 +39,7 @@ from shopscale.engine.local.counts import (
     selection,
 )
 from shopscale.engine.local.fold import fold_events
-from shopscale.engine.local.kernels import score_users
+from shopscale.engine.local.kernels import score_users, value_order
 from shopscale.engine.local.lists import decode_lists, weighted_history
 from shopscale.engine.local.pairs import PairStore, parse_bytes, physical_memory
 from shopscale.engine.local.parallel import ordered_map
@@ -342,6 +342,9 @@ class LocalEngine:
         n_items = len(self.items)
         popular = popularity_order(self.totals.pop_any, self.totals.pop_primary)
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
+        order = value_order(
+            votes, n_items
+        )  # users with many votes are ranked from their rows' heads
         prior = prior_votes(self.totals.unprompted, self.totals.left_total, len(self.users), params)
         prior_items = prior[0]
         if prior_items.size:
@@ -364,6 +367,7 @@ class LocalEngine:
                 n=params.n,
                 backfill=params.backfill,
                 prior=prior,
+                order=order,
             )
             return shard.lo + shard.n_users, self._decode_recs(shard, items, scores, source)
 
