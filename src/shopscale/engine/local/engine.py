@@ -176,20 +176,27 @@ class LocalEngine:
             "GROUP BY u, a, i"
         )
         con.execute("DROP TABLE events")
-        longest = con.execute("SELECT max(c) FROM (SELECT count(*) AS c FROM dedup GROUP BY u, a)")
         keep = int(params.max_items_per_user)
+        # only the (user, action) groups over the limit are ranked by time: the window runs
+        # over their rows, not over every row
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE heavy AS SELECT u, a FROM dedup GROUP BY u, a "
+            f"HAVING count(*) > {keep}"
+        )
+        cut = bool(con.execute("SELECT count(*) FROM heavy").fetchall()[0][0])
         recent = (
+            "SELECT u, a, i, t FROM dedup ANTI JOIN heavy USING (u, a) UNION ALL "
+            "SELECT u, a, i, t FROM dedup SEMI JOIN heavy USING (u, a) "
             f"QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) <= {keep}"
-            if (longest.fetchall()[0][0] or 0) > keep
-            else ""
         )
         con.execute(
-            f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t FROM dedup {recent} "
-            "ORDER BY u, a, i"
+            f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t FROM "
+            f"({recent if cut else 'SELECT u, a, i, t FROM dedup'}) ORDER BY u, a, i"
         )
+        con.execute("DROP TABLE heavy")
         # downsampling forgets a heavy user's old items, but a list must still never show
         # an item the user bought (or touched, with exclude = "any") however long ago
-        self.full_exclusions = bool(recent) and params.exclude != "none"
+        self.full_exclusions = cut and params.exclude != "none"
         if self.full_exclusions:
             only = "WHERE a = (SELECT a FROM acts WHERE action = $p)"
             only = "" if params.exclude == "any" else only
