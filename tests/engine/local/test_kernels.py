@@ -110,19 +110,28 @@ def test_score_users_equals_reference(history, votes, exclude, popular, n, backf
 
 
 CELLS = st.sampled_from([None, None, None, 0.0, 0.1, 0.3, 1.0, 1.0, 2.0, 7.5, 1e6, 3e-320])
+NEGATIVE = st.sampled_from([None, None, -1.0, 0.5, 2.0])
 WEIGHTS = st.sampled_from([0.0, 0.25, 0.5, 0.7071067811865476, 1.0, 1.0, 2.0, 1e6])
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(2, 12), st.data(), st.integers(1, 6), st.integers(0, 4), st.integers(0, 30))
+@given(
+    st.integers(2, 12),
+    st.data(),
+    st.integers(1, 6),
+    st.integers(0, 4),
+    st.integers(0, 30),
+    st.sampled_from([CELLS, CELLS, CELLS, NEGATIVE]),
+)
 def test_ranking_from_row_heads_is_the_full_ranking(  # type: ignore[no-untyped-def]
-    n_items, data, n, depth, least_work
+    n_items, data, n, depth, least_work, cell_values
 ) -> None:
     """Users ranked from the heads of their vote rows (with a bound on the rest) get the very
     lists, scores and bits of the full sum: any head depth, any threshold, tied votes, zero
-    and tiny votes, repeated and zero weights (decays), exclusions, backfill, every user."""
+    and tiny votes, repeated and zero weights (decays), exclusions, backfill, every user; a
+    vote below 0 (which no formula gives) turns the heads off."""
     n_rows = 2 * n_items  # two channels
-    cells = st.lists(CELLS, min_size=n_items, max_size=n_items)
+    cells = st.lists(cell_values, min_size=n_items, max_size=n_items)
     dense = np.array(data.draw(st.lists(cells, min_size=n_rows, max_size=n_rows)), dtype=object)
     present = dense != None  # noqa: E711 (elementwise)
     v = sp.csr_matrix(

@@ -338,8 +338,10 @@ def value_order(
     best votes in a compact copy (read in turn, not scattered over the row) and the next
     one (shorter rows are read whole); and the votes by candidate, for the full sums of the
     few candidates left. Users whose rows hold more than ``least_work`` votes are tried
-    from the heads."""
+    from the heads. Votes below 0 (or NaN) give no heads: every user is scored in full."""
     ptr, idx, val = similar
+    if not bool(np.all(val >= 0.0)):  # the bound needs votes >= 0 (all are, by their formulas)
+        return _NO_ORDER
     t_ptr, t_idx, t_val = transpose(similar, n_items)
     n_rows = ptr.size - 1
     sizes = np.zeros(n_rows, dtype=np.int64)
