@@ -349,9 +349,8 @@ class LocalEngine:
         n_items = len(self.items)
         popular = popularity_order(self.totals.pop_any, self.totals.pop_primary)
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
-        order = value_order(
-            votes, n_items
-        )  # users with many votes are ranked from their rows' heads
+        # users with many votes are ranked from the heads of their rows (the same lists)
+        order = value_order(votes, n_items)
         prior = prior_votes(self.totals.unprompted, self.totals.left_total, len(self.users), params)
         prior_items = prior[0]
         if prior_items.size:

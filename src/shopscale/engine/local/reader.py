@@ -135,11 +135,15 @@ def _scan_fast(
 ) -> set[int] | None:
     """Parse with DuckDB into ``raw``; return the lines it could not split into the file's
     columns (CSV), or None when it failed or JSON Lines had such lines. A Parquet file is
-    typed and split already: ``raw`` is a view of it (``_RAW_VIEW``), nothing is copied."""
+    typed and split already: ``raw`` is a view of it (rows numbered by ``ROW_NUMBER``),
+    nothing is copied; only a file with a column of that name is copied into a table."""
     if source.format == "parquet":
         scan, numbered = scan_parquet(source, params, con)
         kind = "VIEW" if numbered else "TABLE"
-        con.execute(f"CREATE OR REPLACE TEMP {kind} raw AS {scan}")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP {kind} raw AS {scan}")
+        except duckdb.Error as exc:
+            raise InputError(source.path, f"cannot read Parquet: {first_line(exc)}") from None
         return set()
     scan = scan_csv(source, tag) if source.format == "csv" else scan_jsonl(source, params, tag)
     try:
