@@ -184,14 +184,15 @@ class LocalEngine:
             f"HAVING count(*) > {keep}"
         )
         cut = bool(con.execute("SELECT count(*) FROM heavy").fetchall()[0][0])
-        recent = (
-            "SELECT u, a, i, t FROM dedup ANTI JOIN heavy USING (u, a) UNION ALL "
-            "SELECT u, a, i, t FROM dedup SEMI JOIN heavy USING (u, a) "
-            f"QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) <= {keep}"
-        )
+        rows = "SELECT u, a, i, t FROM dedup"
+        if cut:
+            rows = (
+                f"{rows} ANTI JOIN heavy USING (u, a) UNION ALL {rows} SEMI JOIN heavy USING "
+                f"(u, a) QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) "
+                f"<= {keep}"
+            )
         con.execute(
-            f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t FROM "
-            f"({recent if cut else 'SELECT u, a, i, t FROM dedup'}) ORDER BY u, a, i"
+            f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t FROM ({rows}) ORDER BY u, a, i"
         )
         con.execute("DROP TABLE heavy")
         # downsampling forgets a heavy user's old items, but a list must still never show
@@ -349,10 +350,11 @@ class LocalEngine:
         n_items = len(self.items)
         popular = popularity_order(self.totals.pop_any, self.totals.pop_primary)
         votes = (self.votes.indptr.astype(np.int64), self.votes.indices, self.votes.data)
-        # users with many votes are ranked from the heads of their rows (the same lists)
-        order = value_order(votes, n_items)
         prior = prior_votes(self.totals.unprompted, self.totals.left_total, len(self.users), params)
         prior_items = prior[0]
+        # users with many votes are ranked from the heads of their rows (the same lists); the
+        # kernel scores every user in full under a prior, so no heads are built for one
+        order = None if prior_items.size else value_order(votes, n_items)
         if prior_items.size:
             log.info("unprompted-purchase prior on %d item(s)", prior_items.size)
 

@@ -256,13 +256,6 @@ def _full_sum(u, i, history, t_ptr, t_idx, t_val):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _count_heads(ptr, depth, sizes):
-    """Per row: ``depth`` when it is longer (it gets a head), else 0."""
-    for r in numba.prange(ptr.size - 1):
-        sizes[r] = depth if ptr[r + 1] - ptr[r] > depth else 0
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
 def _fill_heads(ptr, idx, val, depth, head_ptr, head_idx, head_val, next_val):
     """Each long row's ``depth`` best entries (value desc, column asc: ``offer``) and the
     value of the next one, in one pass over the row; rows in parallel blocks."""
@@ -344,13 +337,9 @@ def value_order(
         return _NO_ORDER
     t_ptr, t_idx, t_val = transpose(similar, n_items)
     n_rows = ptr.size - 1
-    sizes = np.zeros(n_rows, dtype=np.int64)
-    head_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    head_ptr = np.zeros(n_rows + 1, dtype=np.int64)  # a head of ``depth`` per longer row
+    np.cumsum(np.where(np.diff(ptr) > depth, depth, 0), out=head_ptr[1:])
     next_val = np.zeros(n_rows, dtype=np.float64)
-    if n_rows:
-        with _PARALLEL:
-            _count_heads(ptr, np.int64(depth), sizes)
-        np.cumsum(sizes, out=head_ptr[1:])
     head_idx = np.empty(int(head_ptr[-1]), dtype=np.int32)
     head_val = np.empty(int(head_ptr[-1]), dtype=np.float64)
     if head_idx.size:

@@ -245,9 +245,10 @@ def load_file(
 ) -> int:
     """Append one file's valid rows to ``events``; record its rejects; return records read."""
     structural = _scan_fast(con, source, params, tag)
-    view = _raw_is_view(con)
-    row = ROW_NUMBER if view else "rowid"
-    checked = checked_sql(params, source.has_timestamp, bounds, seq_offset, row=row)
+    view = _raw_is_view(con)  # a Parquet file's rows are numbered by the view, not rowid
+    checked = checked_sql(
+        params, source.has_timestamp, bounds, seq_offset, row=ROW_NUMBER if view else "rowid"
+    )
     try:
         bad_rows = None if structural is None else _load_fast(con, source, checked, structural)
     except duckdb.Error as exc:
@@ -256,12 +257,11 @@ def load_file(
         raise
     if structural is None or bad_rows is None:
         structural = set()
-        _load_exact(con, source, params)
-        checked = checked_sql(params, source.has_timestamp, bounds, seq_offset)
+        _load_exact(con, source, params)  # CSV or JSON Lines only: ``raw`` is a table
         inserted = _insert_valid(con, checked)
         bad_rows = [] if inserted == _count(con) else _rejects(con, checked, source)
     parsed = _count(con) + len(structural)
-    con.execute("DROP VIEW raw" if _raw_is_view(con) else "DROP TABLE raw")
+    con.execute("DROP VIEW raw" if view else "DROP TABLE raw")
     if parsed == 0:
         raise InputError(
             source.path, "no rows after the header" if source.header else "file has no rows"
