@@ -90,6 +90,9 @@ class Engine(Protocol):
     """What an engine implements; every method is one stage of the job."""
 
     name: str
+    model_beside_reduce: bool
+    """True if ``write_model`` may run on a thread while ``reduce`` and ``rank`` run (it only
+    reads the engine's state); else the job writes the model between ``map`` and ``reduce``."""
 
     def read(self, paths: Sequence[Path], params: EventsParams) -> ReadCounts:
         """Parse and validate every file; keep accepted events inside the engine."""
@@ -105,7 +108,8 @@ class Engine(Protocol):
 
     def write_model(self, folder: Path, params: RecommendParams) -> None:
         """Write the model state (``recommend.model``: ids, histories, counts, settings) into
-        ``folder``; called after ``map``, before ``reduce``, so ``update`` can continue it."""
+        ``folder``, so ``update`` can continue it; called after ``map`` (and beside ``reduce``
+        and ``rank`` when ``model_beside_reduce``)."""
         ...
 
     def reduce(self, params: RecommendParams, dest: Path) -> Output:

@@ -37,6 +37,7 @@ OLDEST_READABLE = 1
 STATE = "state.json"
 HISTORY = "history"
 EXCLUDED = "excluded"
+PAIRS = "pairs"
 PAIRS_SCHEMA = pa.schema(
     [("c", pa.int16()), ("i", pa.int32()), ("j", pa.int32()), ("k11", pa.int32())]
 )
@@ -310,11 +311,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_state(folder: Path, state: ModelState, *, histories: bool = True) -> None:
+def write_state(
+    folder: Path, state: ModelState, *, histories: bool = True, pairs: bool = True
+) -> None:
     """Write every state file into ``folder``; ``state.json`` last (its presence = complete).
 
     ``histories=False``: the caller wrote the ``HISTORY`` and ``EXCLUDED`` tables already (an engine
-    streaming its own tables), so ``state.history`` and ``state.excluded`` are not used."""
+    streaming its own tables), so ``state.history`` and ``state.excluded`` are not used;
+    ``pairs=False``: likewise for the ``pairs`` table and ``state.counts.k11``."""
     folder.mkdir(parents=True, exist_ok=True)
     _parquet(folder / "users.parquet", pa.table({"user_id": state.users}))
     _parquet(folder / "items.parquet", pa.table({"item_id": state.items}))
@@ -322,7 +326,8 @@ def write_state(folder: Path, state: ModelState, *, histories: bool = True) -> N
         h = state.history
         write_columns(folder, HISTORY, {"u": h.u, "a": h.a, "i": h.i, "t": h.t})
         write_columns(folder, EXCLUDED, {"u": state.excluded[0], "i": state.excluded[1]})
-    write_columns(folder, "pairs", _pair_csr(state.counts, state.channels, len(state.items)))
+    if pairs:
+        write_columns(folder, PAIRS, _pair_csr(state.counts, state.channels, len(state.items)))
     c = state.counts
     cols = {name: getattr(c, name) for name in ITEM_COUNTS}
     cols |= {f"right_total_{n}": c.right_total[ch] for n, ch in enumerate(state.channels)}
@@ -478,7 +483,7 @@ def _np(table: pa.Table, name: str) -> npt.NDArray:
 
 def _read_counts(folder: Path, channels: list[str], n_items: int, version: int) -> Counts:
     """Pair counts (CSR per channel) and item marginals."""
-    pairs = read_columns(folder, "pairs", version)
+    pairs = read_columns(folder, PAIRS, version)
     k11 = (_csr_pairs if version >= 3 else _row_pairs)(pairs, channels, n_items)
     if any(m.nnz and (m.indices.max() >= n_items or m.indices.min() < 0) for m in k11.values()):
         raise ShopscaleError(f"{folder / 'pairs'}: an item code out of range")

@@ -14,7 +14,10 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -290,11 +293,59 @@ def _run_stages(
     with timed(log, "map", summary.seconds):
         eng.map(params)
     fault_point("after:map")
-    with timed(log, "model", summary.seconds):
-        eng.write_model(staging / MODEL_DIR, params)
+    with _model_written(eng, staging / MODEL_DIR, params, summary.seconds):
+        rec_name, sim_name = _reduce_rank_load(eng, params, output, out, staging, summary)
+    for key, name in (("recommendations", rec_name), ("similar_items", sim_name)):
+        summary.outputs[key] = _named(out, published, name)
+    summary.outputs[MODEL_DIR] = _named(out, published, MODEL_DIR)
+    summary.outputs["rejects"] = _named(out, published, REJECTS)
+    summary.outputs["summary"] = _named(out, published, SUMMARY)
+    _write_summary(staging / SUMMARY, summary)
+
+
+@contextmanager
+def _model_written(
+    eng: Engine, folder: Path, params: RecommendParams, seconds: dict[str, float]
+) -> Iterator[None]:
+    """Write the model state around the block: on a thread beside it where the engine allows
+    (``Engine.model_beside_reduce``: the write is mostly disk time, the reduce and rank mostly
+    cores), else before it. ``seconds["model"]`` is the time the run spent waiting for it."""
+    if not eng.model_beside_reduce:
+        with timed(log, "model", seconds):
+            eng.write_model(folder, params)
+        yield
+        return
+
+    def write() -> None:
+        start = time.perf_counter()
+        eng.write_model(folder, params)
+        log.info(
+            "model state written in %.2f s, beside reduce and rank", time.perf_counter() - start
+        )
+
+    with ThreadPoolExecutor(1, thread_name_prefix="write-model") as pool:
+        written = pool.submit(write)
+        try:
+            yield
+        except BaseException:
+            wait([written])  # it reads the engine's state: done before the engine closes
+            raise
+        with timed(log, "model", seconds):
+            written.result()
+
+
+def _reduce_rank_load(
+    eng: Engine,
+    params: RecommendParams,
+    output: OutputParams,
+    out: Path,
+    staging: Path,
+    summary: RunSummary,
+) -> tuple[str, str]:
+    """Reduce, rank and write, with the database loaded beside them when asked for."""
     loader = _start_db_load(output, out, staging)
     try:
-        rec_name, sim_name = _reduce_rank_write(eng, params, output, out, staging, summary, loader)
+        return _reduce_rank_write(eng, params, output, out, staging, summary, loader)
     except StoreError as err:
         if loader is not None:
             loader.abort(err)
@@ -307,12 +358,6 @@ def _run_stages(
         if loader is not None:
             loader.abort(exc)
         raise
-    for key, name in (("recommendations", rec_name), ("similar_items", sim_name)):
-        summary.outputs[key] = _named(out, published, name)
-    summary.outputs[MODEL_DIR] = _named(out, published, MODEL_DIR)
-    summary.outputs["rejects"] = _named(out, published, REJECTS)
-    summary.outputs["summary"] = _named(out, published, SUMMARY)
-    _write_summary(staging / SUMMARY, summary)
 
 
 def _named(out: Path, published: str | None, name: str) -> str:

@@ -186,12 +186,17 @@ def channel_rows(
     if channel != ANY:
         mask = a == actions.index(channel)
         return u[mask], i[mask], t[mask]
+    # the rows are runs sorted by (user, item), one per action of a user: a stable sort
+    # merges them; of a (user, item) seen under several actions the latest time is kept
     key = u.astype(np.int64) * n_items + i
-    order = np.lexsort((-t, key))
+    order = np.argsort(key, kind="stable")
     key_sorted = key[order]
-    first = np.r_[key_sorted.size > 0, key_sorted[1:] != key_sorted[:-1]][: key_sorted.size]
+    if not key.size:
+        return u[:0], i[:0], t[:0]
+    first = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
     pick = order[first]
-    return u[pick], i[pick], t[pick]
+    latest = np.maximum.reduceat(t[order], first)
+    return u[pick], i[pick], latest
 
 
 def prior_votes(

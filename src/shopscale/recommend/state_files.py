@@ -51,22 +51,65 @@ def stream_columns(
     folder: Path, table: str, n_rows: int, batches: Iterable[pa.RecordBatch]
 ) -> None:
     """Write ``n_rows`` rows arriving as record batches into ``table``'s column files without
-    holding them in memory (each file is memory-mapped and filled in place)."""
+    holding them in memory: each column is appended to its file as the batches pass (plain
+    paced writes, not a memory map, whose written pages would count as the process's own)."""
     with ExitStack() as stack:
-        outs = {}
-        for name, dtype in TABLES[table].items():
-            tmp = stack.enter_context(atomic_path(folder / table / f"{name}.npy"))
-            outs[name] = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n_rows,))
+        outs = {
+            name: (_npy_out(stack, folder / table / f"{name}.npy", dtype, n_rows), dtype)
+            for name, dtype in TABLES[table].items()
+        }
         at = 0
         for batch in batches:
-            for name, out in outs.items():
-                out[at : at + batch.num_rows] = batch.column(name).to_numpy()
+            if at + batch.num_rows > n_rows:
+                break
+            for name, (fh, dtype) in outs.items():
+                fh.write(np.ascontiguousarray(batch.column(name).to_numpy(), dtype=dtype))
             at += batch.num_rows
-        if at != n_rows:
-            raise ShopscaleError(f"{folder / table}: {at} rows streamed, {n_rows} expected")
-        for out in outs.values():
-            out.flush()
-        del outs
+        else:
+            if at == n_rows:
+                return
+        raise ShopscaleError(f"{folder / table}: more or fewer rows streamed than {n_rows}")
+
+
+def stream_csr(
+    folder: Path,
+    table: str,
+    shape: tuple[int, int],
+    blocks: Iterable[tuple[npt.NDArray[np.int64], npt.NDArray, npt.NDArray]],
+) -> None:
+    """Write a CSR matrix of ``shape`` (rows, stored entries) arriving as consecutive blocks of
+    rows (each ``(indptr from 0, indices, data)``) into ``table``'s three column files
+    (``indptr``, then the indices and the data columns), one block in memory at a time."""
+    n_rows, nnz = shape
+    (ptr_name, ptr_type), (idx_name, idx_type), (val_name, val_type) = TABLES[table].items()
+    with ExitStack() as stack:
+        ptr = _npy_out(stack, folder / table / f"{ptr_name}.npy", ptr_type, n_rows + 1)
+        idx = _npy_out(stack, folder / table / f"{idx_name}.npy", idx_type, nnz)
+        val = _npy_out(stack, folder / table / f"{val_name}.npy", val_type, nnz)
+        ptr.write(np.zeros(1, dtype=ptr_type))
+        rows = at = 0
+        for indptr, indices, data in blocks:
+            size = int(indptr[-1]) if indptr.size else 0
+            rows += indptr.size - 1
+            if rows > n_rows or at + size > nnz or indices.size != size or data.size != size:
+                break
+            ptr.write(np.ascontiguousarray(indptr[1:] + at, dtype=ptr_type))
+            idx.write(np.ascontiguousarray(indices, dtype=idx_type))
+            val.write(np.ascontiguousarray(data, dtype=val_type))
+            at += size
+        else:
+            if rows == n_rows and at == nnz:
+                return
+        raise ShopscaleError(f"{folder / table}: blocks do not make a {n_rows}-row CSR of {nnz}")
+
+
+def _npy_out(stack: ExitStack, path: Path, dtype: type[np.integer], n: int) -> PacedFile:
+    """A paced file published at ``path`` when ``stack`` closes without an error, its NPY
+    header (a 1-d array of ``n`` values, as ``numpy.save`` writes it) already written."""
+    fh = stack.enter_context(PacedFile(stack.enter_context(atomic_path(path))))
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(fh, header | {"shape": (n,)})
+    return fh
 
 
 def columns_of(table: str, version: int) -> dict[str, type[np.integer]]:

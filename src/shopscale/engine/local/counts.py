@@ -44,6 +44,36 @@ class Shard:
     t: npt.NDArray[np.int64]
 
 
+def sorted_shard(
+    lo: int,
+    n_users: int,
+    u: npt.NDArray[np.int32],
+    a: npt.NDArray[np.int8],
+    i: npt.NDArray[np.int32],
+    t: npt.NDArray[np.int64],
+) -> Shard:
+    """A shard of distinct (user, action, item) rows, sorted by them. ``inter`` is stored in
+    that order and DuckDB keeps insertion order, so a scan needs no sort; this checks it (one
+    pass) and sorts only rows that come otherwise."""
+    if not _strictly_sorted(u, a, i):
+        order = np.lexsort((i, a, u))
+        u, a, i, t = u[order], a[order], i[order], t[order]
+    return Shard(lo=lo, n_users=n_users, u=u, a=a, i=i, t=t)
+
+
+def _strictly_sorted(*columns: npt.NDArray) -> bool:
+    """True if the rows (one value per column) strictly increase, the first column first."""
+    if columns[0].size < 2:
+        return True
+    ahead = np.zeros(columns[0].size - 1, dtype=bool)  # decided: this row is greater
+    tied = np.ones_like(ahead)
+    for col in columns:
+        step = np.diff(col.astype(np.int64))
+        ahead |= tied & (step > 0)
+        tied &= step == 0
+    return bool(ahead.all())
+
+
 def selection(
     shard: Shard, channel: str, actions: list[str], n_items: int
 ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from shopscale.engine.local.counts import (
     channels_for,
     count_users,
     selection,
+    sorted_shard,
 )
 from shopscale.engine.local.fold import fold_events
 from shopscale.engine.local.kernels import score_users, value_order
@@ -82,6 +84,7 @@ class LocalEngine:
     """DuckDB + Arrow + NumPy/SciPy + numba in one process."""
 
     name = "local"
+    model_beside_reduce = True
 
     def __init__(
         self,
@@ -103,6 +106,10 @@ class LocalEngine:
         self.pair_budget = pair_budget or limit // PAIR_BUDGET_SHARE
         self.item_shards = item_shards
         self.pairs: PairStore | None = None
+        self._unwritten: PairStore | None = None
+        """The map's pair store until ``write_model`` has written it (it may outlive the reduce:
+        the model is written on a thread beside reduce and rank)."""
+        self._pairs_lock = threading.Lock()
         sweep_stale()
         self._tmp = new_spill_dir()
         config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(self._tmp)}
@@ -229,16 +236,16 @@ class LocalEngine:
         lo, hi = users
         with self.con.cursor() as cur:
             tbl = cur.sql(
-                "SELECT u, a, i, t FROM inter WHERE u >= $lo AND u < $hi ORDER BY u, a, i",
+                "SELECT u, a, i, t FROM inter WHERE u >= $lo AND u < $hi",
                 params={"lo": lo, "hi": hi},
             ).to_arrow_table()
-        return Shard(
-            lo=lo,
-            n_users=hi - lo,
-            u=(tbl.column("u").to_numpy() - lo).astype(np.int32),
-            a=tbl.column("a").to_numpy().astype(np.int8),
-            i=tbl.column("i").to_numpy().astype(np.int32),
-            t=tbl.column("t").to_numpy().astype(np.int64),
+        return sorted_shard(
+            lo,
+            hi - lo,
+            (tbl.column("u").to_numpy() - lo).astype(np.int32),
+            tbl.column("a").to_numpy().astype(np.int8),
+            tbl.column("i").to_numpy().astype(np.int32),
+            tbl.column("t").to_numpy().astype(np.int64),
         )
 
     def _shards(self, params: RecommendParams) -> Iterator[Shard]:
@@ -273,6 +280,7 @@ class LocalEngine:
             add_marginals(self.totals, part)
             self.progress("map", hi, len(self.users))
         self.pairs.finish()
+        self._unwritten = self.pairs
         if self.pairs.spills:
             log.info("pair counts spilled to disk %d time(s)", self.pairs.spills)
 
@@ -331,8 +339,18 @@ class LocalEngine:
         ]
         kept = votes.merged()
         self._votes = lambda: vote_matrix(kept, own_votes, n_items)
-        self.pairs = None
-        shutil.rmtree(self._tmp / "pairs", ignore_errors=True)
+        self._drop_pairs(reduced=True)
+
+    def _drop_pairs(self, *, reduced: bool = False, written: bool = False) -> None:
+        """Let go of the map's pair store for the reduce or the model write; its spilled
+        blocks are removed once neither needs them."""
+        with self._pairs_lock:
+            if reduced:
+                self.pairs = None
+            if written:
+                self._unwritten = None
+            if self.pairs is None and self._unwritten is None:
+                shutil.rmtree(self._tmp / "pairs", ignore_errors=True)
 
     @property
     def votes(self) -> sp.csr_matrix:
@@ -424,21 +442,25 @@ class LocalEngine:
 
     # -- the model state ------------------------------------------------------------------
     def write_model(self, folder: Path, params: RecommendParams) -> None:
-        """Write the model state (after ``map`` or ``fold``, before ``reduce``)."""
+        """Write the model state (after ``map`` or ``fold``; it only reads the engine's state,
+        so it may run on a thread beside ``reduce`` and ``rank``)."""
         if self.model is not None:
             write_state(folder, self.model)
             return
         assert self._read is not None and self._read_from is not None
         paths, events = self._read_from
-        if self.pairs is None or self.totals.k11:
+        with self._pairs_lock:
+            store = self._unwritten
+        if store is None:  # no map ran: the counts are whole matrices (``adopt``)
+            if not self.totals.k11:
+                raise ShopscaleError("the model is written once, after map")
             write_batch_model(self, folder, params, events, paths, self._read)
             return
-        # the model file holds whole matrices: assembled for it, dropped right after
-        self.totals.k11 = {ch: self.pairs.matrix(c) for c, ch in enumerate(self.channels)}
         try:
-            write_batch_model(self, folder, params, events, paths, self._read)
+            write_batch_model(self, folder, params, events, paths, self._read, store)
         finally:
-            self.totals.k11 = {}
+            del store
+            self._drop_pairs(written=True)
 
     def load_model(self, folder: Path) -> ModelState:
         """Load a stored model that ``read`` and ``fold`` continue."""

@@ -96,6 +96,7 @@ class PairStore:
         self._held = 0
         self._spilled: set[tuple[int, int]] = set()
         self._blocks: dict[tuple[int, int], Block | Path] = {}
+        self._nnz: dict[tuple[int, int], int] = {}
         self.spills = 0
         """How many times held triples went to disk (0: everything fit the budget)."""
 
@@ -155,6 +156,7 @@ class PairStore:
         kept = 0
         with ThreadPoolExecutor(self.threads) as pool:
             for key, block in zip(keys, pool.map(self._merge, keys), strict=True):
+                self._nnz[key] = int(block.indices.size)
                 if kept + block.nbytes <= self.budget:
                     self._blocks[key] = block
                     kept += block.nbytes
@@ -203,17 +205,9 @@ class PairStore:
         with np.load(found) as z:
             return Block(lo, hi, z["indptr"], z["indices"], z["data"])
 
-    def matrix(self, c: int) -> sp.csr_matrix:
-        """Channel c's whole n_items x n_items matrix (for the model file). Blocks held in
-        memory become views of it, so holding it costs no second copy of them."""
-        m = stack([self.block(c, s) for s in range(self.n_shards)], self.n_items)
-        for s in range(self.n_shards):
-            held = self._blocks.get((c, s))
-            if isinstance(held, Block):
-                a, b = int(m.indptr[held.lo]), int(m.indptr[held.hi])
-                indptr = m.indptr[held.lo : held.hi + 1] - a
-                self._blocks[(c, s)] = Block(held.lo, held.hi, indptr, m.indices[a:b], m.data[a:b])
-        return m
+    def nnz(self, c: int, s: int) -> int:
+        """Pairs in channel c's block of item shard s (without reading it back from disk)."""
+        return self._nnz.get((c, s), 0)
 
     @classmethod
     def of_matrices(
@@ -236,6 +230,7 @@ class PairStore:
                 a, b = int(indptr[lo]), int(indptr[hi])
                 rows = indptr[lo : hi + 1] - a
                 store._blocks[(c, s)] = Block(lo, hi, rows, m.indices[a:b], m.data[a:b])
+                store._nnz[(c, s)] = b - a
         return store
 
 

@@ -11,12 +11,14 @@ import numpy as np
 import pyarrow as pa
 
 from shopscale.engine.local.fold import excluded_keys, sorted_unique
+from shopscale.engine.local.pairs import PairStore
 from shopscale.engine.local.reader import ReadReport
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
 from shopscale.recommend.model import (
     EXCLUDED,
     HISTORY,
+    PAIRS,
     Counts,
     History,
     ModelState,
@@ -24,7 +26,7 @@ from shopscale.recommend.model import (
     write_state,
 )
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.state_files import stream_columns
+from shopscale.recommend.state_files import stream_columns, stream_csr
 
 if TYPE_CHECKING:
     from shopscale.engine.local.engine import LocalEngine
@@ -37,19 +39,29 @@ def write_batch_model(
     events: EventsParams,
     paths: list[Path],
     report: ReadReport,
+    store: PairStore | None = None,
 ) -> None:
     """Write the state of a batch run after ``map`` (its string-order codes are the
-    append-only codes of a model not updated yet). DuckDB streams the histories and the
-    extra exclusions into the column files, so they never sit in Python memory."""
+    append-only codes of a model not updated yet). The pair counts stream from ``store`` one
+    block at a time (else they are ``engine.totals.k11``), and DuckDB streams the histories
+    and the extra exclusions into the column files: none of them is assembled in memory.
+    Only reads the engine's state, so it may run on a thread beside ``reduce`` and ``rank``."""
     folder.mkdir(parents=True, exist_ok=True)
-    _copy(engine, "SELECT u, a, i, t FROM inter", "u, a, i", folder, HISTORY)
+    if store is not None:
+        n_ch, n_items = len(engine.channels), len(engine.items)
+        keys = [(c, s) for c in range(n_ch) for s in range(store.n_shards)]
+        blocks = ((b.indptr, b.indices, b.data) for b in (store.block(*k) for k in keys))
+        nnz = sum(store.nnz(*k) for k in keys)
+        stream_csr(folder, PAIRS, (n_ch * n_items, nnz), blocks)
+    _copy(engine, "inter", "u, a, i", folder, HISTORY)
     if engine.full_exclusions:  # excluded items downsampling dropped from the history
         code = engine.actions.index(params.primary) if params.primary in engine.actions else -1
         kept = "" if params.exclude == "any" else f"WHERE a = {int(code)}"
         query = f"SELECT u, i FROM excluded EXCEPT SELECT u, i FROM inter {kept}"
-        _copy(engine, query, "u, i", folder, EXCLUDED)
+        _copy(engine, query, "u, i", folder, EXCLUDED, query=True)
     else:
-        _copy(engine, "SELECT 0::INTEGER AS u, 0::INTEGER AS i LIMIT 0", "u", folder, EXCLUDED)
+        none = "SELECT 0::INTEGER AS u, 0::INTEGER AS i LIMIT 0"
+        _copy(engine, none, "u", folder, EXCLUDED, query=True)
     t = engine.totals
     empty = np.zeros(0, dtype=np.int32)
     state = ModelState(
@@ -69,18 +81,24 @@ def write_batch_model(
         events=events,
         files=[{"file": str(p), "sha256": file_sha256(p)} for p in paths],
     )
-    write_state(folder, state, histories=False)
+    write_state(folder, state, histories=False, pairs=store is None)
 
 
-def _copy(engine: LocalEngine, query: str, order: str, folder: Path, table: str) -> None:
-    """Stream a query's rows, sorted by ``order``, into ``table``'s column files."""
-    con = engine.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE model_rows AS {query}")
-    (n_rows,) = con.execute("SELECT count(*) FROM model_rows").fetchall()[0]
-    reader = con.sql(f"SELECT * FROM model_rows ORDER BY {order}").to_arrow_reader(1_000_000)
-    assert reader is not None
-    stream_columns(folder, table, int(n_rows), reader)
-    con.execute("DROP TABLE model_rows")
+def _copy(
+    engine: LocalEngine, rows: str, order: str, folder: Path, table: str, *, query: bool = False
+) -> None:
+    """Stream the rows of a table (or, with ``query``, of a query, held in a temporary table
+    first), sorted by ``order``, into ``table``'s column files (on a cursor of its own: this
+    may run on a thread)."""
+    with engine.con.cursor() as con:
+        name = rows
+        if query:
+            name = "model_rows"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}")
+        (n_rows,) = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
+        reader = con.sql(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_reader(1_000_000)
+        assert reader is not None
+        stream_columns(folder, table, int(n_rows), reader)
 
 
 def adopt(engine: LocalEngine, state: ModelState, *, histories: bool = True) -> None:

@@ -88,6 +88,7 @@ class SparkEngine:
     """The job on a Spark cluster (or ``local[N]``); the driver holds only item-sized arrays."""
 
     name = "spark"
+    model_beside_reduce = False  # its writes are Spark jobs of their own, run in turn
 
     def __init__(
         self,
