@@ -64,6 +64,21 @@ class IdMap:
         taken = self.ids.take(pa.array(codes, type=pa.int32()))
         return taken.cast(pa.string()) if taken.type != pa.string() else taken
 
+    def dictionary(self, codes: npt.NDArray[np.integer]) -> pa.DictionaryArray:
+        """The ids of ``codes`` as a dictionary array whose dictionary is the distinct ids
+        used, in code order: deterministic (the same codes give the same bytes), and a
+        Parquet writer takes it as it is, with no gather of every row's text and no hashing
+        of it again (``store.files.write_batches``)."""
+        used = np.zeros(len(self.ids), dtype=bool)
+        used[codes] = True
+        distinct = np.flatnonzero(used)
+        remap = np.zeros(len(self.ids), dtype=np.int32)
+        remap[distinct] = np.arange(distinct.size, dtype=np.int32)
+        values = self.ids.take(pa.array(distinct))
+        if values.type != pa.string():
+            values = values.cast(pa.string())
+        return pa.DictionaryArray.from_arrays(pa.array(remap[codes]), values)
+
     def encode(self, values: list[str]) -> npt.NDArray[np.int32]:
         """Codes of known ids (-1 for unknown ones)."""
         idx = pc.index_in(pa.array(values, type=self.ids.type), value_set=self.ids)

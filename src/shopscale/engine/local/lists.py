@@ -14,8 +14,11 @@ from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.ids import IdMap
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.rules import history_entries
+from shopscale.store.files import encoded_schema
 
 _SOURCES = pa.array(["model", "backfill"], pa.string())
+ENCODED_RECOMMENDATIONS = encoded_schema(RECOMMENDATIONS_SCHEMA, ("user_id", "item_id"))
+"""The rank's output rows: the recommendations with dictionary-encoded ids."""
 
 
 def weighted_history(
@@ -52,7 +55,8 @@ def decode_lists(
     item_ids: IdMap,
 ) -> pa.RecordBatch:
     """Flatten a shard's (users x n) lists, users from ``first_user`` on, into output rows
-    with string ids; empty slots (source 0) are left out."""
+    whose ids are dictionary arrays of the ids used (``IdMap.dictionary``); empty slots
+    (source 0) are left out."""
     n_users, n = items.shape
     filled = source.ravel() != 0
     users = np.repeat(np.arange(n_users, dtype=np.int32) + first_user, n)[filled]
@@ -60,11 +64,11 @@ def decode_lists(
     src = _SOURCES.take(pa.array(source.ravel()[filled] - 1, pa.int8()))
     return pa.RecordBatch.from_arrays(
         [
-            user_ids.decode(users),
+            user_ids.dictionary(users),
             pa.array(ranks, pa.int32()),
-            item_ids.decode(items.ravel()[filled]),
+            item_ids.dictionary(items.ravel()[filled]),
             pa.array(scores.ravel()[filled], pa.float64()),
             src,
         ],
-        schema=RECOMMENDATIONS_SCHEMA,
+        schema=ENCODED_RECOMMENDATIONS,
     )

@@ -170,28 +170,14 @@ def named(batch: pa.RecordBatch, items: IdMap, channels: list[str]) -> pa.Record
     chan = pa.DictionaryArray.from_arrays(batch.column("channel").cast(pa.int32()), names)
     return pa.RecordBatch.from_arrays(
         [
-            _used_ids(batch.column("item").to_numpy(), items.ids),
+            items.dictionary(batch.column("item").to_numpy()),
             chan,
             batch.column("rank"),
-            _used_ids(batch.column("similar").to_numpy(), items.ids),
+            items.dictionary(batch.column("similar").to_numpy()),
             batch.column("score"),
         ],
         schema=encoded_schema(SIMILAR_ITEMS_SCHEMA, ENCODED_IDS),
     )
-
-
-def _used_ids(codes: npt.NDArray[np.int32], ids: pa.Array) -> pa.DictionaryArray:
-    """The ids of ``codes`` as a dictionary array whose dictionary is the distinct ids used,
-    in code order (deterministic: the same codes give the same bytes)."""
-    used = np.zeros(len(ids), dtype=bool)
-    used[codes] = True
-    distinct = np.flatnonzero(used)
-    remap = np.zeros(len(ids), dtype=np.int32)
-    remap[distinct] = np.arange(distinct.size, dtype=np.int32)
-    values = ids.take(pa.array(distinct))
-    if values.type != pa.string():
-        values = values.cast(pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(remap[codes]), values)
 
 
 def rebatch(
