@@ -294,7 +294,23 @@ def _run_stages(
         eng.map(params)
     fault_point("after:map")
     with _model_written(eng, staging / MODEL_DIR, params, summary.seconds):
-        rec_name, sim_name = _reduce_rank_load(eng, params, output, out, staging, summary)
+        loader = _start_db_load(output, out, staging)
+        try:
+            rec_name, sim_name = _reduce_rank_write(
+                eng, params, output, out, staging, summary, loader
+            )
+        except StoreError as err:
+            if loader is not None:
+                loader.abort(err)
+            if output.db != "sqlite":
+                raise
+            # the default file is built in the staging folder: name it where users look for it
+            reason = err.reason.replace(str(staging), str(out))
+            raise StoreError(f"sqlite:///{out / SQLITE_NAME}", reason) from err
+        except BaseException as exc:
+            if loader is not None:
+                loader.abort(exc)
+            raise
     for key, name in (("recommendations", rec_name), ("similar_items", sim_name)):
         summary.outputs[key] = _named(out, published, name)
     summary.outputs[MODEL_DIR] = _named(out, published, MODEL_DIR)
@@ -332,32 +348,6 @@ def _model_written(
             raise
         with timed(log, "model", seconds):
             written.result()
-
-
-def _reduce_rank_load(
-    eng: Engine,
-    params: RecommendParams,
-    output: OutputParams,
-    out: Path,
-    staging: Path,
-    summary: RunSummary,
-) -> tuple[str, str]:
-    """Reduce, rank and write, with the database loaded beside them when asked for."""
-    loader = _start_db_load(output, out, staging)
-    try:
-        return _reduce_rank_write(eng, params, output, out, staging, summary, loader)
-    except StoreError as err:
-        if loader is not None:
-            loader.abort(err)
-        if output.db != "sqlite":
-            raise
-        # the default file is built in the staging folder: name it where users look for it
-        reason = err.reason.replace(str(staging), str(out))
-        raise StoreError(f"sqlite:///{out / SQLITE_NAME}", reason) from err
-    except BaseException as exc:
-        if loader is not None:
-            loader.abort(exc)
-        raise
 
 
 def _named(out: Path, published: str | None, name: str) -> str:
