@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -61,17 +62,20 @@ def sorted_shard(
     return Shard(lo=lo, n_users=n_users, u=u, a=a, i=i, t=t)
 
 
-def _strictly_sorted(*columns: npt.NDArray) -> bool:
-    """True if the rows (one value per column) strictly increase, the first column first."""
-    if columns[0].size < 2:
-        return True
-    ahead = np.zeros(columns[0].size - 1, dtype=bool)  # decided: this row is greater
-    tied = np.ones_like(ahead)
-    for col in columns:
-        step = np.diff(col.astype(np.int64))
-        ahead |= tied & (step > 0)
-        tied &= step == 0
-    return bool(ahead.all())
+@numba.njit(cache=True, nogil=True)
+def _strictly_sorted(u, a, i):
+    """True if the rows (u, a, i) strictly increase: one pass, stopping at the first row
+    out of order."""
+    for k in range(1, u.size):
+        if u[k] != u[k - 1]:
+            if u[k] < u[k - 1]:
+                return False
+        elif a[k] != a[k - 1]:
+            if a[k] < a[k - 1]:
+                return False
+        elif i[k] <= i[k - 1]:
+            return False
+    return True
 
 
 def selection(
