@@ -65,12 +65,13 @@ class History:
 
     def is_sorted(self) -> bool:
         """Whether the rows are strictly increasing in (u, a, i) (sorted, no duplicates)."""
-        return bool(_strictly_increasing(self.u, self.a, self.i))
+        return bool(strictly_increasing(self.u, self.a, self.i))
 
 
 @numba.njit(cache=True, nogil=True)
-def _strictly_increasing(u, a, i):
-    """One pass over the rows, no temporaries (a 10M-row history is checked at every load)."""
+def strictly_increasing(u, a, i):
+    """True if the rows (u, a, i) strictly increase: one pass, no temporaries (a 10M-row
+    history is checked at every load; each shard the local engine reads, too)."""
     for r in range(1, u.size):
         if u[r] != u[r - 1]:
             if u[r] < u[r - 1]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from shopscale.engine.local.kernels import contains_sorted
 from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.errors import ShopscaleError
-from shopscale.recommend.model import Counts
+from shopscale.recommend.model import Counts, strictly_increasing
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.rules import ANY, channel_rows, left_name
 
@@ -56,26 +55,10 @@ def sorted_shard(
     """A shard of distinct (user, action, item) rows, sorted by them. ``inter`` is stored in
     that order and DuckDB keeps insertion order, so a scan needs no sort; this checks it (one
     pass) and sorts only rows that come otherwise."""
-    if not _strictly_sorted(u, a, i):
+    if not strictly_increasing(u, a, i):
         order = np.lexsort((i, a, u))
         u, a, i, t = u[order], a[order], i[order], t[order]
     return Shard(lo=lo, n_users=n_users, u=u, a=a, i=i, t=t)
-
-
-@numba.njit(cache=True, nogil=True)
-def _strictly_sorted(u, a, i):
-    """True if the rows (u, a, i) strictly increase: one pass, stopping at the first row
-    out of order."""
-    for k in range(1, u.size):
-        if u[k] != u[k - 1]:
-            if u[k] < u[k - 1]:
-                return False
-        elif a[k] != a[k - 1]:
-            if a[k] < a[k - 1]:
-                return False
-        elif i[k] <= i[k - 1]:
-            return False
-    return True
 
 
 def selection(
