@@ -4,6 +4,7 @@ stored (string-ordered) state loaded back so that the unchanged ``reduce`` and `
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from shopscale.recommend.model import (
     History,
     ModelState,
     file_sha256,
+    strictly_increasing,
     write_state,
 )
 from shopscale.recommend.params import RecommendParams
@@ -53,7 +55,7 @@ def write_batch_model(
         blocks = ((b.indptr, b.indices, b.data) for b in (store.block(*k) for k in keys))
         nnz = sum(store.nnz(*k) for k in keys)
         stream_csr(folder, PAIRS, (n_ch * n_items, nnz), blocks)
-    _copy(engine, "inter", "u, a, i", folder, HISTORY)
+    _copy_history(engine, folder)
     if engine.full_exclusions:  # excluded items downsampling dropped from the history
         code = engine.actions.index(params.primary) if params.primary in engine.actions else -1
         kept = "" if params.exclude == "any" else f"WHERE a = {int(code)}"
@@ -84,21 +86,57 @@ def write_batch_model(
     write_state(folder, state, histories=False, pairs=store is None)
 
 
+class _OutOfOrderError(Exception):
+    """A scan of ``inter`` did not come in (u, a, i) order."""
+
+
+def _copy_history(engine: LocalEngine, folder: Path) -> None:
+    """The history columns from ``inter``, which is stored in (u, a, i) order: scanned as it
+    is (a sort of every row, beside ``rank``, is the cost this saves), checked batch by batch
+    in one pass, and copied again sorted only if a scan ever comes otherwise."""
+    try:
+        _copy(engine, "inter", None, folder, HISTORY)
+    except _OutOfOrderError:
+        _copy(engine, "inter", "u, a, i", folder, HISTORY)
+
+
+def _in_order(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches, raising ``_OutOfOrderError`` (before the first batch out of order passes) unless
+    their rows strictly increase in (u, a, i) across batch edges too."""
+    last: tuple[int, int, int] | None = None
+    for batch in batches:
+        if batch.num_rows:
+            u, a, i = (batch.column(c).to_numpy() for c in ("u", "a", "i"))
+            first = (int(u[0]), int(a[0]), int(i[0]))
+            if (last is not None and first <= last) or not strictly_increasing(u, a, i):
+                raise _OutOfOrderError
+            last = (int(u[-1]), int(a[-1]), int(i[-1]))
+        yield batch
+
+
 def _copy(
-    engine: LocalEngine, rows: str, order: str, folder: Path, table: str, *, query: bool = False
+    engine: LocalEngine,
+    rows: str,
+    order: str | None,
+    folder: Path,
+    table: str,
+    *,
+    query: bool = False,
 ) -> None:
     """Stream the rows of a table (or, with ``query``, of a query, held in a temporary table
-    first), sorted by ``order``, into ``table``'s column files (on a cursor of its own: this
-    may run on a thread)."""
+    first), sorted by ``order`` (None: the history, in its stored order, checked), into
+    ``table``'s column files (on a cursor of its own: this may run on a thread)."""
     with engine.con.cursor() as con:
         name = rows
         if query:
             name = "model_rows"
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}")
         (n_rows,) = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
-        reader = con.sql(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_reader(1_000_000)
+        sort = "" if order is None else f" ORDER BY {order}"
+        reader = con.sql(f"SELECT * FROM {name}{sort}").to_arrow_reader(1_000_000)
         assert reader is not None
-        stream_columns(folder, table, int(n_rows), reader)
+        batches = reader if order is not None else _in_order(reader)
+        stream_columns(folder, table, int(n_rows), batches)
 
 
 def adopt(engine: LocalEngine, state: ModelState, *, histories: bool = True) -> None:
