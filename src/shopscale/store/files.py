@@ -162,6 +162,18 @@ def write_behind(write: Callable[[pa.RecordBatch], None], batches: Iterable[pa.R
     return rows
 
 
+def parquet_options(schema: pa.Schema, statistics: Sequence[str] | None) -> dict[str, Any]:
+    """How every output Parquet file is written (both engines): zstd; statistics on the
+    ``statistics`` columns only (None: all); no dictionary for floating-point columns. Scores
+    are near-unique doubles: the writer would build a dictionary of each page's, find it too
+    big and drop it, which took half the time of writing the recommendations (100M-event log,
+    ``benchmarks/README.md``); plain pages are also smaller once compressed."""
+    coded = [f.name for f in schema if not pa.types.is_floating(f.type)]
+    options: dict[str, Any] = {"compression": "zstd", "use_dictionary": coded}
+    options["write_statistics"] = True if statistics is None else list(statistics)
+    return options
+
+
 DICT_PAGE_LIMIT = 64 << 20
 """Largest Parquet dictionary page of a column written from dictionary arrays (at most a
 batch's distinct ids; Parquet's default, 1 MiB, is less than 110k item ids)."""
@@ -201,9 +213,7 @@ def write_batches(
         batches = itertools.chain([first], batches)
     with atomic_path(path) as tmp:
         if fmt == "parquet":
-            options: dict[str, Any] = {"compression": "zstd"}
-            if statistics is not None:
-                options["write_statistics"] = list(statistics)
+            options = parquet_options(schema, statistics)
             encoded = _encoded_ids(first.schema, schema) if first is not None else ()
             if encoded:
                 schema = encoded_schema(schema, encoded)

@@ -44,6 +44,7 @@ from shopscale.recommend.rules import (
     pair_scores,
     recent_kept,
 )
+from shopscale.store.files import parquet_options
 
 REJECT, FILE, ERROR, ITEM, ACTION, USER_SAMPLE, SKIPPED, EVENT = 1, 2, 3, 4, 5, 6, 7, 8
 """``kind`` of a row ``read_files`` gives: a reject, a file's counts, the one error that makes
@@ -314,9 +315,9 @@ def write_part(
     statistics: Sequence[str] | None = None,
 ) -> int:
     """Write ``batches`` as this task's part of ``folder`` (``part-<partition>.parquet``,
-    zstd, statistics on the columns ``statistics`` names as the local engine writes them, all
-    when None; parts in name order are partitions in order), whole or not at all: a retried or
-    speculative attempt writes its own hidden file and renames it over; return the rows.
+    written as the local engine writes its files: ``store.files.parquet_options``; parts in
+    name order are partitions in order), whole or not at all: a retried or speculative
+    attempt writes its own hidden file and renames it over; return the rows.
 
     The executors write Parquet with pyarrow straight from the task's Arrow batches,
     instead of handing every row back to the JVM for Spark's writer."""
@@ -329,12 +330,7 @@ def write_part(
     path = folder / f"part-{task.partitionId():05d}.parquet"
     tmp = folder / f".{path.name}.{task.taskAttemptId()}"
     rows = 0
-    with pq.ParquetWriter(
-        tmp,
-        schema,
-        compression="zstd",
-        write_statistics=True if statistics is None else list(statistics),
-    ) as writer:
+    with pq.ParquetWriter(tmp, schema, **parquet_options(schema, statistics)) as writer:
         for batch in batches:
             writer.write_batch(batch)
             rows += batch.num_rows
