@@ -103,8 +103,10 @@ def test_dictionary_encoded_ids_read_back_as_the_plain_strings(tmp_path: Path) -
     ]
 
 
-def test_scores_are_written_without_a_dictionary_and_ids_with_one(tmp_path: Path) -> None:
-    """Floating-point columns get plain pages (a dictionary of near-unique doubles is built
+def test_plain_columns_are_written_without_a_dictionary_and_the_rest_with_one(
+    tmp_path: Path,
+) -> None:
+    """Columns named ``plain`` get plain pages (a dictionary of near-unique values is built
     and dropped page after page), the others a dictionary; statistics only where asked; every
     value reads back as written."""
     schema = pa.schema([("user_id", pa.string()), ("rank", pa.int32()), ("score", pa.float64())])
@@ -114,12 +116,14 @@ def test_scores_are_written_without_a_dictionary_and_ids_with_one(tmp_path: Path
         "score": [0.1 * k + 1e-9 * k * k for k in range(300)],
     }
     batch = pa.RecordBatch.from_pydict(rows, schema=schema)
-    write_batches(tmp_path / "x.parquet", [batch], schema, statistics=["user_id"])
-    meta = pq.ParquetFile(tmp_path / "x.parquet").metadata.row_group(0)
-    columns = {meta.column(c).path_in_schema: meta.column(c) for c in range(meta.num_columns)}
     dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
-    assert not dictionary & set(columns["score"].encodings)
-    assert dictionary & set(columns["user_id"].encodings)
-    assert dictionary & set(columns["rank"].encodings)
-    assert columns["user_id"].is_stats_set and not columns["score"].is_stats_set
-    assert pq.read_table(tmp_path / "x.parquet").to_pydict() == rows
+    for plain in [("score",), ()]:
+        path = tmp_path / f"x{len(plain)}.parquet"
+        write_batches(path, [batch], schema, statistics=["user_id"], plain=plain)
+        meta = pq.ParquetFile(path).metadata.row_group(0)
+        columns = {meta.column(c).path_in_schema: meta.column(c) for c in range(meta.num_columns)}
+        assert bool(dictionary & set(columns["score"].encodings)) == (not plain)
+        assert dictionary & set(columns["user_id"].encodings)
+        assert dictionary & set(columns["rank"].encodings)
+        assert columns["user_id"].is_stats_set and not columns["score"].is_stats_set
+        assert pq.read_table(path).to_pydict() == rows

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from shopscale.config import check_fields
 from shopscale.engine import get_engine
 from shopscale.engine.base import (
+    PLAIN,
     RECOMMENDATIONS_SCHEMA,
     SIMILAR_ITEMS_SCHEMA,
     STATISTICS,
@@ -486,7 +487,7 @@ def _write(
         return result.rows
     if loader is not None:
         result = loader.tee(name, result)
-    return write_batches(path, result, schema, statistics=STATISTICS[name])
+    return write_batches(path, result, schema, statistics=STATISTICS[name], plain=PLAIN[name])
 
 
 def output_batches(path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import scipy.sparse as sp
 
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, STATISTICS
+from shopscale.engine.base import PLAIN, RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, STATISTICS
 from shopscale.engine.local.engine import LocalEngine
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs, sniff
@@ -149,7 +149,11 @@ def _reduce_and_rank(
     with timed(log, "reduce", t):
         sim_path = out / f"{SIMILAR_ITEMS}.parquet"
         summary.similar_items = write_batches(
-            sim_path, eng.reduce(params), SIMILAR_ITEMS_SCHEMA, statistics=STATISTICS[SIMILAR_ITEMS]
+            sim_path,
+            eng.reduce(params),
+            SIMILAR_ITEMS_SCHEMA,
+            statistics=STATISTICS[SIMILAR_ITEMS],
+            plain=PLAIN[SIMILAR_ITEMS],
         )
     summary.outputs[SIMILAR_ITEMS] = str(sim_path)
     if lists:
@@ -157,7 +161,11 @@ def _reduce_and_rank(
             rec_path = out / f"{RECOMMENDATIONS}.parquet"
             recs = count_model_users(eng.rank(params), summary)
             summary.recommendations = write_batches(
-                rec_path, recs, RECOMMENDATIONS_SCHEMA, statistics=STATISTICS[RECOMMENDATIONS]
+                rec_path,
+                recs,
+                RECOMMENDATIONS_SCHEMA,
+                statistics=STATISTICS[RECOMMENDATIONS],
+                plain=PLAIN[RECOMMENDATIONS],
             )
         summary.outputs[RECOMMENDATIONS] = str(rec_path)
 

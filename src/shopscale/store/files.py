@@ -162,13 +162,15 @@ def write_behind(write: Callable[[pa.RecordBatch], None], batches: Iterable[pa.R
     return rows
 
 
-def parquet_options(schema: pa.Schema, statistics: Sequence[str] | None) -> dict[str, Any]:
+def parquet_options(
+    schema: pa.Schema, statistics: Sequence[str] | None, plain: Sequence[str] = ()
+) -> dict[str, Any]:
     """How every output Parquet file is written (both engines): zstd; statistics on the
-    ``statistics`` columns only (None: all); no dictionary for floating-point columns. Scores
-    are near-unique doubles: the writer would build a dictionary of each page's, find it too
-    big and drop it, which took half the time of writing the recommendations (100M-event log,
-    ``benchmarks/README.md``); plain pages are also smaller once compressed."""
-    coded = [f.name for f in schema if not pa.types.is_floating(f.type)]
+    ``statistics`` columns only (None: all); a dictionary for every column but ``plain``
+    ones. A column of near-unique values (the lists' scores) is worth no dictionary: the
+    writer builds one per page, finds it too big and drops it, which took half the time of
+    writing the recommendations of a 100M-event log; its plain pages are smaller, too."""
+    coded = [name for name in schema.names if name not in plain]
     options: dict[str, Any] = {"compression": "zstd", "use_dictionary": coded}
     options["write_statistics"] = True if statistics is None else list(statistics)
     return options
@@ -194,6 +196,7 @@ def write_batches(
     fmt: FileFormat = "parquet",
     *,
     statistics: Sequence[str] | None = None,
+    plain: Sequence[str] = (),
 ) -> int:
     """Stream record batches into one file of the given format; return rows written.
 
@@ -213,7 +216,7 @@ def write_batches(
         batches = itertools.chain([first], batches)
     with atomic_path(path) as tmp:
         if fmt == "parquet":
-            options = parquet_options(schema, statistics)
+            options = parquet_options(schema, statistics, plain)
             encoded = _encoded_ids(first.schema, schema) if first is not None else ()
             if encoded:
                 schema = encoded_schema(schema, encoded)

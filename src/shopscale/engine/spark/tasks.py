@@ -31,7 +31,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shopscale.engine.base import RECOMMENDATIONS_SCHEMA, SIMILAR_ITEMS_SCHEMA, STATISTICS
+from shopscale.engine.base import (
+    PLAIN,
+    RECOMMENDATIONS_SCHEMA,
+    SIMILAR_ITEMS_SCHEMA,
+    STATISTICS,
+)
 from shopscale.engine.local.fold_counts import sorted_unique
 from shopscale.errors import ShopscaleError
 from shopscale.events import EventsParams
@@ -313,6 +318,7 @@ def write_part(
     batches: Iterable[pa.RecordBatch],
     schema: pa.Schema,
     statistics: Sequence[str] | None = None,
+    plain: Sequence[str] = (),
 ) -> int:
     """Write ``batches`` as this task's part of ``folder`` (``part-<partition>.parquet``,
     written as the local engine writes its files: ``store.files.parquet_options``; parts in
@@ -330,7 +336,7 @@ def write_part(
     path = folder / f"part-{task.partitionId():05d}.parquet"
     tmp = folder / f".{path.name}.{task.taskAttemptId()}"
     rows = 0
-    with pq.ParquetWriter(tmp, schema, **parquet_options(schema, statistics)) as writer:
+    with pq.ParquetWriter(tmp, schema, **parquet_options(schema, statistics, plain)) as writer:
         for batch in batches:
             writer.write_batch(batch)
             rows += batch.num_rows
@@ -654,6 +660,7 @@ def write_similar(
             similar_rows(batches, ctx),
             SIMILAR_ITEMS_SCHEMA,
             STATISTICS["similar_items"],
+            PLAIN["similar_items"],
         )
     )
 
@@ -756,7 +763,13 @@ def write_lists(
             yield b
 
     yield written(
-        write_part(Path(folder), lists(), RECOMMENDATIONS_SCHEMA, STATISTICS["recommendations"]),
+        write_part(
+            Path(folder),
+            lists(),
+            RECOMMENDATIONS_SCHEMA,
+            STATISTICS["recommendations"],
+            PLAIN["recommendations"],
+        ),
         model_users,
     )
 
