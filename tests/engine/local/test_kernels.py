@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from shopscale.engine.local.counts import contains
 from shopscale.engine.local.kernels import (
+    _transpose,
     compact_in_place,
     contains_sorted,
     group_keys,
@@ -157,27 +158,34 @@ def test_ranking_from_row_heads_is_the_full_ranking(  # type: ignore[no-untyped-
             assert want.tobytes() == got.tobytes()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 6), st.integers(0, 8), st.floats(0, 9)),
         max_size=40,
         unique_by=lambda e: (e[0], e[1]),
-    )
+    ),
+    st.integers(1, 9),
 )
-def test_transpose_equals_scipy(entries: list[tuple[int, int, float]]) -> None:
-    """The votes by candidate are SciPy's transpose, rows ascending in each column."""
+def test_transpose_equals_scipy(entries: list[tuple[int, int, float]], n_blocks: int) -> None:
+    """The votes by candidate are SciPy's transpose, rows ascending in each column, however
+    many blocks of rows are placed in parallel (more blocks than rows included)."""
     m = sp.coo_matrix(
         ([e[2] for e in entries], ([e[0] for e in entries], [e[1] for e in entries])),
         shape=(7, 9),
     ).tocsr()
     m.sort_indices()
-    t_ptr, t_idx, t_val = transpose((m.indptr.astype(np.int64), m.indices, m.data), 9)
     want = m.T.tocsr()
     want.sort_indices()
-    assert t_ptr.tolist() == want.indptr.tolist()
-    assert t_idx.tolist() == want.indices.tolist()
-    assert t_val.tobytes() == want.data.tobytes()
+    similar = (m.indptr.astype(np.int64), m.indices, m.data)
+    t_ptr = np.zeros(10, dtype=np.int64)
+    t_idx = np.empty(m.nnz, dtype=np.int32)
+    t_val = np.empty(m.nnz, dtype=np.float64)
+    _transpose(*similar, t_ptr, t_idx, t_val, n_blocks)
+    for got in ((t_ptr, t_idx, t_val), transpose(similar, 9)):
+        assert got[0].tolist() == want.indptr.tolist()
+        assert got[1].tolist() == want.indices.tolist()
+        assert got[2].tobytes() == want.data.tobytes()
 
 
 def test_a_zero_vote_does_not_count_its_item_twice_among_the_heads() -> None:

@@ -8,11 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopscale.engine.local.reduce import (
+    Kept,
     PairScoring,
     csr_from_sorted,
     pair_scores,
     score_channel,
     similar_rows,
+    vote_matrix,
 )
 from shopscale.engine.local.score_kernels import row_col_order
 from shopscale.recommend.params import RecommendParams
@@ -137,3 +139,71 @@ def test_row_col_order_is_a_stable_sort(entries: list[tuple[int, int]]) -> None:
     cols = np.array([c for _, c in entries], dtype=np.int32)
     got = row_col_order(rows, cols, 10, 7)
     assert got.tolist() == np.lexsort((cols, rows)).tolist()
+
+
+@st.composite
+def _kept_votes(draw: st.DrawFn) -> tuple[list[Kept], list, int, bool]:
+    """Kept pairs of 1-3 channels (each pair (i, j) once, i != j, votes with ties) and self
+    votes; grouped by item (as the local reduce keeps them) or in any order."""
+    n_items = draw(st.integers(1, 7))
+    grouped = draw(st.booleans())
+    kept, own = [], []
+    for c in range(draw(st.integers(1, 3))):
+        pairs = draw(
+            st.lists(
+                st.tuples(st.integers(0, n_items - 1), st.integers(0, n_items - 1)).filter(
+                    lambda p: p[0] != p[1]
+                ),
+                unique=True,
+                max_size=20,
+            )
+        )
+        if grouped:
+            pairs = sorted(pairs, key=lambda p: p[0])  # by item; indicators in any order
+        votes = draw(
+            st.lists(st.sampled_from([0.5, 1.0, 2.25]), min_size=len(pairs), max_size=len(pairs))
+        )
+        items = np.array([p[0] for p in pairs], dtype=np.int32)
+        indicators = np.array([p[1] for p in pairs], dtype=np.int32)
+        kept.append(Kept(items, indicators, np.zeros(len(pairs)), np.array(votes, float), c))
+        if draw(st.booleans()):
+            self_items = sorted(draw(st.sets(st.integers(0, n_items - 1), max_size=n_items)))
+            values = [float(draw(st.integers(1, 9))) for _ in self_items]
+            own.append((np.array(self_items, np.int32), np.array(values), c))
+    return kept, own, n_items, grouped
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=_kept_votes())
+def test_the_vote_matrix_placed_by_item_is_the_sorted_one(
+    case: tuple[list[Kept], list, int, bool],
+) -> None:
+    """Pairs grouped by item are placed in one pass per channel (on threads); any order goes
+    through the sorted path; both give the CSR of every entry sorted by (row, column), with
+    the same index and value arrays, the self votes on their rows."""
+    kept, own, n_items, _ = case
+    got = vote_matrix(kept, own, n_items)
+    n_rows = len(kept) * n_items
+    entries = sorted(
+        [
+            (k.channel * n_items + j, i, v)
+            for k in kept
+            for i, j, v in zip(k.items, k.indicators, k.votes, strict=True)
+        ]
+        + [
+            (c * n_items + i, i, v)
+            for items, values, c in own
+            for i, v in zip(items, values, strict=True)
+        ]
+    )
+    want = csr_from_sorted(
+        np.array([e[0] for e in entries], np.int64),
+        np.array([e[1] for e in entries], np.int32),
+        n_rows,
+        n_items,
+        data=np.array([e[2] for e in entries], np.float64),
+    )
+    assert got.shape == want.shape
+    for name in ("indptr", "indices", "data"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name

@@ -278,30 +278,46 @@ def _fill_heads(ptr, idx, val, depth, head_ptr, head_idx, head_val, next_val):
             next_val[r] = best_s[depth]
 
 
-@numba.njit(cache=True, nogil=True)
-def _transpose(ptr, idx, val, t_ptr, t_idx, t_val):
-    """CSR of the transposed matrix into ``t_*`` (``t_ptr`` holds the column counts shifted
-    by one on entry); rows come out ascending within each column."""
-    for c in range(1, t_ptr.size):
-        t_ptr[c] += t_ptr[c - 1]
-    at = t_ptr[:-1].copy()
-    for r in range(ptr.size - 1):
-        for q in range(ptr[r], ptr[r + 1]):
-            c = idx[q]
-            d = at[c]
-            t_idx[d] = r
-            t_val[d] = val[q]
-            at[c] = d + 1
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _transpose(ptr, idx, val, t_ptr, t_idx, t_val, n_blocks):
+    """CSR of the transposed matrix into ``t_*`` (``t_ptr`` all 0 on entry): the rows cut
+    into blocks, each block's column counts and then its entries placed in parallel, block
+    b's entries of a column after those of blocks before it, so rows come out ascending
+    within each column, as one pass over the rows in order places them."""
+    n_rows = ptr.size - 1
+    n_cols = t_ptr.size - 1
+    counts = np.zeros((n_blocks, n_cols), dtype=np.int64)
+    for b in numba.prange(n_blocks):
+        for q in range(ptr[b * n_rows // n_blocks], ptr[(b + 1) * n_rows // n_blocks]):
+            counts[b, idx[q]] += 1
+    for c in range(n_cols):  # block b starts column c after blocks 0..b-1
+        at = t_ptr[c]
+        for b in range(n_blocks):
+            k = counts[b, c]
+            counts[b, c] = at
+            at += k
+        t_ptr[c + 1] = at
+    for b in numba.prange(n_blocks):
+        at = counts[b]
+        for r in range(b * n_rows // n_blocks, (b + 1) * n_rows // n_blocks):
+            for q in range(ptr[r], ptr[r + 1]):
+                c = idx[q]
+                d = at[c]
+                t_idx[d] = r
+                t_val[d] = val[q]
+                at[c] = d + 1
 
 
 def transpose(similar: _Csr, n_cols: int) -> _Csr:
-    """The CSR (ptr, idx, val) of a CSR's transpose, columns ascending in each row."""
+    """The CSR (ptr, idx, val) of a CSR's transpose, columns ascending in each row (on every
+    core: one block of rows per thread)."""
     ptr, idx, val = similar
     t_ptr = np.zeros(n_cols + 1, dtype=np.int64)
-    t_ptr[1:] = np.bincount(idx, minlength=n_cols)
     t_idx = np.empty(idx.size, dtype=np.int32)
     t_val = np.empty(idx.size, dtype=np.float64)
-    _transpose(ptr, idx, val, t_ptr, t_idx, t_val)
+    n_blocks = max(1, min(ptr.size - 1, numba.get_num_threads()))
+    with _PARALLEL:
+        _transpose(ptr, idx, val, t_ptr, t_idx, t_val, n_blocks)
     return t_ptr, t_idx, t_val
 
 

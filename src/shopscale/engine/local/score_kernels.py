@@ -172,6 +172,47 @@ def row_col_order(
 
 
 @numba.njit(cache=True, nogil=True)
+def place_votes(items, indicators, votes, own_items, own_votes, starts, cols, vals):
+    """Place one channel's votes in its rows of the vote matrix: kept pair (item i,
+    indicator j, vote) in row j, and self vote (item i, vote) in row i. Both come with items
+    ascending, so merged by item they fill every row in column order; ``starts``: each
+    row's first position (advanced as it fills). Of a pair and a self vote of the same item
+    (which meet in a row only if the item were its own indicator), the pair comes first, as
+    in the stable sort of ``row_col_order``."""
+    x = 0
+    y = 0
+    while x < items.size or y < own_items.size:
+        if y == own_items.size or (x < items.size and items[x] <= own_items[y]):
+            row, col, vote = indicators[x], items[x], votes[x]
+            x += 1
+        else:
+            row, col, vote = own_items[y], own_items[y], own_votes[y]
+            y += 1
+        d = starts[row]
+        cols[d] = col
+        vals[d] = vote
+        starts[row] = d + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def non_decreasing(values):
+    """True if ``values`` never decrease (one pass)."""
+    for x in range(1, values.size):  # noqa: SIM110 (no generators in numba)
+        if values[x] < values[x - 1]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def strictly_ascending(values):
+    """True if ``values`` strictly increase (one pass)."""
+    for x in range(1, values.size):  # noqa: SIM110 (no generators in numba)
+        if values[x] <= values[x - 1]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
 def place_rows(items, indicators, scores, channel, start, rows, cols, vals, chan, ranks):
     """Scatter one channel's kept pairs (grouped by item, each item's in rank order) to their
     rows of the output: an item's r-th pair goes to ``start[item] + r - 1``, with its rank
