@@ -50,3 +50,18 @@ def test_ids_over_the_string_limit_are_large_strings(ids: list[str]) -> None:
     assert ids_map.encode(sorted(ids)).tolist() == list(range(len(ids)))
     grown = append_ids(big, pa.array(["\uffff"], pa.string()))
     assert grown.to_pylist()[: len(ids)] == sorted(ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ids=st.lists(st.text(min_size=1, max_size=4), unique=True, min_size=1, max_size=30).map(sorted),
+    data=st.data(),
+)
+def test_dictionary_holds_the_ids_used_in_code_order(ids: list[str], data: st.DataObject) -> None:
+    """A dictionary array of some codes decodes to their ids; its dictionary is exactly the
+    distinct ids used, in code order, whatever span of codes is used."""
+    codes = data.draw(st.lists(st.integers(0, len(ids) - 1), max_size=40))
+    got = IdMap(pa.array(ids)).dictionary(np.array(codes, dtype=np.int32))
+    assert got.indices.type == pa.int32()
+    assert got.dictionary.to_pylist() == [ids[c] for c in sorted(set(codes))]
+    assert got.to_pylist() == [ids[c] for c in codes]

@@ -69,15 +69,19 @@ class IdMap:
         used, in code order: deterministic (the same codes give the same bytes), and a
         Parquet writer takes it as it is, with no gather of every row's text and no hashing
         of it again (``store.files.write_batches``)."""
-        used = np.zeros(len(self.ids), dtype=bool)
-        used[codes] = True
+        # over the span of codes used only: a shard's users, a run of items (not every id)
+        lo = int(codes.min()) if codes.size else 0
+        span = int(codes.max()) + 1 - lo if codes.size else 0
+        local = codes - lo
+        used = np.zeros(span, dtype=bool)
+        used[local] = True
         distinct = np.flatnonzero(used)
-        remap = np.zeros(len(self.ids), dtype=np.int32)
+        remap = np.zeros(span, dtype=np.int32)
         remap[distinct] = np.arange(distinct.size, dtype=np.int32)
-        values = self.ids.take(pa.array(distinct))
+        values = self.ids.take(pa.array(distinct + lo))
         if values.type != pa.string():
             values = values.cast(pa.string())
-        return pa.DictionaryArray.from_arrays(pa.array(remap[codes]), values)
+        return pa.DictionaryArray.from_arrays(pa.array(remap[local]), values)
 
     def encode(self, values: list[str]) -> npt.NDArray[np.int32]:
         """Codes of known ids (-1 for unknown ones)."""
