@@ -21,7 +21,6 @@ from shopscale.engine.local.score_kernels import (
     place_votes,
     row_col_order,
     score_top_k,
-    strictly_ascending,
 )
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.ranking import vote_values
@@ -115,16 +114,17 @@ def vote_matrix(
     """CSR (channel*items) x items: history item j of channel c votes for i with its vote;
     with self votes, item i of channel c also votes for itself.
 
-    The local reduce keeps each channel's pairs grouped by item, items ascending: then every
-    channel's rows are placed in one pass of its own (``place_votes``), the channels on two
-    threads, with no sort. Pairs in any other order (Spark's) take two counting sorts; the
-    matrix is the same either way."""
+    The local reduce keeps each channel's pairs grouped by item, items ascending, and gives
+    each channel's self votes once, items ascending: then every channel's rows are placed in
+    one pass of its own (``place_votes``), the channels on two threads, with no sort. Pairs in
+    any other order (Spark's) take two counting sorts; the matrix is the same either way."""
     n_rows = len(kept) * n_items
     own = {c: (items, values) for items, values, c in self_votes}
     none = (np.zeros(0, np.int32), np.zeros(0, np.float64))
     parts = [(k, *own.get(k.channel, none)) for k in kept]
-    grouped = all(
-        k.channel == c and non_decreasing(k.items) and strictly_ascending(items)
+    grouped = len(own) == len(self_votes) and set(own) <= set(range(len(kept)))
+    grouped = grouped and all(
+        k.channel == c and non_decreasing(k.items) and non_decreasing(items)
         for c, (k, items, _) in enumerate(parts)
     )
     if not grouped:

@@ -175,10 +175,10 @@ def row_col_order(
 def place_votes(items, indicators, votes, own_items, own_votes, starts, cols, vals):
     """Place one channel's votes in its rows of the vote matrix: kept pair (item i,
     indicator j, vote) in row j, and self vote (item i, vote) in row i. Both come with items
-    ascending, so merged by item they fill every row in column order; ``starts``: each
-    row's first position (advanced as it fills). Of a pair and a self vote of the same item
-    (which meet in a row only if the item were its own indicator), the pair comes first, as
-    in the stable sort of ``row_col_order``."""
+    never decreasing, so merged by item they fill every row in column order; ``starts``: each
+    row's first position (advanced as it fills). Of entries of the same item that meet in a
+    row, pairs come first and each side keeps its order, as in the stable sort of
+    ``row_col_order`` over the pairs followed by the self votes."""
     x = 0
     y = 0
     while x < items.size or y < own_items.size:
@@ -199,15 +199,6 @@ def non_decreasing(values):
     """True if ``values`` never decrease (one pass)."""
     for x in range(1, values.size):  # noqa: SIM110 (no generators in numba)
         if values[x] < values[x - 1]:
-            return False
-    return True
-
-
-@numba.njit(cache=True, nogil=True)
-def strictly_ascending(values):
-    """True if ``values`` strictly increase (one pass)."""
-    for x in range(1, values.size):  # noqa: SIM110 (no generators in numba)
-        if values[x] <= values[x - 1]:
             return False
     return True
 
