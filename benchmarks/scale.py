@@ -12,6 +12,7 @@ is the wall time per event relative to the smallest size of the same contender a
     python benchmarks/scale.py --events 10M,30M,100M --formats parquet,csv
     python benchmarks/scale.py --events 100k,200k                 # smoke run, seconds
     python benchmarks/scale.py --only shopscale --shopscale-args "--memory-limit 4GB"
+    python benchmarks/scale.py --only shopscale --formats parquet --items 120481 --repeat 2
     python benchmarks/scale.py --replot benchmarks/results/scale-....json --plot docs/scaling.png
 
 Prints the sizes table and a table of shopscale's seconds per stage; writes
@@ -60,13 +61,13 @@ class Point:
 
 def measure_size(args: argparse.Namespace, events: int, fmt: str) -> list[Point]:
     """Generate (or reuse) the log of ``events`` in ``fmt``; run every chosen contender on it."""
-    params = GenerateParams(events=events, seed=42, shape=args.shape)
+    params = GenerateParams(events=events, seed=42, shape=args.shape, items=args.items)
     log, _ = ensure_data(args.data_dir, params, FORMATS[fmt])
     limit = args.rss_limit_gib * 1024 if args.rss_limit_gib else None
     points = []
     for name in [c for c in CONTENDERS if c in args.only.split(",")]:
         console.print(f"{events:,} events, {fmt}: running {name} ...")
-        run = run_contender(name, log, 1, args.shopscale_args.split(), limit)
+        run = run_contender(name, log, args.repeat, args.shopscale_args.split(), limit)
         speed = events / run.wall_s if run.status == "ok" and run.wall_s > 0 else 0.0
         points.append(Point(events, fmt, run, round(speed)))
     return points
@@ -115,6 +116,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--events", default="10M,30M,100M", help="comma list of sizes (10M, 1e8, ...)")
     p.add_argument("--formats", default="csv,parquet", help="comma list: csv, parquet")
     p.add_argument("--only", default=",".join(CONTENDERS), help="comma list of contenders")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per size and format; the fastest counts (every wall time is in the JSON): "
+        "this machine's speed drifts by 20-40 %% over tens of minutes",
+    )
+    p.add_argument(
+        "--items",
+        type=int,
+        default=None,
+        help="hold the catalogue at this many items at every size (default: the shape's rule, "
+        "which grows it with the events): separates growth in events from growth in items",
+    )
     p.add_argument("--data-dir", type=Path, default=HERE / ".data")
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--shopscale-args", default="", help="extra flags for `shopscale recommend`")
@@ -133,6 +148,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.sizes = sorted(parse_count(x) for x in args.events.split(","))
     except argparse.ArgumentTypeError as err:
         p.error(f"--events: {err}")
+    if args.repeat < 1:
+        p.error(f"--repeat: at least 1, got {args.repeat}")
+    try:
+        GenerateParams(events=max(args.sizes), shape=args.shape, items=args.items)
+    except ValueError as err:
+        p.error(f"--items: {err}")
     for flag, chosen, known in (
         ("--only", args.only, CONTENDERS),
         ("--formats", args.formats, FORMATS),
@@ -225,11 +246,13 @@ def main(argv: list[str] | None = None) -> None:
     show_stages(points)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
-    path = args.results_dir / f"scale-{stamp}-{args.shape}.json"
+    fixed = f"-{args.items}i" if args.items else ""
+    path = args.results_dir / f"scale-{stamp}-{args.shape}{fixed}.json"
     report = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "command": sys.argv,
         "shape": args.shape,
+        "items": args.items,
         "shopscale_args": args.shopscale_args,
         "rss_limit_gib": args.rss_limit_gib,
         "machine": machine(),

@@ -378,3 +378,45 @@ def test_tuned_own_history_quality_band(shop: Interactions) -> None:
     assert len(trials) == 4 and got["tuning"][0]["config"] == MODELS["own-history"].defaults
     assert trials[str(sorted(got["config"].items()))] == max(trials.values())
     assert 0.546 - 0.08 <= got["tasks"]["next-purchase"]["ndcg@10"] <= 0.546 + 0.08
+
+
+def test_blend_screening_options_weigh_repeats_and_buyers() -> None:
+    """``repeats`` multiplies a history entry by its number of events (or 1 + ln of it), and
+    ``self_popularity`` adds beta * buyers / users to every self vote."""
+    rows = [
+        ("u1", "viewed", "a", 1),
+        ("u1", "viewed", "a", 2),
+        ("u1", "viewed", "a", 3),
+        ("u1", "viewed", "b", 4),
+        ("u1", "purchased", "c", 5),
+        ("u2", "viewed", "a", 6),
+        ("u2", "purchased", "a", 7),
+        ("u3", "viewed", "b", 8),
+        ("u3", "viewed", "b", 9),
+        ("u3", "purchased", "b", 10),
+    ]
+    train = TrainData(from_arrays(rows, has_time=False), "purchased")
+    ids = list(train.events.item_ids)
+    a, b = ids.index("a"), ids.index("b")
+    user = list(train.events.user_ids).index("u1")
+    plain = {"half_life_days": 0.0, "half_life_events": 0.0, "self_prior": 0.0}
+    weights = {}
+    for how in ("once", "count", "log"):
+        model = MODELS["shopscale-blend"].build({**plain, "repeats": how})
+        model.fit(train)
+        h = model.history.tocsr()  # type: ignore[attr-defined]
+        viewed = train.events.actions.index("viewed")
+        row = h[user, viewed * train.n_items : (viewed + 1) * train.n_items].toarray().ravel()
+        weights[how] = (row[a], row[b])
+    assert weights["once"] == (1.0, 1.0)
+    assert weights["count"] == (3.0, 1.0)
+    assert weights["log"] == pytest.approx((1.0 + np.log(3.0), 1.0))
+    base = MODELS["shopscale-blend"].build({**plain, "self_weight": 1.0})
+    beta = MODELS["shopscale-blend"].build({**plain, "self_weight": 1.0, "self_popularity": 0.5})
+    base.fit(train)
+    beta.fit(train)
+    viewed = train.events.actions.index("viewed")
+    for item in (a, b):  # one buyer each of 3 users: + 0.5 * 1 / 3 on the view's self vote
+        key = viewed * train.n_items + item
+        got = beta.votes[key, item] - base.votes[key, item]  # type: ignore[attr-defined]
+        assert got == pytest.approx(0.5 / 3)

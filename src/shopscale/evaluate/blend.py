@@ -45,6 +45,7 @@ from shopscale.recommend.ranking import (
 )
 
 Transform = Literal["llr", "sqrt", "binary"]
+Repeats = Literal["once", "count", "log"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ class BlendParams:
     """Keep LLR(i, i) of non-primary actions as a cross-occurrence vote (today's model)."""
     unprompted_weight: float = 0.0
     """Weight of the unprompted-purchase prior (as ``RecommendParams.unprompted_weight``)."""
+    popularity_weight: float = 0.0
+    """Every item's score starts at this times its share of buyers (a popularity term)."""
+    self_popularity: float = 0.0
+    """beta: a self vote is gamma * (sigma_c(i) + beta * buyers(i) / users)."""
+    repeats: Repeats = "once"
+    """How a history entry's events count: ``once`` (today's engine), ``count`` (times the
+    number of events of that user, action and item), ``log`` (times 1 + ln(count))."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
@@ -179,13 +187,19 @@ class Blend:
             if not same and p.self_weight > 0:
                 totals = np.asarray(binary[a].sum(axis=0)).ravel()
                 sigma = conversion(diag, totals, p.self_prior)
+                if p.self_popularity > 0:
+                    bought = np.asarray(left.sum(axis=0)).ravel()
+                    sigma = np.where(totals > 0, sigma + p.self_popularity * bought / n_users, 0.0)
                 votes = votes + sp.diags(p.self_weight * sigma)
             v_parts.append(votes)
             h = hist[a].astype(np.float64)
+            h.sort_indices()
             t = h.data.astype(np.int64) + t0
             h.data = p.weights.get(a, 1.0) * decay_weights(
                 t, train.t_ref, p.half_life_days if timed else None
             )
+            if p.repeats != "once":
+                h.data = h.data * repeat_factor(train, a, binary[a], p.repeats)
             h_parts.append(h)
             t_parts.append(sp.csr_matrix((t, h.indices, h.indptr), shape=h.shape))
         history = sp.hstack(h_parts).tocsr()
@@ -204,7 +218,7 @@ class Blend:
         unprompted = buyers - np.asarray((engaged > 0).sum(axis=0)).ravel()
         self.prior = unprompted_prior(
             unprompted, buyers, n_users, p.unprompted_weight, p.max_similar_per_item
-        )
+        ) + p.popularity_weight * buyers / max(1, n_users)
 
     def scores(self, block: IntArray) -> npt.NDArray[np.float64]:
         """prior + H[block] V: the rank stage's weighted sum of votes."""
@@ -213,6 +227,24 @@ class Blend:
     def recommend(self, users: IntArray, exclude: Exclusion, n: int) -> RankedLists:
         """Top n by blended score (> 0), popular backfill."""
         return lists_from_scores(self.scores, self.train, users, exclude.matrix, n)
+
+
+def repeat_factor(
+    train: TrainData, action: str, kept: sp.csr_matrix, how: Repeats
+) -> npt.NDArray[np.float64]:
+    """Per kept history entry (CSR order, indices sorted): count or 1 + ln(count) of events."""
+    ev = train.events
+    mask = ev.action == ev.code(action)
+    ones = np.ones(int(mask.sum()))
+    counts = sp.csr_matrix((ones, (ev.user[mask], ev.item[mask])), shape=train.shape)
+    counts.sum_duplicates()
+    kept = kept.copy()
+    kept.sort_indices()
+    c = kept.multiply(counts).tocsr()
+    c.sort_indices()
+    if not (np.array_equal(c.indptr, kept.indptr) and np.array_equal(c.indices, kept.indices)):
+        raise AssertionError("count pattern differs from the history's")
+    return c.data if how == "count" else 1.0 + np.log(c.data)
 
 
 def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
