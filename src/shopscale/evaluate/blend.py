@@ -72,7 +72,8 @@ class BlendParams:
     popularity_weight: float = 0.0
     """Every item's score starts at this times its share of buyers (a popularity term)."""
     self_popularity: float = 0.0
-    """beta: a self vote is gamma * (sigma_c(i) + beta * buyers(i) / users)."""
+    """beta: a self vote is gamma * sigma_c(i) * (1 + beta * buyers(i) / users), so an action
+    that never converts (sigma 0) still gives none."""
     repeats: Repeats = "once"
     """How a history entry's events count: ``once`` (today's engine), ``count`` (times the
     number of events of that user, action and item), ``log`` (times 1 + ln(count))."""
@@ -189,7 +190,7 @@ class Blend:
                 sigma = conversion(diag, totals, p.self_prior)
                 if p.self_popularity > 0:
                     bought = np.asarray(left.sum(axis=0)).ravel()
-                    sigma = np.where(totals > 0, sigma + p.self_popularity * bought / n_users, 0.0)
+                    sigma = sigma * (1.0 + p.self_popularity * bought / n_users)
                 votes = votes + sp.diags(p.self_weight * sigma)
             v_parts.append(votes)
             h = hist[a].astype(np.float64)
