@@ -69,8 +69,6 @@ class BlendParams:
     """Keep LLR(i, i) of non-primary actions as a cross-occurrence vote (today's model)."""
     unprompted_weight: float = 0.0
     """Weight of the unprompted-purchase prior (as ``RecommendParams.unprompted_weight``)."""
-    popularity_weight: float = 0.0
-    """Every item's score starts at this times its share of buyers (a popularity term)."""
     self_popularity: float = 0.0
     """beta: a self vote is gamma * sigma_c(i) * (1 + beta * buyers(i) / users), so an action
     that never converts (sigma 0) still gives none."""
@@ -87,7 +85,11 @@ class BlendParams:
         if not 1 <= self.max_similar_per_item <= MAX_LIST:
             k = self.max_similar_per_item
             raise ValueError(f"max_similar_per_item must be in [1, {MAX_LIST:,}], got {k}")
-        weights = {"self_weight": self.self_weight, "unprompted_weight": self.unprompted_weight}
+        weights = {
+            "self_weight": self.self_weight,
+            "unprompted_weight": self.unprompted_weight,
+            "self_popularity": self.self_popularity,
+        }
         weights.update({f"weights.{action}": w for action, w in self.weights.items()})
         for name, w in weights.items():
             if not 0 <= w <= MAX_WEIGHT:
@@ -219,7 +221,7 @@ class Blend:
         unprompted = buyers - np.asarray((engaged > 0).sum(axis=0)).ravel()
         self.prior = unprompted_prior(
             unprompted, buyers, n_users, p.unprompted_weight, p.max_similar_per_item
-        ) + p.popularity_weight * buyers / max(1, n_users)
+        )
 
     def scores(self, block: IntArray) -> npt.NDArray[np.float64]:
         """prior + H[block] V: the rank stage's weighted sum of votes."""
