@@ -399,13 +399,13 @@ def test_blend_screening_options_weigh_repeats_and_buyers() -> None:
     ids = list(train.events.item_ids)
     a, b = ids.index("a"), ids.index("b")
     user = list(train.events.user_ids).index("u1")
+    viewed = train.events.actions.index("viewed")
     plain = {"half_life_days": 0.0, "half_life_events": 0.0, "self_prior": 0.0}
     weights = {}
     for how in ("once", "count", "log"):
         model = MODELS["shopscale-blend"].build({**plain, "repeats": how})
         model.fit(train)
         h = model.history.tocsr()  # type: ignore[attr-defined]
-        viewed = train.events.actions.index("viewed")
         row = h[user, viewed * train.n_items : (viewed + 1) * train.n_items].toarray().ravel()
         weights[how] = (row[a], row[b])
     assert weights["once"] == (1.0, 1.0)
@@ -415,7 +415,6 @@ def test_blend_screening_options_weigh_repeats_and_buyers() -> None:
     beta = MODELS["shopscale-blend"].build({**plain, "self_weight": 1.0, "self_popularity": 0.5})
     base.fit(train)
     beta.fit(train)
-    viewed = train.events.actions.index("viewed")
     for item in (a, b):  # one buyer each of 3 users: the view's self vote x (1 + 0.5 / 3)
         key = viewed * train.n_items + item
         plain_vote = base.votes[key, item]  # type: ignore[attr-defined]

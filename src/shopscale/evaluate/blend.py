@@ -173,6 +173,7 @@ class Blend:
         binary = {a: _binary(m) for a, m in hist.items()}
         n_users = int((np.diff(train.binary().indptr) > 0).sum())
         left = binary[train.primary]
+        buyers = np.asarray(left.sum(axis=0)).ravel().astype(np.int64)
         t0 = int(train.events.t.min(initial=0)) - 1
         timed = train.events.has_time
         h_parts, v_parts, t_parts = [], [], []
@@ -191,8 +192,7 @@ class Blend:
                 totals = np.asarray(binary[a].sum(axis=0)).ravel()
                 sigma = conversion(diag, totals, p.self_prior)
                 if p.self_popularity > 0:
-                    bought = np.asarray(left.sum(axis=0)).ravel()
-                    sigma = sigma * (1.0 + p.self_popularity * bought / n_users)
+                    sigma = sigma * (1.0 + p.self_popularity * buyers / n_users)
                 votes = votes + sp.diags(p.self_weight * sigma)
             v_parts.append(votes)
             h = hist[a].astype(np.float64)
@@ -217,7 +217,6 @@ class Blend:
             (left.multiply(binary[a]) for a in actions if a != train.primary),
             sp.csr_matrix(left.shape),
         )
-        buyers = np.asarray(left.sum(axis=0)).ravel().astype(np.int64)
         unprompted = buyers - np.asarray((engaged > 0).sum(axis=0)).ravel()
         self.prior = unprompted_prior(
             unprompted, buyers, n_users, p.unprompted_weight, p.max_similar_per_item
@@ -236,14 +235,9 @@ def repeat_factor(
     train: TrainData, action: str, kept: sp.csr_matrix, how: Repeats
 ) -> npt.NDArray[np.float64]:
     """Per kept history entry (CSR order, indices sorted): count or 1 + ln(count) of events."""
-    ev = train.events
-    mask = ev.action == ev.code(action)
-    ones = np.ones(int(mask.sum()))
-    counts = sp.csr_matrix((ones, (ev.user[mask], ev.item[mask])), shape=train.shape)
-    counts.sum_duplicates()
     kept = kept.copy()
     kept.sort_indices()
-    c = kept.multiply(counts).tocsr()
+    c = kept.multiply(train.counts(action)).tocsr()
     c.sort_indices()
     if not (np.array_equal(c.indptr, kept.indptr) and np.array_equal(c.indices, kept.indices)):
         raise AssertionError("count pattern differs from the history's")

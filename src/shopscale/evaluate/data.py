@@ -191,6 +191,15 @@ class TrainData:
             self.matrices[action] = _max_duplicates(m)
         return self.matrices[action]
 
+    def counts(self, action: str) -> sp.csr_matrix:
+        """Users x items: number of ``action`` events (repeats counted), indices sorted."""
+        ev = self.events
+        mask = ev.action == ev.code(action)
+        ones = np.ones(int(mask.sum()))
+        m = sp.csr_matrix((ones, (ev.user[mask], ev.item[mask])), shape=self.shape)
+        m.sum_duplicates()
+        return m
+
     def binary(self, action: str | None = None) -> sp.csr_matrix:
         """Users x items float32 0/1 of ``action``, or of any action when None."""
         if action is not None:
