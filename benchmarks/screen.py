@@ -11,6 +11,8 @@ pipeline), exactly as ``shopscale tune`` runs it.
     python benchmarks/screen.py --datasets retailrocket --seeds 42,43,44,45,46,47 \\
         --reference '{"vote": "llr"}' --candidates '{"geometric": {"vote": "geometric"}}'
     python benchmarks/screen.py --model own-history --candidates '{"tiers": {"weights": "tiers"}}'
+    python benchmarks/screen.py --datasets taobao --split holdout:0.2 --seeds 42,43,44 \\
+        --model shopscale-blend --candidates '{"count": {"repeats": "count"}}'
 
 A mark after an interval: ``+`` the candidate is ahead (interval above 0), ``-`` behind
 (interval below 0), nothing when the validation users cannot tell the two apart.
@@ -35,11 +37,17 @@ TASKS = ("next-purchase", "discovery")
 METRICS = ("ndcg@10", "recall@10")
 
 
-def validation_sets(name: str, seeds: list[int], data_dir: Path) -> list[tuple[str, int, Prepared]]:
-    """(split, seed, prepared validation split) for every split screened on ``name``."""
-    _, _, split, primary = DATASETS[name]
+def validation_sets(
+    name: str, seeds: list[int], data_dir: Path, split: str | None = None
+) -> list[tuple[str, int, Prepared]]:
+    """(split, seed, prepared validation split) for every split screened on ``name``: its
+    ``quality.py`` split and, with timestamps, leave-last-out; or only ``split`` when given."""
+    _, _, default, primary = DATASETS[name]
     data = load_dataset(name, data_dir)
-    splits = list(dict.fromkeys([split, "leave-last-out"])) if data.has_time else [split]
+    if split is not None:
+        splits = [split]
+    else:
+        splits = list(dict.fromkeys([default, "leave-last-out"])) if data.has_time else [default]
     out = []
     for rule in splits:
         for seed in seeds if rule.startswith("holdout") else [42]:
@@ -80,6 +88,11 @@ def main() -> None:
         help="catalogue model screened (default shopscale; own-history for its family's default)",
     )
     ap.add_argument("--seeds", default="42", help="holdout seeds (logs without timestamps)")
+    ap.add_argument(
+        "--split",
+        help="screen only this split rule (e.g. holdout:0.2 on a log with timestamps) instead of "
+        "the log's quality.py split and leave-last-out",
+    )
     ap.add_argument("--data-dir", type=Path, default=DATA)
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
     args = ap.parse_args()
@@ -95,7 +108,7 @@ def main() -> None:
     print("|---|---|---|---:|---|" + "---:|" * (len(head) + 1))
     doc: list[dict[str, Any]] = []
     for name in args.datasets.split(","):
-        for rule, seed, val in validation_sets(name, seeds, args.data_dir):
+        for rule, seed, val in validation_sets(name, seeds, args.data_dir, args.split):
             users = ", ".join(f"{val.tasks[t].truth.users.size:,}" for t in TASKS)
             ref = fit_and_score(spec, reference, val, (10,))
             row = [f"{ref['tasks'][t][m]:.4f}" for t in TASKS for m in METRICS]
