@@ -21,6 +21,7 @@ from shopscale.evaluate.models import Exclusion, lists_from_scores
 from shopscale.evaluate.run import EvaluateParams, Prepared, evaluate, prepare, search_settings
 from shopscale.evaluate.split import parse_split, split_events
 from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, candidates, grid_sample
+from shopscale.recommend.params import RecommendParams
 from tests.evaluate.conftest import shop_rows
 
 # NDCG@10, next purchase, split time:0.8, default configurations (budget 1), measured
@@ -224,6 +225,16 @@ def test_tune_tries_the_recommend_defaults_first() -> None:
     for key, value in SHOPSCALE_DEFAULTS.items():
         assert value in SHOPSCALE_GRID[key], key
     assert grid_sample(SHOPSCALE_GRID, SHOPSCALE_DEFAULTS, 3, seed=7)[0] == SHOPSCALE_DEFAULTS
+
+
+def test_every_tune_grid_point_is_a_valid_recommend_config() -> None:
+    """``tune`` writes any grid point as ``[recommend]``: each must pass ``RecommendParams``'
+    checks (a classic similarity beside an LLR-only setting such as ``vote`` included), or a
+    search would stop halfway with a config error."""
+    keys = sorted(SHOPSCALE_GRID)
+    for combo in itertools.product(*(SHOPSCALE_GRID[k] for k in keys)):
+        config = dict(zip(keys, combo, strict=True))
+        assert RecommendParams(primary="purchased", **config).similarity == config["similarity"]
 
 
 @pytest.mark.parametrize("has_time", [True, False])

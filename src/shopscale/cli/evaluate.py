@@ -139,9 +139,9 @@ def tune_cmd(
 ) -> None:
     """Search shopscale's settings on a validation split and write the best config file.
 
-    The grid (weights, max_similar_per_item, max_items_per_user, vote, half_life_days,
-    half_life_events, unprompted_weight) is in docs/evaluation.md. The test split is never
-    looked at.
+    The grid (similarity, weights, max_similar_per_item, max_items_per_user, vote,
+    half_life_days, half_life_events, unprompted_weight) is in docs/evaluation.md. The test
+    split is never looked at.
     """
     setup_logging(verbose, quiet=JOB_LOGGERS)
     if model not in ("shopscale", "shopscale-blend"):

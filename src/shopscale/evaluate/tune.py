@@ -38,8 +38,9 @@ WEIGHT_PRESETS: list[dict[str, float]] = [
     {"viewed": 0.25, "carted": 1.0, "favorited": 1.0},
 ]
 SHOPSCALE_GRID: dict[str, list[Any]] = {
+    "similarity": ["llr", "cosine", "jaccard"],
     "weights": WEIGHT_PRESETS,
-    "max_similar_per_item": [20, 50, 100, 200],
+    "max_similar_per_item": [10, 20, 50, 100, 200],
     "max_items_per_user": [50, 200, 500],
     "vote": ["llr", "geometric", "conditional"],
     "half_life_days": [0.0, 1.0, 7.0, 30.0],
