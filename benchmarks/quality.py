@@ -39,7 +39,7 @@ from typing import Any
 
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import Interactions, load_events
-from shopscale.evaluate.report import NOT_BASELINES, compare_with_best, verdict
+from shopscale.evaluate.report import NOT_BASELINES, PROTOTYPES, compare_with_best, verdict
 from shopscale.evaluate.run import EvaluateParams, evaluate
 from shopscale.evaluate.split import parse_split
 from shopscale.importers import import_dataset, write_events
@@ -153,17 +153,19 @@ def seed_runs(paths: list[Path]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     return runs
 
 
-def seed_row(ds: str, task: str, results: list[dict[str, Any]]) -> str:
-    """One summary row: shopscale and the best baseline over the seeds, and the verdict."""
-    cmps = [compare_with_best(r, task, "ndcg@10") for r in results]
+def seed_row(ds: str, task: str, results: list[dict[str, Any]], model: str = "shopscale") -> str:
+    """One summary row: ``model`` and the best baseline over the seeds, and the verdict."""
+    if not all(model in r["models"] for r in results):
+        return ""
+    cmps = [compare_with_best(r, task, "ndcg@10", model=model) for r in results]
     cmps = [c for c in cmps if c is not None]
     if not cmps:
         return ""
-    mine = sum(r["models"]["shopscale"]["tasks"][task]["ndcg@10"] for r in results) / len(results)
+    mine = sum(r["models"][model]["tasks"][task]["ndcg@10"] for r in results) / len(results)
     names = [  # baselines run in every seed (a seed may have run fewer models)
         n
         for n in results[0]["models"]
-        if n != "shopscale" and n not in NOT_BASELINES and all(n in r["models"] for r in results)
+        if n not in NOT_BASELINES and all(n in r["models"] for r in results)
     ]
     best = {
         n: sum(r["models"][n]["tasks"][task]["ndcg@10"] for r in results) / len(results)
@@ -192,7 +194,7 @@ def seed_row(ds: str, task: str, results: list[dict[str, Any]]) -> str:
 def print_means(runs: dict[tuple[str, str], list[dict[str, Any]]], task: str) -> None:
     """Data set x model: NDCG@10 on ``task``, mean over the seeds run ("–" = not run)."""
     models = [m for m in MODELS if any(m in r["models"] for rs in runs.values() for r in rs)]
-    models = [m for m in models if m not in NOT_BASELINES]
+    models = [m for m in models if m not in PROTOTYPES]
     print(f"\n{task}, NDCG@10 (mean over seeds)\n")
     print("| data set | split | seeds | " + " | ".join(models) + " |")
     print("|---|---|---:|" + "---:|" * len(models))
@@ -207,28 +209,34 @@ def print_means(runs: dict[tuple[str, str], list[dict[str, Any]]], task: str) ->
 
 
 def print_summary(paths: list[Path]) -> None:
-    """Across seeds: shopscale vs the best baseline of each seed, NDCG@10, and the target."""
-    head = (
-        "data set",
-        "task",
-        "split",
-        "seeds",
-        "test users",
-        "shopscale (mean)",
-        "best baseline (mean)",
-        "seeds higher",
-        "seeds ahead / behind at 95 %",
-        "95 % paired intervals vs that seed's best baseline",
-        "target",
-    )
-    print("| " + " | ".join(head) + " |")
-    print("|---|---|---|---|---:|---:|---|---:|---:|---|---|")
+    """Across seeds: shopscale (its defaults; tuned, where run) vs the best baseline of each
+    seed, NDCG@10, and the target; then the means of every model."""
     runs = seed_runs(paths)
-    for (ds, _), results in runs.items():
-        for task in results[0]["params"]["tasks"]:
-            row = seed_row(ds, task, results)
-            if row:
-                print(row)
+    for model in ("shopscale", "shopscale-tuned"):
+        rows = [
+            seed_row(ds, task, results, model)
+            for (ds, _), results in runs.items()
+            for task in results[0]["params"]["tasks"]
+        ]
+        if not any(rows):
+            continue
+        head = (
+            "data set",
+            "task",
+            "split",
+            "seeds",
+            "test users",
+            f"{model} (mean)",
+            "best baseline (mean)",
+            "seeds higher",
+            "seeds ahead / behind at 95 %",
+            "95 % paired intervals vs that seed's best baseline",
+            "target",
+        )
+        print(f"\n{model} vs the best baseline\n")
+        print("| " + " | ".join(head) + " |")
+        print("|---|---|---|---|---:|---:|---|---:|---:|---|---|")
+        print("\n".join(row for row in rows if row))
     for task in ("next-purchase", "discovery"):
         print_means(runs, task)
 

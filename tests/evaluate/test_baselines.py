@@ -39,6 +39,7 @@ BANDS = {
     "shopscale-jaccard": 0.533,
     "shopscale-lift": 0.359,
     "shopscale": 0.594,
+    "shopscale-tuned": 0.594,  # budget 1: the defaults (test_tuned_at_budget_one_is_the_default)
     "shopscale-blend": 0.617,
 }
 
@@ -66,6 +67,14 @@ def test_quality_band(result: dict[str, Any], name: str) -> None:
     """The model's NDCG@10 for next purchase stays within 0.08 of its measured value."""
     value = result["models"][name]["tasks"]["next-purchase"]["ndcg@10"]
     assert BANDS[name] - 0.08 <= value <= BANDS[name] + 0.08
+
+
+def test_tuned_at_budget_one_is_the_default(result: dict[str, Any]) -> None:
+    """With one configuration the coordinate search scores only the defaults: the tuned row
+    is then the default's, figure for figure."""
+    tuned, default = result["models"]["shopscale-tuned"], result["models"]["shopscale"]
+    assert [t["config"] for t in tuned["tuning"]] == [SHOPSCALE_DEFAULTS]
+    assert tuned["tasks"] == default["tasks"]
 
 
 def test_every_model_beats_popularity(result: dict[str, Any]) -> None:

@@ -191,3 +191,25 @@ def test_bad_evaluate_flag_is_one_line_naming_it(
     """An out-of-range, non-finite or unknown evaluate setting names its flag in one line."""
     proc = shopscale("evaluate", str(shop_csv), *args, check=False)
     assert f"command line: [{flag}]" in one_line_error(proc)
+
+
+def test_tune_names_a_search_it_does_not_know(
+    shopscale: Runner, shop_csv: Path, tmp_path: Path
+) -> None:
+    """``--search`` takes coordinate or random; anything else is a one-line error, no file."""
+    proc = shopscale("tune", str(shop_csv), "--search", "grid", "--out", "best.toml", check=False)
+    line = one_line_error(proc)
+    assert "--search" in line and "coordinate or random" in line and "'grid'" in line
+    assert not (tmp_path / "best.toml").exists()
+
+
+def test_tune_random_search_writes_its_search_in_the_config(
+    shopscale: Runner, shop_csv: Path, tmp_path: Path
+) -> None:
+    """The written config's first line says how it was found (split, budget, search)."""
+    shopscale(
+        "tune", str(shop_csv), "--split", "time:0.8", "--budget", "2", "--search", "random",
+        "--out", "best.toml",
+    )  # fmt: skip
+    first = (tmp_path / "best.toml").read_text().splitlines()[0]
+    assert "--split time:0.8 --budget 2 --search random" in first

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 from rich import box
@@ -16,7 +16,13 @@ from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
 from shopscale.evaluate.run import EvaluateParams, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, parse_split
-from shopscale.evaluate.tune import BLEND_GRID, SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, write_config
+from shopscale.evaluate.tune import (
+    BLEND_GRID,
+    SHOPSCALE_DEFAULTS,
+    SHOPSCALE_GRID,
+    Search,
+    write_config,
+)
 from shopscale.events import EventsParams
 from shopscale.store.paths import check_output_file, check_output_folder, writing
 
@@ -131,7 +137,14 @@ def tune_cmd(
     ),
     split: SplitOption = "time:0.9",
     model: Annotated[str, typer.Option(help="shopscale | shopscale-blend.")] = "shopscale",
-    budget: Annotated[int, typer.Option(help="Configurations to try.")] = 12,
+    budget: Annotated[int, typer.Option(help="Configurations to try (one pass: 22).")] = 24,
+    search: Annotated[
+        str,
+        typer.Option(
+            help="coordinate: from the defaults, every value of one setting at a time; "
+            "random: the defaults, then a fixed-seed sample of the grid."
+        ),
+    ] = "coordinate",
     primary: PrimaryOption = "purchased",
     seed: SeedOption = 42,
     config: EventsConfigOption = None,
@@ -139,9 +152,11 @@ def tune_cmd(
 ) -> None:
     """Search shopscale's settings on a validation split and write the best config file.
 
-    The grid (similarity, weights, max_similar_per_item, max_items_per_user, vote,
-    half_life_days, half_life_events, unprompted_weight) is in docs/evaluation.md. The test
-    split is never looked at.
+    The grid (similarity, max_similar_per_item, half_life_days, half_life_events, vote,
+    weights, max_items_per_user, unprompted_weight) is in docs/evaluation.md. By default a
+    coordinate search: the defaults first, then every other value of one setting at a time,
+    keeping a change only if validation NDCG@10 rises; one pass takes 22 configurations. The
+    test split is never looked at.
     """
     setup_logging(verbose, quiet=JOB_LOGGERS)
     if model not in ("shopscale", "shopscale-blend"):
@@ -150,6 +165,10 @@ def tune_cmd(
         )
     if budget < 1:
         raise ConfigError("command line", "--budget", f"must be at least 1, got {budget}")
+    if search not in get_args(Search):
+        raise ConfigError(
+            "command line", "--search", f"expected coordinate or random, got {search!r}"
+        )
     split_params = parse_split(split, seed=seed)
     events = _events(config)
     check_output_file(out_path)
@@ -162,11 +181,12 @@ def tune_cmd(
         SHOPSCALE_DEFAULTS if model == "shopscale" else {},
         budget=budget,
         primary=primary,
+        search=cast(Search, search),
         progress=lambda n, value, cfg: out.print(
             f"[dim]{n:>3}[/] ndcg@10 {value:.4f}  {cfg}", highlight=False
         ),
     )
-    label = f"--split {split_params.label} --budget {budget}"
+    label = f"--split {split_params.label} --budget {budget} --search {search}"
     _write_best(out_path, model, primary, best, label)
 
 

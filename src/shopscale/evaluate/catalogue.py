@@ -1,7 +1,9 @@
 """Every model ``shopscale evaluate`` knows, with its defaults and its tuning grid.
 
 Each grid is searched with the same budget on the validation split (see ``tune``). shopscale's
-default (``shopscale``) is deliberately *not* tuned: it is the configuration users get.
+default (``shopscale``) is deliberately *not* tuned: it is the configuration users get;
+``shopscale-tuned`` is what ``shopscale tune`` would write for the log, searched the way
+``tune`` searches (by coordinates from the defaults).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from shopscale.evaluate.baselines import ALS, BPR, EASE, ItemKNN, OwnHistory, Po
 from shopscale.evaluate.blend import Blend
 from shopscale.evaluate.models import ModelSpec
 from shopscale.evaluate.shopscale_models import ShopscaleJob
+from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID
 
 NEIGHBOURS = [10, 20, 50, 100, 200, 500]
 
@@ -129,6 +132,14 @@ MODELS: dict[str, ModelSpec] = {
             "shopscale recommend, lift",
         ),
         ModelSpec("shopscale", ShopscaleJob, description="shopscale recommend, its defaults"),
+        ModelSpec(
+            "shopscale-tuned",
+            ShopscaleJob,
+            SHOPSCALE_DEFAULTS,
+            SHOPSCALE_GRID,
+            "shopscale recommend, tuned as `shopscale tune` does (coordinate search)",
+            search="coordinate",
+        ),
         ModelSpec(
             "shopscale-blend",
             Blend,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,9 @@ class ModelSpec:
     grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     """Values tried by tuning (on the validation split); empty = not tuned."""
     description: str = ""
+    search: Literal["random", "coordinate"] = "random"
+    """How the budget is spent on ``grid``: a fixed-seed random sample (``tune.grid_sample``)
+    or a coordinate search from the defaults (``tune.coordinate_search``)."""
 
     def build(self, config: Mapping[str, Any] | None = None) -> Recommender:
         """The model with ``defaults`` overridden by ``config``."""

@@ -8,6 +8,7 @@ task's table, shopscale is compared with the best other model by a paired bootst
 from __future__ import annotations
 
 import html
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,11 @@ from shopscale.evaluate.metrics import bootstrap_interval
 from shopscale.store.files import atomic_path, write_json
 
 ACCURACY = ("ndcg", "recall", "precision", "map", "hit_rate")
-# Prototypes of the default model are not baselines it must beat.
-NOT_BASELINES = frozenset({"shopscale-blend"})
+PROTOTYPES = frozenset({"shopscale-blend"})
+"""Prototypes of the default model: neither a baseline nor shopscale's result."""
+NOT_BASELINES = PROTOTYPES | {"shopscale", "shopscale-tuned"}
+"""shopscale itself (its defaults, and tuned on validation) and its prototypes: never a
+baseline shopscale is compared with. Its classic similarities (``shopscale-cosine`` ...) are."""
 
 
 def compare_with_best(
@@ -30,7 +34,7 @@ def compare_with_best(
     rivals = {
         name: entry["tasks"][task][metric]
         for name, entry in models.items()
-        if name != model and name not in NOT_BASELINES and metric in entry["tasks"][task]
+        if name not in NOT_BASELINES | {model} and metric in entry["tasks"][task]
     }
     if mine is None or not rivals:
         return None
@@ -137,13 +141,16 @@ def _table(result: dict[str, Any], task: str) -> str:
 
 
 def _comparison(result: dict[str, Any], task: str) -> str:
-    """One line per metric: shopscale minus the best baseline, with its interval."""
+    """One line per metric and shopscale row (defaults; tuned, when run): it minus the best
+    baseline, with its interval."""
     lines = []
-    for metric in ("ndcg@10", "recall@10"):
-        cmp = compare_with_best(result, task, metric)
+    for model, metric in itertools.product(
+        ("shopscale", "shopscale-tuned"), ("ndcg@10", "recall@10")
+    ):
+        cmp = compare_with_best(result, task, metric, model=model)
         if cmp is not None:
             lines.append(
-                f"<li>{metric}: shopscale − {html.escape(cmp['baseline'])} = "
+                f"<li>{metric}: {model} − {html.escape(cmp['baseline'])} = "
                 f"{cmp['difference']:+.4f} (95 % paired bootstrap interval {cmp['low']:+.4f} "
                 f"to {cmp['high']:+.4f}): {verdict(cmp)}</li>"
             )

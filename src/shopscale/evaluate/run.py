@@ -30,9 +30,9 @@ from shopscale.evaluate.split import (
     split_events,
     validation_split,
 )
-from shopscale.evaluate.tune import candidates, grid_sample
+from shopscale.evaluate.tune import Search, coordinate_search, grid_sample, timeless
 from shopscale.log import get_logger
-from shopscale.recommend.params import DECAYS, MAX_LIST
+from shopscale.recommend.params import MAX_LIST
 
 # Per-user scores are kept at this k, for paired comparisons between models.
 PAIRED_K = 10
@@ -110,18 +110,37 @@ def tune_model(
     spec: ModelSpec, val: Prepared, params: EvaluateParams
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Best configuration of ``spec`` on the validation split, and every trial."""
-    trials = []
-    best: tuple[float, dict[str, Any]] = (-1.0, {})
-    has_time = val.train.events.has_time
-    for config in candidates(spec, params.budget, params.split.seed, has_time=has_time):
-        scored = fit_and_score(
-            spec, config, val, (10,) if "@10" in params.tune_metric else params.k
-        )
-        value = scored["tasks"][params.tune_task][params.tune_metric]
+    trials: list[dict[str, Any]] = []
+    ks = (10,) if "@10" in params.tune_metric else params.k
+
+    def score(config: dict[str, Any]) -> float:
+        scored = fit_and_score(spec, config, val, ks)
+        value = float(scored["tasks"][params.tune_task][params.tune_metric])
         trials.append({"config": config, params.tune_metric: value, "seconds": scored["seconds"]})
+        return value
+
+    grid, defaults = timeless(spec.grid, spec.defaults, val.train.events.has_time)
+    return best_of(spec.search, grid, defaults, params.budget, params.split.seed, score)[1], trials
+
+
+def best_of(
+    search: Search,
+    grid: dict[str, Any],
+    defaults: dict[str, Any],
+    budget: int,
+    seed: int,
+    score: Callable[[dict[str, Any]], float],
+) -> tuple[float, dict[str, Any]]:
+    """Best (score, config) of ``grid`` within ``budget`` by ``search``: a coordinate search
+    from the defaults, or a fixed-seed random sample (ties keep the earlier either way)."""
+    if search == "coordinate":
+        return coordinate_search(grid, defaults, budget, score)
+    best: tuple[float, dict[str, Any]] = (-1.0, {})
+    for config in grid_sample(grid, defaults, budget, seed):
+        value = score(config)
         if value > best[0]:
             best = (value, config)
-    return best[1], trials
+    return best
 
 
 def search_settings(
@@ -133,24 +152,25 @@ def search_settings(
     *,
     budget: int,
     primary: str,
+    search: Search = "coordinate",
     progress: Callable[[int, float, dict[str, Any]], None] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Best (NDCG@10 next purchase, config) of ``grid`` on the validation split of ``data``."""
-    if not data.has_time:  # decays are off without timestamps: one value, the defaults' too
-        off = dict.fromkeys(DECAYS, 0.0)
-        grid = {**grid, **{k: [v] for k, v in off.items()}}
-        defaults = {**defaults, **{k: v for k, v in off.items() if k in defaults}}
+    grid, defaults = timeless(grid, defaults, data.has_time)
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
     require_users(val.tasks, val_split, split, primary, "validation")
-    best: tuple[float, dict[str, Any]] = (-1.0, {})
-    for n, cfg in enumerate(grid_sample(grid, defaults, budget, split.seed), start=1):
-        value = fit_and_score(spec, cfg, val, (10,))["tasks"]["next-purchase"]["ndcg@10"]
+    tried = 0
+
+    def score(config: dict[str, Any]) -> float:
+        nonlocal tried
+        value = float(fit_and_score(spec, config, val, (10,))["tasks"]["next-purchase"]["ndcg@10"])
+        tried += 1
         if progress is not None:
-            progress(n, value, cfg)
-        if value > best[0]:
-            best = (value, cfg)
-    return best
+            progress(tried, value, config)
+        return value
+
+    return best_of(search, grid, defaults, budget, split.seed, score)
 
 
 def evaluate(
