@@ -13,7 +13,14 @@ from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import from_arrays
 from shopscale.evaluate.run import EvaluateParams, evaluate
 from shopscale.evaluate.split import parse_split
-from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, coordinate_search, inert
+from shopscale.evaluate.tune import (
+    SHOPSCALE_DEFAULTS,
+    SHOPSCALE_GRID,
+    candidates,
+    coordinate_search,
+    for_log,
+    inert,
+)
 from tests.evaluate.conftest import shop_rows
 
 
@@ -108,6 +115,32 @@ def test_llr_only_settings_are_not_tried_beside_a_classic_similarity() -> None:
     cosine = [c for c in after if c["similarity"] == "cosine"]
     assert {c["vote"] for c in cosine} == {SHOPSCALE_DEFAULTS["vote"]}
     assert {c["unprompted_weight"] for c in cosine} == {SHOPSCALE_DEFAULTS["unprompted_weight"]}
+
+
+def test_weight_presets_are_tried_once_per_distinct_effect_on_the_log() -> None:
+    """A preset keeps only the log's actions: on a log of ratings every preset is "all 1", so
+    the search tries it once; on a shop log all three stay. Decays are pinned off without
+    timestamps."""
+    ratings, start = for_log(SHOPSCALE_GRID, SHOPSCALE_DEFAULTS, has_time=False, actions=("rated",))
+    assert ratings["weights"] == [{}]
+    assert ratings["half_life_days"] == [0.0] and ratings["half_life_events"] == [0.0]
+    shop, defaults = for_log(
+        SHOPSCALE_GRID, SHOPSCALE_DEFAULTS, has_time=True, actions=("viewed", "purchased")
+    )
+    assert shop["weights"] == [{}, {"viewed": 0.5}, {"viewed": 0.25}]
+    assert defaults == SHOPSCALE_DEFAULTS and shop["half_life_days"] == [0.0, 1.0, 7.0, 30.0]
+    calls: list[dict[str, Any]] = []
+    coordinate_search(ratings, start, 1000, lambda c: calls.append(c) or 0.0)
+    assert len(calls) == 1 + sum(len(v) - 1 for v in ratings.values())
+
+
+def test_baselines_keep_their_random_draws() -> None:
+    """A randomly tuned baseline's grid is not touched by the log's actions: its draws, and
+    so every stored benchmark figure, stay what they were (own-history's weights are names)."""
+    spec = MODELS["own-history"]
+    picks = candidates(spec, 4, 42, has_time=True)
+    assert picks[0] == dict(spec.defaults) and len(picks) == 4
+    assert all(isinstance(p["weights"], str) for p in picks)
 
 
 def test_a_budget_below_one_is_refused() -> None:

@@ -30,7 +30,7 @@ from shopscale.evaluate.split import (
     split_events,
     validation_split,
 )
-from shopscale.evaluate.tune import Search, coordinate_search, grid_sample, timeless
+from shopscale.evaluate.tune import Search, coordinate_search, for_log, grid_sample
 from shopscale.log import get_logger
 from shopscale.recommend.params import MAX_LIST
 
@@ -119,7 +119,13 @@ def tune_model(
         trials.append({"config": config, params.tune_metric: value, "seconds": scored["seconds"]})
         return value
 
-    grid, defaults = timeless(spec.grid, spec.defaults, val.train.events.has_time)
+    events = val.train.events
+    if spec.search == "coordinate":  # a random spec keeps its grid: its draws stay the same
+        grid, defaults = for_log(
+            spec.grid, spec.defaults, has_time=events.has_time, actions=events.actions
+        )
+    else:
+        grid, defaults = for_log(spec.grid, spec.defaults, has_time=events.has_time)
     return best_of(spec.search, grid, defaults, params.budget, params.split.seed, score)[1], trials
 
 
@@ -156,7 +162,7 @@ def search_settings(
     progress: Callable[[int, float, dict[str, Any]], None] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Best (NDCG@10 next purchase, config) of ``grid`` on the validation split of ``data``."""
-    grid, defaults = timeless(grid, defaults, data.has_time)
+    grid, defaults = for_log(grid, defaults, has_time=data.has_time, actions=data.actions)
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
     require_users(val.tasks, val_split, split, primary, "validation")

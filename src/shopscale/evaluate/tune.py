@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,19 +78,41 @@ def candidates(
 ) -> list[dict[str, Any]]:
     """At most ``budget`` configurations of ``spec.grid``, defaults first when on the grid
     (the random search; a ``coordinate`` spec is searched by ``coordinate_search``)."""
-    return grid_sample(*timeless(spec.grid, spec.defaults, has_time), budget, seed)
+    return grid_sample(*for_log(spec.grid, spec.defaults, has_time=has_time), budget, seed)
 
 
-def timeless(
-    grid: Mapping[str, Sequence[Any]], defaults: Mapping[str, Any], has_time: bool
+def for_log(
+    grid: Mapping[str, Sequence[Any]],
+    defaults: Mapping[str, Any],
+    *,
+    has_time: bool,
+    actions: Collection[str] | None = None,
 ) -> tuple[dict[str, Sequence[Any]], dict[str, Any]]:
-    """``grid`` and ``defaults`` as they can act on a log: without timestamps the decays
-    (``DECAYS``) are pinned to off in both, so no configuration of a budget is spent on a
-    setting that cannot act, and the defaults are tried as they would run."""
+    """``grid`` and ``defaults`` as they can act on a log, so no configuration of a budget is
+    spent on a setting that cannot act and the defaults are tried as they would run: without
+    timestamps the decays (``DECAYS``) are pinned to off in both; given the log's
+    ``actions``, each ``weights`` preset (a dict) keeps only the actions the log has, and
+    presets that become equal are tried once (on a log without views or carts every preset
+    is "all 1")."""
     grid, defaults = dict(grid), dict(defaults)
     if not has_time:
         grid.update({k: [0.0] for k in DECAYS if k in grid})
         defaults.update({k: 0.0 for k in DECAYS if k in defaults})
+    if actions is not None and "weights" in grid:
+        present = set(actions)
+
+        def on_log(weights: Any) -> Any:
+            if not isinstance(weights, Mapping):
+                return weights
+            return {a: w for a, w in weights.items() if a in present}
+
+        presets: list[Any] = []
+        for weights in map(on_log, grid["weights"]):
+            if weights not in presets:
+                presets.append(weights)
+        grid["weights"] = presets
+        if "weights" in defaults:
+            defaults["weights"] = on_log(defaults["weights"])
     return grid, defaults
 
 
