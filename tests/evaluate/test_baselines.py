@@ -251,8 +251,8 @@ def test_search_tries_the_defaults_first_with_and_without_timestamps(has_time: b
     """Without timestamps both decays are pinned to off, in the grid and in the defaults
     alike, so the first trial is still ``recommend``'s defaults as they would run."""
     data = from_arrays(shop_rows(), has_time=has_time)
-    tried: list[dict[str, object]] = []
-    search_settings(
+    tried: list[tuple[dict[str, object], float]] = []
+    found = search_settings(
         data,
         parse_split("holdout:0.2", seed=1),
         MODELS["shopscale"],
@@ -260,10 +260,18 @@ def test_search_tries_the_defaults_first_with_and_without_timestamps(has_time: b
         SHOPSCALE_DEFAULTS,
         budget=2,
         primary="purchased",
-        progress=lambda n, value, cfg: tried.append(cfg),
+        progress=lambda n, value, cfg: tried.append((cfg, value)),
     )
     off = {} if has_time else {"half_life_days": 0.0, "half_life_events": 0.0}
-    assert tried[0] == {**SHOPSCALE_DEFAULTS, **off}
+    assert tried[0][0] == {**SHOPSCALE_DEFAULTS, **off}
+    # the result names the defaults' figure and the gain's paired interval over the users
+    assert found.tried == 2 and found.default == tried[0][1]
+    assert found.best == max(v for _, v in tried) and found.users > 0
+    if found.config == tried[0][0]:
+        assert (found.low, found.high) == (0.0, 0.0) and found.verdict == "the defaults are best"
+    else:
+        assert found.low <= found.best - found.default <= found.high
+        assert "defaults" in found.verdict
 
 
 def _strict_rule_lists(prep: Prepared, exclude: Exclusion, users: Any) -> Any:

@@ -206,10 +206,12 @@ def test_tune_names_a_search_it_does_not_know(
 def test_tune_random_search_writes_its_search_in_the_config(
     shopscale: Runner, shop_csv: Path, tmp_path: Path
 ) -> None:
-    """The written config's first line says how it was found (split, budget, search)."""
+    """The written config's header says how it was found (split, budget, search) and the gain
+    over the defaults with its interval on the validation users."""
     shopscale(
         "tune", str(shop_csv), "--split", "time:0.8", "--budget", "2", "--search", "random",
         "--out", "best.toml",
     )  # fmt: skip
-    first = (tmp_path / "best.toml").read_text().splitlines()[0]
-    assert "--split time:0.8 --budget 2 --search random" in first
+    first, second = (tmp_path / "best.toml").read_text().splitlines()[:2]
+    assert "--split time:0.8 --budget 2 --search random" in first and "of 2 configurations" in first
+    assert second.startswith("# defaults ") and "95 % paired interval" in second

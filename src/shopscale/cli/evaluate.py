@@ -14,7 +14,7 @@ from shopscale.config import load_params, make_params
 from shopscale.errors import ConfigError
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
-from shopscale.evaluate.run import EvaluateParams, evaluate, search_settings
+from shopscale.evaluate.run import EvaluateParams, SearchResult, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, parse_split
 from shopscale.evaluate.tune import (
     BLEND_GRID,
@@ -173,7 +173,7 @@ def tune_cmd(
     events = _events(config)
     check_output_file(out_path)
     data = load_events(inputs, events)
-    best = search_settings(
+    found = search_settings(
         data,
         split_params,
         MODELS[model],
@@ -187,19 +187,27 @@ def tune_cmd(
         ),
     )
     label = f"--split {split_params.label} --budget {budget} --search {search}"
-    _write_best(out_path, model, primary, best, label)
+    _write_best(out_path, model, primary, found, label)
 
 
-def _write_best(
-    out_path: Path, model: str, primary: str, best: tuple[float, dict[str, Any]], label: str
-) -> None:
-    """Write the best settings as the config file ``recommend`` (or the blend) reads."""
+def _write_best(out_path: Path, model: str, primary: str, found: SearchResult, label: str) -> None:
+    """Write the best settings as the config file ``recommend`` (or the blend) reads, and say
+    whether they beat the defaults beyond noise (in the file's header and on screen)."""
     section = "recommend" if model == "shopscale" else "blend"
-    values = {"primary": primary, **best[1]} if model == "shopscale" else best[1]
-    comment = f"shopscale tune {label}: best validation NDCG@10 (next purchase) {best[0]:.4f}"
+    values = {"primary": primary, **found.config} if model == "shopscale" else found.config
+    gain = (
+        f"defaults {found.default:.4f}, gain {found.best - found.default:+.4f} "
+        f"(95 % paired interval {found.low:+.4f} … {found.high:+.4f} over {found.users:,} "
+        f"validation users): {found.verdict}"
+    )
+    comment = (
+        f"shopscale tune {label}: best validation NDCG@10 (next purchase) {found.best:.4f} of "
+        f"{found.tried} configurations\n{gain}"
+    )
     with writing(out_path):
         write_config(out_path, section, values, comment)
-    out.print(f"best ndcg@10 {best[0]:.4f} with {best[1]}; wrote {out_path}", highlight=False)
+    out.print(f"best ndcg@10 {found.best:.4f} with {found.config}", highlight=False)
+    out.print(f"{gain}; wrote {out_path}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

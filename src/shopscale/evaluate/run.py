@@ -17,7 +17,7 @@ import numpy as np
 from shopscale.config import check_fields
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import Interactions, TrainData
-from shopscale.evaluate.metrics import per_user_scores, score_lists
+from shopscale.evaluate.metrics import bootstrap_interval, per_user_scores, score_lists
 from shopscale.evaluate.models import Exclusion, ModelSpec
 from shopscale.evaluate.split import (
     TASKS,
@@ -149,6 +149,32 @@ def best_of(
     return best
 
 
+@dataclass(frozen=True)
+class SearchResult:
+    """What ``search_settings`` found: the best config, its validation NDCG@10, the
+    defaults' (the first config scored), and the 95 % paired interval of best minus
+    defaults over the validation users, so a user can tell a real gain from noise."""
+
+    best: float
+    config: dict[str, Any]
+    default: float
+    low: float
+    high: float
+    users: int
+    tried: int
+
+    @property
+    def verdict(self) -> str:
+        """The gain over the defaults in words: beyond noise at 95 % or not."""
+        if self.config == self.first:
+            return "the defaults are best"
+        if self.low > 0:
+            return "above the defaults at 95 %"
+        return "within noise of the defaults at 95 %: the defaults are as good a choice"
+
+    first: dict[str, Any] = field(default_factory=dict)
+
+
 def search_settings(
     data: Interactions,
     split: SplitParams,
@@ -160,23 +186,29 @@ def search_settings(
     primary: str,
     search: Search = "coordinate",
     progress: Callable[[int, float, dict[str, Any]], None] | None = None,
-) -> tuple[float, dict[str, Any]]:
-    """Best (NDCG@10 next purchase, config) of ``grid`` on the validation split of ``data``."""
+) -> SearchResult:
+    """Best config of ``grid`` by NDCG@10 (next purchase) on the validation split of ``data``,
+    with its gain over the first config scored (the defaults) and that gain's interval."""
     grid, defaults = for_log(grid, defaults, has_time=data.has_time, actions=data.actions)
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
     require_users(val.tasks, val_split, split, primary, "validation")
-    tried = 0
+    per_user: list[tuple[dict[str, Any], float, list[float]]] = []
 
     def score(config: dict[str, Any]) -> float:
-        nonlocal tried
-        value = float(fit_and_score(spec, config, val, (10,))["tasks"]["next-purchase"]["ndcg@10"])
-        tried += 1
+        scored = fit_and_score(spec, config, val, (10,))
+        value = float(scored["tasks"]["next-purchase"]["ndcg@10"])
+        per_user.append((config, value, scored["per_user"]["next-purchase"]["ndcg@10"]))
         if progress is not None:
-            progress(tried, value, config)
+            progress(len(per_user), value, config)
         return value
 
-    return best_of(search, grid, defaults, budget, split.seed, score)
+    best, config = best_of(search, grid, defaults, budget, split.seed, score)
+    first, default, first_users = per_user[0]
+    best_users = next(users for c, _, users in per_user if c == config)
+    diffs = np.asarray(best_users, dtype=np.float64) - np.asarray(first_users, dtype=np.float64)
+    low, high = bootstrap_interval(diffs) if config != first else (0.0, 0.0)
+    return SearchResult(best, config, default, low, high, diffs.size, len(per_user), first)
 
 
 def evaluate(
