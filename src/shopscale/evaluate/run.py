@@ -162,6 +162,8 @@ class SearchResult:
     high: float
     users: int
     tried: int
+    first: dict[str, Any] = field(default_factory=dict)
+    """The first config scored: the defaults as they run on the log."""
 
     @property
     def verdict(self) -> str:
@@ -171,8 +173,6 @@ class SearchResult:
         if self.low > 0:
             return "above the defaults at 95 %"
         return "within noise of the defaults at 95 %: the defaults are as good a choice"
-
-    first: dict[str, Any] = field(default_factory=dict)
 
 
 def search_settings(
