@@ -8,7 +8,7 @@ load -> split (train/test) -> carve validation from train
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -131,8 +131,8 @@ def tune_model(
 
 def best_of(
     search: Search,
-    grid: dict[str, Any],
-    defaults: dict[str, Any],
+    grid: Mapping[str, Sequence[Any]],
+    defaults: Mapping[str, Any],
     budget: int,
     seed: int,
     score: Callable[[dict[str, Any]], float],
@@ -189,7 +189,7 @@ def search_settings(
 ) -> SearchResult:
     """Best config of ``grid`` by NDCG@10 (next purchase) on the validation split of ``data``,
     with its gain over the first config scored (the defaults) and that gain's interval."""
-    grid, defaults = for_log(grid, defaults, has_time=data.has_time, actions=data.actions)
+    on_log, start = for_log(grid, defaults, has_time=data.has_time, actions=data.actions)
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
     require_users(val.tasks, val_split, split, primary, "validation")
@@ -203,7 +203,7 @@ def search_settings(
             progress(len(per_user), value, config)
         return value
 
-    best, config = best_of(search, grid, defaults, budget, split.seed, score)
+    best, config = best_of(search, on_log, start, budget, split.seed, score)
     first, default, first_users = per_user[0]
     best_users = next(users for c, _, users in per_user if c == config)
     diffs = np.asarray(best_users, dtype=np.float64) - np.asarray(first_users, dtype=np.float64)
