@@ -215,3 +215,19 @@ def test_tune_random_search_writes_its_search_in_the_config(
     first, second = (tmp_path / "best.toml").read_text().splitlines()[:2]
     assert "--split time:0.8 --budget 2 --search random" in first and "of 2 configurations" in first
     assert second.startswith("# defaults ") and "95 % paired interval" in second
+
+
+def test_tune_of_the_blend_starts_at_its_defaults(
+    shopscale: Runner, shop_csv: Path, tmp_path: Path
+) -> None:
+    """With one configuration ``tune --model shopscale-blend`` scores the prototype's own
+    defaults (not its grid's first values) and writes them: never worse than the defaults."""
+    from shopscale.cli.evaluate import BLEND_START
+
+    shopscale(
+        "tune", str(shop_csv), "--model", "shopscale-blend", "--split", "time:0.8",
+        "--budget", "1", "--out", "blend.toml",
+    )  # fmt: skip
+    written = tomllib.loads((tmp_path / "blend.toml").read_text())["blend"]
+    assert written == {"weights": {}, **BLEND_START}
+    assert written["self_weight"] == 1_000_000.0

@@ -51,6 +51,9 @@ def _events(config: Path | None) -> EventsParams:
     return load_params(EventsParams, cfg, "events", source=source)
 
 
+BLEND_START = {k: v for k, v in MODELS["shopscale-blend"].defaults.items() if k in BLEND_GRID}
+"""Where ``tune --model shopscale-blend`` starts: the prototype's defaults on its grid's keys."""
+
 FLAGS = {"k": "--k", "tasks": "--tasks", "primary": "--primary", "budget": "--budget"}
 """The flag of each ``EvaluateParams`` setting, named when its value is refused."""
 
@@ -178,7 +181,7 @@ def tune_cmd(
         split_params,
         MODELS[model],
         dict(SHOPSCALE_GRID if model == "shopscale" else BLEND_GRID),
-        SHOPSCALE_DEFAULTS if model == "shopscale" else {},
+        SHOPSCALE_DEFAULTS if model == "shopscale" else BLEND_START,
         budget=budget,
         primary=primary,
         search=cast(Search, search),
