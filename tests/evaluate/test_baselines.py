@@ -20,7 +20,7 @@ from shopscale.evaluate.data import Interactions, TrainData, from_arrays
 from shopscale.evaluate.models import Exclusion, lists_from_scores
 from shopscale.evaluate.run import EvaluateParams, Prepared, evaluate, prepare, search_settings
 from shopscale.evaluate.split import parse_split, split_events
-from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, candidates, grid_sample
+from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, for_log, grid_sample
 from shopscale.recommend.params import RecommendParams
 from tests.evaluate.conftest import shop_rows
 
@@ -383,7 +383,7 @@ def test_own_history_tuning_starts_at_the_default_and_pins_decay_without_time(
     spends none of it on a half-life when the log has no timestamps; the issue's point and
     the old strict rule are points of its grid."""
     spec = MODELS["own-history"]
-    picks = candidates(spec, 6, seed=42, has_time=has_time)
+    picks = grid_sample(*for_log(spec.grid, spec.defaults, has_time=has_time), 6, seed=42)
     off = {} if has_time else {"half_life_days": 0.0}
     assert len(picks) == 6 and picks[0] == {**spec.defaults, **off}
     if not has_time:

@@ -16,9 +16,9 @@ from shopscale.evaluate.split import parse_split
 from shopscale.evaluate.tune import (
     SHOPSCALE_DEFAULTS,
     SHOPSCALE_GRID,
-    candidates,
     coordinate_search,
     for_log,
+    grid_sample,
     inert,
 )
 from tests.evaluate.conftest import shop_rows
@@ -138,7 +138,9 @@ def test_baselines_keep_their_random_draws() -> None:
     """A randomly tuned baseline's grid is not touched by the log's actions: its draws, and
     so every stored benchmark figure, stay what they were (own-history's weights are names)."""
     spec = MODELS["own-history"]
-    picks = candidates(spec, 4, 42, has_time=True)
+    on_log = for_log(spec.grid, spec.defaults, has_time=True, actions=("viewed", "purchased"))
+    assert on_log == (dict(spec.grid), dict(spec.defaults))
+    picks = grid_sample(*on_log, 4, 42)
     assert picks[0] == dict(spec.defaults) and len(picks) == 4
     assert all(isinstance(p["weights"], str) for p in picks)
 

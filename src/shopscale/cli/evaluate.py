@@ -14,13 +14,13 @@ from shopscale.config import load_params, make_params
 from shopscale.errors import ConfigError
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
+from shopscale.evaluate.models import Search
 from shopscale.evaluate.run import EvaluateParams, SearchResult, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, parse_split
 from shopscale.evaluate.tune import (
     BLEND_GRID,
     SHOPSCALE_DEFAULTS,
     SHOPSCALE_GRID,
-    Search,
     write_config,
 )
 from shopscale.events import EventsParams

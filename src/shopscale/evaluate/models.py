@@ -44,6 +44,10 @@ class Recommender(Protocol):
         """Ranked lists of length n for ``users`` (sorted), excluded items never listed."""
 
 
+Search = Literal["coordinate", "random"]
+"""How a tuning budget is spent: ``tune.coordinate_search`` or ``tune.grid_sample``."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A named model: how to build it from a config, its defaults and its tuning space."""
@@ -54,7 +58,7 @@ class ModelSpec:
     grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     """Values tried by tuning (on the validation split); empty = not tuned."""
     description: str = ""
-    search: Literal["random", "coordinate"] = "random"
+    search: Search = "random"
     """How the budget is spent on ``grid``: a fixed-seed random sample (``tune.grid_sample``)
     or a coordinate search from the defaults (``tune.coordinate_search``)."""
 

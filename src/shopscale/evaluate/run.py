@@ -18,7 +18,7 @@ from shopscale.config import check_fields
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import Interactions, TrainData
 from shopscale.evaluate.metrics import bootstrap_interval, per_user_scores, score_lists
-from shopscale.evaluate.models import Exclusion, ModelSpec
+from shopscale.evaluate.models import Exclusion, ModelSpec, Search
 from shopscale.evaluate.split import (
     TASKS,
     EvalTask,
@@ -30,7 +30,7 @@ from shopscale.evaluate.split import (
     split_events,
     validation_split,
 )
-from shopscale.evaluate.tune import Search, coordinate_search, for_log, grid_sample
+from shopscale.evaluate.tune import coordinate_search, for_log, grid_sample
 from shopscale.log import get_logger
 from shopscale.recommend.params import MAX_LIST
 
@@ -120,12 +120,9 @@ def tune_model(
         return value
 
     events = val.train.events
-    if spec.search == "coordinate":  # a random spec keeps its grid: its draws stay the same
-        grid, defaults = for_log(
-            spec.grid, spec.defaults, has_time=events.has_time, actions=events.actions
-        )
-    else:
-        grid, defaults = for_log(spec.grid, spec.defaults, has_time=events.has_time)
+    grid, defaults = for_log(
+        spec.grid, spec.defaults, has_time=events.has_time, actions=events.actions
+    )
     return best_of(spec.search, grid, defaults, params.budget, params.split.seed, score)[1], trials
 
 

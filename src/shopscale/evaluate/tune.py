@@ -31,11 +31,10 @@ import json
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from shopscale.evaluate.models import ModelSpec
 from shopscale.recommend.params import DECAYS, RecommendParams
 from shopscale.store.files import atomic_path
 
@@ -71,14 +70,6 @@ BLEND_GRID: dict[str, list[Any]] = {
     "half_life_days": [0.0, 1.0, 7.0, 30.0],
     "half_life_events": [0.0, 2.0, 5.0, 20.0],
 }
-
-
-def candidates(
-    spec: ModelSpec, budget: int, seed: int, *, has_time: bool = True
-) -> list[dict[str, Any]]:
-    """At most ``budget`` configurations of ``spec.grid``, defaults first when on the grid
-    (the random search; a ``coordinate`` spec is searched by ``coordinate_search``)."""
-    return grid_sample(*for_log(spec.grid, spec.defaults, has_time=has_time), budget, seed)
 
 
 def for_log(
@@ -137,7 +128,6 @@ def grid_sample(
 
 
 Score = Callable[[dict[str, Any]], float]
-Search = Literal["coordinate", "random"]
 
 
 def inert(key: str, config: Mapping[str, Any]) -> bool:
