@@ -39,7 +39,13 @@ from typing import Any
 
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import Interactions, load_events
-from shopscale.evaluate.report import NOT_BASELINES, PROTOTYPES, compare_with_best, verdict
+from shopscale.evaluate.report import (
+    NOT_BASELINES,
+    PROTOTYPES,
+    compare_with_best,
+    signed,
+    verdict,
+)
 from shopscale.evaluate.run import EvaluateParams, evaluate
 from shopscale.evaluate.split import parse_split
 from shopscale.importers import import_dataset, write_events
@@ -124,9 +130,10 @@ def print_comparisons(results: dict[str, dict[str, Any]]) -> None:
                 cmp = compare_with_best(result, task, metric)
                 if cmp is None:
                     continue
+                gain = signed(cmp["difference"], 3)
                 print(
-                    f"| {ds} | {task} | {metric} | {cmp['baseline']} | {cmp['difference']:+.3f} "
-                    f"| {cmp['low']:+.3f} … {cmp['high']:+.3f} | {verdict(cmp)} |"
+                    f"| {ds} | {task} | {metric} | {cmp['baseline']} | {gain} "
+                    f"| {signed(cmp['low'], 3)} … {signed(cmp['high'], 3)} | {verdict(cmp)} |"
                 )
 
 
@@ -175,7 +182,7 @@ def seed_row(ds: str, task: str, results: list[dict[str, Any]], model: str = "sh
     higher = sum(c["difference"] > 0 for c in cmps)
     ahead = sum(c["low"] > 0 for c in cmps)
     behind = sum(c["high"] < 0 for c in cmps)
-    intervals = "; ".join(f"{c['low']:+.3f} … {c['high']:+.3f}" for c in cmps)
+    intervals = "; ".join(f"{signed(c['low'], 3)} … {signed(c['high'], 3)}" for c in cmps)
     if ds in PURCHASE_LOGS and task == "next-purchase":
         met = "met" if higher == len(cmps) and behind == 0 else "**not met**"
         goal = "beat every baseline"

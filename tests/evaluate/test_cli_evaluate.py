@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shopscale.evaluate.tune import SHOPSCALE_GRID
+from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID
 from tests.cli.conftest import Runner, one_line_error
 
 
@@ -215,6 +215,38 @@ def test_tune_random_search_writes_its_search_in_the_config(
     first, second = (tmp_path / "best.toml").read_text().splitlines()[:2]
     assert "--split time:0.8 --budget 2 --search random" in first and "of 2 configurations" in first
     assert second.startswith("# defaults ") and "95 % paired interval" in second
+
+
+def test_tune_keeps_the_defaults_when_its_gain_is_within_noise(
+    shopscale: Runner, shop_csv: Path, tmp_path: Path
+) -> None:
+    """On the fixed shop log the best of six configurations beats the defaults by less than
+    the validation users can tell (interval reaching 0): by default tune writes the defaults
+    and names the best in the header; ``--adopt best`` writes the best, and the two files
+    differ in exactly the settings that header names."""
+    common = ("tune", str(shop_csv), "--split", "time:0.8", "--budget", "6")
+    shopscale(*common, "--out", "kept.toml")
+    shopscale(*common, "--adopt", "best", "--out", "best.toml")
+    text = (tmp_path / "kept.toml").read_text()
+    kept = tomllib.loads(text)["recommend"]
+    best = tomllib.loads((tmp_path / "best.toml").read_text())["recommend"]
+    assert "within noise of the defaults at 95 %: the defaults are kept" in text
+    assert {k: kept[k] for k in SHOPSCALE_DEFAULTS} == SHOPSCALE_DEFAULTS
+    changed = {k: v for k, v in best.items() if kept[k] != v}
+    assert changed, "the search found nothing better: the case this test needs is gone"
+    named = ", ".join(f"{k} = {v!r}" for k, v in changed.items())
+    assert f"# best found, not written (--adopt best writes it): {named}" in text
+    assert "best found" not in (tmp_path / "best.toml").read_text()
+
+
+def test_tune_names_an_adopt_rule_it_does_not_know(
+    shopscale: Runner, shop_csv: Path, tmp_path: Path
+) -> None:
+    """``--adopt`` takes significant or best; anything else is a one-line error, no file."""
+    proc = shopscale("tune", str(shop_csv), "--adopt", "always", "--out", "b.toml", check=False)
+    line = one_line_error(proc)
+    assert "--adopt" in line and "significant or best" in line and "'always'" in line
+    assert not (tmp_path / "b.toml").exists()
 
 
 def test_tune_of_the_blend_starts_at_its_defaults(

@@ -46,3 +46,13 @@ def test_no_comparison_without_per_user_scores() -> None:
     """Results written before per-user scores existed give no comparison, not an error."""
     result = {"models": {"shopscale": {"tasks": {"t": {"ndcg@10": 0.5}}}, "als": _entry([0.0])}}
     assert compare_with_best(result, "t", "ndcg@10") is None
+
+
+def test_signed_never_prints_a_bare_minus_zero() -> None:
+    """An interval bound that rounds to zero keeps its sign readable (scientific notation);
+    exact zeros and ordinary values print at the fixed decimals."""
+    from shopscale.evaluate.report import signed
+
+    assert signed(-0.00001) == "-1.0e-05" and signed(0.00002) == "+2.0e-05"
+    assert signed(0.0) == signed(-0.0) == "+0.0000" and signed(-0.0123) == "-0.0123"
+    assert signed(0.0004, 3) == "+4.0e-04" and signed(0.0123, 3) == "+0.012"

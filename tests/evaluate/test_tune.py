@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import from_arrays
-from shopscale.evaluate.run import EvaluateParams, evaluate
+from shopscale.evaluate.models import Adopt
+from shopscale.evaluate.run import EvaluateParams, SearchResult, evaluate
 from shopscale.evaluate.split import parse_split
 from shopscale.evaluate.tune import (
     SHOPSCALE_DEFAULTS,
@@ -154,7 +155,8 @@ def test_a_budget_below_one_is_refused() -> None:
 def test_shopscale_tuned_searches_by_coordinates_from_the_defaults() -> None:
     """In ``evaluate`` the tuned row's trials start at ``recommend``'s defaults (decays off
     without timestamps) and each later trial of the first pass changes one setting; the
-    configuration it tests is the best trial's."""
+    configuration it tests is the best trial's if that beats the defaults at 95 %, else the
+    defaults', and the result records which."""
     data = from_arrays(shop_rows(), has_time=False)
     params = EvaluateParams(
         split=parse_split("holdout:0.2", seed=1),
@@ -172,4 +174,46 @@ def test_shopscale_tuned_searches_by_coordinates_from_the_defaults() -> None:
         changed = [k for k in SHOPSCALE_GRID if t["config"][k] != trials[0]["config"][k]]
         assert len(changed) == 1
     best = max(trials, key=lambda t: t["ndcg@10"])
-    assert result["config"] == {**SHOPSCALE_DEFAULTS, **best["config"]}
+    found = result["search"]
+    assert MODELS["shopscale-tuned"].adopt == "significant" and found["adopt"] == "significant"
+    assert found["best"] == round(best["ndcg@10"], 6)
+    assert found["default"] == round(trials[0]["ndcg@10"], 6)
+    beyond_noise = best is not trials[0] and found["low"] > 0
+    assert found["kept"] == ("best" if beyond_noise else "defaults")
+    tested = best if beyond_noise else trials[0]
+    assert result["config"] == {**SHOPSCALE_DEFAULTS, **tested["config"]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries({"k": st.integers(0, 2)}),
+    st.fixed_dictionaries({"k": st.integers(0, 2)}),
+    st.floats(-1, 1),
+    st.floats(0, 1),
+    st.sampled_from(["significant", "best"]),
+)
+def test_a_search_keeps_its_best_only_beyond_noise_when_asked(
+    config: dict[str, int], first: dict[str, int], low: float, width: float, adopt: Adopt
+) -> None:
+    """``best`` keeps the best config always; ``significant`` keeps it only if it is not the
+    defaults and its gain's interval lies above 0, else the defaults; the verdict says which."""
+    found = SearchResult(0.5, config, 0.4, low, low + width, 10, 3, first, adopt)
+    beyond_noise = config != first and low > 0
+    assert found.significant == beyond_noise
+    assert found.adopted == (config if adopt == "best" or beyond_noise else first)
+    assert found.summary()["kept"] == ("defaults" if found.adopted == first else "best")
+    if config == first:
+        assert found.verdict == "the defaults are best"
+    elif beyond_noise:
+        assert found.verdict == "above the defaults at 95 %"
+    else:
+        assert found.verdict.startswith("within noise of the defaults at 95 %")
+        assert found.verdict.endswith("kept" if adopt == "significant" else "as good a choice")
+
+
+def test_tune_metric_must_have_per_user_figures() -> None:
+    """A search's gain is judged on per-user figures, kept for NDCG@10 and recall@10 only:
+    another tune metric is refused up front, not after a search."""
+    assert EvaluateParams(tune_metric="recall@10").tune_metric == "recall@10"
+    with pytest.raises(ValueError, match="tune_metric must be one of ndcg@10, recall@10"):
+        EvaluateParams(tune_metric="map@10")

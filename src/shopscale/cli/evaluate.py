@@ -14,7 +14,8 @@ from shopscale.config import load_params, make_params
 from shopscale.errors import ConfigError
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
-from shopscale.evaluate.models import Search
+from shopscale.evaluate.models import Adopt, Search
+from shopscale.evaluate.report import signed
 from shopscale.evaluate.run import EvaluateParams, SearchResult, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, parse_split
 from shopscale.evaluate.tune import (
@@ -148,6 +149,13 @@ def tune_cmd(
             "random: the defaults, then a fixed-seed sample of the grid."
         ),
     ] = "coordinate",
+    adopt: Annotated[
+        str,
+        typer.Option(
+            help="significant: write the best only if it beats the defaults at 95 % over the "
+            "validation users, else the defaults; best: write the best found either way."
+        ),
+    ] = "significant",
     primary: PrimaryOption = "purchased",
     seed: SeedOption = 42,
     config: EventsConfigOption = None,
@@ -159,7 +167,9 @@ def tune_cmd(
     weights, max_items_per_user, unprompted_weight) is in docs/evaluation.md. By default a
     coordinate search: the defaults first, then every other value of one setting at a time,
     keeping a change only if validation NDCG@10 rises; one pass takes 22 configurations. The
-    test split is never looked at.
+    best is written only if it beats the defaults beyond noise (its 95 % paired interval over
+    the validation users above 0); otherwise the defaults are, with the best found in the
+    file's header (--adopt best writes it anyway). The test split is never looked at.
     """
     setup_logging(verbose, quiet=JOB_LOGGERS)
     if model not in ("shopscale", "shopscale-blend"):
@@ -172,6 +182,8 @@ def tune_cmd(
         raise ConfigError(
             "command line", "--search", f"expected coordinate or random, got {search!r}"
         )
+    if adopt not in get_args(Adopt):
+        raise ConfigError("command line", "--adopt", f"expected significant or best, got {adopt!r}")
     split_params = parse_split(split, seed=seed)
     events = _events(config)
     check_output_file(out_path)
@@ -185,28 +197,35 @@ def tune_cmd(
         budget=budget,
         primary=primary,
         search=cast(Search, search),
+        adopt=cast(Adopt, adopt),
         progress=lambda n, value, cfg: out.print(
             f"[dim]{n:>3}[/] ndcg@10 {value:.4f}  {cfg}", highlight=False
         ),
     )
-    label = f"--split {split_params.label} --budget {budget} --search {search}"
+    label = f"--split {split_params.label} --budget {budget} --search {search} --adopt {adopt}"
     _write_best(out_path, model, primary, found, label)
 
 
 def _write_best(out_path: Path, model: str, primary: str, found: SearchResult, label: str) -> None:
-    """Write the best settings as the config file ``recommend`` (or the blend) reads, and say
-    whether they beat the defaults beyond noise (in the file's header and on screen)."""
+    """Write the kept settings as the config file ``recommend`` (or the blend) reads, and say
+    whether the best beat the defaults beyond noise (in the file's header and on screen)."""
     section = "recommend" if model == "shopscale" else "blend"
-    values = {"primary": primary, **found.config} if model == "shopscale" else found.config
+    kept = found.adopted
+    values = {"primary": primary, **kept} if model == "shopscale" else kept
     gain = (
-        f"defaults {found.default:.4f}, gain {found.best - found.default:+.4f} "
-        f"(95 % paired interval {found.low:+.4f} … {found.high:+.4f} over {found.users:,} "
-        f"validation users): {found.verdict}"
+        f"defaults {found.default:.4f}, gain {signed(found.best - found.default)} "
+        f"(95 % paired interval {signed(found.low)} … {signed(found.high)} over "
+        f"{found.users:,} validation users): {found.verdict}"
     )
     comment = (
         f"shopscale tune {label}: best validation NDCG@10 (next purchase) {found.best:.4f} of "
         f"{found.tried} configurations\n{gain}"
     )
+    if kept != found.config:
+        changes = ", ".join(
+            f"{k} = {v!r}" for k, v in found.config.items() if found.first.get(k) != v
+        )
+        comment += f"\nbest found, not written (--adopt best writes it): {changes}"
     with writing(out_path):
         write_config(out_path, section, values, comment)
     out.print(f"best ndcg@10 {found.best:.4f} with {found.config}", highlight=False)

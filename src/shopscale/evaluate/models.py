@@ -46,6 +46,10 @@ class Recommender(Protocol):
 
 Search = Literal["coordinate", "random"]
 """How a tuning budget is spent: ``tune.coordinate_search`` or ``tune.grid_sample``."""
+Adopt = Literal["significant", "best"]
+"""What a search keeps: the best config found (``best``), or that config only if its gain
+over the defaults is above 0 at 95 % over the validation users, else the defaults
+(``significant``: a gain the validation split cannot tell from noise is not taken)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class ModelSpec:
     search: Search = "random"
     """How the budget is spent on ``grid``: a fixed-seed random sample (``tune.grid_sample``)
     or a coordinate search from the defaults (``tune.coordinate_search``)."""
+    adopt: Adopt = "best"
+    """Whether a search keeps its best config always (baselines) or only beyond noise."""
 
     def build(self, config: Mapping[str, Any] | None = None) -> Recommender:
         """The model with ``defaults`` overridden by ``config``."""

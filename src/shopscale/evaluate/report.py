@@ -53,6 +53,16 @@ def compare_with_best(
     }
 
 
+def signed(x: float, places: int = 4) -> str:
+    """``x`` with its sign at ``places`` decimals; a value those decimals would show as
+    ±0 (``-0.0000``) is shown in scientific notation instead, so its sign stays readable."""
+    x = x or 0.0  # -0.0 -> 0.0
+    text = f"{x:+.{places}f}"
+    if x != 0 and float(text) == 0:
+        return f"{x:+.1e}"
+    return text
+
+
 def verdict(cmp: dict[str, Any]) -> str:
     """In words: ahead / behind / not distinguishable at 95 %."""
     if cmp["low"] > 0:
@@ -151,8 +161,8 @@ def _comparison(result: dict[str, Any], task: str) -> str:
         if cmp is not None:
             lines.append(
                 f"<li>{metric}: {model} − {html.escape(cmp['baseline'])} = "
-                f"{cmp['difference']:+.4f} (95 % paired bootstrap interval {cmp['low']:+.4f} "
-                f"to {cmp['high']:+.4f}): {verdict(cmp)}</li>"
+                f"{signed(cmp['difference'])} (95 % paired bootstrap interval "
+                f"{signed(cmp['low'])} to {signed(cmp['high'])}): {verdict(cmp)}</li>"
             )
     return f"<ul>{''.join(lines)}</ul>" if lines else ""
 

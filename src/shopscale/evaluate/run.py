@@ -18,7 +18,7 @@ from shopscale.config import check_fields
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.data import Interactions, TrainData
 from shopscale.evaluate.metrics import bootstrap_interval, per_user_scores, score_lists
-from shopscale.evaluate.models import Exclusion, ModelSpec, Search
+from shopscale.evaluate.models import Adopt, Exclusion, ModelSpec, Search
 from shopscale.evaluate.split import (
     TASKS,
     EvalTask,
@@ -64,6 +64,12 @@ class EvaluateParams:
         unknown = [m for m in self.models if m not in MODELS]
         if unknown:
             raise ValueError(f"unknown model(s): {', '.join(unknown)}")
+        paired = (f"ndcg@{PAIRED_K}", f"recall@{PAIRED_K}")
+        if self.tune_metric not in paired:
+            raise ValueError(
+                f"tune_metric must be one of {', '.join(paired)} (the per-user figures a "
+                f"search's gain is judged on), got {self.tune_metric!r}"
+            )
         bad = [t for t in self.tasks if t not in TASKS]
         if bad:
             raise ValueError(f"unknown task(s): {', '.join(bad)} (next-purchase, discovery)")
@@ -108,22 +114,23 @@ def fit_and_score(
 
 def tune_model(
     spec: ModelSpec, val: Prepared, params: EvaluateParams
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Best configuration of ``spec`` on the validation split, and every trial."""
-    trials: list[dict[str, Any]] = []
-    ks = (10,) if "@10" in params.tune_metric else params.k
-
-    def score(config: dict[str, Any]) -> float:
-        scored = fit_and_score(spec, config, val, ks)
-        value = float(scored["tasks"][params.tune_task][params.tune_metric])
-        trials.append({"config": config, params.tune_metric: value, "seconds": scored["seconds"]})
-        return value
-
-    events = val.train.events
-    grid, defaults = for_log(
-        spec.grid, spec.defaults, has_time=events.has_time, actions=events.actions
+) -> tuple[SearchResult | None, list[dict[str, Any]]]:
+    """What tuning ``spec`` on the validation split found (None for a model without a grid),
+    and every trial. The config to test is ``found.adopted``."""
+    if not spec.grid:
+        return None, []
+    return search_prepared(
+        spec,
+        spec.grid,
+        spec.defaults,
+        val,
+        task=params.tune_task,
+        metric=params.tune_metric,
+        budget=params.budget,
+        seed=params.split.seed,
+        search=spec.search,
+        adopt=spec.adopt,
     )
-    return best_of(spec.search, grid, defaults, params.budget, params.split.seed, score)[1], trials
 
 
 def best_of(
@@ -148,9 +155,10 @@ def best_of(
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What ``search_settings`` found: the best config, its validation NDCG@10, the
-    defaults' (the first config scored), and the 95 % paired interval of best minus
-    defaults over the validation users, so a user can tell a real gain from noise."""
+    """What a search found: the best config, its validation figure, the defaults' (the
+    first config scored), and the 95 % paired interval of best minus defaults over the
+    validation users, so a user can tell a real gain from noise; ``adopted`` is the config
+    the search keeps under its ``adopt`` rule."""
 
     best: float
     config: dict[str, Any]
@@ -161,15 +169,83 @@ class SearchResult:
     tried: int
     first: dict[str, Any] = field(default_factory=dict)
     """The first config scored: the defaults as they run on the log."""
+    adopt: Adopt = "best"
+
+    @property
+    def significant(self) -> bool:
+        """Whether the best config beats the defaults at 95 % (interval above 0)."""
+        return self.config != self.first and self.low > 0
+
+    @property
+    def adopted(self) -> dict[str, Any]:
+        """The config kept: the best, or with ``significant`` the defaults unless the best
+        beats them beyond noise."""
+        return self.config if self.adopt == "best" or self.significant else self.first
 
     @property
     def verdict(self) -> str:
-        """The gain over the defaults in words: beyond noise at 95 % or not."""
+        """The gain over the defaults in words, and what was kept."""
         if self.config == self.first:
             return "the defaults are best"
-        if self.low > 0:
+        if self.significant:
             return "above the defaults at 95 %"
+        if self.adopt == "significant":
+            return "within noise of the defaults at 95 %: the defaults are kept"
         return "within noise of the defaults at 95 %: the defaults are as good a choice"
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: the figures, the verdict and which config was kept."""
+        return {
+            "best": round(self.best, 6),
+            "default": round(self.default, 6),
+            "low": round(self.low, 6),
+            "high": round(self.high, 6),
+            "users": self.users,
+            "tried": self.tried,
+            "adopt": self.adopt,
+            "kept": "defaults" if self.adopted == self.first else "best",
+            "verdict": self.verdict,
+        }
+
+
+def search_prepared(
+    spec: ModelSpec,
+    grid: Mapping[str, Sequence[Any]],
+    defaults: Mapping[str, Any],
+    val: Prepared,
+    *,
+    task: str,
+    metric: str,
+    budget: int,
+    seed: int,
+    search: Search,
+    adopt: Adopt,
+    progress: Callable[[int, float, dict[str, Any]], None] | None = None,
+) -> tuple[SearchResult, list[dict[str, Any]]]:
+    """Search ``grid`` (restricted to the log: ``tune.for_log``) for the config with the best
+    ``metric`` on ``val``'s ``task``, with the best's per-user gain over the first config
+    scored (the defaults) and its interval; and every trial."""
+    events = val.train.events
+    on_log, start = for_log(grid, defaults, has_time=events.has_time, actions=events.actions)
+    trials: list[dict[str, Any]] = []
+    per_user: list[tuple[dict[str, Any], float, list[float]]] = []
+
+    def score(config: dict[str, Any]) -> float:
+        scored = fit_and_score(spec, config, val, (PAIRED_K,))
+        value = float(scored["tasks"][task][metric])
+        per_user.append((config, value, scored["per_user"][task][metric]))
+        trials.append({"config": config, metric: value, "seconds": scored["seconds"]})
+        if progress is not None:
+            progress(len(per_user), value, config)
+        return value
+
+    best, config = best_of(search, on_log, start, budget, seed, score)
+    first, default, first_users = per_user[0]
+    best_users = next(users for c, _, users in per_user if c == config)
+    diffs = np.asarray(best_users, dtype=np.float64) - np.asarray(first_users, dtype=np.float64)
+    low, high = bootstrap_interval(diffs) if config != first else (0.0, 0.0)
+    found = SearchResult(best, config, default, low, high, diffs.size, len(per_user), first, adopt)
+    return found, trials
 
 
 def search_settings(
@@ -182,30 +258,27 @@ def search_settings(
     budget: int,
     primary: str,
     search: Search = "coordinate",
+    adopt: Adopt = "significant",
     progress: Callable[[int, float, dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """Best config of ``grid`` by NDCG@10 (next purchase) on the validation split of ``data``,
-    with its gain over the first config scored (the defaults) and that gain's interval."""
-    on_log, start = for_log(grid, defaults, has_time=data.has_time, actions=data.actions)
+    """``shopscale tune``: the best config of ``grid`` by NDCG@10 (next purchase) on the
+    validation split of ``data``, with its gain over the defaults and that gain's interval."""
     val_split = validation_split(split_events(data, split, primary), split, primary)
     val = prepare(val_split, primary, ("next-purchase",))
     require_users(val.tasks, val_split, split, primary, "validation")
-    per_user: list[tuple[dict[str, Any], float, list[float]]] = []
-
-    def score(config: dict[str, Any]) -> float:
-        scored = fit_and_score(spec, config, val, (10,))
-        value = float(scored["tasks"]["next-purchase"]["ndcg@10"])
-        per_user.append((config, value, scored["per_user"]["next-purchase"]["ndcg@10"]))
-        if progress is not None:
-            progress(len(per_user), value, config)
-        return value
-
-    best, config = best_of(search, on_log, start, budget, split.seed, score)
-    first, default, first_users = per_user[0]
-    best_users = next(users for c, _, users in per_user if c == config)
-    diffs = np.asarray(best_users, dtype=np.float64) - np.asarray(first_users, dtype=np.float64)
-    low, high = bootstrap_interval(diffs) if config != first else (0.0, 0.0)
-    return SearchResult(best, config, default, low, high, diffs.size, len(per_user), first)
+    return search_prepared(
+        spec,
+        grid,
+        defaults,
+        val,
+        task="next-purchase",
+        metric=f"ndcg@{PAIRED_K}",
+        budget=budget,
+        seed=split.seed,
+        search=search,
+        adopt=adopt,
+        progress=progress,
+    )[0]
 
 
 def evaluate(
@@ -226,12 +299,15 @@ def evaluate(
     }
     for name in params.models:
         spec = MODELS[name]
-        config, trials = tune_model(spec, val, params) if spec.grid else ({}, [])
+        found, trials = tune_model(spec, val, params)
+        config = found.adopted if found is not None else {}
         say(f"{name}: tuned on validation ({len(trials)} configs), testing {config or 'defaults'}")
         scored = fit_and_score(spec, config, test, params.k)
         scored.update(
             config={**spec.defaults, **config}, tuning=trials, description=spec.description
         )
+        if found is not None:
+            scored["search"] = found.summary()
         result["models"][name] = scored
         ndcg = {t: round(v["ndcg@10"], 4) for t, v in scored["tasks"].items() if "ndcg@10" in v}
         say(f"{name}: {ndcg} in {scored['seconds']:.1f} s")
