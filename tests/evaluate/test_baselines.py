@@ -18,8 +18,15 @@ from shopscale.evaluate.catalogue import (
 )
 from shopscale.evaluate.data import Interactions, TrainData, from_arrays
 from shopscale.evaluate.models import Exclusion, lists_from_scores
-from shopscale.evaluate.run import EvaluateParams, Prepared, evaluate, prepare, search_settings
-from shopscale.evaluate.split import parse_split, split_events
+from shopscale.evaluate.run import (
+    EvaluateParams,
+    Prepared,
+    evaluate,
+    fit_and_score,
+    prepare,
+    search_settings,
+)
+from shopscale.evaluate.split import parse_split, split_events, validation_split
 from shopscale.evaluate.tune import SHOPSCALE_DEFAULTS, SHOPSCALE_GRID, for_log, grid_sample
 from shopscale.recommend.params import RecommendParams
 from tests.evaluate.conftest import shop_rows
@@ -272,6 +279,26 @@ def test_search_tries_the_defaults_first_with_and_without_timestamps(has_time: b
     else:
         assert found.low <= found.best - found.default <= found.high
         assert "defaults" in found.verdict
+
+
+def test_tune_searches_the_task_it_is_given() -> None:
+    """``task="discovery"`` scores every trial on the validation split's discovery task: the
+    defaults' figure is the one ``fit_and_score`` gives that task, not next purchase's."""
+    data = from_arrays(shop_rows(), has_time=True)
+    split = parse_split("time:0.8", seed=1)
+    spec, grid, defaults = MODELS["shopscale"], SHOPSCALE_GRID, SHOPSCALE_DEFAULTS
+    found = {
+        task: search_settings(
+            data, split, spec, grid, defaults, budget=1, primary="purchased", task=task
+        )
+        for task in ("next-purchase", "discovery")
+    }
+    val_split = validation_split(split_events(data, split, "purchased"), split, "purchased")
+    val = prepare(val_split, "purchased", ("next-purchase", "discovery"))
+    for task, got in found.items():
+        scored = fit_and_score(MODELS["shopscale"], got.first, val, (10,))
+        assert got.default == scored["tasks"][task]["ndcg@10"] and got.config == got.first
+    assert found["discovery"].default != found["next-purchase"].default
 
 
 def _strict_rule_lists(prep: Prepared, exclude: Exclusion, users: Any) -> Any:

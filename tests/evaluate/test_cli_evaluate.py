@@ -213,7 +213,8 @@ def test_tune_random_search_writes_its_search_in_the_config(
         "--out", "best.toml",
     )  # fmt: skip
     first, second = (tmp_path / "best.toml").read_text().splitlines()[:2]
-    assert "--split time:0.8 --budget 2 --search random" in first and "of 2 configurations" in first
+    assert "--split time:0.8 --task next-purchase --budget 2 --search random" in first
+    assert "of 2 configurations" in first
     assert second.startswith("# defaults ") and "95 % paired interval" in second
 
 
@@ -237,6 +238,16 @@ def test_tune_keeps_the_defaults_when_its_gain_is_within_noise(
     named = ", ".join(f"{k} = {v!r}" for k, v in changed.items())
     assert f"# best found, not written (--adopt best writes it): {named}" in text
     assert "best found" not in (tmp_path / "best.toml").read_text()
+
+
+def test_tune_names_a_task_it_does_not_know(
+    shopscale: Runner, shop_csv: Path, tmp_path: Path
+) -> None:
+    """``--task`` takes next-purchase or discovery; anything else is a one-line error."""
+    proc = shopscale("tune", str(shop_csv), "--task", "buy", "--out", "b.toml", check=False)
+    line = one_line_error(proc)
+    assert "--task" in line and "next-purchase or discovery" in line and "'buy'" in line
+    assert not (tmp_path / "b.toml").exists()
 
 
 def test_tune_names_an_adopt_rule_it_does_not_know(

@@ -17,7 +17,7 @@ from shopscale.evaluate.data import load_events
 from shopscale.evaluate.models import Adopt, Search
 from shopscale.evaluate.report import signed
 from shopscale.evaluate.run import EvaluateParams, SearchResult, evaluate, search_settings
-from shopscale.evaluate.split import TASKS, parse_split
+from shopscale.evaluate.split import TASKS, Task, parse_split
 from shopscale.evaluate.tune import (
     BLEND_GRID,
     SHOPSCALE_DEFAULTS,
@@ -156,6 +156,13 @@ def tune_cmd(
             "validation users, else the defaults; best: write the best found either way."
         ),
     ] = "significant",
+    task: Annotated[
+        str,
+        typer.Option(
+            help="next-purchase: what the user buys next (any item); discovery: items the "
+            "user never touched. The validation figure searched."
+        ),
+    ] = "next-purchase",
     primary: PrimaryOption = "purchased",
     seed: SeedOption = 42,
     config: EventsConfigOption = None,
@@ -166,7 +173,8 @@ def tune_cmd(
     The grid (similarity, max_similar_per_item, half_life_days, half_life_events, vote,
     weights, max_items_per_user, unprompted_weight) is in docs/evaluation.md. By default a
     coordinate search: the defaults first, then every other value of one setting at a time,
-    keeping a change only if validation NDCG@10 rises; one pass takes 22 configurations. The
+    keeping a change only if validation NDCG@10 (of --task) rises; one pass takes 22
+    configurations. The
     best is written only if it beats the defaults beyond noise (its 95 % paired interval over
     the validation users above 0); otherwise the defaults are, with the best found in the
     file's header (--adopt best writes it anyway). The test split is never looked at.
@@ -181,6 +189,10 @@ def tune_cmd(
     if search not in get_args(Search):
         raise ConfigError(
             "command line", "--search", f"expected coordinate or random, got {search!r}"
+        )
+    if task not in TASKS:
+        raise ConfigError(
+            "command line", "--task", f"expected next-purchase or discovery, got {task!r}"
         )
     if adopt not in get_args(Adopt):
         raise ConfigError("command line", "--adopt", f"expected significant or best, got {adopt!r}")
@@ -198,15 +210,21 @@ def tune_cmd(
         primary=primary,
         search=cast(Search, search),
         adopt=cast(Adopt, adopt),
+        task=cast(Task, task),
         progress=lambda n, value, cfg: out.print(
             f"[dim]{n:>3}[/] ndcg@10 {value:.4f}  {cfg}", highlight=False
         ),
     )
-    label = f"--split {split_params.label} --budget {budget} --search {search} --adopt {adopt}"
-    _write_best(out_path, model, primary, found, label)
+    label = (
+        f"--split {split_params.label} --task {task} --budget {budget} --search {search} "
+        f"--adopt {adopt}"
+    )
+    _write_best(out_path, model, primary, found, label, task)
 
 
-def _write_best(out_path: Path, model: str, primary: str, found: SearchResult, label: str) -> None:
+def _write_best(
+    out_path: Path, model: str, primary: str, found: SearchResult, label: str, task: str
+) -> None:
     """Write the kept settings as the config file ``recommend`` (or the blend) reads, and say
     whether the best beat the defaults beyond noise (in the file's header and on screen)."""
     section = "recommend" if model == "shopscale" else "blend"
@@ -218,7 +236,7 @@ def _write_best(out_path: Path, model: str, primary: str, found: SearchResult, l
         f"{found.users:,} validation users): {found.verdict}"
     )
     comment = (
-        f"shopscale tune {label}: best validation NDCG@10 (next purchase) {found.best:.4f} of "
+        f"shopscale tune {label}: best validation NDCG@10 ({task}) {found.best:.4f} of "
         f"{found.tried} configurations\n{gain}"
     )
     if kept != found.config:

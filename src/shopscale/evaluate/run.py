@@ -259,19 +259,20 @@ def search_settings(
     primary: str,
     search: Search = "coordinate",
     adopt: Adopt = "significant",
+    task: Task = "next-purchase",
     progress: Callable[[int, float, dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """``shopscale tune``: the best config of ``grid`` by NDCG@10 (next purchase) on the
+    """``shopscale tune``: the best config of ``grid`` by NDCG@10 of ``task`` on the
     validation split of ``data``, with its gain over the defaults and that gain's interval."""
     val_split = validation_split(split_events(data, split, primary), split, primary)
-    val = prepare(val_split, primary, ("next-purchase",))
+    val = prepare(val_split, primary, (task,))
     require_users(val.tasks, val_split, split, primary, "validation")
     return search_prepared(
         spec,
         grid,
         defaults,
         val,
-        task="next-purchase",
+        task=task,
         metric=f"ndcg@{PAIRED_K}",
         budget=budget,
         seed=split.seed,
