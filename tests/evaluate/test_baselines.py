@@ -436,8 +436,9 @@ def test_tuned_own_history_quality_band(shop: Interactions) -> None:
 
 
 def test_blend_screening_options_weigh_repeats_and_buyers() -> None:
-    """``repeats`` multiplies a history entry by its number of events (or 1 + ln of it), and
-    ``self_popularity`` multiplies every self vote by 1 + beta * buyers / users."""
+    """``repeats`` multiplies a history entry by its number of events (or 1 + ln of it), on
+    every vote or (``repeats_on`` self) on its self vote only, and ``self_popularity``
+    multiplies every self vote by 1 + beta * buyers / users."""
     rows = [
         ("u1", "viewed", "a", 1),
         ("u1", "viewed", "a", 2),
@@ -466,6 +467,23 @@ def test_blend_screening_options_weigh_repeats_and_buyers() -> None:
     assert weights["once"] == (1.0, 1.0)
     assert weights["count"] == (3.0, 1.0)
     assert weights["log"] == pytest.approx((1.0 + np.log(3.0), 1.0))
+    # repeats_on "self": the cross-occurrence votes keep the plain history (an item the user
+    # never touched scores exactly as without repeats), the self votes take the counts
+    once = MODELS["shopscale-blend"].build({**plain, "self_weight": 1.0})
+    own = MODELS["shopscale-blend"].build(
+        {**plain, "self_weight": 1.0, "repeats": "count", "repeats_on": "self"}
+    )
+    once.fit(train)
+    own.fit(train)
+    block = np.arange(train.n_users)
+    s_once, s_own = once.scores(block), own.scores(block)  # type: ignore[attr-defined]
+    touched = train.binary().toarray() > 0
+    assert np.array_equal(s_own[~touched], s_once[~touched])
+    h = own.own_history.tocsr()  # type: ignore[attr-defined]
+    assert h[user, viewed * train.n_items + a] == 3.0
+    gain = s_own[user, a] - s_once[user, a]  # two more views of a, each a self vote of a
+    assert gain == pytest.approx(2.0 * own.own_votes[viewed * train.n_items + a, a])  # type: ignore[attr-defined]
+    assert gain > 0
     base = MODELS["shopscale-blend"].build({**plain, "self_weight": 1.0})
     beta = MODELS["shopscale-blend"].build({**plain, "self_weight": 1.0, "self_popularity": 0.5})
     base.fit(train)

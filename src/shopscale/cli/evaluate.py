@@ -174,10 +174,10 @@ def tune_cmd(
     weights, max_items_per_user, unprompted_weight) is in docs/evaluation.md. By default a
     coordinate search: the defaults first, then every other value of one setting at a time,
     keeping a change only if validation NDCG@10 (of --task) rises; one pass takes 22
-    configurations. The
-    best is written only if it beats the defaults beyond noise (its 95 % paired interval over
-    the validation users above 0); otherwise the defaults are, with the best found in the
-    file's header (--adopt best writes it anyway). The test split is never looked at.
+    configurations. The best is written only if it beats the defaults beyond noise (its 95 %
+    paired interval over the validation users above 0); otherwise the defaults are, with the
+    best found in the file's header (--adopt best writes it anyway). The test split is never
+    looked at.
     """
     setup_logging(verbose, quiet=JOB_LOGGERS)
     if model not in ("shopscale", "shopscale-blend"):

@@ -46,6 +46,7 @@ from shopscale.recommend.ranking import (
 
 Transform = Literal["llr", "sqrt", "binary"]
 Repeats = Literal["once", "count", "log"]
+RepeatsOn = Literal["all", "self"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ class BlendParams:
     repeats: Repeats = "once"
     """How a history entry's events count: ``once`` (today's engine), ``count`` (times the
     number of events of that user, action and item), ``log`` (times 1 + ln(count))."""
+    repeats_on: RepeatsOn = "all"
+    """Which votes of a history entry the repeat factor multiplies: ``all`` (its self vote
+    and the cross-occurrence votes it casts) or ``self`` (only its self vote: repeated
+    engagement reorders the user's own items and leaves what they are recommended beyond
+    them as it was)."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # types, Literal choices, finite floats, 64-bit ints
@@ -176,7 +182,7 @@ class Blend:
         buyers = np.asarray(left.sum(axis=0)).ravel().astype(np.int64)
         t0 = int(train.events.t.min(initial=0)) - 1
         timed = train.events.has_time
-        h_parts, v_parts, t_parts = [], [], []
+        h_parts, v_parts, s_parts, r_parts, t_parts = [], [], [], [], []
         for a in actions:
             same = a == train.primary
             s, diag = indicators(
@@ -188,31 +194,43 @@ class Blend:
                 vote=p.vote,
             )
             votes = transform(s, p.transform).T.tocsr()
+            own = sp.csr_matrix(votes.shape)
             if not same and p.self_weight > 0:
                 totals = np.asarray(binary[a].sum(axis=0)).ravel()
                 sigma = conversion(diag, totals, p.self_prior)
                 if p.self_popularity > 0:
                     sigma = sigma * (1.0 + p.self_popularity * buyers / n_users)
-                votes = votes + sp.diags(p.self_weight * sigma)
+                own = sp.diags(p.self_weight * sigma).tocsr()
             v_parts.append(votes)
+            s_parts.append(own)
             h = hist[a].astype(np.float64)
             h.sort_indices()
             t = h.data.astype(np.int64) + t0
             h.data = p.weights.get(a, 1.0) * decay_weights(
                 t, train.t_ref, p.half_life_days if timed else None
             )
+            r = np.ones(h.nnz)
             if p.repeats != "once":
-                h.data = h.data * repeat_factor(train, a, binary[a], p.repeats)
+                r = repeat_factor(train, a, binary[a], p.repeats)
             h_parts.append(h)
+            r_parts.append(sp.csr_matrix((r, h.indices, h.indptr), shape=h.shape))
             t_parts.append(sp.csr_matrix((t, h.indices, h.indptr), shape=h.shape))
         history = sp.hstack(h_parts).tocsr()
         times = sp.hstack(t_parts).tocsr()
+        factor = sp.hstack(r_parts).tocsr()
         users = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
         history.data = history.data * sequence_weights(
             users, times.data.astype(np.int64), p.half_life_events if timed else None
         )
-        self.history = history
-        self.votes = sp.vstack(v_parts).tocsr()
+        repeated = history.multiply(factor).tocsr()
+        cross, own_votes = sp.vstack(v_parts).tocsr(), sp.vstack(s_parts).tocsr()
+        if p.repeats_on == "all":
+            # one matrix, as the engine lays it out: self votes on the diagonal
+            self.history, self.votes = repeated, (cross + own_votes).tocsr()
+            self.own_history, self.own_votes = None, None
+        else:
+            self.history, self.votes = history, cross
+            self.own_history, self.own_votes = repeated, own_votes
         engaged = sum(
             (left.multiply(binary[a]) for a in actions if a != train.primary),
             sp.csr_matrix(left.shape),
@@ -223,8 +241,12 @@ class Blend:
         )
 
     def scores(self, block: IntArray) -> npt.NDArray[np.float64]:
-        """prior + H[block] V: the rank stage's weighted sum of votes."""
-        return self.prior[None, :] + np.asarray((self.history[block] @ self.votes).toarray())
+        """prior + H[block] V: the rank stage's weighted sum of votes (with ``repeats_on``
+        ``self``, plus the repeat-weighted history times the self votes)."""
+        out = self.prior[None, :] + np.asarray((self.history[block] @ self.votes).toarray())
+        if self.own_history is not None:
+            out += np.asarray((self.own_history[block] @ self.own_votes).toarray())
+        return out
 
     def recommend(self, users: IntArray, exclude: Exclusion, n: int) -> RankedLists:
         """Top n by blended score (> 0), popular backfill."""
