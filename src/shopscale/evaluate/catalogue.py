@@ -31,6 +31,10 @@ BLEND_DEFAULTS: dict[str, object] = {
     "unprompted_weight": 0.0,
 }
 
+# The next candidate (docs/evaluation.md, "Repeated engagement on the self votes only"): the
+# engine's defaults with each own-engagement entry's self vote times its number of events.
+REPEATS_DEFAULTS: dict[str, object] = {**BLEND_DEFAULTS, "repeats": "count", "repeats_on": "self"}
+
 # Tried first by tuning: chosen on validation splits only (docs/evaluation.md, "The
 # own-history family"): every action weighted by how often it ends in the primary action on
 # the same item, every event counted, a 1-day half-life (off without timestamps), ties by
@@ -148,6 +152,13 @@ MODELS: dict[str, ModelSpec] = {
             Blend,
             BLEND_DEFAULTS,
             description="candidate: own engagement + cross-occurrence (prototype)",
+        ),
+        ModelSpec(
+            "shopscale-repeats",
+            Blend,
+            REPEATS_DEFAULTS,
+            description="candidate: the default, own engagement weighted by its number of "
+            "events (prototype)",
         ),
     ]
 }

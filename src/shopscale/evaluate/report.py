@@ -16,7 +16,7 @@ from shopscale.evaluate.metrics import bootstrap_interval
 from shopscale.store.files import atomic_path, write_json
 
 ACCURACY = ("ndcg", "recall", "precision", "map", "hit_rate")
-PROTOTYPES = frozenset({"shopscale-blend"})
+PROTOTYPES = frozenset({"shopscale-blend", "shopscale-repeats"})
 """Prototypes of the default model: neither a baseline nor shopscale's result."""
 NOT_BASELINES = PROTOTYPES | {"shopscale", "shopscale-tuned"}
 """shopscale itself (its defaults, and tuned on validation) and its prototypes: never a
