@@ -56,3 +56,24 @@ def test_signed_never_prints_a_bare_minus_zero() -> None:
     assert signed(-0.00001) == "-1.0e-05" and signed(0.00002) == "+2.0e-05"
     assert signed(0.0) == signed(-0.0) == "+0.0000" and signed(-0.0123) == "-0.0123"
     assert signed(0.0004, 3) == "+4.0e-04" and signed(0.0123, 3) == "+0.012"
+
+
+def test_search_lines_say_what_a_noise_aware_search_tested() -> None:
+    """A model whose search keeps its best only beyond noise gets a line with the gain, its
+    interval and what was tested; baselines (which keep their best always) get none."""
+    from shopscale.evaluate.report import search_lines
+
+    found = {"best": 0.31, "default": 0.3, "low": -0.002, "high": 0.02, "users": 74,
+             "tried": 22, "adopt": "significant", "kept": "defaults",
+             "verdict": "within noise of the defaults at 95 %: the defaults are kept"}  # fmt: skip
+    result = {
+        "models": {
+            "itemknn-cosine": {"search": {**found, "adopt": "best", "kept": "best"}},
+            "shopscale": {},
+            "shopscale-tuned": {"search": found},
+        }
+    }
+    (line,) = search_lines(result)
+    assert line.startswith("shopscale-tuned: best of 22 on validation 0.3100 vs the defaults' ")
+    assert "gain +0.0100 (95 % paired interval -0.0020 to +0.0200 over 74 users)" in line
+    assert line.endswith("the defaults are kept; tested the defaults")

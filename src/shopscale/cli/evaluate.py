@@ -15,7 +15,7 @@ from shopscale.errors import ConfigError
 from shopscale.evaluate.catalogue import MODELS, resolve_models
 from shopscale.evaluate.data import load_events
 from shopscale.evaluate.models import Adopt, Search
-from shopscale.evaluate.report import signed
+from shopscale.evaluate.report import search_lines, signed
 from shopscale.evaluate.run import EvaluateParams, SearchResult, evaluate, search_settings
 from shopscale.evaluate.split import TASKS, Task, parse_split
 from shopscale.evaluate.tune import (
@@ -99,6 +99,8 @@ def evaluate_cmd(
     data = load_events(inputs, events)
     result = evaluate(data, params, progress=lambda msg: out.print(f"[dim]{msg}[/]"))
     print_results(result)
+    for line in search_lines(result):
+        out.print(line, highlight=False)
     if report is not None:
         from shopscale.evaluate.report import write_report
 

@@ -167,6 +167,23 @@ def _comparison(result: dict[str, Any], task: str) -> str:
     return f"<ul>{''.join(lines)}</ul>" if lines else ""
 
 
+def search_lines(result: dict[str, Any]) -> list[str]:
+    """One line per model whose search keeps its best only beyond noise (``shopscale-tuned``):
+    the validation gain of the best it found, its interval, and what it tested."""
+    lines = []
+    for name, model in result["models"].items():
+        found = model.get("search")
+        if found is None or found["adopt"] != "significant":
+            continue
+        lines.append(
+            f"{name}: best of {found['tried']} on validation {found['best']:.4f} vs the "
+            f"defaults' {found['default']:.4f}, gain {signed(found['best'] - found['default'])} "
+            f"(95 % paired interval {signed(found['low'])} to {signed(found['high'])} over "
+            f"{found['users']:,} users): {found['verdict']}; tested the {found['kept']}"
+        )
+    return lines
+
+
 def write_report(result: dict[str, Any], out: Path, *, title: str = "shopscale evaluate") -> Path:
     """Write results.json, the PNG plots and index.html into ``out``; return the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +199,9 @@ def write_report(result: dict[str, Any], out: Path, *, title: str = "shopscale e
         + _comparison(result, t)
         for t in result["params"]["tasks"]
     ]
+    searches = "".join(f"<li>{html.escape(line)}</li>" for line in search_lines(result))
+    if searches:
+        sections.append(f"<h2>Tuning</h2><ul>{searches}</ul>")
     split = result["params"]["split"]["label"]
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
