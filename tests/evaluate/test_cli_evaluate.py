@@ -193,16 +193,6 @@ def test_bad_evaluate_flag_is_one_line_naming_it(
     assert f"command line: [{flag}]" in one_line_error(proc)
 
 
-def test_tune_names_a_search_it_does_not_know(
-    shopscale: Runner, shop_csv: Path, tmp_path: Path
-) -> None:
-    """``--search`` takes coordinate or random; anything else is a one-line error, no file."""
-    proc = shopscale("tune", str(shop_csv), "--search", "grid", "--out", "best.toml", check=False)
-    line = one_line_error(proc)
-    assert "--search" in line and "coordinate or random" in line and "'grid'" in line
-    assert not (tmp_path / "best.toml").exists()
-
-
 def test_tune_random_search_writes_its_search_in_the_config(
     shopscale: Runner, shop_csv: Path, tmp_path: Path
 ) -> None:
@@ -240,23 +230,22 @@ def test_tune_keeps_the_defaults_when_its_gain_is_within_noise(
     assert "best found" not in (tmp_path / "best.toml").read_text()
 
 
-def test_tune_names_a_task_it_does_not_know(
-    shopscale: Runner, shop_csv: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--search", "grid", "coordinate or random"),
+        ("--task", "buy", "next-purchase or discovery"),
+        ("--adopt", "always", "significant or best"),
+    ],
+)
+def test_tune_names_a_choice_it_does_not_know(
+    shopscale: Runner, shop_csv: Path, tmp_path: Path, flag: str, value: str, expected: str
 ) -> None:
-    """``--task`` takes next-purchase or discovery; anything else is a one-line error."""
-    proc = shopscale("tune", str(shop_csv), "--task", "buy", "--out", "b.toml", check=False)
+    """``--search``, ``--task`` and ``--adopt`` take one of their choices; anything else is a
+    one-line error naming the flag, the choices and the value, and no file is written."""
+    proc = shopscale("tune", str(shop_csv), flag, value, "--out", "b.toml", check=False)
     line = one_line_error(proc)
-    assert "--task" in line and "next-purchase or discovery" in line and "'buy'" in line
-    assert not (tmp_path / "b.toml").exists()
-
-
-def test_tune_names_an_adopt_rule_it_does_not_know(
-    shopscale: Runner, shop_csv: Path, tmp_path: Path
-) -> None:
-    """``--adopt`` takes significant or best; anything else is a one-line error, no file."""
-    proc = shopscale("tune", str(shop_csv), "--adopt", "always", "--out", "b.toml", check=False)
-    line = one_line_error(proc)
-    assert "--adopt" in line and "significant or best" in line and "'always'" in line
+    assert flag in line and expected in line and f"'{value}'" in line
     assert not (tmp_path / "b.toml").exists()
 
 
