@@ -182,22 +182,12 @@ def tune_cmd(
     looked at.
     """
     setup_logging(verbose, quiet=JOB_LOGGERS)
-    if model not in ("shopscale", "shopscale-blend"):
-        raise ConfigError(
-            "command line", "--model", f"expected shopscale or shopscale-blend, got {model!r}"
-        )
+    _check_choice("--model", model, ("shopscale", "shopscale-blend"))
     if budget < 1:
         raise ConfigError("command line", "--budget", f"must be at least 1, got {budget}")
-    if search not in get_args(Search):
-        raise ConfigError(
-            "command line", "--search", f"expected coordinate or random, got {search!r}"
-        )
-    if task not in TASKS:
-        raise ConfigError(
-            "command line", "--task", f"expected next-purchase or discovery, got {task!r}"
-        )
-    if adopt not in get_args(Adopt):
-        raise ConfigError("command line", "--adopt", f"expected significant or best, got {adopt!r}")
+    _check_choice("--search", search, get_args(Search))
+    _check_choice("--task", task, TASKS)
+    _check_choice("--adopt", adopt, get_args(Adopt))
     split_params = parse_split(split, seed=seed)
     events = _events(config)
     check_output_file(out_path)
@@ -222,6 +212,12 @@ def tune_cmd(
         f"--adopt {adopt}"
     )
     _write_best(out_path, model, primary, found, label, task)
+
+
+def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    """A one-line error naming ``flag``, its choices and ``value`` unless it is a choice."""
+    if value not in choices:
+        raise ConfigError("command line", flag, f"expected {' or '.join(choices)}, got {value!r}")
 
 
 def _write_best(

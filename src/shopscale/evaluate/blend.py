@@ -209,20 +209,18 @@ class Blend:
             h.data = p.weights.get(a, 1.0) * decay_weights(
                 t, train.t_ref, p.half_life_days if timed else None
             )
-            r = np.ones(h.nnz)
+            h_parts.append(h)
             if p.repeats != "once":
                 r = repeat_factor(train, a, binary[a], p.repeats)
-            h_parts.append(h)
-            r_parts.append(sp.csr_matrix((r, h.indices, h.indptr), shape=h.shape))
+                r_parts.append(sp.csr_matrix((r, h.indices, h.indptr), shape=h.shape))
             t_parts.append(sp.csr_matrix((t, h.indices, h.indptr), shape=h.shape))
         history = sp.hstack(h_parts).tocsr()
         times = sp.hstack(t_parts).tocsr()
-        factor = sp.hstack(r_parts).tocsr()
         users = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
         history.data = history.data * sequence_weights(
             users, times.data.astype(np.int64), p.half_life_events if timed else None
         )
-        repeated = history.multiply(factor).tocsr()
+        repeated = history.multiply(sp.hstack(r_parts)).tocsr() if r_parts else history
         cross, own_votes = sp.vstack(v_parts).tocsr(), sp.vstack(s_parts).tocsr()
         if p.repeats_on == "all":
             # one matrix, as the engine lays it out: self votes on the diagonal

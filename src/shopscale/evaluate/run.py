@@ -90,6 +90,15 @@ def prepare(split: Split, primary: str, tasks: tuple[Task, ...]) -> Prepared:
     return Prepared(split, train, {t: make_task(split, train, t) for t in tasks})
 
 
+def prepare_validation(split: Split, params: SplitParams, primary: str, task: Task) -> Prepared:
+    """The validation split carved from ``split``'s training events, prepared for ``task``;
+    a one-line error if it has no users to score."""
+    val_split = validation_split(split, params, primary)
+    val = prepare(val_split, primary, (task,))
+    require_users(val.tasks, val_split, params, primary, "validation")
+    return val
+
+
 def fit_and_score(
     spec: ModelSpec, config: dict[str, Any], prep: Prepared, ks: tuple[int, ...]
 ) -> dict[str, Any]:
@@ -264,9 +273,7 @@ def search_settings(
 ) -> SearchResult:
     """``shopscale tune``: the best config of ``grid`` by NDCG@10 of ``task`` on the
     validation split of ``data``, with its gain over the defaults and that gain's interval."""
-    val_split = validation_split(split_events(data, split, primary), split, primary)
-    val = prepare(val_split, primary, (task,))
-    require_users(val.tasks, val_split, split, primary, "validation")
+    val = prepare_validation(split_events(data, split, primary), split, primary, task)
     return search_prepared(
         spec,
         grid,
@@ -290,9 +297,7 @@ def evaluate(
     split = split_events(data, params.split, params.primary)
     test = prepare(split, params.primary, params.tasks)
     require_users(test.tasks, split, params.split, params.primary, "test")
-    val_split = validation_split(split, params.split, params.primary)
-    val = prepare(val_split, params.primary, (params.tune_task,))
-    require_users(val.tasks, val_split, params.split, params.primary, "validation")
+    val = prepare_validation(split, params.split, params.primary, params.tune_task)
     result: dict[str, Any] = {
         "params": _params_dict(params),
         "data": _describe(data, split, test, val),
