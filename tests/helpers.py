@@ -81,6 +81,8 @@ def reference_model(
             if value > 0:
                 scores[c] += value
         _accumulate(scores, channels, hist, u, votes, self_votes, params, t_ref, code)
+        if params.repeats == "count":
+            _repeat_votes(scores, channels, hist, u, self_votes, params, t_ref, code, events)
         excluded = _excluded(events, u, params, code)
         top = reference_top_n(
             scores, excluded, [code[i] for i in popular], params.n, params.backfill
@@ -127,18 +129,36 @@ def _self_votes(by_action, primary, channels, params) -> dict[tuple[str, str], f
     return out
 
 
+def _weight(a, t, times, params, t_ref) -> float:  # type: ignore[no-untyped-def]
+    """A history entry's weight: action weight x time decay x sequence decay."""
+    w = params.weight(a)
+    if params.half_life_days:
+        age = max(t_ref - t, 0) / SECONDS_PER_DAY
+        w *= float(np.power(0.5, age / params.half_life_days))
+    if params.half_life_events:
+        newer = sum(1 for other in times if other > t)
+        w *= float(np.power(0.5, newer / params.half_life_events))
+    return w
+
+
+def _repeat_votes(scores, channels, hist, u, self_votes, params, t_ref, code, events) -> None:  # type: ignore[no-untyped-def]
+    """``repeats = "count"``: each kept entry's self vote again for each of its events after
+    the first (events counted over the whole log), after every other vote."""
+    times = [t for a in channels for t in hist.get((u, a), {}).values()]
+    for a in channels:
+        for j, t in sorted(hist.get((u, a), {}).items()):
+            events_of = sum(1 for uu, aa, ii, _ in events if (uu, aa, ii) == (u, a, j))
+            if (a, j) in self_votes and events_of > 1:
+                w = _weight(a, t, times, params, t_ref)
+                scores[code[j]] += w * (events_of - 1) * self_votes[(a, j)]
+
+
 def _accumulate(scores, channels, hist, u, votes_of, self_votes, params, t_ref, code) -> None:  # type: ignore[no-untyped-def]
     """Sum votes in the kernel's order (channel, then history item, then candidate) for ties."""
     times = [t for a in channels for t in hist.get((u, a), {}).values()]
     for a in channels:
         for j, t in sorted(hist.get((u, a), {}).items()):
-            w = params.weight(a)
-            if params.half_life_days:
-                age = max(t_ref - t, 0) / SECONDS_PER_DAY
-                w *= float(np.power(0.5, age / params.half_life_days))
-            if params.half_life_events:
-                newer = sum(1 for other in times if other > t)
-                w *= float(np.power(0.5, newer / params.half_life_events))
+            w = _weight(a, t, times, params, t_ref)
             votes = dict(votes_of.get((j, a), {}))
             if (a, j) in self_votes:
                 votes[j] = self_votes[(a, j)]

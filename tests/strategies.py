@@ -96,5 +96,6 @@ def recommend_params(**knobs: Any) -> st.SearchStrategy[RecommendParams]:
         "self_prior": st.sampled_from([0.0, 3.0, 100.0]),
         "vote": st.sampled_from(["llr", "geometric", "conditional"]),
         "unprompted_weight": st.sampled_from([0.0, 2.5, 1e5]),
+        "repeats": st.sampled_from(["once", "count"]),
     }
     return st.builds(RecommendParams, **{**base, **knobs})

@@ -249,12 +249,17 @@ UPDATE_PARTS = [
         ("u1", "purchased", "i2", 4),
         ("u0", "purchased", "i2", 6),
         ("u2", "carted", "i2", 7),
+        ("u2", "carted", "i2", 7),
+        ("u0", "viewed", "i3", 3),  # u0's views of i3 leave a one-item window (i2 is newer)
+        ("u0", "viewed", "i3", 4),
+        ("u0", "viewed", "i2", 5),
     ],
     [
         ("u2", "viewed", "i2", 8),
         ("u2", "purchased", "i1", 9),
         ("u3", "purchased", "i0", 9),
         ("u0", "purchased", "i3", 10),
+        ("u0", "viewed", "i3", 11),  # ... and come back with their two events
     ],
 ]
 
@@ -263,12 +268,13 @@ UPDATE_PARTS = [
 @pytest.mark.parametrize("keep", [1, 500])
 def test_update_continues_a_spark_model(spark_session: object, tmp_path: Path, keep: int) -> None:
     """``recommend --engine spark`` then ``update`` (local) writes what ``recommend`` (local)
-    writes on every event at once: the Spark model state is complete and exact."""
+    writes on every event at once: the Spark model state is complete and exact, its event
+    counts and the rows its window dropped included (``repeats`` ranks by them)."""
     files = []
     for k, part in enumerate(UPDATE_PARTS):
         files.append(tmp_path / f"part{k}.csv")
         write_events_csv(files[-1], part)
-    params = RecommendParams(max_items_per_user=keep, half_life_days=0.0001)
+    params = RecommendParams(max_items_per_user=keep, half_life_days=0.0001, repeats="count")
     no_db = OutputParams(db="none")
     run(files[0], out=tmp_path / "spark", engine="spark", params=params, output=no_db)
     update(tmp_path / "spark", [files[1]], out=tmp_path / "updated")

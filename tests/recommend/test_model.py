@@ -117,7 +117,7 @@ def test_state_json_names_format_and_inputs(tmp_path: Path) -> None:
     run(tmp_path / "e.csv", out=tmp_path / "out", output=OutputParams(db="none"))
     state = read_state(tmp_path / "out" / "model")
     meta = json.loads((tmp_path / "out" / "model" / "state.json").read_text())
-    assert meta["format_version"] == 3 and meta["n_users"] == 2 and meta["t_ref"] == T0 + 9
+    assert meta["format_version"] == 4 and meta["n_users"] == 2 and meta["t_ref"] == T0 + 9
     assert meta["timed"] is True and meta["next_position"] == 2
     assert meta["files"] == [
         {
@@ -136,11 +136,15 @@ def test_is_sorted_means_rows_strictly_increasing(rows: list[tuple[int, int, int
     """``History.is_sorted``: the rows in their order are strictly increasing (u, a, i)
     tuples; and ``sorted()`` of distinct rows is sorted."""
     u, a, i = (np.array([r[k] for r in rows], dtype=d) for k, d in enumerate(DTYPES))
-    h = History(u, a, i, np.zeros(len(rows), np.int64))
+    h = History(u, a, i, np.zeros(len(rows), np.int64), np.ones(len(rows), np.int32))
     assert h.is_sorted() == all(x < y for x, y in itertools.pairwise(rows))
     distinct = sorted(set(rows))
     u, a, i = (np.array([r[k] for r in distinct], dtype=d) for k, d in enumerate(DTYPES))
-    assert History(u, a, i, np.zeros(len(distinct), np.int64)).sorted().is_sorted()
+    assert (
+        History(u, a, i, np.zeros(len(distinct), np.int64), np.ones(len(distinct), np.int32))
+        .sorted()
+        .is_sorted()
+    )
 
 
 DTYPES = (np.int32, np.int8, np.int32)

@@ -68,6 +68,7 @@ def test_history_rows_streamed_in_batches_are_the_file_of_the_whole_columns(
         "a": rng.integers(0, 3, 1000).astype(np.int8),
         "i": rng.integers(0, 90, 1000).astype(np.int32),
         "t": rng.integers(0, 10**12, 1000).astype(np.int64),
+        "n": rng.integers(1, 40, 1000).astype(np.int32),
     }
     batches = pa.table(cols).to_batches(max_chunksize=333)
     stream_columns(tmp_path / "s", "history", 1000, batches)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -227,9 +228,17 @@ def test_untimed_positions_continue_after_rejected_rows(tmp_path: Path) -> None:
 
 
 def _as_format(model: Path, version: int) -> None:
-    """Rewrite a model folder in an older format's layout: the pairs as rows (c, i, j, k11)
-    (formats 1 and 2), and every big table as one Parquet file (format 1)."""
-    n_items = json.loads((model / "state.json").read_text())["n_items"]
+    """Rewrite a model folder in an older format's layout: no event counts (formats 1-3),
+    the pairs as rows (c, i, j, k11) (formats 1 and 2), and every big table as one Parquet
+    file (format 1)."""
+    (model / "history" / "n.npy").unlink()
+    shutil.rmtree(model / "dropped")
+    meta = json.loads((model / "state.json").read_text())
+    del meta["counted"], meta["params"]["repeats"]
+    (model / "state.json").write_text(json.dumps(meta | {"format_version": version}))
+    if version == 3:
+        return
+    n_items = meta["n_items"]
     pairs = {name: np.load(model / "pairs" / f"{name}.npy") for name in TABLES["pairs"]}
     rows = np.repeat(np.arange(pairs["indptr"].size - 1), np.diff(pairs["indptr"]))
     shutil.rmtree(model / "pairs")
@@ -238,19 +247,19 @@ def _as_format(model: Path, version: int) -> None:
     for name, dtype in PAIR_ROWS.items():
         np.save(model / "pairs" / f"{name}.npy", as_rows[name].astype(dtype))
     if version == 1:
-        for table, columns in {**TABLES, "pairs": PAIR_ROWS}.items():
+        tables = {"history": ("u", "a", "i", "t"), "excluded": ("u", "i"), "pairs": PAIR_ROWS}
+        for table, columns in tables.items():
             arrays = {name: np.load(model / table / f"{name}.npy") for name in columns}
             pq.write_table(pa.table(arrays), model / f"{table}.parquet")
             shutil.rmtree(model / table)
-    meta = json.loads((model / "state.json").read_text())
-    (model / "state.json").write_text(json.dumps(meta | {"format_version": version}))
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_format_model_is_still_folded(tmp_path: Path, version: int) -> None:
-    """A model stored in format 1 (Parquet tables) or 2 (pairs as rows) is read, and an
-    update of it writes a current-format model with the bytes an update of the same model in
-    the current format writes."""
+    """A model stored in format 1 (Parquet tables), 2 (pairs as rows) or 3 (no event counts)
+    is read, and an update of it writes a current-format model with the bytes an update of
+    the same model in the current format writes; it says it counts no events (``counted``)
+    and refuses ``repeats``."""
     build(tmp_path, [EVENTS], RecommendParams(max_items_per_user=1), timed=True)
     shutil.copytree(tmp_path / "v0", tmp_path / "old")
     _as_format(tmp_path / "old" / "model", version)
@@ -260,9 +269,14 @@ def test_older_format_model_is_still_folded(tmp_path: Path, version: int) -> Non
     update(tmp_path / "old", [more], out=tmp_path / "from1")
     for name in OUTPUTS:
         assert (tmp_path / "from1" / name).read_bytes() == (tmp_path / "from2" / name).read_bytes()
-    assert state_table(read_state(tmp_path / "from1" / "model")) == state_table(
-        read_state(tmp_path / "from2" / "model")
-    )
+    old, new = read_state(tmp_path / "from1" / "model"), read_state(tmp_path / "from2" / "model")
+    assert (old.counted, new.counted) == (False, True)
+    assert state_table(replace(old, counted=True)) == state_table(new)
+    meta = json.loads((tmp_path / "old" / "model" / "state.json").read_text())
+    meta["params"]["repeats"] = "count"
+    (tmp_path / "old" / "model" / "state.json").write_text(json.dumps(meta))
+    with pytest.raises(ShopscaleError, match=r"needs event counts.*rebuild it"):
+        update(tmp_path / "old", [more], out=tmp_path / "refused")
     assert (
         json.loads((tmp_path / "from1" / "model" / "state.json").read_text())["format_version"]
         == FORMAT_VERSION

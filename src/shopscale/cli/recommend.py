@@ -109,6 +109,13 @@ def recommend(
     self_prior: Annotated[
         float | None, typer.Option(help="Pseudo-count of the conversion rate [100].")
     ] = None,
+    repeats: Annotated[
+        str | None,
+        typer.Option(
+            help="How often own engagement counts: once per item, or count (its events: an "
+            "item viewed 5 times votes for itself 5 times as much) [once]."
+        ),
+    ] = None,
     unprompted_weight: Annotated[
         float | None,
         typer.Option(
@@ -224,6 +231,7 @@ def recommend(
             "exclude": exclude,
             "self_weight": self_weight,
             "self_prior": self_prior,
+            "repeats": repeats,
             "unprompted_weight": unprompted_weight,
             "backfill": backfill,
         },

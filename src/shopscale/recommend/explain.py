@@ -2,9 +2,11 @@
 
 A user's score of candidate i is built by the rank kernel (``engine/local/kernels.py``) in one
 fixed order: it starts at the item's unprompted-purchase prior, then, for every history entry
-j of the user in (channel, item) order whose weight is positive, adds
+j of the user in (block, item) order whose weight is positive, adds
 ``weight(j) * vote(j -> i)`` for each entry of row j of the vote matrix that names i. A vote
-from the entry of item i itself (with self votes on) is the user's own engagement.
+from the entry of item i itself (with self votes on) is the user's own engagement; with
+``repeats``, so is the vote of its repeat entry (block ``len(channels) + c``: its events
+after the first, one more term of the same action and item).
 
 ``explain`` repeats exactly those additions, one term each, so the terms, added in the order
 they are listed, give the very float the ranker wrote (not merely a close one: the same
@@ -32,10 +34,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from shopscale.engine.local.counts import Shard, selection
-from shopscale.recommend.model import ModelState
+from shopscale.recommend.model import History, ModelState
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.ranking import decay_weights, sequence_weights
+from shopscale.recommend.rules import history_entries
 
 Kind = Literal["own", "prior", "similar"]
 KINDS: tuple[Kind, ...] = ("own", "prior", "similar")
@@ -79,7 +80,7 @@ class Model:
     """What the rank stage reads besides a user's history, in string-order item codes."""
 
     votes: CSR
-    """(channel * items) x items: what history entry (c, j) votes for i with."""
+    """(block * items) x items: what history entry (c, j) votes for i with."""
     prior: tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]
     """Items with an unprompted-purchase prior, and the prior."""
     items: Sequence[str]
@@ -88,43 +89,31 @@ class Model:
     params: RecommendParams
 
 
-def user_rows(
-    state: ModelState, user_id: str
-) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-    """A user's history rows (action code, item code, latest time) of a string-ordered state,
-    sorted by (action, item); empty for a user the model does not know."""
+def user_rows(state: ModelState, user_id: str) -> History:
+    """A user's history rows of a string-ordered state (user code 0), sorted by (action,
+    item); empty for a user the model does not know."""
     users = state.users
     u = bisect.bisect_left(users, user_id, key=lambda v: v.as_py())
     h = state.history
     if u >= len(users) or users[u].as_py() != user_id:
-        return h.a[:0], h.i[:0], h.t[:0]
+        return h.take(slice(0, 0))
     lo, hi = np.searchsorted(h.u, [u, u + 1])
-    return h.a[lo:hi], h.i[lo:hi], h.t[lo:hi]
+    rows = h.take(slice(lo, hi))
+    return History(np.zeros(hi - lo, np.int32), rows.a, rows.i, rows.t, rows.n)
 
 
 def history_weights(
-    rows: tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int64]],
-    actions: list[str],
-    model: Model,
-    t_ref: int,
+    rows: History, actions: list[str], model: Model, t_ref: int
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-    """One user's history entries (``c * n_items + i``) and weights, in the rank kernel's
-    order, from the user's rows (action code, item code, latest time) of the model state:
-    channel weight x time decay x sequence decay over every channel's entries."""
-    a, i, t = rows
-    n_items, params = len(model.items), model.params
-    shard = Shard(0, 1, np.zeros(a.size, np.int32), a, i, t)
-    parts_j, parts_w, parts_t = [], [], []
-    for c, ch in enumerate(model.channels):
-        _, ci, ct = selection(shard, ch, actions, n_items)
-        parts_j.append(c * n_items + ci.astype(np.int64))
-        parts_w.append(params.weight(ch) * decay_weights(ct, t_ref, params.half_life_days))
-        parts_t.append(ct)
-    t_all = np.concatenate(parts_t) if parts_t else np.zeros(0, np.int64)
-    w = np.concatenate(parts_w) * sequence_weights(
-        np.zeros(t_all.size, np.int32), t_all, params.half_life_events
-    )
-    j = np.concatenate(parts_j) if parts_j else np.zeros(0, np.int64)
+    """One user's history entries (``block * n_items + i``) and weights, in the rank
+    kernel's order, from the user's rows of the model state: the rank stage's own
+    ``rules.history_entries`` (channel weight x time decay x sequence decay, and with
+    ``repeats`` the extra events' entries)."""
+    _, j, w = history_entries(
+        rows.u, rows.a, rows.i, rows.t,
+        actions=actions, channels=list(model.channels), n_items=len(model.items),
+        t_ref=t_ref, params=model.params, n=rows.n,
+    )  # fmt: skip
     return j.astype(np.int32), w.astype(np.float64)
 
 
@@ -144,6 +133,7 @@ def candidate_terms(
             out[item] = [("prior", -1, -1, value)]
     indptr, cols, votes = model.votes
     self_on = model.params.similarity == "llr" and model.params.self_weight > 0
+    n_channels = len(model.channels)
     for row, w in zip(np.asarray(h_idx).tolist(), np.asarray(h_val).tolist(), strict=True):
         if w <= 0.0:  # the kernel skips these entries
             continue
@@ -153,6 +143,7 @@ def candidate_terms(
             mask = np.isin(targets, only)
             targets, values = targets[mask], values[mask]
         c, j = divmod(row, n_items)
+        c %= n_channels  # a repeat block (``rules.vote_blocks``) names its channel's action
         for i, v in zip(targets.tolist(), values.tolist(), strict=True):
             kind: Kind = "own" if self_on and i == j else "similar"
             out.setdefault(i, []).append((kind, c, j, v))

@@ -28,15 +28,19 @@ from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.state_files import read_columns, write_columns
 from shopscale.store.files import PacedFile, atomic_path, read_parquet, write_json
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Written into ``state.json``; bump it when a file or column changes meaning (2: history,
 excluded and pairs as NumPy column files instead of Parquet; 3: pairs as one CSR instead of
-rows)."""
+rows; 4: event counts ``history/n`` and the rows the window dropped, ``dropped/``)."""
+COUNTED_SINCE = 4
+"""The first format whose histories count events: older models fold and serve as before,
+but ``repeats = "count"`` is refused on them (``ModelState.counted``)."""
 OLDEST_READABLE = 1
 """The oldest ``format_version`` this program still reads."""
 STATE = "state.json"
 HISTORY = "history"
 EXCLUDED = "excluded"
+DROPPED = "dropped"
 PAIRS = "pairs"
 PAIRS_SCHEMA = pa.schema(
     [("c", pa.int16()), ("i", pa.int32()), ("j", pa.int32()), ("k11", pa.int32())]
@@ -48,16 +52,28 @@ Int = npt.NDArray[np.int64]
 
 @dataclass
 class History:
-    """Interaction rows (user, action, item, latest time), sorted by (u, a, i)."""
+    """Interaction rows (user, action, item, latest time, events), sorted by (u, a, i);
+    ``n`` counts the events of the row's (user, action, item) in the whole log."""
 
     u: npt.NDArray[np.int32]
     a: npt.NDArray[np.int8]
     i: npt.NDArray[np.int32]
     t: npt.NDArray[np.int64]
+    n: npt.NDArray[np.int32]
+
+    @classmethod
+    def empty(cls) -> History:
+        """No rows."""
+        z = np.zeros(0, dtype=np.int32)
+        return cls(z, z.astype(np.int8), z, z.astype(np.int64), z.copy())
 
     def take(self, rows: npt.NDArray | slice) -> History:
         """The given rows, in that order (a slice gives views, no copy)."""
-        return History(self.u[rows], self.a[rows], self.i[rows], self.t[rows])
+        return History(self.u[rows], self.a[rows], self.i[rows], self.t[rows], self.n[rows])
+
+    def columns(self) -> dict[str, npt.NDArray]:
+        """The columns by name (as the column files store them)."""
+        return {"u": self.u, "a": self.a, "i": self.i, "t": self.t, "n": self.n}
 
     def sorted(self) -> History:
         """The rows sorted by (u, a, i)."""
@@ -149,6 +165,9 @@ class ModelState:
     history: History
     excluded: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]
     """(u, i) of excluded items downsampling dropped from the history (``exclude`` mode)."""
+    dropped: History
+    """Every (u, a, i) the window dropped, with its latest time and events: a row that comes
+    back into a window (a new event beats it) brings its old events (format 4)."""
     counts: Counts
     t_ref: int
     timed: bool
@@ -158,6 +177,10 @@ class ModelState:
     events: EventsParams
     files: list[dict[str, Any]] = field(default_factory=list)
     """Every input file folded so far: ``{"file": path, "sha256": hex}``."""
+    counted: bool = True
+    """Whether ``history.n`` and ``dropped`` count every event (a model first built by a
+    format-3 shopscale or by the Spark engine does not: it is folded and served as before,
+    and ``repeats = "count"`` is refused on it)."""
 
     @property
     def n_users(self) -> int:
@@ -174,10 +197,11 @@ class ModelState:
         i_order, i_rank = string_order(self.items)
         if _identity(u_order) and _identity(i_order):
             return self
-        h = self.history
+        h, d = self.history, self.dropped
         if not histories:
-            h = h.take(np.zeros(0, dtype=np.int64))
-        history = History(u_rank[h.u], h.a, i_rank[h.i], h.t).sorted()
+            h, d = h.take(np.zeros(0, dtype=np.int64)), d.take(np.zeros(0, dtype=np.int64))
+        history = History(u_rank[h.u], h.a, i_rank[h.i], h.t, h.n).sorted()
+        dropped = History(u_rank[d.u], d.a, i_rank[d.i], d.t, d.n).sorted()
         eu, ei = self.excluded if histories else (h.u, h.i)
         eu, ei = u_rank[eu], i_rank[ei]
         ex = np.lexsort((ei, eu))
@@ -196,6 +220,7 @@ class ModelState:
             items=self.items.take(pa.array(i_order)),
             history=history,
             excluded=(eu[ex], ei[ex]),
+            dropped=dropped,
             counts=counts,
         )
 
@@ -324,9 +349,9 @@ def write_state(
     _parquet(folder / "users.parquet", pa.table({"user_id": state.users}))
     _parquet(folder / "items.parquet", pa.table({"item_id": state.items}))
     if histories:
-        h = state.history
-        write_columns(folder, HISTORY, {"u": h.u, "a": h.a, "i": h.i, "t": h.t})
+        write_columns(folder, HISTORY, state.history.columns())
         write_columns(folder, EXCLUDED, {"u": state.excluded[0], "i": state.excluded[1]})
+        write_columns(folder, DROPPED, state.dropped.columns())
     if pairs:
         write_columns(folder, PAIRS, _pair_csr(state.counts, state.channels, len(state.items)))
     c = state.counts
@@ -350,6 +375,7 @@ def _meta(state: ModelState) -> dict[str, Any]:
         "params": asdict(state.params),
         "events": asdict(state.events),
         "files": state.files,
+        "counted": state.counted,
     }
 
 
@@ -435,23 +461,32 @@ def read_state(folder: Path, *, arrays: bool = True) -> ModelState:
     channels: list[str] = list(meta["channels"])
     n_items = int(meta["n_items"])
     version = int(meta["format_version"])
+    # a Spark run writes format 1's Parquet layout with the counts, and says so
+    counted = bool(meta.get("counted", version >= COUNTED_SINCE))
+    if version < COUNTED_SINCE and "repeats" not in meta["params"]:
+        params = replace(params, repeats="once")  # what a model of before repeats ranked by
+    if params.repeats != "once" and not counted:
+        raise ShopscaleError(
+            f"{folder}: repeats = {params.repeats!r} needs event counts, which this model "
+            "(format 1-3, or built by the Spark engine) does not keep; rebuild it with "
+            "shopscale recommend from the raw log"
+        )
     if arrays:
-        h = read_columns(folder, HISTORY, version)
-        history = History(h["u"], h["a"], h["i"], h["t"])
+        history = _history(read_columns(folder, HISTORY, version, counted=counted))
         if not history.is_sorted():
             raise ShopscaleError(f"{folder / HISTORY}: rows are not sorted by (u, a, i)")
+        dropped = History.empty()
+        if counted:
+            dropped = _history(read_columns(folder, DROPPED, version, counted=counted))
+            if not dropped.is_sorted():
+                raise ShopscaleError(f"{folder / DROPPED}: rows are not sorted by (u, a, i)")
         ex = read_columns(folder, EXCLUDED, version)
         excluded = (ex["u"], ex["i"])
         users = read_parquet(folder / "users.parquet").column(0).combine_chunks()
         items = read_parquet(folder / "items.parquet").column(0).combine_chunks()
         counts = _read_counts(folder, channels, n_items, version)
     else:
-        history = History(
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int8),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int64),
-        )
+        history = dropped = History.empty()
         excluded = (np.zeros(0, np.int32), np.zeros(0, np.int32))
         users = items = pa.array([], pa.string())
         counts = Counts.zeros(0, [])
@@ -462,6 +497,7 @@ def read_state(folder: Path, *, arrays: bool = True) -> ModelState:
         channels=channels,
         history=history,
         excluded=excluded,
+        dropped=dropped,
         counts=counts,
         t_ref=int(meta["t_ref"]),
         timed=bool(meta["timed"]),
@@ -469,7 +505,17 @@ def read_state(folder: Path, *, arrays: bool = True) -> ModelState:
         params=params,
         events=events,
         files=list(meta["files"]),
+        counted=counted,
     )
+
+
+def _history(columns: dict[str, npt.NDArray]) -> History:
+    """History rows from their column files (a model of before format 4 counts no events:
+    every row counts one)."""
+    n = columns.get("n")
+    if n is None:
+        n = np.ones(columns["u"].size, dtype=np.int32)
+    return History(columns["u"], columns["a"], columns["i"], columns["t"], n)
 
 
 def read_events_params(meta: dict[str, Any]) -> EventsParams:
@@ -536,10 +582,17 @@ def state_table(state: ModelState) -> dict[str, Any]:
     return {
         "users": s.users.to_pylist(),
         "items": s.items.to_pylist(),
-        "history": list(zip(h.u.tolist(), h.a.tolist(), h.i.tolist(), h.t.tolist(), strict=True)),
+        "history": _rows(h),
+        "dropped": _rows(s.dropped),
         "excluded": list(zip(s.excluded[0].tolist(), s.excluded[1].tolist(), strict=True)),
         "pairs": _pairs_table(s.counts, s.channels).to_pylist(),
         "counts": {name: getattr(s.counts, name).tolist() for name in ITEM_COUNTS}
         | {f"right_{ch}": v.tolist() for ch, v in s.counts.right_total.items()},
         "meta": {k: v for k, v in _meta(s).items() if k not in ("files",)},
     }
+
+
+def _rows(h: History) -> list[tuple[int, int, int, int, int]]:
+    """History rows as tuples (u, a, i, t, n)."""
+    columns = (h.u.tolist(), h.a.tolist(), h.i.tolist(), h.t.tolist(), h.n.tolist())
+    return list(zip(*columns, strict=True))

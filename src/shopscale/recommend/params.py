@@ -10,6 +10,7 @@ from shopscale.config import check_fields
 Similarity = Literal["llr", "cosine", "jaccard", "count", "lift"]
 Exclude = Literal["primary", "any", "none"]
 Vote = Literal["llr", "geometric", "conditional"]
+Repeats = Literal["once", "count"]
 VOTES: tuple[str, ...] = get_args(Vote)
 DECAYS: tuple[str, ...] = ("half_life_days", "half_life_events")
 """Settings that need real timestamps: without them (times are file order) they are off."""
@@ -54,6 +55,11 @@ class RecommendParams:
     """Weight of a user's own unpurchased engagement: an item the user viewed or carted votes
     for itself with ``self_weight`` times that action's smoothed conversion rate on the item.
     0 gives pure cross-occurrence. LLR mode only (see docs/evaluation.md for the evidence)."""
+    repeats: Repeats = "once"
+    """How often a user's own engagement counts: ``once`` per (action, item), or ``count``,
+    its number of events: an item viewed five times votes for itself five times as much as
+    one viewed once (only its self vote: what the user is recommended beyond their own items
+    is unchanged). Needs a model of format 4 (event counts); LLR mode with self votes only."""
     self_prior: float = 100.0
     """Pseudo-count pulling an item's conversion rate to the action's overall rate."""
     unprompted_weight: float = 0.0

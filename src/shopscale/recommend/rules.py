@@ -65,6 +65,19 @@ def self_votes_on(params: RecommendParams, channel: str) -> bool:
     return params.similarity == "llr" and params.self_weight > 0 and channel != params.primary
 
 
+def repeats_on(params: RecommendParams) -> bool:
+    """Whether own engagement counts every event (``repeats = "count"`` with self votes)."""
+    return params.repeats == "count" and params.similarity == "llr" and params.self_weight > 0
+
+
+def vote_blocks(channels: list[str], params: RecommendParams) -> int:
+    """Row blocks of the vote matrix (each ``n_items`` rows): one per channel, and with
+    ``repeats`` one more per channel holding only its self votes (block ``len(channels) + c``,
+    row i votes for i): a history entry seen n times adds n - 1 entries' worth of its self
+    vote through that block, so every rank kernel stays a plain weighted sum of rows."""
+    return len(channels) * (2 if repeats_on(params) else 1)
+
+
 def zero_diagonal(params: RecommendParams, channel: str) -> bool:
     """Whether the pair (i, i) scores 0 in ``channel``: for classic similarities, in the
     primary channel, and in every channel while self votes are on (an item's own engagement
@@ -150,26 +163,53 @@ def history_entries(
     n_items: int,
     t_ref: int,
     params: RecommendParams,
+    n: npt.NDArray[np.int32] | None = None,
 ) -> tuple[npt.NDArray, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """(user, channel * n_items + item, weight) of every vote of some users' histories, sorted
-    by (user, channel, item): each channel's weight times time and sequence decay (the sequence
-    runs over the user's entries of every channel). Rows must be sorted by (u, a, i)."""
-    parts_u, parts_j, parts_w, parts_t = [], [], [], []
+    """(user, block * n_items + item, weight) of every vote of some users' histories, sorted
+    by (user, block, item): each channel's weight times time and sequence decay (the sequence
+    runs over the user's entries of every channel). Rows must be sorted by (u, a, i).
+
+    With ``repeats`` (``n``: each row's events), an entry of a self-voting channel c seen
+    n > 1 times also gets an entry in block ``len(channels) + c`` (``vote_blocks``) weighing
+    its weight times n - 1: its self vote then counts n times, its other votes once."""
+    parts_u, parts_j, parts_w, parts_t, parts_n = [], [], [], [], []
+    repeats = repeats_on(params)
+    if repeats and n is None:
+        raise ValueError("repeats need the history's event counts")
+    events = n if n is not None else np.ones(u.size, dtype=np.int32)
     for c, ch in enumerate(channels):
         cu, ci, ct = channel_rows(u, a, i, t, ch, actions, n_items)
         parts_u.append(cu)
         parts_j.append(c * n_items + ci.astype(np.int64))
         parts_w.append(params.weight(ch) * decay_weights(ct, t_ref, params.half_life_days))
         parts_t.append(ct)
+        if repeats:
+            own = self_votes_on(params, ch)
+            parts_n.append(
+                action_values(a, events, ch, actions) if own else np.zeros(cu.size, np.int32)
+            )
     uu = np.concatenate(parts_u)
     jj = np.concatenate(parts_j)
     w = np.concatenate(parts_w) * sequence_weights(
         uu, np.concatenate(parts_t), params.half_life_events
     )
-    # each part is sorted by (user, item) and parts come in channel order, so a stable
-    # sort by user (a merge of sorted runs) gives (user, channel, item) order
+    if repeats:
+        extra = np.concatenate(parts_n).astype(np.int64) - 1
+        more = extra > 0
+        uu = np.concatenate([uu, uu[more]])
+        jj = np.concatenate([jj, jj[more] + len(channels) * n_items])
+        w = np.concatenate([w, w[more] * extra[more]])
+    # each part is sorted by (user, item) and parts come in block order, so a stable
+    # sort by user (a merge of sorted runs) gives (user, block, item) order
     order = np.argsort(uu, kind="stable")
     return uu[order], jj[order], w[order]
+
+
+def action_values(
+    a: npt.NDArray[np.int8], values: npt.NDArray, channel: str, actions: list[str]
+) -> npt.NDArray:
+    """``values`` of the rows of one action (``channel_rows`` order for a single action)."""
+    return values[a == actions.index(channel)]
 
 
 def channel_rows(

@@ -21,8 +21,9 @@ from shopscale.errors import ShopscaleError
 from shopscale.store.files import PacedFile, atomic_path, read_parquet
 
 TABLES: dict[str, dict[str, type[np.integer]]] = {
-    "history": {"u": np.int32, "a": np.int8, "i": np.int32, "t": np.int64},
+    "history": {"u": np.int32, "a": np.int8, "i": np.int32, "t": np.int64, "n": np.int32},
     "excluded": {"u": np.int32, "i": np.int32},
+    "dropped": {"u": np.int32, "a": np.int8, "i": np.int32, "t": np.int64, "n": np.int32},
     "pairs": {"indptr": np.int64, "j": np.int32, "k11": np.int32},
 }
 """Each big table's columns and their types (``<table>/<column>.npy``). ``pairs`` is one CSR
@@ -112,14 +113,19 @@ def _npy_out(stack: ExitStack, path: Path, dtype: type[np.integer], n: int) -> P
     return fh
 
 
-def columns_of(table: str, version: int) -> dict[str, type[np.integer]]:
-    """The columns ``table`` has in format ``version``."""
-    return PAIR_ROWS if table == "pairs" and version < 3 else TABLES[table]
+def columns_of(table: str, version: int, *, counted: bool = True) -> dict[str, type[np.integer]]:
+    """The columns ``table`` has in format ``version`` (``counted``: with event counts, as
+    from format 4 on and in a Spark run's format-1 layout)."""
+    if table == "pairs" and version < 3:
+        return PAIR_ROWS
+    if table == "history" and not counted:
+        return {k: v for k, v in TABLES[table].items() if k != "n"}
+    return TABLES[table]
 
 
-def read_columns(folder: Path, table: str, version: int) -> Columns:
+def read_columns(folder: Path, table: str, version: int, *, counted: bool = True) -> Columns:
     """Every column of ``table`` as a NumPy array of its type (format 1: from Parquet)."""
-    columns = columns_of(table, version)
+    columns = columns_of(table, version, counted=counted)
     if version >= 2:
         return {
             name: _load(folder / table / f"{name}.npy", dtype) for name, dtype in columns.items()

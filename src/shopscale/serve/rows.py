@@ -20,6 +20,7 @@ from shopscale.engine.local.counts import Shard, selection
 from shopscale.engine.local.fold import excluded_keys, sorted_unique
 from shopscale.recommend.model import ModelState
 from shopscale.recommend.ranking import decay_weights, sequence_weights
+from shopscale.recommend.rules import action_values, repeats_on, self_votes_on
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class UserRows:
     channel_weight: npt.NDArray[np.float64]
     t: npt.NDArray[np.int64]
     sequence_weight: npt.NDArray[np.float64]
+    repeats: npt.NDArray[np.float64]
+    """1, or for an entry of a repeat block (``rules.vote_blocks``) its extra events n - 1:
+    the last factor of its weight, as ``rules.history_entries`` applies it."""
     excluded_ptr: npt.NDArray[np.int64]
     excluded: npt.NDArray[np.int32]
 
@@ -41,7 +45,8 @@ class UserRows:
         """User ``u``'s entries and weights seen from reference time ``t_ref``."""
         lo, hi = self.ptr[u], self.ptr[u + 1]
         decay = decay_weights(self.t[lo:hi], t_ref, half_life_days)
-        return self.entry[lo:hi], self.channel_weight[lo:hi] * decay * self.sequence_weight[lo:hi]
+        w = self.channel_weight[lo:hi] * decay * self.sequence_weight[lo:hi]
+        return self.entry[lo:hi], w * self.repeats[lo:hi]
 
     def excluded_of(self, u: int) -> npt.NDArray[np.int32]:
         """User ``u``'s excluded item codes, sorted."""
@@ -54,26 +59,36 @@ def user_rows(state: ModelState) -> UserRows:
     n_users, n_items = len(state.users), len(state.items)
     actions = list(state.actions)
     shard = Shard(0, n_users, h.u, h.a, h.i, h.t)
-    parts_u, parts_j, parts_c, parts_t = [], [], [], []
+    parts_u, parts_j, parts_c, parts_t, parts_n = [], [], [], [], []
     for c, ch in enumerate(state.channels):
         u, i, t = selection(shard, ch, actions, n_items)
         parts_u.append(u)
         parts_j.append(c * n_items + i.astype(np.int64))
         parts_c.append(np.full(u.size, params.weight(ch), dtype=np.float64))
         parts_t.append(t)
+        own = repeats_on(params) and self_votes_on(params, ch)
+        parts_n.append(action_values(h.a, h.n, ch, actions) if own else np.zeros(u.size, np.int32))
     u, t = np.concatenate(parts_u), np.concatenate(parts_t).astype(np.int64)
-    order = np.argsort(u, kind="stable")  # (user, channel, item), as the rank stage
-    u, t = u[order], t[order]
-    sequence = sequence_weights(u, t, params.half_life_events)  # grouped: one cheap pass
+    j, cw = np.concatenate(parts_j), np.concatenate(parts_c)
+    sequence = sequence_weights(u, t, params.half_life_events)
+    extra = np.concatenate(parts_n).astype(np.int64) - 1
+    more = extra > 0  # the repeat entries (``rules.history_entries``) after the others
+    repeats = np.r_[np.ones(u.size), extra[more].astype(np.float64)]
+    u, t = np.r_[u, u[more]], np.r_[t, t[more]]
+    j = np.r_[j, j[more] + len(state.channels) * n_items]
+    cw, sequence = np.r_[cw, cw[more]], np.r_[sequence, sequence[more]]
+    order = np.argsort(u, kind="stable")  # (user, block, item), as the rank stage
+    u, t, j, cw = u[order], t[order], j[order], cw[order]
     keys = excluded_keys(h, params, actions, max(n_items, 1))
     eu, ei = state.excluded
     both = sorted_unique(np.r_[keys, eu.astype(np.int64) * n_items + ei])
     return UserRows(
         ptr=np.searchsorted(u, np.arange(n_users + 1)).astype(np.int64),
-        entry=np.concatenate(parts_j)[order].astype(np.int32),
-        channel_weight=np.concatenate(parts_c)[order],
+        entry=j.astype(np.int32),
+        channel_weight=cw,
         t=t,
-        sequence_weight=sequence,
+        sequence_weight=sequence[order],
+        repeats=repeats[order],
         excluded_ptr=np.searchsorted(both // max(n_items, 1), np.arange(n_users + 1)).astype(
             np.int64
         ),

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from shopscale.engine.local.counts import Shard, selection
 from shopscale.engine.local.fold import excluded_keys, window
 from shopscale.engine.local.kernels import score_user
 from shopscale.recommend.model import History
-from shopscale.recommend.ranking import decay_weights, sequence_weights
+from shopscale.recommend.rules import history_entries
 from shopscale.serve.served import Served
 
 Posted = tuple[str, str, int]
@@ -64,16 +63,20 @@ def user_view(served: Served, user_id: str, posted: Sequence[Posted]) -> UserVie
     s = served.state
     u = served.user_code(user_id)
     lo, hi = (int(served.user_ptr[u]), int(served.user_ptr[u + 1])) if u >= 0 else (0, 0)
-    h = s.history
-    base = [served.items[i] for i in h.i[lo:hi].tolist()]
+    # the rows the window dropped come back with their events if a posted one beats it
+    d_lo, d_hi = (int(x) for x in np.searchsorted(s.dropped.u, [u, u + 1])) if u >= 0 else (0, 0)
+    held = s.history.take(slice(lo, hi))
+    gone = s.dropped.take(slice(d_lo, d_hi))
+    base = [served.items[i] for i in np.r_[held.i, gone.i].tolist()]
     names = sorted(set(base) | {p[1] for p in posted})
     local = {name: k for k, name in enumerate(names)}
     actions = list(s.actions) + sorted({p[0] for p in posted} - set(s.actions))
     ever = History(
-        np.zeros(hi - lo + len(posted), dtype=np.int32),
-        np.r_[h.a[lo:hi], [actions.index(p[0]) for p in posted]].astype(np.int8),
+        np.zeros(len(base) + len(posted), dtype=np.int32),
+        np.r_[held.a, gone.a, [actions.index(p[0]) for p in posted]].astype(np.int8),
         np.array([local[x] for x in base] + [local[p[1]] for p in posted], dtype=np.int32),
-        np.r_[h.t[lo:hi], [p[2] for p in posted]].astype(np.int64),
+        np.r_[held.t, gone.t, [p[2] for p in posted]].astype(np.int64),
+        np.r_[held.n, gone.n, np.ones(len(posted))].astype(np.int32),
     )
     merged = window(ever, s.params.max_items_per_user, np.arange(len(names), dtype=np.int32))
     codes = np.array([code_of(served.items, name) for name in names], dtype=np.int32)
@@ -100,22 +103,17 @@ def history_csr(
     """One user's history as the rank stage weighs it (``LocalEngine._history``): channel
     weight x time decay x sequence decay; entries of unknown items dropped after the
     sequence decay counted them; sorted by entry."""
-    s, params = served.state, served.state.params
+    s = served.state
     n_items, n_local = len(served.items), max(len(view.items), 1)
     h = view.history
-    shard = Shard(0, 1, h.u, h.a, h.i, h.t)
-    parts_j, parts_w, parts_t = [], [], []
-    for c, ch in enumerate(s.channels):
-        _, i, t = selection(shard, ch, view.actions, n_local)
-        code = view.model_code[i].astype(np.int64)
-        parts_j.append(np.where(code >= 0, c * n_items + code, -1))
-        parts_w.append(params.weight(ch) * decay_weights(t, t_ref, params.half_life_days))
-        parts_t.append(t)
-    t_all = np.concatenate(parts_t)
-    w = np.concatenate(parts_w) * sequence_weights(
-        np.zeros(t_all.size, np.int32), t_all, params.half_life_events
-    )
-    j = np.concatenate(parts_j)
+    _, local, w = history_entries(
+        h.u, h.a, h.i, h.t,
+        actions=view.actions, channels=list(s.channels), n_items=n_local, t_ref=t_ref,
+        params=s.params, n=h.n,
+    )  # fmt: skip
+    block, i = np.divmod(local, n_local)
+    code = view.model_code[i].astype(np.int64)
+    j = np.where(code >= 0, block * n_items + code, -1)
     keep = j >= 0
     j, w = j[keep], w[keep]
     order = np.argsort(j, kind="stable")

@@ -143,8 +143,10 @@ def prepare(
     )
 
 
+ROWS = ("u", "a", "i", "t", "n")
 ARRAYS = (
-    *(f"history_{k}" for k in ("u", "a", "i", "t")),
+    *(f"history_{k}" for k in ROWS),
+    *(f"dropped_{k}" for k in ROWS),
     "excluded_u",
     "excluded_i",
     "votes_indptr",
@@ -164,7 +166,8 @@ ARRAYS = (
 def _arrays(p: Prepared) -> dict[str, npt.NDArray]:
     """The NumPy arrays of ``p`` by file name."""
     h, ind = p.state.history, p.indicators
-    out = {f"history_{k}": getattr(h, k) for k in ("u", "a", "i", "t")}
+    out = {f"history_{k}": getattr(h, k) for k in ROWS}
+    out |= {f"dropped_{k}": getattr(p.state.dropped, k) for k in ROWS}
     out |= {"excluded_u": p.state.excluded[0], "excluded_i": p.state.excluded[1]}
     out |= dict(zip(("votes_indptr", "votes_indices", "votes_data"), ind.votes, strict=True))
     out |= {"prior_items": ind.prior[0], "prior_values": ind.prior[1], "popular": ind.popular}
@@ -207,7 +210,8 @@ def load_prepared(version: Path) -> Prepared | None:
         meta,
         users=t["users"].column(0).combine_chunks(),
         items=t["items"].column(0).combine_chunks(),
-        history=History(a["history_u"], a["history_a"], a["history_i"], a["history_t"]),
+        history=History(*(a[f"history_{k}"] for k in ROWS)),
+        dropped=History(*(a[f"dropped_{k}"] for k in ROWS)),
         excluded=(a["excluded_u"], a["excluded_i"]),
     )
     indicators = _indicators(a)

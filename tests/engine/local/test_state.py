@@ -20,18 +20,24 @@ from shopscale.recommend.model import HISTORY
 from shopscale.recommend.state_files import read_columns
 
 ROWS = st.lists(
-    st.tuples(st.integers(0, 5), st.integers(0, 2), st.integers(0, 9), st.integers(0, 99)),
+    st.tuples(
+        st.integers(0, 5),
+        st.integers(0, 2),
+        st.integers(0, 9),
+        st.integers(0, 99),
+        st.integers(1, 9),
+    ),
     unique_by=lambda r: r[:3],
     max_size=40,
 )
 
 
-def _inter(rows: list[tuple[int, int, int, int]], *, shuffle: bool) -> duckdb.DuckDBPyConnection:
+def _inter(rows: list[tuple[int, ...]], *, shuffle: bool) -> duckdb.DuckDBPyConnection:
     """A database whose ``inter`` table holds ``rows`` sorted, or in a shuffled order."""
     con = duckdb.connect()
-    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
-    types = (pa.int32(), pa.int8(), pa.int32(), pa.int64())
-    table = pa.table({n: pa.array(c, t) for n, c, t in zip("uait", cols, types, strict=True)})
+    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    types = (pa.int32(), pa.int8(), pa.int32(), pa.int64(), pa.int32())
+    table = pa.table({n: pa.array(c, t) for n, c, t in zip("uaitn", cols, types, strict=True)})
     con.register("rows_in", table)
     order = "hash(u * 100 + a * 10 + i)" if shuffle else "u, a, i"
     con.execute(f"CREATE TABLE inter AS SELECT * FROM rows_in ORDER BY {order}")
@@ -41,16 +47,17 @@ def _inter(rows: list[tuple[int, int, int, int]], *, shuffle: bool) -> duckdb.Du
 def _copied(con: duckdb.DuckDBPyConnection, tmp: Path) -> list:
     """``inter`` copied to a model folder's history, read back as tuples."""
     _copy_history(cast("object", SimpleNamespace(con=con)), tmp)  # type: ignore[arg-type]
-    got = read_columns(tmp, HISTORY, 3)
-    return list(zip(*(got[c].tolist() for c in "uait"), strict=True))
+    got = read_columns(tmp, HISTORY, 4)
+    return list(zip(*(got[c].tolist() for c in "uaitn"), strict=True))
 
 
 @settings(max_examples=60, deadline=None)
 @given(rows=ROWS, shuffle=st.booleans())
 def test_the_history_copy_is_sorted_whatever_order_inter_is_scanned_in(
-    rows: list[tuple[int, int, int, int]], shuffle: bool, tmp_path_factory: pytest.TempPathFactory
+    rows: list[tuple[int, ...]], shuffle: bool, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The stored history is every row of ``inter`` in (u, a, i) order with its time, whether
+    """The stored history is every row of ``inter`` in (u, a, i) order with its time and
+    events, whether
     the scan came sorted (copied as it is) or not (copied again, sorted)."""
     got = _copied(_inter(rows, shuffle=shuffle), tmp_path_factory.mktemp("model"))
     assert got == sorted(rows)
@@ -99,7 +106,7 @@ def test_order_is_checked_across_batch_edges(
 def test_an_out_of_order_scan_publishes_nothing_of_its_first_attempt(tmp_path: Path) -> None:
     """Rows scanned out of order: the copy's files hold exactly the sorted rows (the
     unsorted attempt left no file, hidden or not, behind)."""
-    rows = [(u, 0, i, u * 10 + i) for u in range(3) for i in range(3)]
+    rows = [(u, 0, i, u * 10 + i, 1 + i) for u in range(3) for i in range(3)]
     con = _inter(rows, shuffle=True)
     scan = [tuple(r) for r in con.sql("SELECT u, a, i FROM inter").fetchall()]
     assert scan != sorted(scan)  # the copy below does meet a scan out of order
@@ -108,6 +115,7 @@ def test_an_out_of_order_scan_publishes_nothing_of_its_first_attempt(tmp_path: P
     assert sorted(p.name for p in (tmp_path / HISTORY).iterdir()) == [
         "a.npy",
         "i.npy",
+        "n.npy",
         "t.npy",
         "u.npy",
     ]

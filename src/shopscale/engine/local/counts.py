@@ -42,6 +42,8 @@ class Shard:
     a: npt.NDArray[np.int8]
     i: npt.NDArray[np.int32]
     t: npt.NDArray[np.int64]
+    n: npt.NDArray[np.int32] | None = None
+    """Events of each row (``repeats``); None where nothing ranks by them."""
 
 
 def sorted_shard(
@@ -51,6 +53,7 @@ def sorted_shard(
     a: npt.NDArray[np.int8],
     i: npt.NDArray[np.int32],
     t: npt.NDArray[np.int64],
+    n: npt.NDArray[np.int32] | None = None,
 ) -> Shard:
     """A shard of distinct (user, action, item) rows, sorted by them. ``inter`` is stored in
     that order and DuckDB keeps insertion order, so a scan needs no sort; this checks it (one
@@ -58,7 +61,8 @@ def sorted_shard(
     if not strictly_increasing(u, a, i):
         order = np.lexsort((i, a, u))
         u, a, i, t = u[order], a[order], i[order], t[order]
-    return Shard(lo=lo, n_users=n_users, u=u, a=a, i=i, t=t)
+        n = None if n is None else n[order]
+    return Shard(lo=lo, n_users=n_users, u=u, a=a, i=i, t=t, n=n)
 
 
 def selection(

@@ -67,6 +67,7 @@ from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.rules import (
     popularity_order,
     prior_votes,
+    repeats_on,
     self_votes_on,
 )
 from shopscale.store.files import remove_paced
@@ -184,12 +185,16 @@ class LocalEngine:
         # (u, a, i, t) order. Sorted runs, not a hash aggregate: on a sparse log nearly every
         # row is a group of its own, which a sort handles in less time and memory; the sort
         # is cut into blocks of users (a run never spans two) that run on every thread
+        # n, the run's events: its last row's number minus the previous run's last
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE dedup AS SELECT u, a, i, t FROM events "
+            "CREATE OR REPLACE TEMP TABLE dedup AS SELECT u, a, i, t, "
+            "(r - coalesce(lag(r) OVER runs, 0))::INTEGER AS n FROM ("
+            "SELECT u, a, i, t, row_number() OVER w AS r FROM events "
             "JOIN users USING (user_id) JOIN items USING (item_id) JOIN acts USING (action) "
             f"WINDOW w AS (PARTITION BY u // {DEDUP_USERS} ORDER BY u, a, i, t) "
             "QUALIFY lead(u) OVER w IS DISTINCT FROM u OR lead(a) OVER w IS DISTINCT FROM a "
-            "OR lead(i) OVER w IS DISTINCT FROM i"
+            "OR lead(i) OVER w IS DISTINCT FROM i) "
+            f"WINDOW runs AS (PARTITION BY u // {DEDUP_USERS} ORDER BY u, a, i)"
         )
         con.execute("DROP TABLE events")
         keep = int(params.max_items_per_user)
@@ -200,15 +205,24 @@ class LocalEngine:
             f"HAVING count(*) > {keep}"
         )
         cut = bool(con.execute("SELECT count(*) FROM heavy").fetchall()[0][0])
-        rows = "SELECT u, a, i, t FROM dedup"
+        every = "SELECT u, a, i, t, n FROM dedup"
+        ranked = "row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC)"
+        rows = every
         if cut:
             rows = (
-                f"{rows} ANTI JOIN heavy USING (u, a) UNION ALL {rows} SEMI JOIN heavy USING "
-                f"(u, a) QUALIFY row_number() OVER (PARTITION BY u, a ORDER BY t DESC, i ASC) "
-                f"<= {keep}"
+                f"{every} ANTI JOIN heavy USING (u, a) UNION ALL {every} SEMI JOIN heavy USING "
+                f"(u, a) QUALIFY {ranked} <= {keep}"
             )
         con.execute(
-            f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t FROM ({rows}) ORDER BY u, a, i"
+            f"CREATE OR REPLACE TABLE inter AS SELECT u, a, i, t, n FROM ({rows}) ORDER BY u, a, i"
+        )
+        # the rows the window dropped, with their events: an update that brings one back
+        # into a window carries them (docs/model.md, "The fold, and why it is exact")
+        dropped = f"{every} LIMIT 0"
+        if cut:
+            dropped = f"{every} SEMI JOIN heavy USING (u, a) QUALIFY {ranked} > {keep}"
+        con.execute(
+            f"CREATE OR REPLACE TABLE dropped AS SELECT * FROM ({dropped}) ORDER BY u, a, i"
         )
         con.execute("DROP TABLE heavy")
         # downsampling forgets a heavy user's old items, but a list must still never show
@@ -245,7 +259,7 @@ class LocalEngine:
         lo, hi = users
         with self.con.cursor() as cur:
             tbl = cur.sql(
-                "SELECT u, a, i, t FROM inter WHERE u >= $lo AND u < $hi",
+                "SELECT u, a, i, t, n FROM inter WHERE u >= $lo AND u < $hi",
                 params={"lo": lo, "hi": hi},
             ).to_arrow_table()
         return sorted_shard(
@@ -255,6 +269,7 @@ class LocalEngine:
             tbl.column("a").to_numpy().astype(np.int8),
             tbl.column("i").to_numpy().astype(np.int32),
             tbl.column("t").to_numpy().astype(np.int64),
+            tbl.column("n").to_numpy().astype(np.int32),
         )
 
     def _shards(self, params: RecommendParams) -> Iterator[Shard]:
@@ -347,7 +362,8 @@ class LocalEngine:
             if c in own
         ]
         kept = votes.merged()
-        self._votes = lambda: vote_matrix(kept, own_votes, n_items)
+        repeats = repeats_on(params)
+        self._votes = lambda: vote_matrix(kept, own_votes, n_items, repeats=repeats)
         self._drop_pairs(reduced=True)
 
     def _drop_pairs(self, *, reduced: bool = False, written: bool = False) -> None:

@@ -59,11 +59,12 @@ def fold_events(
     rows that entered or left the histories (``fold_counts.count_changes``): the work grows
     with the new events, not with the model. Users are independent: a large history folds
     as two ranges of users on two threads, whose count changes add up (integer sums)."""
-    actions, users, items, old = _vocabulary(con, state)
+    actions, users, items, old, gone = _vocabulary(con, state)
     rows = _encode(con, users, items, actions)
     params = state.params
     channels = channels_for(params, actions)
     keys = HistoryKeys(len(actions), len(items), len(users))
+    rows, gone = _bring_back(gone, rows, keys)
     item_rank = string_order(items)[1]
 
     halves = old.u.size + rows.u.size >= SPLIT_ROWS
@@ -97,6 +98,7 @@ def fold_events(
         channels=channels,
         history=after,
         excluded=_fold_exclusions(state, after_keys, dropped, keys, actions),
+        dropped=_concat([gone, dropped]).sorted(),
         counts=counts,
         t_ref=max(state.t_ref, int(rows.t.max()) if rows.t.size else state.t_ref),
         next_position=positions,
@@ -155,7 +157,11 @@ def _allocate(sizes: list[int]) -> tuple[History, Keys, list[slice]]:
     n = sum(sizes)
     ends = np.cumsum([0, *sizes]).tolist()
     history = History(
-        np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int64)
+        np.empty(n, np.int32),
+        np.empty(n, np.int8),
+        np.empty(n, np.int32),
+        np.empty(n, np.int64),
+        np.empty(n, np.int32),
     )
     return history, np.empty(n, np.int64), [slice(a, b) for a, b in itertools.pairwise(ends)]
 
@@ -182,7 +188,7 @@ def _fold_users(
         into.take(np.flatnonzero(kept & ~is_old)), into.take(np.flatnonzero(~kept & is_old))
     )
     dropped = into.take(np.flatnonzero(~kept))
-    columns: list[npt.NDArray[np.integer]] = [into.u, into.a, into.i, into.t, into_keys]
+    columns: list[npt.NDArray[np.integer]] = [into.u, into.a, into.i, into.t, into.n, into_keys]
     n = compact_in_place(columns, kept)
     after = (into.take(slice(0, n)), into_keys[:n])
     delta = count_changes((old, loc.old_keys), after, changes, keys, actions, channels, params)
@@ -194,7 +200,9 @@ def _close_up(
 ) -> tuple[History, Keys]:
     """The parts' kept rows (each at the start of its slice) moved to follow each other:
     the folded history and its keys."""
-    columns: list[npt.NDArray[np.integer]] = [merged.u, merged.a, merged.i, merged.t, merged_keys]
+    columns: list[npt.NDArray[np.integer]] = [
+        merged.u, merged.a, merged.i, merged.t, merged.n, merged_keys,
+    ]  # fmt: skip
     end = 0
     for part, n in zip(slices, kept, strict=True):
         if part.start != end:
@@ -223,6 +231,7 @@ def _concat(parts: list[History]) -> History:
         np.concatenate([p.a for p in parts]),
         np.concatenate([p.i for p in parts]),
         np.concatenate([p.t for p in parts]),
+        np.concatenate([p.n for p in parts]),
     )
 
 
@@ -231,7 +240,7 @@ def _merge(
 ) -> npt.NDArray[np.bool_]:
     """Stored rows and new rows (both sorted by key, distinct) merged into ``into`` (and
     their keys into ``into_keys``) as one sorted history with one row per (u, a, i) and its
-    latest time; return whether each row was stored before."""
+    latest time and the events of both; return whether each row was stored before."""
     at, hit = loc.at, loc.hit
     new = np.flatnonzero(~hit)
     ins = at[new]
@@ -246,6 +255,7 @@ def _merge(
         insert_sorted(old.u, ins, rows.u[new], out=into.u)
         insert_sorted(old.a, ins, rows.a[new], out=into.a)
         insert_sorted(old.i, ins, rows.i[new], out=into.i)
+        insert_sorted(old.n, ins, rows.n[new], out=into.n)
         is_old = insert_sorted(np.ones(old.u.size, dtype=bool), ins, np.zeros(new.size, bool))
         wide.result()
     # a stored row seen again keeps its latest time; it moved down by the new rows before it
@@ -253,6 +263,7 @@ def _merge(
     seen = at[hit]
     moved = seen + np.searchsorted(ins, seen, side="right")
     into.t[moved] = np.maximum(into.t[moved], rows.t[hit])
+    into.n[moved] += rows.n[hit]
     return is_old
 
 
@@ -265,32 +276,64 @@ def _trim(
 
 def _vocabulary(
     con: duckdb.DuckDBPyConnection, state: ModelState
-) -> tuple[list[str], pa.Array, pa.Array, History]:
+) -> tuple[list[str], pa.Array, pa.Array, History, History]:
     """Actions (string order; a new one renumbers the action codes), users and items (new
-    ids appended) after the fold, and the stored history in the new action codes."""
+    ids appended) after the fold, and the stored history and dropped rows in the new action
+    codes."""
     seen = {r[0] for r in con.sql("SELECT DISTINCT action FROM events").fetchall()}
     actions = sorted(set(state.actions) | seen)
     users = append_ids(state.users, _distinct(con, "user_id"))
     items = append_ids(state.items, _distinct(con, "item_id"))
     remap = np.array([actions.index(a) for a in state.actions], dtype=np.int8)
-    h = state.history
-    return actions, users, items, History(h.u, remap[h.a], h.i, h.t)
+    h, d = state.history, state.dropped
+    return (
+        actions,
+        users,
+        items,
+        History(h.u, remap[h.a], h.i, h.t, h.n),
+        History(d.u, remap[d.a], d.i, d.t, d.n),
+    )
+
+
+def _bring_back(gone: History, rows: History, keys: HistoryKeys) -> tuple[History, History]:
+    """The new rows with the events and latest time of those a window dropped before (a row
+    that comes back into a window brings them; one that stays out is dropped again with
+    them), and the dropped rows no new row names."""
+    if not gone.u.size or not rows.u.size:
+        return rows, gone
+    gone_keys, row_keys = keys.of(gone), keys.of(rows)
+    at = np.minimum(np.searchsorted(gone_keys, row_keys), gone_keys.size - 1)
+    hit = gone_keys[at] == row_keys
+    if not hit.any():
+        return rows, gone
+    back = at[hit]
+    n, t = rows.n.copy(), rows.t.copy()
+    n[hit] += gone.n[back]
+    t[hit] = np.maximum(t[hit], gone.t[back])
+    stay = np.ones(gone.u.size, dtype=bool)
+    stay[back] = False
+    return History(rows.u, rows.a, rows.i, t, n), gone.take(np.flatnonzero(stay))
 
 
 def window(h: History, keep: int, item_rank: npt.NDArray[np.int32]) -> History:
-    """Downsampling, as the batch job does it: one row per (u, a, i) with its latest time,
-    then per (u, a) the ``keep`` rows ordered by (t desc, item id asc); sorted by (u, a, i).
+    """Downsampling, as the batch job does it: one row per (u, a, i) with its latest time
+    and the sum of its events, then per (u, a) the ``keep`` rows ordered by (t desc, item
+    id asc); sorted by (u, a, i). Items are ranked by ``item_rank`` (id string order), not by
+    their append-only codes.
 
-    Folding needs no forgotten rows: an item a user's window dropped was beaten by ``keep``
-    rows whose times can only grow, so it comes back only when a new event of it beats the
-    window, and then its latest time is that new event's time. Items are ranked by
-    ``item_rank`` (id string order), not by their append-only codes.
+    An item a user's window dropped was beaten by ``keep`` rows whose times can only grow, so
+    it comes back only when a new event of it beats the window; it then brings its stored
+    events (``ModelState.dropped``), so its count is that of all events.
     """
     if h.u.size == 0:  # a user with no history (yet): nothing to keep
         return h
     s = h.take(np.lexsort((-h.t, h.i, h.a, h.u)))
-    first = np.r_[True, (s.u[1:] != s.u[:-1]) | (s.a[1:] != s.a[:-1]) | (s.i[1:] != s.i[:-1])]
-    s = s.take(np.flatnonzero(first))
+    first = np.flatnonzero(
+        np.r_[True, (s.u[1:] != s.u[:-1]) | (s.a[1:] != s.a[:-1]) | (s.i[1:] != s.i[:-1])]
+    )
+    events = np.add.reduceat(s.n.astype(np.int64), first).astype(np.int32)
+    s = s.take(first)
+    s = History(s.u, s.a, s.i, s.t, events)
     s = s.take(np.lexsort((item_rank[s.i], -s.t, s.a, s.u)))
     group = s.u.astype(np.int64) * 256 + s.a.astype(np.int64)
     return s.take(np.flatnonzero(rank_in_rows(group) <= keep)).sorted()
@@ -337,7 +380,8 @@ def _distinct(con: duckdb.DuckDBPyConnection, column: str) -> pa.Array:
 def _encode(
     con: duckdb.DuckDBPyConnection, users: pa.Array, items: pa.Array, actions: list[str]
 ) -> History:
-    """The new events in model codes, one row per (u, a, i) with its latest time."""
+    """The new events in model codes, one row per (u, a, i) with its latest time and its
+    number of events."""
     con.register(
         "fold_users", pa.table({"user_id": users, "u": np.arange(len(users), dtype=np.int32)})
     )
@@ -351,7 +395,8 @@ def _encode(
         ),
     )
     tbl = con.sql(
-        "SELECT u, a, i, max(t) AS t FROM events JOIN fold_users USING (user_id) "
+        "SELECT u, a, i, max(t) AS t, count(*)::INTEGER AS n FROM events "
+        "JOIN fold_users USING (user_id) "
         "JOIN fold_items USING (item_id) JOIN fold_acts USING (action) GROUP BY u, a, i "
         "ORDER BY u, a, i"
     ).to_arrow_table()
@@ -362,4 +407,5 @@ def _encode(
         tbl.column("a").to_numpy().astype(np.int8),
         tbl.column("i").to_numpy().astype(np.int32),
         tbl.column("t").to_numpy().astype(np.int64),
+        tbl.column("n").to_numpy().astype(np.int32),
     )

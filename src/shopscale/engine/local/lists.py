@@ -13,7 +13,7 @@ from shopscale.engine.local.counts import Shard
 from shopscale.engine.local.reduce import csr_from_sorted
 from shopscale.ids import IdMap
 from shopscale.recommend.params import RecommendParams
-from shopscale.recommend.rules import history_entries
+from shopscale.recommend.rules import history_entries, vote_blocks
 from shopscale.store.files import encoded_schema
 
 _SOURCES = pa.array(["model", "backfill"], pa.string())
@@ -29,8 +29,9 @@ def weighted_history(
     params: RecommendParams,
     t_ref: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-    """CSR users x (channel*items) with each channel's weight times time and sequence
-    decay (the sequence runs over the user's entries of every channel)."""
+    """CSR users x (block*items) with each channel's weight times time and sequence
+    decay (the sequence runs over the user's entries of every channel), and with
+    ``repeats`` each entry's extra events in the repeat blocks (``rules.history_entries``)."""
     u, j, w = history_entries(
         shard.u,
         shard.a,
@@ -41,8 +42,9 @@ def weighted_history(
         n_items=n_items,
         t_ref=t_ref,
         params=params,
+        n=shard.n,
     )
-    m = csr_from_sorted(u, j, shard.n_users, len(channels) * n_items, data=w)
+    m = csr_from_sorted(u, j, shard.n_users, vote_blocks(channels, params) * n_items, data=w)
     return m.indptr.astype(np.int64), m.indices, m.data.astype(np.float64)
 
 

@@ -110,9 +110,43 @@ def vote_matrix(
     kept: list[Kept],
     self_votes: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], int]],
     n_items: int,
+    *,
+    repeats: bool = False,
 ) -> sp.csr_matrix:
     """CSR (channel*items) x items: history item j of channel c votes for i with its vote;
-    with self votes, item i of channel c also votes for itself.
+    with self votes, item i of channel c also votes for itself. With ``repeats``
+    (``rules.vote_blocks``), a second block of rows per channel holds its self votes alone."""
+    votes = _vote_matrix(kept, self_votes, n_items)
+    return _with_repeat_rows(votes, self_votes, len(kept), n_items) if repeats else votes
+
+
+def _with_repeat_rows(
+    votes: sp.csr_matrix,
+    self_votes: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], int]],
+    n_channels: int,
+    n_items: int,
+) -> sp.csr_matrix:
+    """The vote matrix over ``n_channels * n_items`` more rows: row (n_channels + c) *
+    n_items + i holds channel c's self vote of item i (if any), nothing else."""
+    by_channel = sorted(self_votes, key=lambda part: part[2])
+    rows = np.concatenate(
+        [np.zeros(0, np.int64)] + [c * n_items + it.astype(np.int64) for it, _, c in by_channel]
+    )
+    cols = np.concatenate([np.zeros(0, np.int32)] + [items for items, _, _ in by_channel])
+    vals = np.concatenate([np.zeros(0)] + [v for _, v, _ in by_channel])
+    block = csr_from_sorted(rows, cols, n_channels * n_items, n_items, data=vals)
+    indptr = np.concatenate([votes.indptr.astype(np.int64), block.indptr[1:] + votes.nnz])
+    indices = np.concatenate([votes.indices, block.indices.astype(votes.indices.dtype)])
+    data = np.concatenate([votes.data, block.data.astype(np.float64)])
+    return sp.csr_matrix((data, indices, indptr), shape=(2 * n_channels * n_items, n_items))
+
+
+def _vote_matrix(
+    kept: list[Kept],
+    self_votes: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], int]],
+    n_items: int,
+) -> sp.csr_matrix:
+    """``vote_matrix`` without repeat rows.
 
     The local reduce keeps each channel's pairs grouped by item, items ascending, and gives
     each channel's self votes once, items ascending: then every channel's rows are placed in

@@ -17,6 +17,7 @@ from shopscale.engine.local.reader import ReadReport
 from shopscale.events import EventsParams
 from shopscale.ids import IdMap
 from shopscale.recommend.model import (
+    DROPPED,
     EXCLUDED,
     HISTORY,
     PAIRS,
@@ -64,15 +65,16 @@ def write_batch_model(
     else:
         none = "SELECT 0::INTEGER AS u, 0::INTEGER AS i LIMIT 0"
         _copy(engine, none, "u", folder, EXCLUDED, query=True)
+    _copy(engine, "dropped", "u, a, i", folder, DROPPED)
     t = engine.totals
-    empty = np.zeros(0, dtype=np.int32)
     state = ModelState(
         users=engine.users.ids,
         items=engine.items.ids,
         actions=list(engine.actions),
         channels=list(engine.channels),
-        history=History(empty, empty.astype(np.int8), empty, empty.astype(np.int64)),
-        excluded=(empty, empty),
+        history=History.empty(),
+        excluded=(np.zeros(0, np.int32), np.zeros(0, np.int32)),
+        dropped=History.empty(),
         counts=Counts(
             dict(t.k11), t.left_total, dict(t.right_total), t.pop_any, t.pop_primary, t.unprompted
         ),
@@ -160,9 +162,10 @@ def _history_tables(engine: LocalEngine, state: ModelState) -> None:
     """The ``inter`` and ``excluded`` tables ``rank`` reads, from a string-ordered state."""
     h = state.history
     con = engine.con
-    con.register("adopt_inter", pa.table({"u": h.u, "a": h.a, "i": h.i, "t": h.t}))
-    con.execute("CREATE OR REPLACE TABLE inter AS SELECT * FROM adopt_inter ORDER BY u, a, i")
-    con.unregister("adopt_inter")
+    for name, rows in (("inter", h), ("dropped", state.dropped)):
+        con.register("adopt_rows", pa.table(rows.columns()))
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM adopt_rows ORDER BY u, a, i")
+        con.unregister("adopt_rows")
     n_items = len(state.items)
     extra = state.excluded[0].astype(np.int64) * n_items + state.excluded[1]
     keys = sorted_unique(

@@ -70,6 +70,7 @@ from shopscale.recommend.rules import (
     excluded_actions,
     popularity_order,
     prior_votes,
+    repeats_on,
     self_vote_values,
     self_votes_on,
     zero_diagonal,
@@ -322,7 +323,7 @@ class SparkEngine:
                     self.diagonal[n], self.totals.right_total[ch], params
                 )
                 own.append((items, rates, n))
-        return vote_matrix(parts, own, n_items)
+        return vote_matrix(parts, own, n_items, repeats=repeats_on(params))
 
     # -- rank -----------------------------------------------------------------------------
     def rank(self, params: RecommendParams, dest: Path) -> Written:

@@ -19,15 +19,16 @@ import pyarrow.parquet as pq
 
 from shopscale.engine.spark.frames import ddl, rows_written, write_parquet
 from shopscale.engine.spark.tasks import (
-    STATE_EXCLUDED,
-    STATE_HISTORY,
-    STATE_USERS,
+    STATE_SCHEMAS,
     WRITTEN_SCHEMA,
     on_executors,
     user_state_rows,
     write_user_state,
 )
 from shopscale.events import EventsParams
+from shopscale.recommend.model import (
+    DROPPED as DROPPED_FILE,
+)
 from shopscale.recommend.model import (
     EXCLUDED as EXCLUDED_FILE,
 )
@@ -61,16 +62,14 @@ def write_spark_model(
     # its inputs' partitions in order): parts in order, no sort
     sc = eng.spark.sparkContext
     offsets = sc.broadcast(eng.offsets)
-    names = ("users.parquet", HISTORY_FILE, EXCLUDED_FILE)
+    names = ("users.parquet", HISTORY_FILE, EXCLUDED_FILE, DROPPED_FILE)
     remote = eng._remote(folder)
     if remote is None:
         folders = tuple(str(folder / name) for name in names)
         users = partial(on_executors, write_user_state, ctx=offsets, folders=folders)
         rows_written(eng.coded.mapInArrow(users, ddl(WRITTEN_SCHEMA)))
     else:  # Spark's writer, one file at a time, to a file system only the JVM writes
-        for which, (name, schema) in enumerate(
-            zip(names, (STATE_USERS, STATE_HISTORY, STATE_EXCLUDED), strict=True)
-        ):
+        for which, (name, schema) in enumerate(zip(names, STATE_SCHEMAS, strict=True)):
             task = partial(on_executors, user_state_rows, ctx=offsets, which=which)
             write_parquet(eng.coded.mapInArrow(task, ddl(schema)), f"{remote}/{name}")
     _single(folder / "items.parquet", pa.table({"item_id": eng.item_ids}))
@@ -90,8 +89,9 @@ def write_spark_model(
         items=eng.item_ids,
         actions=list(eng.actions),
         channels=list(eng.channels),
-        history=History(empty, empty.astype(np.int8), empty, empty.astype(np.int64)),
+        history=History.empty(),
         excluded=(empty, empty),
+        dropped=History.empty(),
         counts=t,
         t_ref=eng.t_ref,
         timed=read.counts.timed,
@@ -101,7 +101,8 @@ def write_spark_model(
         files=read.hashes,
     )
     # Parquet parts written by the executors: format 1's layout (format 2's NumPy column files
-    # would need the driver to collect every row); readers take both
+    # would need the driver to collect every row), with format 4's event counts (``n`` and
+    # ``dropped``; ``counted`` says so); readers take both
     write_json(folder / STATE, {**_meta(state), "format_version": 1})
 
 

@@ -48,6 +48,7 @@ from shopscale.recommend.rules import (
     history_entries,
     pair_scores,
     recent_kept,
+    vote_blocks,
 )
 from shopscale.store.files import parquet_options
 
@@ -90,9 +91,10 @@ KEPT_SCHEMA = pa.schema(
 )
 """A kept pair with its score, vote and rank, by codes (names are decoded after the sort,
 ``similar_rows``: strings are not shuffled)."""
-HISTORY, EXCLUDED, USER = 0, 1, 2
-"""``kind`` of a row ``encode_users`` gives: a kept history entry (a, i, t), an item the user
-must not be shown that downsampling dropped from the history (i), or the user's id."""
+HISTORY, EXCLUDED, USER, DROPPED = 0, 1, 2, 3
+"""``kind`` of a row ``encode_users`` gives: a kept history entry (a, i, t, n), an item the
+user must not be shown that downsampling dropped from the history (i), the user's id, or a
+row downsampling dropped (a, i, t, n: the model's ``dropped`` file)."""
 CODED_SCHEMA = pa.schema(
     [
         ("p", pa.int32()),
@@ -101,6 +103,7 @@ CODED_SCHEMA = pa.schema(
         ("a", pa.int8()),
         ("i", pa.int32()),
         ("t", pa.int64()),
+        ("n", pa.int32()),
         ("user_id", pa.string()),
     ]
 )
@@ -353,38 +356,46 @@ def written(rows: int, model_users: int = 0) -> pa.RecordBatch:
 
 
 STATE_HISTORY = pa.schema(
-    [("u", pa.int32()), ("a", pa.int8()), ("i", pa.int32()), ("t", pa.int64())]
+    [("u", pa.int32()), ("a", pa.int8()), ("i", pa.int32()), ("t", pa.int64()), ("n", pa.int32())]
 )
+"""The columns of the model's ``history`` and ``dropped`` files."""
 STATE_EXCLUDED = pa.schema([("u", pa.int32()), ("i", pa.int32())])
 STATE_USERS = pa.schema([("user_id", pa.string())])
 
 
+STATE_SCHEMAS = (STATE_USERS, STATE_HISTORY, STATE_EXCLUDED, STATE_HISTORY)
+"""The user-sized state files in ``_user_state`` order: users, history, excluded, dropped."""
+
+
 def write_user_state(
-    batches: Iterator[pa.RecordBatch], offsets: dict[int, int], folders: tuple[str, str, str]
+    batches: Iterator[pa.RecordBatch],
+    offsets: dict[int, int],
+    folders: tuple[str, str, str, str],
 ) -> Iterator[pa.RecordBatch]:
-    """A range of users' part of the model's ``users``, ``history`` and ``excluded`` files
-    (``CODED_SCHEMA`` rows, already in their order); codes are the partition's offset plus
-    the users' codes inside it."""
-    users, history, excluded = _user_state(batches, offsets)
-    users_to, history_to, excluded_to = (Path(f) for f in folders)
-    rows = write_part(users_to, [users], STATE_USERS)
-    rows += write_part(history_to, [history], STATE_HISTORY)
-    rows += write_part(excluded_to, [excluded], STATE_EXCLUDED)
+    """A range of users' part of the model's ``users``, ``history``, ``excluded`` and
+    ``dropped`` files (``CODED_SCHEMA`` rows, already in their order); codes are the
+    partition's offset plus the users' codes inside it."""
+    parts = _user_state(batches, offsets)
+    rows = 0
+    for folder, part, schema in zip(folders, parts, STATE_SCHEMAS, strict=True):
+        rows += write_part(Path(folder), [part], schema)
     yield written(rows)
 
 
 def user_state_rows(
     batches: Iterator[pa.RecordBatch], offsets: dict[int, int], which: int
 ) -> Iterator[pa.RecordBatch]:
-    """One of a range of users' parts of the state (0 users, 1 history, 2 excluded) as rows,
-    for Spark's writer (an output no executor can write with pyarrow: ``hdfs://``...)."""
+    """One of a range of users' parts of the state (0 users, 1 history, 2 excluded, 3
+    dropped) as rows, for Spark's writer (an output no executor can write with pyarrow:
+    ``hdfs://``...)."""
     yield _user_state(batches, offsets)[which]
 
 
 def _user_state(
     batches: Iterator[pa.RecordBatch], offsets: dict[int, int]
-) -> tuple[pa.RecordBatch, pa.RecordBatch, pa.RecordBatch]:
-    """A range of users' ``users``, ``history`` and ``excluded`` rows, codes global."""
+) -> tuple[pa.RecordBatch, pa.RecordBatch, pa.RecordBatch, pa.RecordBatch]:
+    """A range of users' ``users``, ``history``, ``excluded`` and ``dropped`` rows, codes
+    global."""
     from pyspark import TaskContext
 
     task = TaskContext.get()
@@ -396,21 +407,24 @@ def _user_state(
     )
     who = pa.array(kind == USER)
     users = pa.record_batch([table.column("user_id").filter(who).combine_chunks()], STATE_USERS)
-    h, x = kind == HISTORY, kind == EXCLUDED
-    history = pa.record_batch(
-        [
-            pa.array(u[h]),
-            pa.array(table.column("a").to_numpy()[h].astype(np.int8)),
-            pa.array(table.column("i").to_numpy()[h].astype(np.int32)),
-            pa.array(table.column("t").to_numpy()[h].astype(np.int64)),
-        ],
-        STATE_HISTORY,
-    )
+    x = kind == EXCLUDED
+
+    def rows(h: npt.NDArray[np.bool_]) -> pa.RecordBatch:
+        return pa.record_batch(
+            [pa.array(u[h])]
+            + [
+                pa.array(table.column(f.name).to_numpy()[h].astype(f.type.to_pandas_dtype()))
+                for f in STATE_HISTORY
+                if f.name != "u"
+            ],
+            STATE_HISTORY,
+        )
+
     excluded = pa.record_batch(
         [pa.array(u[x]), pa.array(table.column("i").to_numpy()[x].astype(np.int32))],
         STATE_EXCLUDED,
     )
-    return users, history, excluded
+    return users, rows(kind == HISTORY), excluded, rows(kind == DROPPED)
 
 
 # -- encode -------------------------------------------------------------------------------
@@ -445,26 +459,30 @@ def encode_users(batches: Iterator[pa.RecordBatch], ctx: EncodeContext) -> Itera
     a = _codes(table.column("action"), pa.array(ctx.actions, pa.string())).astype(np.int8)
     i = _codes(table.column("item_id"), ctx.items)
     t = table.column("t").to_numpy()
-    ul, a, i, t, group = _dedup(ul, a, i, t, len(ctx.actions), len(ctx.items))
+    ul, a, i, t, n, group = _dedup(ul, a, i, t, len(ctx.actions), len(ctx.items))
     kept = recent_kept(group, t, i, ctx.keep)
     xu, xi = _dropped_exclusions(ul, a, i, kept, ctx.excluded, len(ctx.items))
     n_users, n_kept = len(users), int(kept.sum())
-    zeros8 = np.zeros(xu.size + n_users, np.int8)
+    gone = ~kept
+    n_gone = int(gone.sum())
+    pad = xu.size + n_users  # the excluded and user rows: no action, time or events
     cols = {
-        "ul": np.concatenate([ul[kept], xu, np.arange(n_users, dtype=np.int32)]),
+        "ul": np.concatenate([ul[kept], xu, np.arange(n_users, dtype=np.int32), ul[gone]]),
         "kind": np.concatenate(
             [
                 np.full(n_kept, HISTORY, np.int8),
                 np.full(xu.size, EXCLUDED, np.int8),
                 np.full(n_users, USER, np.int8),
+                np.full(n_gone, DROPPED, np.int8),
             ]
         ),
-        "a": np.concatenate([a[kept], zeros8]),
-        "i": np.concatenate([i[kept], xi, np.zeros(n_users, np.int32)]),
-        "t": np.concatenate([t[kept], np.zeros(xu.size + n_users, np.int64)]),
+        "a": np.concatenate([a[kept], np.zeros(pad, np.int8), a[gone]]),
+        "i": np.concatenate([i[kept], xi, np.zeros(n_users, np.int32), i[gone]]),
+        "t": np.concatenate([t[kept], np.zeros(pad, np.int64), t[gone]]),
+        "n": np.concatenate([n[kept], np.zeros(pad, np.int32), n[gone]]),
     }
     who = np.full(cols["ul"].size, -1, np.int64)
-    who[n_kept + xu.size :] = np.arange(n_users)
+    who[n_kept + xu.size : n_kept + xu.size + n_users] = np.arange(n_users)
     order = np.lexsort((cols["i"], cols["a"], cols["kind"], cols["ul"]))
     who = who[order]
     names = users.take(pa.array(who, mask=who < 0))
@@ -494,13 +512,15 @@ def _dedup(
     n_actions: int,
     n_items: int,
 ) -> tuple[npt.NDArray, ...]:
-    """One row per (user, action, item) with its latest time, sorted by (user, action,
-    item), and each row's (user, action) group number."""
+    """One row per (user, action, item) with its latest time and number of events, sorted by
+    (user, action, item), and each row's (user, action) group number."""
     key = (ul.astype(np.int64) * n_actions + a) * n_items + i
     order = np.lexsort((t, key))
     ks = key[order]
-    last = order[np.r_[ks[1:] != ks[:-1], True]]  # the latest time of each key
-    return ul[last], a[last], i[last], t[last], key[last] // n_items
+    ends = np.flatnonzero(np.r_[ks[1:] != ks[:-1], True])
+    last = order[ends]  # the latest time of each key
+    n = np.diff(np.r_[-1, ends]).astype(np.int32)  # the events of its run
+    return ul[last], a[last], i[last], t[last], n, key[last] // n_items
 
 
 def _dropped_exclusions(
@@ -728,8 +748,10 @@ def rank_users(batches: Iterator[pa.RecordBatch], ctx: RankContext) -> Iterator[
             n_items=n_items,
             t_ref=ctx.t_ref,
             params=p,
+            n=table.column("n").to_numpy()[h].astype(np.int32),
         )
-        hist = csr_from_sorted(hu, hj, users.size, len(ctx.channels) * n_items, data=hw)
+        blocks = vote_blocks(ctx.channels, p)
+        hist = csr_from_sorted(hu, hj, users.size, blocks * n_items, data=hw)
         x = (kind == EXCLUDED) | (h & excluded_rows(a, ctx.excluded))
         key = sorted_unique(local[x].astype(np.int64) * n_items + i[x])
         ex = csr_from_sorted(
