@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from shopscale.cli._explain import terms_text
+from shopscale.recommend.explain import Explanation, Term
 from tests.cli.conftest import Runner, one_line_error
 
 
@@ -53,3 +55,16 @@ def test_show_explain_refuses_what_it_cannot_explain(
     shutil.copyfile(tmp_path / "other" / "recommendations.csv", listed)
     mixed = shopscale("show", "recs", "--user", "42", "--explain", check=False)
     assert "come from different runs" in one_line_error(mixed)
+
+
+def test_terms_of_one_part_are_shown_summed() -> None:
+    """With ``repeats``, an item viewed three times has two own-viewed terms (its first event,
+    and twice more): the table shows one "own viewed" part with their shares summed, ranked
+    among the other parts by that sum."""
+    terms = (
+        Term("own", "viewed", "i1", 10.0, 0.25),
+        Term("similar", "carted", "i2", 14.0, 0.35),
+        Term("own", "viewed", "i1", 16.0, 0.4),
+    )
+    e = Explanation("i1", 1, 40.0, "model", "own", 26e-6, terms)
+    assert terms_text(e) == "own viewed 65.0%; carted 'i2' 35.0%"

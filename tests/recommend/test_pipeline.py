@@ -231,3 +231,30 @@ def test_default_outputs_are_the_files_and_the_model(tmp_path: Path) -> None:
         "model",
     }
     assert "db" not in summary.outputs
+
+
+def test_repeats_reorder_own_items_and_leave_every_other_score(tmp_path: Path) -> None:
+    """u0 viewed "b" three times and "a" once (same conversion rates, no decay): counted, b's
+    own engagement weighs three times a's and b leads; once, they tie and "a" (id order)
+    leads. Every item u0 never touched scores the same either way."""
+    events = [
+        ("u0", "viewed", "b", 1), ("u0", "viewed", "b", 1), ("u0", "viewed", "b", 1),
+        ("u0", "viewed", "a", 1),
+        ("u1", "viewed", "a", 1), ("u1", "purchased", "a", 1), ("u1", "purchased", "c", 1),
+        ("u2", "viewed", "b", 1), ("u2", "purchased", "b", 1), ("u2", "purchased", "c", 1),
+        ("u3", "viewed", "a", 1), ("u3", "viewed", "b", 1), ("u3", "purchased", "d", 1),
+    ]  # fmt: skip
+    write_events_csv(tmp_path / "e.csv", events)
+    lists = {}
+    for repeats in ("once", "count"):
+        params = RecommendParams(repeats=repeats, half_life_days=0, half_life_events=0, n=4)
+        out = tmp_path / repeats
+        run(tmp_path / "e.csv", out=out, params=params, output=OutputParams(db="none"))
+        rows = pq.read_table(out / "recommendations.parquet").to_pylist()
+        lists[repeats] = [(r["item_id"], r["score"]) for r in rows if r["user_id"] == "u0"]
+    once, count = dict(lists["once"]), dict(lists["count"])
+    assert [i for i, _ in lists["once"]][:2] == ["a", "b"] and once["a"] == once["b"]
+    assert [i for i, _ in lists["count"]][:2] == ["b", "a"] and count["a"] == once["a"]
+    assert count["b"] > 2.9 * once["b"]
+    untouched = set(once) - {"a", "b"}
+    assert untouched and {i: count[i] for i in untouched} == {i: once[i] for i in untouched}

@@ -11,7 +11,14 @@ import numpy as np
 from rich.table import Table
 
 from shopscale.errors import ShopscaleError
-from shopscale.recommend.explain import Explanation, Model, explain, history_weights, user_rows
+from shopscale.recommend.explain import (
+    Explanation,
+    Model,
+    Term,
+    explain,
+    history_weights,
+    user_rows,
+)
 from shopscale.recommend.model import read_state
 from shopscale.recommend.pipeline import MODEL_DIR
 from shopscale.serve.served import indicators_of
@@ -65,23 +72,30 @@ def explain_table(user: str, explained: list[Explanation]) -> Table:
 
 
 def terms_text(e: Explanation) -> str:
-    """The largest ``TOP_TERMS`` terms by share (ties in list order), then "+k more"."""
+    """The largest ``TOP_TERMS`` parts by share (ties in list order), then "+k more"; the
+    terms of one part (own engagement with one action: its first event and, with
+    ``repeats``, the others) are shown summed."""
     if not e.terms:
         return "popular item (list shorter than n)" if e.source == "backfill" else ""
-    ranked = sorted(e.terms, key=lambda t: -t.share)
-    parts = []
-    for t in ranked[:TOP_TERMS]:
-        if t.kind == "prior":
-            label = "prior"
-        elif t.kind == "own":
-            label = f"own {t.action}"
-        else:
-            label = f"{t.action} {t.item_id!r}"
-        parts.append(f"{label} {_percent(t.share)}")
+    shares: dict[str, float] = {}
+    for t in e.terms:
+        label = _label(t)
+        shares[label] = shares.get(label, 0.0) + t.share
+    ranked = sorted(shares.items(), key=lambda part: -part[1])
+    parts = [f"{label} {_percent(share)}" for label, share in ranked[:TOP_TERMS]]
     rest = ranked[TOP_TERMS:]
     if rest:
-        parts.append(f"+{len(rest)} more {_percent(sum(t.share for t in rest))}")
+        parts.append(f"+{len(rest)} more {_percent(sum(share for _, share in rest))}")
     return "; ".join(parts)
+
+
+def _label(t: Term) -> str:
+    """How a term is named in the table."""
+    if t.kind == "prior":
+        return "prior"
+    if t.kind == "own":
+        return f"own {t.action}"
+    return f"{t.action} {t.item_id!r}"
 
 
 def _percent(share: float) -> str:

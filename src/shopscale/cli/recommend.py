@@ -112,8 +112,8 @@ def recommend(
     repeats: Annotated[
         str | None,
         typer.Option(
-            help="How often own engagement counts: once per item, or count (its events: an "
-            "item viewed 5 times votes for itself 5 times as much) [once]."
+            help="How often own engagement counts: count (its events: an item viewed 5 "
+            "times votes for itself 5 times as much) or once per item [count]."
         ),
     ] = None,
     unprompted_weight: Annotated[

@@ -55,11 +55,12 @@ class RecommendParams:
     """Weight of a user's own unpurchased engagement: an item the user viewed or carted votes
     for itself with ``self_weight`` times that action's smoothed conversion rate on the item.
     0 gives pure cross-occurrence. LLR mode only (see docs/evaluation.md for the evidence)."""
-    repeats: Repeats = "once"
-    """How often a user's own engagement counts: ``once`` per (action, item), or ``count``,
-    its number of events: an item viewed five times votes for itself five times as much as
-    one viewed once (only its self vote: what the user is recommended beyond their own items
-    is unchanged). Needs a model of format 4 (event counts); LLR mode with self votes only."""
+    repeats: Repeats = "count"
+    """How often a user's own engagement counts: ``count``, its number of events (an item
+    viewed five times votes for itself five times as much as one viewed once; only its self
+    vote: what the user is recommended beyond their own items is unchanged), or ``once`` per
+    (action, item). LLR mode with self votes only. Default since 2026-12-04, chosen on
+    validation splits (docs/evaluation.md, "Repeated engagement on the self votes only")."""
     self_prior: float = 100.0
     """Pseudo-count pulling an item's conversion rate to the action's overall rate."""
     unprompted_weight: float = 0.0
