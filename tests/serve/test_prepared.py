@@ -34,7 +34,8 @@ def assert_same(got: Prepared, want: Prepared) -> None:
         (got.user_ptr, want.user_ptr),
         (got.excluded_ptr, want.excluded_ptr),
         *zip(got.state.excluded, want.state.excluded, strict=True),
-        *((getattr(got.state.history, k), getattr(want.state.history, k)) for k in "uait"),
+        *((getattr(got.state.history, k), getattr(want.state.history, k)) for k in "uaitn"),
+        *((getattr(got.state.dropped, k), getattr(want.state.dropped, k)) for k in "uaitn"),
         *((getattr(got.rows, f.name), getattr(want.rows, f.name)) for f in fields(UserRows)),
     ]
     for a, b in pairs:
@@ -54,7 +55,8 @@ def test_saved_arrays_equal_computed(
     tmp_path_factory: pytest.TempPathFactory, parts: list[list[Event]], params: RecommendParams
 ) -> None:
     """A server fold of the later parts: the version it publishes maps to exactly what
-    ``prepare`` computes from that version's files (new users and items reorder codes)."""
+    ``prepare`` computes from that version's files (new users and items reorder codes); a
+    saved folder that lacks an array (an older shopscale's) is not mapped."""
     tmp: Path = tmp_path_factory.mktemp("prepared")
     results = build_model(tmp, parts[0], params)
     assert load_prepared(current_version(results)) is None  # recommend saves none
@@ -70,6 +72,10 @@ def test_saved_arrays_equal_computed(
     shutil.copytree(version, bare, ignore=shutil.ignore_patterns(SERVING))
     assert load_prepared(bare) is None
     assert_same(mapped, prepare(bare))
+    older = tmp / "older"  # saved by a shopscale without event counts: computed anew too
+    shutil.copytree(version, older)
+    (older / SERVING / "dropped_n.npy").unlink()
+    assert load_prepared(older) is None
     assert leased(version)  # mapped: no prune may cut its files down
     del mapped
     gc.collect()

@@ -31,8 +31,9 @@ BLEND_DEFAULTS: dict[str, object] = {
     "unprompted_weight": 0.0,
 }
 
-# The next candidate (docs/evaluation.md, "Repeated engagement on the self votes only"): the
-# engine's defaults with each own-engagement entry's self vote times its number of events.
+# The prototype of the engine's defaults since 2026-12-04 (docs/evaluation.md, "Repeated
+# engagement on the self votes only"): each own-engagement entry's self vote times its number
+# of events. The engine's default lists exactly what it lists (benchmarks/README.md).
 REPEATS_DEFAULTS: dict[str, object] = {**BLEND_DEFAULTS, "repeats": "count", "repeats_on": "self"}
 
 # Tried first by tuning: chosen on validation splits only (docs/evaluation.md, "The

@@ -202,6 +202,8 @@ def load_prepared(version: Path) -> Prepared | None:
     folder = version / SERVING
     if not (folder / "similar.arrow").is_file():
         return None
+    if not all((folder / f"{name}.npy").is_file() for name in ARRAYS):
+        return None  # saved by an older shopscale (no event counts): computed anew
     lease = _Lease(hold_lease(folder))  # before mapping: the version is not pruned under us
     a = {name: _map(folder / f"{name}.npy") for name in ARRAYS}
     t = {name: _map_table(folder / f"{name}.arrow") for name in ("users", "items", "similar")}

@@ -1,7 +1,8 @@
 """The model state (``recommend.model``, docs/model.md) written by a Spark run, so ``update``
 and ``serve`` continue a model built on a cluster.
 
-The user-sized and pair-sized files (``users``, ``history``, ``excluded``, ``pairs``) are
+The user-sized and pair-sized files (``users``, ``history``, ``excluded``, ``dropped``,
+``pairs``) are
 folders of Parquet parts written by the executors in their documented order (a global sort,
 so the parts read in name order are sorted); ``items``, ``item_counts`` and ``state.json``
 are item-sized and written by the driver. ``recommend.model.read_state`` reads both layouts.
