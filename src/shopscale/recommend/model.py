@@ -452,6 +452,12 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return dict(meta)
 
 
+def counts_events(meta: dict[str, Any]) -> bool:
+    """Whether a model's ``state.json`` says its histories count events (format 4 on; a Spark
+    run writes format 1's Parquet layout with the counts, and says so)."""
+    return bool(meta.get("counted", int(meta["format_version"]) >= COUNTED_SINCE))
+
+
 def read_state(folder: Path, *, arrays: bool = True) -> ModelState:
     """Load a model folder written by ``write_state`` (any engine); ``arrays=False`` reads only
     ``state.json`` (ids, history, exclusions and counts left empty: a server maps its own)."""
@@ -461,8 +467,7 @@ def read_state(folder: Path, *, arrays: bool = True) -> ModelState:
     channels: list[str] = list(meta["channels"])
     n_items = int(meta["n_items"])
     version = int(meta["format_version"])
-    # a Spark run writes format 1's Parquet layout with the counts, and says so
-    counted = bool(meta.get("counted", version >= COUNTED_SINCE))
+    counted = counts_events(meta)
     if version < COUNTED_SINCE and "repeats" not in meta["params"]:
         params = replace(params, repeats="once")  # what a model of before repeats ranked by
     if params.repeats != "once" and not counted:

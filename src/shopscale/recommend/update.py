@@ -22,7 +22,13 @@ from shopscale.engine.local.engine import LocalEngine
 from shopscale.errors import InputError, ShopscaleError
 from shopscale.events import EventsParams, resolve_inputs, sniff
 from shopscale.log import get_logger, timed
-from shopscale.recommend.model import ModelState, file_sha256, read_events_params, read_meta
+from shopscale.recommend.model import (
+    ModelState,
+    counts_events,
+    file_sha256,
+    read_events_params,
+    read_meta,
+)
 from shopscale.recommend.params import RecommendParams
 from shopscale.recommend.pipeline import (
     MODEL_DIR,
@@ -65,6 +71,12 @@ def update(
     model_dir, out = Path(model_dir), Path(out)
     shown = Path(shown_as) if shown_as is not None else out
     meta = read_meta(model_dir / MODEL_DIR)
+    if not counts_events(meta):
+        log.info(
+            "%s keeps no event counts (written by an older shopscale): it folds as before, "
+            "each (user, action, item) once; recommend on the raw log rebuilds it with them",
+            model_dir,
+        )
     events = read_events_params(meta)
     paths = resolve_inputs(inputs)
     files = new_files(paths, meta)
