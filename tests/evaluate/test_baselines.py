@@ -108,6 +108,10 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
             assert not set(lists.items[row].tolist()) & set(task.exclude[u].indices.tolist())
 
 
+REPEATS = {"repeats": "count", "repeats_on": "self"}
+"""The engine's ``repeats = "count"`` (its default) in the prototype's terms."""
+
+
 @pytest.mark.parametrize(
     ("engine_config", "proto_config"),
     [
@@ -151,16 +155,28 @@ def test_lists_follow_the_candidate_rules(prepared: Prepared, name: str) -> None
                 "half_life_events": 20.0,
             },
         ),
+        (
+            {"repeats": "once"},
+            {
+                "self_weight": 1e6,
+                "self_prior": 100.0,
+                "keep_self_pairs": False,
+                "half_life_days": 30.0,
+                "half_life_events": 20.0,
+                "repeats": "once",
+            },
+        ),
     ],
 )
 def test_blend_prototype_is_the_engine(
     prepared: Prepared, engine_config: dict[str, float], proto_config: dict[str, object]
 ) -> None:
     """The NumPy prototype lists exactly what the engine lists: with and without self votes,
-    time and sequence decay, each vote, and with the engine's defaults (30 days, 20 entries)."""
+    time and sequence decay, each vote, and with the engine's defaults (30 days, 20 entries,
+    repeated engagement counted on the self votes; and counted once)."""
     engine = MODELS["shopscale"].build(engine_config)
     proto = MODELS["shopscale-blend"].build(
-        {"half_life_days": 0.0, "half_life_events": 0.0, **proto_config}
+        {"half_life_days": 0.0, "half_life_events": 0.0, **REPEATS, **proto_config}
     )
     engine.fit(prepared.train)
     proto.fit(prepared.train)
@@ -191,7 +207,7 @@ def test_prototype_is_the_engine_with_the_unprompted_prior(prepared_addon: Prepa
     """With an add-on bought unprompted and the prior on (1e5; off by default), the prototype
     still lists what the engine lists, and the prior puts the add-on into users' lists."""
     engine = MODELS["shopscale"].build({"unprompted_weight": 1e5})
-    proto = MODELS["shopscale-blend"].build({"unprompted_weight": 1e5})
+    proto = MODELS["shopscale-blend"].build({"unprompted_weight": 1e5, **REPEATS})
     engine.fit(prepared_addon.train)
     proto.fit(prepared_addon.train)
     addon = int(np.flatnonzero(proto.prior > 0)[0])  # type: ignore[attr-defined]
