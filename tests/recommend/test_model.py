@@ -67,9 +67,9 @@ def naive_counts(events: list[Event], params: RecommendParams) -> dict[str, Coun
 def test_state_counts_equal_naive_counts(
     tmp_path_factory: pytest.TempPathFactory, events: list[Event], params: RecommendParams
 ) -> None:
-    """Ids, histories, extra exclusions, N, t_ref and every count of the stored state equal
-    the same things counted user by user from the events; reading and writing it back
-    changes nothing."""
+    """Ids, histories (with their events), dropped rows, extra exclusions, N, t_ref and every
+    count of the stored state equal the same things counted user by user from the events;
+    reading and writing it back changes nothing."""
     tmp = tmp_path_factory.mktemp("model")
     write_events_csv(tmp / "events.csv", events)
     run(tmp / "events.csv", out=tmp / "out", params=params, output=OutputParams(db="none"))
@@ -85,6 +85,21 @@ def test_state_counts_equal_naive_counts(
     }
     hist = downsample(events, params.max_items_per_user)
     assert got_hist == {(u, a, i, t) for (u, a), kept in hist.items() for i, t in kept.items()}
+    # every (user, action, item) with its events: the kept ones in history/n, the others,
+    # with their latest time, in dropped/
+    events_of = Counter((u, a, i) for u, a, i, _ in events)
+    latest: dict[tuple[str, str, str], int] = {}
+    for u, a, i, t in events:
+        latest[(u, a, i)] = max(t, latest.get((u, a, i), t))
+    named = lambda rows: {  # noqa: E731
+        (users[u], state.actions[a], items[i], t - T0, n)
+        for u, a, i, t, n in zip(*(rows.columns()[k].tolist() for k in "uaitn"), strict=True)
+    }
+    held = {(u, a, i) for u, a, i, _ in got_hist}
+    assert named(h) == {(*k, latest[k], events_of[k]) for k in held}
+    assert named(state.dropped) == {
+        (*k, latest[k], n) for k, n in events_of.items() if k not in held
+    }
     ever = {
         (u, i)
         for u, a, i, _ in events
