@@ -172,29 +172,20 @@ def history_entries(
     With ``repeats`` (``n``: each row's events), an entry of a self-voting channel c seen
     n > 1 times also gets an entry in block ``len(channels) + c`` (``vote_blocks``) weighing
     its weight times n - 1: its self vote then counts n times, its other votes once."""
-    parts_u, parts_j, parts_w, parts_t, parts_n = [], [], [], [], []
-    repeats = repeats_on(params)
-    if repeats and n is None:
-        raise ValueError("repeats need the history's event counts")
-    events = n if n is not None else np.ones(u.size, dtype=np.int32)
+    parts_u, parts_j, parts_w, parts_t = [], [], [], []
+    extra = extra_events(a, n, channels, actions, params)
     for c, ch in enumerate(channels):
         cu, ci, ct = channel_rows(u, a, i, t, ch, actions, n_items)
         parts_u.append(cu)
         parts_j.append(c * n_items + ci.astype(np.int64))
         parts_w.append(params.weight(ch) * decay_weights(ct, t_ref, params.half_life_days))
         parts_t.append(ct)
-        if repeats:
-            own = self_votes_on(params, ch)
-            parts_n.append(
-                action_values(a, events, ch, actions) if own else np.zeros(cu.size, np.int32)
-            )
     uu = np.concatenate(parts_u)
     jj = np.concatenate(parts_j)
     w = np.concatenate(parts_w) * sequence_weights(
         uu, np.concatenate(parts_t), params.half_life_events
     )
-    if repeats:
-        extra = np.concatenate(parts_n).astype(np.int64) - 1
+    if extra is not None:
         more = extra > 0
         uu = np.concatenate([uu, uu[more]])
         jj = np.concatenate([jj, jj[more] + len(channels) * n_items])
@@ -205,11 +196,26 @@ def history_entries(
     return uu[order], jj[order], w[order]
 
 
-def action_values(
-    a: npt.NDArray[np.int8], values: npt.NDArray, channel: str, actions: list[str]
-) -> npt.NDArray:
-    """``values`` of the rows of one action (``channel_rows`` order for a single action)."""
-    return values[a == actions.index(channel)]
+def extra_events(
+    a: npt.NDArray[np.int8],
+    n: npt.NDArray[np.int32] | None,
+    channels: list[str],
+    actions: list[str],
+    params: RecommendParams,
+) -> npt.NDArray[np.int64] | None:
+    """Per history entry, channel after channel (each in ``channel_rows`` order), its events
+    after the first where the channel votes for itself and 0 elsewhere: the weight factor
+    of its repeat entry (``history_entries``). None without ``repeats``; rows sorted by
+    (u, a, i), ``n`` each row's events."""
+    if not repeats_on(params):
+        return None
+    if n is None:
+        raise ValueError("repeats need the history's event counts")
+    parts = [np.zeros(0, np.int64)]
+    for ch in channels:  # with repeats (LLR), every channel is one action
+        mine = n[a == actions.index(ch)].astype(np.int64)
+        parts.append(mine - 1 if self_votes_on(params, ch) else np.zeros_like(mine))
+    return np.concatenate(parts)
 
 
 def channel_rows(

@@ -20,7 +20,7 @@ from shopscale.engine.local.counts import Shard, selection
 from shopscale.engine.local.fold import excluded_keys, sorted_unique
 from shopscale.recommend.model import ModelState
 from shopscale.recommend.ranking import decay_weights, sequence_weights
-from shopscale.recommend.rules import action_values, repeats_on, self_votes_on
+from shopscale.recommend.rules import extra_events
 
 
 @dataclass(frozen=True)
@@ -59,19 +59,19 @@ def user_rows(state: ModelState) -> UserRows:
     n_users, n_items = len(state.users), len(state.items)
     actions = list(state.actions)
     shard = Shard(0, n_users, h.u, h.a, h.i, h.t)
-    parts_u, parts_j, parts_c, parts_t, parts_n = [], [], [], [], []
+    parts_u, parts_j, parts_c, parts_t = [], [], [], []
     for c, ch in enumerate(state.channels):
         u, i, t = selection(shard, ch, actions, n_items)
         parts_u.append(u)
         parts_j.append(c * n_items + i.astype(np.int64))
         parts_c.append(np.full(u.size, params.weight(ch), dtype=np.float64))
         parts_t.append(t)
-        own = repeats_on(params) and self_votes_on(params, ch)
-        parts_n.append(action_values(h.a, h.n, ch, actions) if own else np.zeros(u.size, np.int32))
     u, t = np.concatenate(parts_u), np.concatenate(parts_t).astype(np.int64)
     j, cw = np.concatenate(parts_j), np.concatenate(parts_c)
     sequence = sequence_weights(u, t, params.half_life_events)
-    extra = np.concatenate(parts_n).astype(np.int64) - 1
+    extra = extra_events(h.a, h.n, state.channels, actions, params)
+    if extra is None:
+        extra = np.zeros(u.size, np.int64)
     more = extra > 0  # the repeat entries (``rules.history_entries``) after the others
     repeats = np.r_[np.ones(u.size), extra[more].astype(np.float64)]
     u, t = np.r_[u, u[more]], np.r_[t, t[more]]
