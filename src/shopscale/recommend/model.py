@@ -599,5 +599,4 @@ def state_table(state: ModelState) -> dict[str, Any]:
 
 def _rows(h: History) -> list[tuple[int, int, int, int, int]]:
     """History rows as tuples (u, a, i, t, n)."""
-    columns = (h.u.tolist(), h.a.tolist(), h.i.tolist(), h.t.tolist(), h.n.tolist())
-    return list(zip(*columns, strict=True))
+    return list(zip(*(c.tolist() for c in h.columns().values()), strict=True))

@@ -28,6 +28,7 @@ from shopscale.recommend.model import Counts, History, ModelState, read_state
 from shopscale.recommend.pipeline import MODEL_DIR as MODEL
 from shopscale.recommend.pipeline import SIMILAR_ITEMS
 from shopscale.recommend.rules import popularity_order, prior_votes
+from shopscale.recommend.state_files import TABLES
 from shopscale.serve.rows import UserRows, user_rows
 from shopscale.store.files import PacedFile, read_parquet
 from shopscale.store.versions import hold_lease
@@ -143,7 +144,8 @@ def prepare(
     )
 
 
-ROWS = ("u", "a", "i", "t", "n")
+ROWS = tuple(TABLES["history"])
+"""The columns of a history (and of the dropped rows), as the model's column files name them."""
 ARRAYS = (
     *(f"history_{k}" for k in ROWS),
     *(f"dropped_{k}" for k in ROWS),
