@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -18,6 +19,14 @@ from hypothesis import settings
 # loaded machine, would fail a correct test).
 settings.register_profile("shopscale", derandomize=True, print_blob=True, deadline=None)
 settings.load_profile("shopscale")
+
+# The Ctrl-C tests press Ctrl-C on a command in the foreground, where SIGINT is never ignored.
+# A suite started in the background by a non-interactive shell (`bash .ci/run &`) inherits
+# SIGINT ignored, and so would every command it starts: Python then leaves it ignored and the
+# command never sees the Ctrl-C. Children inherit only an ignored signal, so any handler here
+# gives them the default one back (this runs in every xdist worker too).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
