@@ -38,10 +38,12 @@ import scipy.sparse as sp
 
 from quality import DATA
 from screen import validation_sets
+from shopscale.evaluate.baselines import OwnHistory
 from shopscale.evaluate.catalogue import MODELS
 from shopscale.evaluate.metrics import RankedLists, bootstrap_interval, per_user_scores
 from shopscale.evaluate.models import Exclusion, backfill
 from shopscale.evaluate.run import Prepared
+from shopscale.recommend.ranking import self_conversion
 
 TASK = "next-purchase"
 FAMILY_ORDER = "own items: pooled rate, ties by buyers (the family)"
@@ -76,8 +78,8 @@ def spliced(
     return RankedLists(first.users, filled, model)
 
 
-def gap(prep: Prepared, n: int = 10) -> dict[str, npt.NDArray[np.float64]]:
-    """Per-user NDCG@10 (next purchase) of the four lists."""
+def gap(prep: Prepared, eng: sp.csr_matrix, n: int = 10) -> dict[str, npt.NDArray[np.float64]]:
+    """Per-user NDCG@10 (next purchase) of the four lists; ``eng`` = ``engaged(prep)``."""
     task = prep.tasks[TASK]
     exclude = Exclusion(task.rule, task.exclude)
     lists = {}
@@ -85,7 +87,6 @@ def gap(prep: Prepared, n: int = 10) -> dict[str, npt.NDArray[np.float64]]:
         model = MODELS[name].build({})
         model.fit(prep.train)
         lists[name] = model.recommend(task.truth.users, exclude, n)
-    eng = engaged(prep)
     lists["family own, shopscale rest"] = spliced(
         lists["own-history"], lists["shopscale"], eng, prep, n
     )
@@ -99,31 +100,34 @@ def gap(prep: Prepared, n: int = 10) -> dict[str, npt.NDArray[np.float64]]:
 Order = Callable[[npt.NDArray[np.int64], dict[str, npt.NDArray[np.float64]]], tuple[Any, Any]]
 
 
-def own_orders(prep: Prepared, n: int = 10) -> dict[str, npt.NDArray[np.float64]]:
-    """Per-user NDCG@10 (next purchase) of each order of the user's engaged, unexcluded items
-    (score, then tie-break, then item id; items scoring 0 are left to the backfill)."""
+def own_orders(
+    prep: Prepared, eng: sp.csr_matrix, n: int = 10
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per-user NDCG@10 (next purchase) of each order of the user's engaged (``eng``),
+    unexcluded items (score, then tie-break, then item id; items scoring 0 are left to the
+    backfill). The pooled rates are the family's own (``OwnHistory.action_weights``), the
+    per-item rates the engine's (``ranking.self_conversion``)."""
     train, task = prep.train, prep.tasks[TASK]
     users = task.truth.users
     bought = train.binary(train.primary)
     buyers = np.asarray(bought.sum(axis=0)).ravel().astype(np.float64)
-    stats = {}
-    for action in train.events.actions:
-        if action == train.primary:
-            continue
-        did = train.binary(action)
-        k11 = np.asarray(did.multiply(bought).sum(axis=0)).ravel().astype(np.float64)
-        n_a = np.asarray(did.sum(axis=0)).ravel().astype(np.float64)
-        stats[action] = (train.counts(action), k11, n_a, k11.sum() / max(n_a.sum(), 1.0))
+    pooled = OwnHistory(weights="conversion").action_weights(train)
+    actions = [a for a in train.events.actions if a != train.primary]
+    counts, rho, k11, item_rates = {}, {}, {}, {}
+    for a in actions:
+        did = train.binary(a)
+        counts[a], rho[a] = train.counts(a), pooled[train.events.code(a)]
+        k11[a] = np.asarray(did.multiply(bought).sum(axis=0)).ravel()
+        n_a = np.asarray(did.sum(axis=0)).ravel()
+        for prior in (100.0, 1e3, 1e4):
+            item_rates[a, prior] = self_conversion(k11[a], n_a, prior)
 
     def rate(c: npt.NDArray[np.int64], m: dict[str, npt.NDArray[np.float64]]) -> Any:
-        return sum(stats[a][3] * m[a] for a in stats)
+        return sum(rho[a] * m[a] for a in actions)
 
     def item_rate(prior: float) -> Callable[..., Any]:
         def score(c: npt.NDArray[np.int64], m: dict[str, npt.NDArray[np.float64]]) -> Any:
-            return sum(
-                (k11[c] + prior * rho) / np.maximum(n_a[c] + prior, 1e-12) * m[a]
-                for a, (_, k11, n_a, rho) in stats.items()
-            )
+            return sum(item_rates[a, prior][c] * m[a] for a in actions)
 
         return score
 
@@ -142,19 +146,16 @@ def own_orders(prep: Prepared, n: int = 10) -> dict[str, npt.NDArray[np.float64]
         ),
         "pooled rate, ties by buyers after the action": lambda c, m: (
             rate(c, m),
-            sum(stats[a][1][c] * (m[a] > 0) for a in stats),
+            sum(k11[a][c] * (m[a] > 0) for a in actions),
         ),
     }
     exclude = task.exclude
     rows = []
     for user in users:
-        cand: set[int] = set()
-        for counts, *_ in stats.values():
-            cand.update(counts.indices[counts.indptr[user] : counts.indptr[user + 1]].tolist())
-        banned = set(exclude.indices[exclude.indptr[user] : exclude.indptr[user + 1]].tolist())
-        c = np.array(sorted(cand - banned), dtype=np.int64)
-        m = {a: np.asarray(s[0][user, c].todense()).ravel() for a, s in stats.items()}
-        rows.append((c, m))
+        mine = eng.indices[eng.indptr[user] : eng.indptr[user + 1]]
+        banned = exclude.indices[exclude.indptr[user] : exclude.indptr[user + 1]]
+        c = np.setdiff1d(mine, banned).astype(np.int64)
+        rows.append((c, {a: np.asarray(counts[a][user, c].todense()).ravel() for a in actions}))
     out = {}
     for name, order in orders.items():
         items = np.full((users.size, n), -1, dtype=np.int64)
@@ -188,10 +189,11 @@ def main() -> None:
     print("|---|---|---:|---:|---|---:|---|")
     for name in args.datasets.split(","):
         for rule, seed, prep in validation_sets(name, seeds, args.data_dir, args.split):
-            scores = gap(prep)
+            eng = engaged(prep)
+            scores = gap(prep, eng)
             family = scores["own-history"]
             if args.orders:
-                scores |= {f"own items: {k}": v for k, v in own_orders(prep).items()}
+                scores |= {f"own items: {k}": v for k, v in own_orders(prep, eng).items()}
             for label, per_user in scores.items():
                 # orders of the own items are compared with the family's order, lists with
                 # the family itself (they differ only where the family decays, e.g. Taobao)
